@@ -1,0 +1,40 @@
+from setuptools import setup
+
+setup(
+    name="take-a-number",
+    version="0.1.0",
+    description="A deli-counter ticket queue in the browser: take a number, be told your turn.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.11",
+    # templates/ and static/ live at the top of the checkout; a wheel carries them
+    # inside the package, where take_a_number.resource_dir() finds them.
+    packages=["take_a_number", "take_a_number.templates", "take_a_number.static"],
+    package_dir={
+        "take_a_number.templates": "templates",
+        "take_a_number.static": "static",
+    },
+    package_data={"take_a_number.templates": ["*.html"], "take_a_number.static": ["*"]},
+    install_requires=[
+        "WebOb>=1.8.8",
+        "Routes>=2.5.1",
+        "Tempita>=0.6.0",
+        "FormEncode>=2.1",
+        "sqlite-utils>=3.36",
+        "waitress>=3.0.1",
+        "PasteDeploy>=3.1",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "WebTest>=3.0.1", "ruff>=0.8"],
+    },
+    entry_points={
+        "paste.app_factory": ["main = take_a_number:main"],
+        "console_scripts": ["take-a-number = take_a_number.cli:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Paste",
+        "Topic :: Internet :: WWW/HTTP :: WSGI :: Application",
+    ],
+)

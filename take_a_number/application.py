@@ -1,0 +1,235 @@
+"""The configured WSGI application: one request in, one response out."""
+
+import functools
+import hashlib
+import logging
+import os
+import time
+
+import tempita
+from formencode import htmlfill
+from routes.util import URLGenerator
+from webob import Request, Response, exc
+from webob.dec import wsgify
+from webob.static import FileApp
+
+from . import customer, owner, routing, security, servicer
+
+log = logging.getLogger(__name__)
+
+# A versioned static URL never changes content, so browsers may keep it a year.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@functools.lru_cache(maxsize=None)
+def _compile(code, mode):
+    return compile(code, "<template>", mode)
+
+
+class Template(tempita.HTMLTemplate):
+    """An auto-escaping Tempita template whose expressions are compiled once.
+
+    Tempita evaluates each expression's source text on every render; caching
+    the code objects makes rendering several times faster.
+    """
+
+    def _eval(self, code, ns, pos):
+        return super()._eval(_compile(code.strip(), "eval"), ns, pos)
+
+    def _exec(self, code, ns, pos):
+        return super()._exec(_compile(code, "exec"), ns, pos)
+
+
+class Templates:
+    """Every template in a directory, compiled once at start-up."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self._templates = {
+            name: Template.from_filename(os.path.join(directory, name), encoding="utf-8")
+            for name in sorted(os.listdir(directory))
+            if name.endswith(".html")
+        }
+
+    def render(self, name, values):
+        return self._templates[name].substitute(values)
+
+
+class StaticFiles:
+    """Files under ``static/``, served with caching headers and versioned URLs."""
+
+    def __init__(self, directory, max_age):
+        self.directory = directory
+        self.max_age = max_age
+        self.versions = {}
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    self.versions[name] = hashlib.sha256(f.read()).hexdigest()[:12]
+
+    def url(self, req, name):
+        return req.urls("static", path=name) + "?v=" + self.versions[name]
+
+    def serve(self, req, path):
+        if path not in self.versions:
+            return None
+        response = req.get_response(FileApp(os.path.join(self.directory, path)))
+        if response.status_int in (200, 304):
+            versioned = req.GET.get("v") == self.versions[path]
+            response.cache_control = IMMUTABLE if versioned else f"public, max-age={self.max_age}"
+        return response
+
+
+class Application:
+    """Take A Number, configured: routes, templates, store, sessions and limits."""
+
+    def __init__(self, store, secret, settings, template_dir, static_dir):
+        self.store = store
+        self.settings = settings
+        self.mapper = routing.make_mapper()
+        self.templates = Templates(template_dir)
+        self.static = StaticFiles(static_dir, settings["static_max_age"])
+        self.sessions = security.SessionCookies(secret, settings["session_max_age"])
+        self.limits = {
+            name: security.RateLimiter(*security.parse_rate(settings[f"rate_limit_{name}"]))
+            for name in ("create_queue", "sign_in", "take_ticket")
+        }
+        self.controllers = {
+            "owner": owner.OwnerController(self),
+            "customer": customer.CustomerController(self),
+            "servicer": servicer.ServicerController(self),
+        }
+        self.clock = time.time
+
+    @wsgify
+    def __call__(self, req):
+        try:
+            response = self.dispatch(req)
+        except Exception:
+            log.exception("error answering %s %s", req.method, req.path_qs)
+            response = self.error_page(
+                req, exc.HTTPInternalServerError, "Something went wrong",
+                "The server hit an error it did not expect. It has been logged; "
+                "please try again in a moment.",
+            )
+        response.headers.update(security.security_headers(req))
+        return response
+
+    def dispatch(self, req):
+        req.urls = URLGenerator(self.mapper, req.environ)
+        match = self.mapper.routematch(environ=req.environ)
+        if match is None:
+            return self.unmatched(req)
+        args, _route = match
+        args = dict(args)
+        controller, action = args.pop("controller"), args.pop("action")
+        if controller == "static":
+            return self.static.serve(req, args["path"]) or self.not_found(req)
+        try:
+            req.session = self.sessions.load(req)
+            if req.method == "POST" and not req.session.csrf_ok(req.POST.get("csrf_token")):
+                response = self.error_page(
+                    req, exc.HTTPForbidden, "This form has expired",
+                    "Go back, reload the page and try again.",
+                )
+            else:
+                response = getattr(self.controllers[controller], action)(req, **args)
+        except UnicodeDecodeError:
+            response = self.error_page(
+                req, exc.HTTPBadRequest, "Bad request", "The form was not valid UTF-8."
+            )
+        self.sessions.save(req, response, req.session)
+        return response
+
+    def unmatched(self, req):
+        """404, or 405 when the path exists for another method."""
+        for method in ("GET", "POST"):
+            if method != req.method and self.mapper.match(
+                environ=dict(req.environ, REQUEST_METHOD=method)
+            ):
+                response = self.error_page(
+                    req, exc.HTTPMethodNotAllowed, "Method not allowed",
+                    f"This address does not accept {req.method} requests.",
+                )
+                response.allow = ["GET", "HEAD"] if method == "GET" else ["POST"]
+                return response
+        return self.not_found(req)
+
+    # -- helpers for controllers ---------------------------------------------
+
+    def now(self):
+        return self.clock()
+
+    def page_values(self, req, title, values):
+        session = getattr(req, "session", None)
+        return dict(
+            values,
+            title=title,
+            url=req.urls,
+            absolute_url=lambda path: req.host_url + path,
+            static=functools.partial(self.static.url, req),
+            csrf_token=session["csrf"] if session else "",
+            refresh_seconds=values.get("refresh_seconds"),
+        )
+
+    def render(self, req, template, title, status=200, **values):
+        """A full HTML page: ``template`` inside the layout."""
+        values = self.page_values(req, title, values)
+        values["body"] = tempita.html(self.templates.render(template, dict(values)))
+        response = Response(charset="utf-8", status=status)
+        response.text = self.templates.render("layout.html", values)
+        response.cache_control = "no-store" if req.method != "GET" else "no-cache"
+        return response
+
+    def render_form(self, req, template, title, defaults, errors=None, status=200, **values):
+        """A page whose form is filled from ``defaults`` and marked with ``errors``."""
+        response = self.render(req, template, title, status=status, errors=errors, **values)
+        response.text = htmlfill.render(
+            response.text,
+            defaults=dict(defaults, csrf_token=req.session["csrf"]),
+            errors=errors or {},
+            auto_error_formatter=htmlfill.escape_formatter,
+            error_formatters={"default": _error_formatter},
+            force_defaults=False,
+        )
+        return response
+
+    def redirect(self, req, route, **kwargs):
+        """303 See Other, the answer to every successful POST."""
+        return exc.HTTPSeeOther(location=req.urls(route, **kwargs))
+
+    def error_page(self, req, status_class, title, message, **values):
+        response = status_class()
+        values = dict({"create_queue_id": None, "join_queue_id": None}, **values)
+        page = self.render(req, "error.html", title, message=message, **values)
+        response.content_type = "text/html"
+        response.charset = "utf-8"
+        response.text = page.text
+        response.cache_control = "no-store"
+        return response
+
+    def not_found(self, req, queue_id=None):
+        """404; for a free queue id, offer to create it."""
+        return self.error_page(
+            req, exc.HTTPNotFound, "Not found",
+            f"There is no queue called “{queue_id}”." if queue_id
+            else "There is nothing at this address.",
+            create_queue_id=queue_id,
+        )
+
+    def rate_limited(self, req, limit_name, key):
+        """A 429 page if ``key`` went over the named limit, else None."""
+        retry_after = self.limits[limit_name].hit(key, self.now())
+        if not retry_after:
+            return None
+        response = self.error_page(
+            req, exc.HTTPTooManyRequests, "Too many attempts",
+            f"Please wait {retry_after} seconds and try again.",
+        )
+        response.retry_after = retry_after
+        return response
+
+
+def _error_formatter(error):
+    return f'<span class="error-message" role="alert">{htmlfill.html_quote(error)}</span>'

@@ -1,0 +1,79 @@
+"""The ``take-a-number`` command: serve, migrate and backup."""
+
+import argparse
+import logging.config
+import os
+import sys
+
+from paste.deploy import appconfig, loadapp, loadserver
+
+from . import config, make_store
+
+
+def _config_uri(path):
+    return "config:" + os.path.abspath(path)
+
+
+def _settings(path):
+    conf = appconfig(_config_uri(path))
+    return config.read_settings(dict(conf.local_conf), here=conf.global_conf.get("here"))
+
+
+def _setup_logging(path):
+    path = os.path.abspath(path)
+    logging.config.fileConfig(
+        path,
+        defaults={"here": os.path.dirname(path), "__file__": path},
+        disable_existing_loggers=False,
+    )
+
+
+def serve(args):
+    _setup_logging(args.config)
+    app = loadapp(_config_uri(args.config))
+    server = loadserver(_config_uri(args.config))
+    server(app)
+
+
+def migrate(args):
+    store = make_store(_settings(args.config))
+    names = store.applied_migrations()
+    print(f"{store.path}: schema up to date ({len(names)} migrations: {', '.join(names)})")
+
+
+def backup(args):
+    if os.path.exists(args.path):
+        raise SystemExit(f"error: {args.path} exists; choose a new file name")
+    store = make_store(_settings(args.config))
+    store.backup(args.path)
+    print(f"backed up {store.path} to {args.path}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="take-a-number", description="Take A Number: a deli-counter queue in the browser."
+    )
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("TAKE_A_NUMBER_CONFIG", "app.ini"),
+        help="PasteDeploy ini file (default: app.ini, or $TAKE_A_NUMBER_CONFIG)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the app with the [server:main] of the ini file")
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+    backup_parser = commands.add_parser(
+        "backup", help="copy the database to PATH, safely while the app serves"
+    )
+    backup_parser.add_argument("path", metavar="PATH")
+    args = parser.parse_args(argv)
+    if not os.path.exists(args.config):
+        parser.error(f"no such config file: {args.config}")
+    try:
+        {"serve": serve, "migrate": migrate, "backup": backup}[args.command](args)
+    except config.SettingsError as error:
+        raise SystemExit(f"error in {args.config}: {error}") from None
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Settings: app.ini's ``[app:main]`` values, overridden by the environment.
+
+Any setting ``name`` can be overridden by the environment variable
+``TAKE_A_NUMBER_<NAME>`` (upper case), e.g. ``TAKE_A_NUMBER_DATABASE``.
+"""
+
+import os
+
+ENV_PREFIX = "TAKE_A_NUMBER_"
+
+# Every setting with its default; app.ini documents each of them.
+DEFAULTS = {
+    "database": "",  # default: var/take-a-number.sqlite beside app.ini
+    "secret": "",
+    "secret_file": "",  # default: "secret" beside the database
+    "sqlite_synchronous": "normal",
+    "refresh_seconds": "5",
+    "session_max_age": "43200",
+    "ticket_cookie_max_age": "86400",
+    "static_max_age": "3600",
+    "rate_limit_create_queue": "10/hour",
+    "rate_limit_sign_in": "20/600",
+    "rate_limit_take_ticket": "10/minute",
+}
+
+INTEGERS = {"refresh_seconds", "session_max_age", "ticket_cookie_max_age", "static_max_age"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the app cannot use."""
+
+
+def read_settings(settings, here=None, environ=None):
+    """The complete, typed settings for the app factory."""
+    environ = os.environ if environ is None else environ
+    here = here or os.getcwd()
+    unknown = set(settings) - set(DEFAULTS)
+    if unknown:
+        raise SettingsError(f"unknown settings in [app:main]: {', '.join(sorted(unknown))}")
+    result = {}
+    for name, default in DEFAULTS.items():
+        value = environ.get(ENV_PREFIX + name.upper(), settings.get(name, default))
+        if name in INTEGERS:
+            try:
+                value = int(value)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+        result[name] = value
+    if not result["database"]:
+        result["database"] = os.path.join(here, "var", "take-a-number.sqlite")
+    result["database"] = os.path.abspath(os.path.join(here, result["database"]))
+    if not result["secret_file"]:
+        result["secret_file"] = os.path.join(os.path.dirname(result["database"]), "secret")
+    if result["sqlite_synchronous"].lower() not in ("normal", "full", "extra"):
+        raise SettingsError("sqlite_synchronous must be normal, full or extra")
+    return result

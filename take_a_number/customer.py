@@ -1,0 +1,101 @@
+"""Customer pages: join a queue, take a number, watch the ticket, leave."""
+
+from webob import exc
+
+from . import rules, security
+
+
+def ticket_cookie(queue_id):
+    """One ticket cookie per queue: a browser holds one open ticket per queue."""
+    return f"tan_ticket_{queue_id}"
+
+
+class CustomerController:
+    def __init__(self, app):
+        self.app = app
+        self.store = app.store
+
+    def _open_ticket(self, req, queue_id):
+        """The open ticket this browser holds in this queue, or None."""
+        token = req.cookies.get(ticket_cookie(queue_id))
+        ticket = self.store.ticket_by_token(token) if token else None
+        if ticket and ticket["queue_id"] == queue_id and rules.is_open(ticket["state"]):
+            return ticket
+        return None
+
+    def join(self, req, queue_id):
+        status = self.store.queue_status(queue_id, self.app.now())
+        if status is None:
+            return self.app.not_found(req, queue_id)
+        ticket = self._open_ticket(req, queue_id)
+        if ticket is not None:
+            return self.app.redirect(req, "ticket", queue_id=queue_id, token=ticket["token"])
+        return self.app.render(
+            req,
+            "join.html",
+            status["title"],
+            queue=status,
+            refresh_seconds=self.app.settings["refresh_seconds"],
+        )
+
+    def take(self, req, queue_id):
+        if self.store.get_queue(queue_id) is None:
+            return self.app.not_found(req, queue_id)
+        ticket = self._open_ticket(req, queue_id)
+        if ticket is None:
+            refused = self.app.rate_limited(req, "take_ticket", req.session["csrf"])
+            if refused:
+                return refused
+            ticket = self.store.take_ticket(queue_id, security.new_token(), self.app.now())
+        response = self.app.redirect(req, "ticket", queue_id=queue_id, token=ticket["token"])
+        self._remember(req, response, ticket)
+        return response
+
+    def _remember(self, req, response, ticket):
+        response.set_cookie(
+            ticket_cookie(ticket["queue_id"]),
+            ticket["token"],
+            max_age=self.app.settings["ticket_cookie_max_age"],
+            **security.cookie_options(req),
+        )
+
+    def ticket(self, req, queue_id, token):
+        ticket = self.store.ticket_by_token(token)
+        if ticket is None or ticket["queue_id"] != queue_id:
+            return self.app.error_page(
+                req,
+                exc.HTTPNotFound,
+                "No such ticket",
+                "This ticket does not exist. Take a new number from the queue's page.",
+                join_queue_id=queue_id,
+            )
+        now = self.app.now()
+        status = self.store.queue_status(queue_id, now)
+        ahead = estimate = None
+        if ticket["state"] == rules.WAITING:
+            ahead = self.store.people_ahead(ticket)
+            estimate = rules.describe_wait(self.store.wait_estimate(queue_id, ahead + 1, now))
+        response = self.app.render(
+            req,
+            "ticket.html",
+            f"Number {ticket['number']} – {status['title']}",
+            queue=status,
+            ticket=ticket,
+            ahead=ahead,
+            estimate=estimate,
+            is_open=rules.is_open(ticket["state"]),
+            can_leave=rules.can_leave(ticket["state"]),
+            refresh_seconds=self.app.settings["refresh_seconds"],
+        )
+        # A ticket link opened on another device keeps the place there too.
+        if rules.is_open(ticket["state"]) and req.cookies.get(ticket_cookie(queue_id)) != token:
+            self._remember(req, response, ticket)
+        return response
+
+    def leave(self, req, queue_id, token):
+        ticket = self.store.ticket_by_token(token)
+        if ticket is None or ticket["queue_id"] != queue_id:
+            return self.app.not_found(req)
+        self.store.leave(token, self.app.now())
+        return self.app.redirect(req, "ticket", queue_id=queue_id, token=token)
+

@@ -1,0 +1,100 @@
+"""The servicer console: sign in, call the next number, done, no show, recall."""
+
+from . import forms, rules, security
+
+
+class ServicerController:
+    def __init__(self, app):
+        self.app = app
+        self.store = app.store
+
+    def _servicer(self, req, queue_id):
+        """The servicer this browser is signed in as on this queue, or None."""
+        servicer_id = req.session.servicer_id(queue_id)
+        if servicer_id is None:
+            return None
+        servicer = self.store.active_servicer(queue_id, servicer_id)
+        if servicer is None:
+            req.session.sign_out(queue_id)
+        return servicer
+
+    def console(self, req, queue_id):
+        queue = self.store.get_queue(queue_id)
+        if queue is None:
+            return self.app.not_found(req, queue_id)
+        servicer = self._servicer(req, queue_id)
+        if servicer is None:
+            return self._sign_in_form(req, queue, {})
+        now = self.app.now()
+        current = self.store.current_ticket(servicer["id"])
+        status = self.store.queue_status(queue_id, now)
+        return self.app.render(
+            req,
+            "console.html",
+            f"Serving – {queue['title']}",
+            queue=status,
+            others=[s for s in status["serving"] if s["servicer_id"] != servicer["id"]],
+            servicer=servicer,
+            current=current,
+            called_ago=current and rules.describe_age(now - current["called_at"]),
+            join_url=req.host_url + req.urls("join", queue_id=queue_id),
+            refresh_seconds=self.app.settings["refresh_seconds"],
+        )
+
+    def _sign_in_form(self, req, queue, errors, defaults=None, status=200):
+        return self.app.render_form(
+            req,
+            "sign_in.html",
+            f"Sign in – {queue['title']}",
+            defaults or {},
+            errors,
+            status=status,
+            queue=queue,
+        )
+
+    def sign_in(self, req, queue_id):
+        queue = self.store.get_queue(queue_id)
+        if queue is None:
+            return self.app.not_found(req, queue_id)
+        refused = self.app.rate_limited(req, "sign_in", req.remote_addr)
+        if refused:
+            return refused
+        values, errors = forms.validate(forms.SignInForm, req.POST)
+        if not errors and not security.verify_password(values["password"], queue["password_hash"]):
+            errors = {"password": "That is not this queue's password."}
+        if errors:
+            defaults = {"name": req.POST.get("name", "")}
+            return self._sign_in_form(req, queue, errors, defaults, status=400)
+        servicer = self.store.sign_in(queue_id, values["name"], self.app.now())
+        req.session.sign_in(queue_id, servicer["id"])
+        return self.app.redirect(req, "console", queue_id=queue_id)
+
+    def sign_out(self, req, queue_id):
+        servicer = self._servicer(req, queue_id)
+        if servicer is not None:
+            self.store.sign_out(servicer["id"], self.app.now())
+        req.session.sign_out(queue_id)
+        return self.app.redirect(req, "console", queue_id=queue_id)
+
+    def _act(self, req, queue_id, action):
+        """Run a console button for the signed-in servicer, then back to the console."""
+        servicer = self._servicer(req, queue_id)
+        if servicer is not None:
+            action(servicer, self.app.now())
+        return self.app.redirect(req, "console", queue_id=queue_id)
+
+    def call_next(self, req, queue_id):
+        return self._act(req, queue_id, self.store.call_next)
+
+    def done(self, req, queue_id):
+        return self._act(
+            req, queue_id, lambda s, now: self.store.finish_current(s, rules.SERVED, now)
+        )
+
+    def no_show(self, req, queue_id):
+        return self._act(
+            req, queue_id, lambda s, now: self.store.finish_current(s, rules.NO_SHOW, now)
+        )
+
+    def recall(self, req, queue_id):
+        return self._act(req, queue_id, self.store.recall)

@@ -1,0 +1,427 @@
+"""The store: every SQL statement of Take A Number lives in this module.
+
+One SQLite file in WAL mode, one connection per thread, and every transaction
+that reads and then writes starts with ``BEGIN IMMEDIATE`` so that two
+threads or two processes never interleave their read-modify-write.
+"""
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+
+import sqlite_utils
+
+from . import rules
+
+log = logging.getLogger(__name__)
+
+# How many recent services feed the wait estimate.
+RECENT_SERVICES = 20
+# A servicer counts as active for the estimate if they called someone this recently.
+ACTIVE_SERVICER_SECONDS = 30 * 60
+
+
+class QueueExists(Exception):
+    """The queue id is already taken."""
+
+
+def _create_core_tables(db):
+    db["queues"].create(
+        {
+            "id": str,
+            "title": str,
+            "password_hash": str,
+            "created_at": float,
+            "last_number": int,
+            "version": int,
+        },
+        pk="id",
+        not_null={"title", "password_hash", "created_at", "last_number", "version"},
+        defaults={"last_number": 0, "version": 0},
+    )
+    db["servicers"].create(
+        {
+            "id": int,
+            "queue_id": str,
+            "name": str,
+            "signed_in_at": float,
+            "signed_out_at": float,
+        },
+        pk="id",
+        not_null={"queue_id", "name", "signed_in_at"},
+        foreign_keys=[("queue_id", "queues", "id")],
+    )
+    db["servicers"].create_index(["queue_id", "signed_out_at"])
+    db["tickets"].create(
+        {
+            "id": int,
+            "queue_id": str,
+            "number": int,
+            "token": str,
+            "state": str,
+            "taken_at": float,
+            "called_at": float,
+            "finished_at": float,
+            "servicer_id": int,
+            "recalls": int,
+        },
+        pk="id",
+        not_null={"queue_id", "number", "token", "state", "taken_at", "recalls"},
+        defaults={"recalls": 0},
+        foreign_keys=[("queue_id", "queues", "id"), ("servicer_id", "servicers", "id")],
+    )
+    db["tickets"].create_index(["queue_id", "number"], unique=True)
+    db["tickets"].create_index(["token"], unique=True)
+    db["tickets"].create_index(["queue_id", "state", "number"])
+    db["tickets"].create_index(["queue_id", "finished_at"])
+    db["tickets"].create_index(["servicer_id", "state"])
+    db["events"].create(
+        {
+            "id": int,
+            "queue_id": str,
+            "ticket_id": int,
+            "servicer_id": int,
+            "kind": str,
+            "at": float,
+        },
+        pk="id",
+        not_null={"queue_id", "kind", "at"},
+        foreign_keys=[
+            ("queue_id", "queues", "id"),
+            ("ticket_id", "tickets", "id"),
+            ("servicer_id", "servicers", "id"),
+        ],
+    )
+    db["events"].create_index(["queue_id", "at"])
+
+
+# Named, recorded migrations, applied in order at start-up. Never edit one that
+# has shipped: add a new one.
+MIGRATIONS = [
+    ("0001_core_tables", _create_core_tables),
+]
+
+
+class Store:
+    """All reads and writes of queues, servicers, tickets and events."""
+
+    def __init__(self, path, synchronous="normal", busy_timeout=10.0):
+        self.path = os.path.abspath(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, exist_ok=True)
+
+    # -- connections and transactions -------------------------------------
+
+    @property
+    def db(self):
+        """This thread's sqlite-utils Database, opened on first use."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+            db = self._local.db = sqlite_utils.Database(conn)
+        return db
+
+    def close(self):
+        """Close this thread's connection (others close when their thread ends)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
+
+    @contextlib.contextmanager
+    def immediate(self):
+        """A read-modify-write transaction holding the write lock from its start."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _rows(self, sql, params=()):
+        cursor = self.db.execute(sql, params)
+        keys = [d[0] for d in cursor.description]
+        return [dict(zip(keys, row)) for row in cursor.fetchall()]
+
+    def _row(self, sql, params=()):
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _scalar(self, sql, params=()):
+        return self.db.execute(sql, params).fetchone()[0]
+
+    # -- schema ------------------------------------------------------------
+
+    def migrate(self):
+        """Apply the migrations not yet recorded; return the names applied."""
+        db = self.db
+        with db.ensure_autocommit_on():
+            db.execute("PRAGMA journal_mode = WAL")
+        applied = []
+        with self.immediate():
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations "
+                "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, migration in MIGRATIONS:
+                if name in done:
+                    continue
+                migration(db)
+                db.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, julianday('now'))",
+                    (name,),
+                )
+                applied.append(name)
+        for name in applied:
+            log.info("applied migration %s to %s", name, self.path)
+        return applied
+
+    def applied_migrations(self):
+        return [row[0] for row in self.db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    def backup(self, destination):
+        """Copy the database to ``destination`` with SQLite's online backup."""
+        target = sqlite3.connect(destination)
+        try:
+            self.db.conn.backup(target)
+        finally:
+            target.close()
+
+    def _event(self, db, queue_id, kind, now, ticket_id=None, servicer_id=None):
+        db.execute(
+            "INSERT INTO events (queue_id, ticket_id, servicer_id, kind, at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (queue_id, ticket_id, servicer_id, kind, now),
+        )
+
+    def _touch(self, db, queue_id):
+        db.execute("UPDATE queues SET version = version + 1 WHERE id = ?", (queue_id,))
+
+    # -- queues --------------------------------------------------------------
+
+    def create_queue(self, queue_id, title, password_hash, now):
+        try:
+            with self.immediate() as db:
+                db.execute(
+                    "INSERT INTO queues (id, title, password_hash, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (queue_id, title, password_hash, now),
+                )
+                self._event(db, queue_id, "create", now)
+        except sqlite3.IntegrityError:
+            raise QueueExists(queue_id) from None
+
+    def get_queue(self, queue_id):
+        return self._row("SELECT * FROM queues WHERE id = ?", (queue_id,))
+
+    def queue_status(self, queue_id, now):
+        """What every page of a queue shows: who is served and how long the line is."""
+        queue = self.get_queue(queue_id)
+        if queue is None:
+            return None
+        serving = self._rows(
+            "SELECT t.number, t.called_at, t.servicer_id, s.name AS servicer_name FROM tickets t "
+            "LEFT JOIN servicers s ON s.id = t.servicer_id "
+            "WHERE t.queue_id = ? AND t.state = 'called' ORDER BY t.called_at DESC",
+            (queue_id,),
+        )
+        waiting = self._scalar(
+            "SELECT count(*) FROM tickets WHERE queue_id = ? AND state = 'waiting'", (queue_id,)
+        )
+        return dict(queue, serving=serving, waiting=waiting)
+
+    def wait_estimate(self, queue_id, position, now):
+        """The estimated wait for the ``position``-th person in line, or None."""
+        durations = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT finished_at - called_at FROM tickets "
+                "WHERE queue_id = ? AND state = 'served' AND finished_at IS NOT NULL "
+                "ORDER BY finished_at DESC LIMIT ?",
+                (queue_id, RECENT_SERVICES),
+            )
+        ]
+        servicers = self._scalar(
+            "SELECT count(DISTINCT servicer_id) FROM tickets "
+            "WHERE queue_id = ? AND called_at > ? AND servicer_id IN "
+            "(SELECT id FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL)",
+            (queue_id, now - ACTIVE_SERVICER_SECONDS, queue_id),
+        )
+        return rules.estimate_wait(position, durations, servicers)
+
+    # -- servicers -------------------------------------------------------------
+
+    def sign_in(self, queue_id, name, now):
+        """Sign a servicer in; the same name (any case) resumes an active servicer."""
+        with self.immediate() as db:
+            row = self._row(
+                "SELECT * FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL "
+                "AND lower(name) = lower(?) ORDER BY id LIMIT 1",
+                (queue_id, name),
+            )
+            if row is not None:
+                return row
+            servicer_id = db.execute(
+                "INSERT INTO servicers (queue_id, name, signed_in_at) VALUES (?, ?, ?)",
+                (queue_id, name, now),
+            ).lastrowid
+            self._event(db, queue_id, "sign_in", now, servicer_id=servicer_id)
+            self._touch(db, queue_id)
+        return self.get_servicer(servicer_id)
+
+    def get_servicer(self, servicer_id):
+        return self._row("SELECT * FROM servicers WHERE id = ?", (servicer_id,))
+
+    def active_servicer(self, queue_id, servicer_id):
+        """The servicer if still signed in to this queue, else None."""
+        return self._row(
+            "SELECT * FROM servicers WHERE id = ? AND queue_id = ? AND signed_out_at IS NULL",
+            (servicer_id, queue_id),
+        )
+
+    def sign_out(self, servicer_id, now):
+        """Sign out; a customer still being served by them counts as served."""
+        with self.immediate() as db:
+            servicer = self.get_servicer(servicer_id)
+            if servicer is None or servicer["signed_out_at"] is not None:
+                return
+            self._finish_current(db, servicer, "served", now)
+            db.execute(
+                "UPDATE servicers SET signed_out_at = ? WHERE id = ?", (now, servicer_id)
+            )
+            self._event(db, servicer["queue_id"], "sign_out", now, servicer_id=servicer_id)
+            self._touch(db, servicer["queue_id"])
+
+    def current_ticket(self, servicer_id):
+        """The ticket this servicer called and has not finished, or None."""
+        return self._row(
+            "SELECT * FROM tickets WHERE servicer_id = ? AND state = 'called' "
+            "ORDER BY called_at DESC LIMIT 1",
+            (servicer_id,),
+        )
+
+    # -- tickets ---------------------------------------------------------------
+
+    def take_ticket(self, queue_id, token, now):
+        """Give the next number of the queue to a new ticket and return it."""
+        with self.immediate() as db:
+            number = db.execute(
+                "UPDATE queues SET last_number = last_number + 1, version = version + 1 "
+                "WHERE id = ? RETURNING last_number",
+                (queue_id,),
+            ).fetchone()[0]
+            ticket_id = db.execute(
+                "INSERT INTO tickets (queue_id, number, token, state, taken_at) "
+                "VALUES (?, ?, ?, 'waiting', ?)",
+                (queue_id, number, token, now),
+            ).lastrowid
+            self._event(db, queue_id, "take", now, ticket_id=ticket_id)
+        return {
+            "id": ticket_id,
+            "queue_id": queue_id,
+            "number": number,
+            "token": token,
+            "state": "waiting",
+            "taken_at": now,
+        }
+
+    def ticket_by_token(self, token):
+        return self._row(
+            "SELECT t.*, s.name AS servicer_name FROM tickets t "
+            "LEFT JOIN servicers s ON s.id = t.servicer_id WHERE t.token = ?",
+            (token,),
+        )
+
+    def people_ahead(self, ticket):
+        return self._scalar(
+            "SELECT count(*) FROM tickets WHERE queue_id = ? AND state = 'waiting' "
+            "AND number < ?",
+            (ticket["queue_id"], ticket["number"]),
+        )
+
+    def _set_state(self, db, ticket, state, now):
+        rules.check_transition(ticket["state"], state)
+        db.execute(
+            "UPDATE tickets SET state = ?, finished_at = ? WHERE id = ?",
+            (state, now, ticket["id"]),
+        )
+        self._event(
+            db, ticket["queue_id"], state, now,
+            ticket_id=ticket["id"], servicer_id=ticket["servicer_id"],
+        )
+        self._touch(db, ticket["queue_id"])
+
+    def leave(self, token, now):
+        """The customer leaves the line; return the ticket as it was before."""
+        with self.immediate() as db:
+            ticket = self._row("SELECT * FROM tickets WHERE token = ?", (token,))
+            if ticket is not None and rules.allows(ticket["state"], "left"):
+                self._set_state(db, ticket, "left", now)
+        return ticket
+
+    def _finish_current(self, db, servicer, state, now):
+        ticket = self.current_ticket(servicer["id"])
+        if ticket is not None:
+            self._set_state(db, ticket, state, now)
+        return ticket
+
+    def call_next(self, servicer, now):
+        """Finish this servicer's customer and call the next in line.
+
+        Returns ``(finished, called)``; ``called`` is None when nobody waits.
+        """
+        with self.immediate() as db:
+            finished = self._finish_current(db, servicer, "served", now)
+            waiting = self._rows(
+                "SELECT id, number FROM tickets WHERE queue_id = ? AND state = 'waiting'",
+                (servicer["queue_id"],),
+            )
+            called = rules.next_in_line(waiting)
+            if called is not None:
+                db.execute(
+                    "UPDATE tickets SET state = 'called', called_at = ?, servicer_id = ? "
+                    "WHERE id = ? AND state = 'waiting'",
+                    (now, servicer["id"], called["id"]),
+                )
+                self._event(
+                    db, servicer["queue_id"], "call", now,
+                    ticket_id=called["id"], servicer_id=servicer["id"],
+                )
+                self._touch(db, servicer["queue_id"])
+        return finished, called
+
+    def finish_current(self, servicer, state, now):
+        """Done (``served``) or No show (``no_show``) for this servicer's customer."""
+        with self.immediate() as db:
+            return self._finish_current(db, servicer, state, now)
+
+    def recall(self, servicer, now):
+        """Signal this servicer's current customer again; return the ticket or None."""
+        with self.immediate() as db:
+            ticket = self.current_ticket(servicer["id"])
+            if ticket is not None:
+                db.execute(
+                    "UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (ticket["id"],)
+                )
+                self._event(
+                    db, ticket["queue_id"], "recall", now,
+                    ticket_id=ticket["id"], servicer_id=servicer["id"],
+                )
+                self._touch(db, ticket["queue_id"])
+        return ticket
