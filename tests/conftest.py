@@ -1,0 +1,72 @@
+"""Fixtures: a fresh database file per test, the app built by its own factory,
+and browsers (WebTest apps with their own cookie jars) that speak for people."""
+
+import pytest
+from webtest import TestApp
+
+from take_a_number import main
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings for a fresh database file; rate limits off unless a test sets them."""
+    return {
+        "database": str(tmp_path / "var" / "test.sqlite"),
+        "rate_limit_create_queue": "off",
+        "rate_limit_sign_in": "off",
+        "rate_limit_take_ticket": "off",
+    }
+
+
+@pytest.fixture
+def app(tmp_path, settings):
+    return main({"here": str(tmp_path)}, **settings)
+
+
+@pytest.fixture
+def browser(app):
+    """A browser: a WebTest client with its own cookies."""
+    return TestApp(app)
+
+
+@pytest.fixture
+def new_browser(app):
+    """Make as many separate browsers as a test needs."""
+    return lambda **kwargs: TestApp(app, **kwargs)
+
+
+def create_queue(browser, queue_id="cet236", title="CET236 lab help", name="Desk 1"):
+    """The owner creates a queue from the home page; returns the console page."""
+    form = browser.get("/").forms[0]
+    form["queue_id"] = queue_id
+    form["title"] = title
+    form["password"] = PASSWORD
+    form["name"] = name
+    return form.submit().follow()
+
+
+def sign_in(browser, queue_id="cet236", name="Desk 2", password=PASSWORD):
+    """A servicer signs in to an existing queue; returns the console page."""
+    form = browser.get(f"/{queue_id}/serve").forms[0]
+    form["name"] = name
+    form["password"] = password
+    return form.submit().follow()
+
+
+def take_number(browser, queue_id="cet236"):
+    """A customer takes a number from the queue's page; returns the ticket page."""
+    return browser.get(f"/{queue_id}").forms[0].submit().follow()
+
+
+def press(console, button):
+    """Press a console button (Next, Done, No show, Recall, Sign out); follow the 303."""
+    for form in console.forms.values():
+        if form.html.find("button").get_text(strip=True) == button:
+            return form.submit().follow()
+    raise AssertionError(f"no {button!r} button on the page")
+
+
+def my_number(ticket_page):
+    return int(ticket_page.html.select_one(".my-number .number").get_text())
