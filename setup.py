@@ -1,10 +1,12 @@
+from pathlib import Path
+
 from setuptools import setup
 
 setup(
     name="take-a-number",
     version="0.1.0",
     description="A deli-counter ticket queue in the browser: take a number, be told your turn.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.11",
@@ -26,7 +28,7 @@ setup(
         "PasteDeploy>=3.1",
     ],
     extras_require={
-        "test": ["pytest>=8", "WebTest>=3.0.1", "ruff>=0.8"],
+        "test": ["pytest>=8", "WebTest>=3.0.1", "playwright>=1.45", "ruff>=0.8"],
     },
     entry_points={
         "paste.app_factory": ["main = take_a_number:main"],

@@ -9,7 +9,7 @@ import time
 import tempita
 from formencode import htmlfill
 from routes.util import URLGenerator
-from webob import Request, Response, exc
+from webob import Response, exc
 from webob.dec import wsgify
 from webob.static import FileApp
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compile(code, mode):
     return compile(code, "<template>", mode)
 
@@ -109,7 +109,9 @@ class Application:
         except Exception:
             log.exception("error answering %s %s", req.method, req.path_qs)
             response = self.error_page(
-                req, exc.HTTPInternalServerError, "Something went wrong",
+                req,
+                exc.HTTPInternalServerError,
+                "Something went wrong",
                 "The server hit an error it did not expect. It has been logged; "
                 "please try again in a moment.",
             )
@@ -130,7 +132,9 @@ class Application:
             req.session = self.sessions.load(req)
             if req.method == "POST" and not req.session.csrf_ok(req.POST.get("csrf_token")):
                 response = self.error_page(
-                    req, exc.HTTPForbidden, "This form has expired",
+                    req,
+                    exc.HTTPForbidden,
+                    "This form has expired",
                     "Go back, reload the page and try again.",
                 )
             else:
@@ -149,7 +153,9 @@ class Application:
                 environ=dict(req.environ, REQUEST_METHOD=method)
             ):
                 response = self.error_page(
-                    req, exc.HTTPMethodNotAllowed, "Method not allowed",
+                    req,
+                    exc.HTTPMethodNotAllowed,
+                    "Method not allowed",
                     f"This address does not accept {req.method} requests.",
                 )
                 response.allow = ["GET", "HEAD"] if method == "GET" else ["POST"]
@@ -212,8 +218,11 @@ class Application:
     def not_found(self, req, queue_id=None):
         """404; for a free queue id, offer to create it."""
         return self.error_page(
-            req, exc.HTTPNotFound, "Not found",
-            f"There is no queue called “{queue_id}”." if queue_id
+            req,
+            exc.HTTPNotFound,
+            "Not found",
+            f"There is no queue called “{queue_id}”."
+            if queue_id
             else "There is nothing at this address.",
             create_queue_id=queue_id,
         )
@@ -224,7 +233,9 @@ class Application:
         if not retry_after:
             return None
         response = self.error_page(
-            req, exc.HTTPTooManyRequests, "Too many attempts",
+            req,
+            exc.HTTPTooManyRequests,
+            "Too many attempts",
             f"Please wait {retry_after} seconds and try again.",
         )
         response.retry_after = retry_after

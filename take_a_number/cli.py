@@ -1,6 +1,7 @@
 """The ``take-a-number`` command: serve, migrate and backup."""
 
 import argparse
+import configparser
 import logging.config
 import os
 import sys
@@ -21,6 +22,11 @@ def _settings(path):
 
 def _setup_logging(path):
     path = os.path.abspath(path)
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    if not parser.has_section("loggers"):
+        logging.basicConfig(level=logging.INFO)
+        return
     logging.config.fileConfig(
         path,
         defaults={"here": os.path.dirname(path), "__file__": path},

@@ -98,4 +98,3 @@ class CustomerController:
             return self.app.not_found(req)
         self.store.leave(token, self.app.now())
         return self.app.redirect(req, "ticket", queue_id=queue_id, token=token)
-

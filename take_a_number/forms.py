@@ -22,8 +22,7 @@ class QueueId(FancyValidator):
     strip = True
     messages = {
         "format": (
-            "Use 3 to 20 characters: lowercase letters, digits and '-' "
-            "(not at the start or end)."
+            "Use 3 to 20 characters: lowercase letters, digits and '-' (not at the start or end)."
         ),
         "reserved": "'%(queue_id)s' is reserved; choose another name.",
     }

@@ -26,7 +26,10 @@ class OwnerController:
             now = self.app.now()
             try:
                 self.store.create_queue(
-                    values["queue_id"], values["title"], security.hash_password(values["password"]), now
+                    values["queue_id"],
+                    values["title"],
+                    security.hash_password(values["password"]),
+                    now,
                 )
             except store.QueueExists:
                 errors = {"queue_id": "That name is taken; choose another."}

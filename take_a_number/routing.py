@@ -22,7 +22,7 @@ def make_mapper():
         )
 
     route("home", "/", "owner", "home", GET)
-    route("create_queue", "/queues", "owner", "create_queue", POST)
+    route("create_queue", "/", "owner", "create_queue", POST)
     mapper.connect(
         "static",
         "/static/{path}",

@@ -156,7 +156,7 @@ class Store:
     def _rows(self, sql, params=()):
         cursor = self.db.execute(sql, params)
         keys = [d[0] for d in cursor.description]
-        return [dict(zip(keys, row)) for row in cursor.fetchall()]
+        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
     def _row(self, sql, params=()):
         rows = self._rows(sql, params)
@@ -219,8 +219,7 @@ class Store:
         try:
             with self.immediate() as db:
                 db.execute(
-                    "INSERT INTO queues (id, title, password_hash, created_at) "
-                    "VALUES (?, ?, ?, ?)",
+                    "INSERT INTO queues (id, title, password_hash, created_at) VALUES (?, ?, ?, ?)",
                     (queue_id, title, password_hash, now),
                 )
                 self._event(db, queue_id, "create", now)
@@ -302,9 +301,7 @@ class Store:
             if servicer is None or servicer["signed_out_at"] is not None:
                 return
             self._finish_current(db, servicer, "served", now)
-            db.execute(
-                "UPDATE servicers SET signed_out_at = ? WHERE id = ?", (now, servicer_id)
-            )
+            db.execute("UPDATE servicers SET signed_out_at = ? WHERE id = ?", (now, servicer_id))
             self._event(db, servicer["queue_id"], "sign_out", now, servicer_id=servicer_id)
             self._touch(db, servicer["queue_id"])
 
@@ -350,8 +347,7 @@ class Store:
 
     def people_ahead(self, ticket):
         return self._scalar(
-            "SELECT count(*) FROM tickets WHERE queue_id = ? AND state = 'waiting' "
-            "AND number < ?",
+            "SELECT count(*) FROM tickets WHERE queue_id = ? AND state = 'waiting' AND number < ?",
             (ticket["queue_id"], ticket["number"]),
         )
 
@@ -362,8 +358,12 @@ class Store:
             (state, now, ticket["id"]),
         )
         self._event(
-            db, ticket["queue_id"], state, now,
-            ticket_id=ticket["id"], servicer_id=ticket["servicer_id"],
+            db,
+            ticket["queue_id"],
+            state,
+            now,
+            ticket_id=ticket["id"],
+            servicer_id=ticket["servicer_id"],
         )
         self._touch(db, ticket["queue_id"])
 
@@ -400,8 +400,12 @@ class Store:
                     (now, servicer["id"], called["id"]),
                 )
                 self._event(
-                    db, servicer["queue_id"], "call", now,
-                    ticket_id=called["id"], servicer_id=servicer["id"],
+                    db,
+                    servicer["queue_id"],
+                    "call",
+                    now,
+                    ticket_id=called["id"],
+                    servicer_id=servicer["id"],
                 )
                 self._touch(db, servicer["queue_id"])
         return finished, called
@@ -416,12 +420,14 @@ class Store:
         with self.immediate() as db:
             ticket = self.current_ticket(servicer["id"])
             if ticket is not None:
-                db.execute(
-                    "UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (ticket["id"],)
-                )
+                db.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (ticket["id"],))
                 self._event(
-                    db, ticket["queue_id"], "recall", now,
-                    ticket_id=ticket["id"], servicer_id=servicer["id"],
+                    db,
+                    ticket["queue_id"],
+                    "recall",
+                    now,
+                    ticket_id=ticket["id"],
+                    servicer_id=servicer["id"],
                 )
                 self._touch(db, ticket["queue_id"])
         return ticket

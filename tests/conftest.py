@@ -70,3 +70,9 @@ def press(console, button):
 
 def my_number(ticket_page):
     return int(ticket_page.html.select_one(".my-number .number").get_text())
+
+
+def waiting(browser, queue_id="cet236"):
+    """How many are waiting, as the queue's page shows it to a new visitor."""
+    page = TestApp(browser.app).get(f"/{queue_id}")
+    return int(page.html.select(".figure-value")[1].get_text())

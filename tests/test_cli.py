@@ -1,0 +1,149 @@
+"""The take-a-number command and runner.py, run as a user would run them."""
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMAND = os.path.join(os.path.dirname(sys.executable), "take-a-number")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ini(tmp_path):
+    """An ini file that uses the project's app.ini with its own database and port."""
+    port = free_port()
+    path = tmp_path / "site.ini"
+    path.write_text(
+        f"[app:main]\nuse = config:{ROOT}/app.ini\ndatabase = %(here)s/data/site.sqlite\n\n"
+        f"[server:main]\nuse = egg:waitress#main\nhost = 127.0.0.1\nport = {port}\n"
+    )
+    return path, port
+
+
+def run(*args, **kwargs):
+    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def test_migrate_creates_the_database_where_the_ini_says(ini, tmp_path):
+    path, _ = ini
+    result = run("--config", str(path), "migrate")
+    assert result.returncode == 0, result.stderr
+    assert "schema up to date" in result.stdout
+    database = tmp_path / "data" / "site.sqlite"
+    assert database.exists()
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT name FROM migrations").fetchall() == [("0001_core_tables",)]
+
+
+def test_database_path_can_come_from_the_environment(ini, tmp_path):
+    path, _ = ini
+    elsewhere = tmp_path / "elsewhere" / "db.sqlite"
+    env = dict(os.environ, TAKE_A_NUMBER_DATABASE=str(elsewhere))
+    assert run("--config", str(path), "migrate", env=env).returncode == 0
+    assert elsewhere.exists()
+    assert not (tmp_path / "data" / "site.sqlite").exists()
+
+
+def test_backup_copies_the_database_while_it_is_in_use(ini, tmp_path):
+    path, _ = ini
+    run("--config", str(path), "migrate")
+    live = sqlite3.connect(tmp_path / "data" / "site.sqlite")
+    live.execute(
+        "INSERT INTO queues (id, title, password_hash, created_at) VALUES ('lab', 'Lab', 'x', 0)"
+    )
+    live.commit()
+    live.execute("BEGIN")  # a reader holding the database open
+    live.execute("SELECT * FROM queues").fetchall()
+    result = run("--config", str(path), "backup", str(tmp_path / "copy.sqlite"))
+    assert result.returncode == 0, result.stderr
+    live.rollback()
+    with sqlite3.connect(tmp_path / "copy.sqlite") as copy:
+        assert copy.execute("SELECT title FROM queues").fetchall() == [("Lab",)]
+    again = run("--config", str(path), "backup", str(tmp_path / "copy.sqlite"))
+    assert again.returncode != 0
+    assert "exists" in again.stderr
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path):
+    result = run("--config", str(tmp_path / "nope.ini"), "migrate")
+    assert result.returncode == 2
+    assert "no such config file" in result.stderr
+
+
+def test_unknown_setting_is_a_clear_error(tmp_path):
+    path = tmp_path / "bad.ini"
+    path.write_text("[app:main]\nuse = egg:take-a-number\ndatabse = typo.sqlite\n")
+    result = run("--config", str(path), "migrate")
+    assert result.returncode == 1
+    assert "unknown settings in [app:main]: databse" in result.stderr
+
+
+def wait_for(url, process, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read())
+        try:
+            return urllib.request.urlopen(url, timeout=2)
+        except urllib.error.HTTPError as error:
+            return error  # an answer all the same, with its status and body
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
+
+
+@pytest.mark.slow
+def test_serve_answers_on_the_port_of_the_ini(ini):
+    path, port = ini
+    process = subprocess.Popen(
+        [COMMAND, "--config", str(path), "serve"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        response = wait_for(f"http://127.0.0.1:{port}/", process)
+        assert response.status == 200
+        assert b"Create a queue" in response.read()
+        assert response.headers["Server"] == "waitress"
+        secret = path.parent / "data" / "secret"
+        assert oct(secret.stat().st_mode & 0o777) == "0o600"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_runner_module_builds_the_wsgi_application_from_the_ini(ini):
+    path, port = ini
+    env = dict(os.environ, TAKE_A_NUMBER_CONFIG=str(path))
+    process = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "waitress-serve"),
+            f"--port={port}",
+            "--host=127.0.0.1",
+            "runner:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        response = wait_for(f"http://127.0.0.1:{port}/nosuch", process)
+        assert response.status == 404
+        assert b"Create the queue" in response.read()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

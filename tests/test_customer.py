@@ -1,0 +1,187 @@
+"""Customers: join, take a number, watch the ticket, leave, take again."""
+
+from conftest import create_queue, my_number, press, sign_in, take_number, waiting
+
+
+def test_queue_page_shows_title_now_serving_waiting_and_a_take_button(browser, new_browser):
+    create_queue(browser, "cet236", "CET236 lab help")
+    page = new_browser().get("/cet236")
+    assert page.html.h1.get_text() == "CET236 lab help"
+    figures = [p.get_text(" ", strip=True) for p in page.html.select(".figure")]
+    assert figures == ["Now serving –", "Waiting 0"]
+    form = page.forms[0]
+    assert form.method.upper() == "POST"
+    assert page.html.find("button", string="Take a number")
+
+
+def test_taking_a_number_sets_a_private_random_ticket_cookie_and_redirects(browser, new_browser):
+    create_queue(browser)
+    customer = new_browser()
+    response = customer.get("/cet236").forms[0].submit()
+    assert response.status_int == 303
+    cookie = next(c for c in response.headers.getall("Set-Cookie") if "tan_ticket_cet236" in c)
+    token = cookie.split("=", 1)[1].split(";")[0]
+    assert len(token) >= 32
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/;" in cookie
+    assert "secure" not in cookie.lower()
+    assert response.location == f"http://localhost/cet236/ticket/{token}"
+
+
+def test_customers_get_increasing_numbers_and_see_their_place(browser, new_browser):
+    create_queue(browser)
+    first, second, third = (take_number(new_browser()) for _ in range(3))
+    assert [my_number(p) for p in (first, second, third)] == [1, 2, 3]
+    assert "2 people ahead of you." in third
+    assert "Position in line: 3" in third
+    assert "You're next." in first
+
+
+def test_reloading_or_pressing_back_never_makes_a_second_ticket(browser, new_browser):
+    create_queue(browser)
+    customer = new_browser()
+    join_page = customer.get("/cet236")
+    ticket = join_page.forms[0].submit().follow()
+    # Back to the join page's form, submitted again: the same ticket.
+    again = join_page.forms[0].submit().follow()
+    assert again.request.path == ticket.request.path
+    # Reloading the queue page takes the customer to their ticket.
+    assert customer.get("/cet236").follow().request.path == ticket.request.path
+    assert customer.get(ticket.request.path).status_int == 200
+    assert waiting(browser) == 1
+
+
+def test_called_customer_sees_its_their_turn_and_the_desk(browser, new_browser):
+    console = create_queue(browser, name="Desk 3")
+    customer = new_browser()
+    ticket = take_number(customer)
+    press(console, "Next")
+    page = customer.get(ticket.request.path)
+    assert "It's your turn — go to Desk 3." in page
+    assert page.html.select_one(".ticket")["class"] == ["ticket", "state-called"]
+
+
+def test_served_customer_can_take_a_new_number(browser, new_browser):
+    console = create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    console = press(console, "Next")
+    press(console, "Done")
+    page = customer.get(ticket.request.path)
+    assert "You have been served" in page
+    assert not page.html.find("button", string="Leave the queue")
+    new_ticket = page.forms[0].submit().follow()
+    assert my_number(new_ticket) == 2
+    assert new_ticket.request.path != ticket.request.path
+
+
+def test_customer_who_left_can_take_a_new_number(browser, new_browser):
+    console = create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    left = ticket.forms[0].submit()
+    assert left.status_int == 303
+    page = left.follow()
+    assert "You left the queue." in page
+    assert waiting(browser) == 0
+    assert press(console, "Next").html.select_one(".now-serving").get_text() == "–"
+    assert my_number(page.forms[0].submit().follow()) == 2
+
+
+def test_no_show_customer_is_told_and_can_take_a_new_number(browser, new_browser):
+    console = create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    press(press(console, "Next"), "No show")
+    page = customer.get(ticket.request.path)
+    assert "your turn has passed" in page
+    assert my_number(customer.get("/cet236").forms[0].submit().follow()) == 2
+
+
+def test_recalled_customer_is_told_again(browser, new_browser):
+    console = create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    press(press(console, "Next"), "Recall")
+    assert "You have been called again." in customer.get(ticket.request.path)
+
+
+def test_ticket_link_keeps_the_place_on_another_device(browser, new_browser):
+    create_queue(browser)
+    ticket = take_number(new_browser())
+    other_device = new_browser()
+    page = other_device.get(ticket.request.path)
+    assert my_number(page) == 1
+    # The other device now holds that ticket: its queue page leads back to it.
+    assert other_device.get("/cet236").follow().request.path == ticket.request.path
+
+
+def test_wait_estimate_appears_only_after_three_services(app, browser, new_browser):
+    console = create_queue(browser)
+    customers = [new_browser() for _ in range(6)]
+    tickets = [take_number(c) for c in customers]
+    last = tickets[-1].request.path
+    assert "Estimated wait" not in customers[-1].get(last)
+    for _ in range(3):
+        console = press(console, "Next")
+    assert "Estimated wait" not in customers[-1].get(last)
+    console = press(console, "Next")  # finishes the third service
+    page = customers[-1].get(last)
+    assert "Estimated wait: under a minute" in page
+
+
+def test_pages_refresh_themselves_until_push_exists(browser, new_browser):
+    console = create_queue(browser)
+    ticket = take_number(new_browser())
+    for page in (console, ticket):
+        assert page.html.find("meta", attrs={"http-equiv": "refresh"})["content"] == "5"
+
+
+def test_unknown_queue_gets_a_404_that_offers_to_create_it(browser):
+    page = browser.get("/nosuch", status=404)
+    link = page.html.find("a", string=lambda s: s and "Create the queue" in s)
+    assert link["href"] == "/?queue_id=nosuch"
+    assert browser.get(link["href"]).forms[0]["queue_id"].value == "nosuch"
+
+
+def test_unknown_ticket_gets_a_404_with_a_way_back(browser):
+    create_queue(browser)
+    page = browser.get("/cet236/ticket/not-a-real-token", status=404)
+    assert "This ticket does not exist" in page
+    assert page.html.find("a", string="Go to the queue")["href"] == "/cet236"
+
+
+def test_ticket_of_another_queue_is_not_shown_under_this_one(browser, new_browser):
+    create_queue(browser, "first")
+    create_queue(new_browser(), "second")
+    ticket = take_number(new_browser(), "first")
+    token = ticket.request.path.rsplit("/", 1)[1]
+    browser.get(f"/second/ticket/{token}", status=404)
+
+
+def test_taking_numbers_is_rate_limited_per_browser(tmp_path, settings):
+    from webtest import TestApp
+
+    from take_a_number import main
+
+    settings["rate_limit_take_ticket"] = "2/minute"
+    app = main({"here": str(tmp_path)}, **settings)
+    create_queue(TestApp(app))
+    customer = TestApp(app)
+    for _ in range(2):
+        ticket = take_number(customer)
+        ticket.forms[0].submit()  # leave, so the next take is a new ticket
+    refused = customer.get("/cet236").forms[0].submit(status=429)
+    assert "Too many attempts" in refused
+    assert my_number(take_number(TestApp(app))) == 3
+
+
+def test_several_servicers_each_call_their_own_customer(browser, new_browser):
+    desk1 = create_queue(browser, name="Desk 1")
+    desk2 = sign_in(new_browser(), name="Desk 2")
+    customers = [new_browser() for _ in range(3)]
+    tickets = [take_number(c) for c in customers]
+    press(desk1, "Next")
+    press(desk2, "Next")
+    assert "go to Desk 1" in customers[0].get(tickets[0].request.path)
+    assert "go to Desk 2" in customers[1].get(tickets[1].request.path)
+    assert "You're next." in customers[2].get(tickets[2].request.path)

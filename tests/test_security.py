@@ -1,0 +1,105 @@
+"""CSRF, safe GETs, headers, cookies and error pages."""
+
+from conftest import create_queue, take_number, waiting
+
+
+def test_post_without_csrf_token_is_refused(browser, new_browser):
+    create_queue(browser)
+    customer = new_browser()
+    customer.get("/cet236")
+    page = customer.post("/cet236/take", {}, status=403)
+    assert "This form has expired" in page
+    assert waiting(browser) == 0
+
+
+def test_post_with_another_browsers_csrf_token_is_refused(browser, new_browser):
+    console = create_queue(browser)
+    token = console.html.find("input", attrs={"name": "csrf_token"})["value"]
+    attacker = new_browser()
+    attacker.post("/cet236/serve/next", {"csrf_token": token}, status=403)
+    attacker.post("/", {"csrf_token": token, "queue_id": "x"}, status=403)
+
+
+def test_get_is_safe_to_repeat(browser, new_browser):
+    create_queue(browser)
+    customer = new_browser()
+    for _ in range(3):
+        customer.get("/cet236")
+        browser.get("/cet236/serve")
+    assert waiting(browser) == 0
+
+
+def test_state_changing_paths_refuse_get(browser):
+    create_queue(browser)
+    for path in ("/cet236/take", "/cet236/serve/next", "/cet236/sign-in", "/cet236/sign-out"):
+        response = browser.get(path, status=405)
+        assert response.headers["Allow"] == "POST"
+
+
+def test_every_response_carries_security_headers(browser):
+    create_queue(browser)
+    for path, status in (
+        ("/", 200),
+        ("/cet236", 200),
+        ("/nosuch", 404),
+        ("/static/style.css", 200),
+    ):
+        headers = browser.get(path, status=status).headers
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "no-referrer"
+        assert "Strict-Transport-Security" not in headers
+
+
+def test_over_https_cookies_are_secure_and_hsts_is_sent(new_browser):
+    secure = new_browser(extra_environ={"wsgi.url_scheme": "https", "HTTP_HOST": "example.org"})
+    console = create_queue(secure)
+    assert console.headers["Strict-Transport-Security"] == "max-age=31536000"
+    response = secure.get("/cet236").forms[0].submit()
+    assert response.location.startswith("https://example.org/cet236/ticket/")
+    for cookie in response.headers.getall("Set-Cookie"):
+        assert "; secure" in cookie.lower()
+
+
+def test_session_cookie_is_signed_and_tampering_signs_you_out(browser, new_browser):
+    create_queue(browser)
+    cookie = browser.cookies["tan_session"]
+    forged = new_browser()
+    forged.set_cookie("tan_session", cookie[:-4] + ("AAAA" if cookie[-4:] != "AAAA" else "BBBB"))
+    assert "Sign in" in forged.get("/cet236/serve")
+
+
+def test_bad_form_encoding_is_a_400_not_a_traceback(browser):
+    token = browser.get("/").forms[0]["csrf_token"].value
+    body = f"csrf_token={token}&queue_id=%FF%FE&title=x&password=12345678&name=x".encode()
+    response = browser.post(
+        "/", body, content_type="application/x-www-form-urlencoded; charset=utf-8", status=400
+    )
+    assert "Use 3 to 20 characters" in response
+
+
+def test_unknown_paths_are_404_pages(browser):
+    for path in ("/a/b/c/d", "/UPPER", "/static/nope.css", "/static/../setup.py"):
+        page = browser.get(path, status=404)
+        assert "Not found" in page.html.title.get_text()
+
+
+def test_static_files_are_cached_and_versioned(browser):
+    page = browser.get("/")
+    href = page.html.find("link", rel="stylesheet")["href"]
+    assert href.startswith("/static/style.css?v=")
+    css = browser.get(href)
+    assert css.content_type == "text/css"
+    assert css.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    plain = browser.get("/static/style.css")
+    assert plain.headers["Cache-Control"] == "public, max-age=3600"
+    since = plain.headers["Last-Modified"]
+    assert browser.get("/static/style.css", headers={"If-Modified-Since": since}, status=304)
+
+
+def test_ticket_page_does_not_create_a_ticket_for_a_crawler(app, browser, new_browser):
+    create_queue(browser)
+    ticket = take_number(new_browser())
+    new_browser().get(ticket.request.path)
+    assert app.store.db.execute("select count(*) from tickets").fetchone()[0] == 1
