@@ -13,7 +13,7 @@ from webob import Response, exc
 from webob.dec import wsgify
 from webob.static import FileApp
 
-from . import customer, owner, routing, security, servicer
+from . import board, customer, notifications, owner, routing, security, servicer, views
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,11 @@ class Application:
 
     def __init__(self, store, secret, settings, template_dir, static_dir):
         self.store = store
+        self.snapshots = views.Snapshots(store)
         self.settings = settings
+        self.hub = notifications.Hub(
+            store, settings["push_max_held"], settings["push_watch_interval"]
+        )
         self.mapper = routing.make_mapper()
         self.templates = Templates(template_dir)
         self.static = StaticFiles(static_dir, settings["static_max_age"])
@@ -99,6 +103,7 @@ class Application:
             "owner": owner.OwnerController(self),
             "customer": customer.CustomerController(self),
             "servicer": servicer.ServicerController(self),
+            "board": board.BoardController(self),
         }
         self.clock = time.time
 
@@ -177,6 +182,9 @@ class Application:
             static=functools.partial(self.static.url, req),
             csrf_token=session["csrf"] if session else "",
             refresh_seconds=values.get("refresh_seconds"),
+            live_url=values.get("live_url"),
+            live_page=values.get("live_page"),
+            page_class=values.get("page_class", ""),
         )
 
     def render(self, req, template, title, status=200, **values):
@@ -200,6 +208,49 @@ class Application:
             force_defaults=False,
         )
         return response
+
+    def live(self, req, queue_id, make_view):
+        """A page's live update as JSON, held until the queue is past ``?since=``.
+
+        Without ``since`` it answers at once. When this process already holds
+        its most requests, it answers at once too, with ``retry_after`` seconds:
+        the client polls until push has room again.
+        """
+        outcome = notifications.CHANGED
+        if "since" in req.GET:
+            try:
+                since = int(req.GET["since"])
+            except ValueError:
+                return self.json_error(req, 400, "bad_request", "since must be a whole number.")
+            outcome = self.hub.wait(
+                queue_id,
+                since,
+                self.settings["push_hold_seconds"],
+                req.environ.get("waitress.client_disconnected"),
+            )
+        if outcome == notifications.GONE:
+            return Response(status=204)
+        snapshot = self.snapshots.get(queue_id, self.now())
+        view = make_view(snapshot) if snapshot is not None else None
+        if view is None:
+            return self.json_error(req, 404, "not_found", "There is no such queue or ticket.")
+        response = self.json(req, view)
+        if outcome == notifications.FULL:
+            retry = self.settings["push_retry_seconds"]
+            response.json_body = dict(view, retry_after=retry)
+            response.retry_after = retry
+        return response
+
+    def json(self, req, body, status=200):
+        response = Response(json_body=body, status=status, charset="utf-8")
+        response.cache_control = "no-store"
+        # nginx would otherwise buffer a held response.
+        response.headers["X-Accel-Buffering"] = "no"
+        return response
+
+    def json_error(self, req, status, code, message):
+        """Errors of the JSON endpoints all have this one shape."""
+        return self.json(req, {"error": {"code": code, "message": message}}, status=status)
 
     def redirect(self, req, route, **kwargs):
         """303 See Other, the answer to every successful POST."""

@@ -34,8 +34,32 @@ def _setup_logging(path):
     )
 
 
+# Threads waitress keeps for ordinary pages beyond those push may hold.
+RESERVED_THREADS = 8
+
+
+def check_push_capacity(path, settings):
+    """Refuse a waitress configuration in which held push requests could take every thread."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path)
+    if not parser.has_section("server:main"):
+        return
+    server = parser["server:main"]
+    if "waitress" not in server.get("use", "waitress"):
+        return
+    threads = int(server.get("threads", "4"))
+    needed = settings["push_max_held"] + RESERVED_THREADS
+    if threads < needed:
+        raise config.SettingsError(
+            f"waitress threads = {threads} leaves no room for pages when push_max_held = "
+            f"{settings['push_max_held']} requests are held; set threads to at least "
+            f"{needed} or lower push_max_held"
+        )
+
+
 def serve(args):
     _setup_logging(args.config)
+    check_push_capacity(os.path.abspath(args.config), _settings(args.config))
     app = loadapp(_config_uri(args.config))
     server = loadserver(_config_uri(args.config))
     server(app)

@@ -21,9 +21,24 @@ DEFAULTS = {
     "rate_limit_create_queue": "10/hour",
     "rate_limit_sign_in": "20/600",
     "rate_limit_take_ticket": "10/minute",
+    "push_max_held": "500",
+    "push_hold_seconds": "25",
+    "push_retry_seconds": "5",
+    "push_watch_interval": "0.05",
 }
 
-INTEGERS = {"refresh_seconds", "session_max_age", "ticket_cookie_max_age", "static_max_age"}
+INTEGERS = {
+    "refresh_seconds",
+    "session_max_age",
+    "ticket_cookie_max_age",
+    "static_max_age",
+    "push_max_held",
+    "push_hold_seconds",
+    "push_retry_seconds",
+}
+NUMBERS = {"push_watch_interval"}
+# Proxies commonly time out after 60 s; a held request must answer well before.
+MAX_HOLD_SECONDS = 55
 
 
 class SettingsError(ValueError):
@@ -40,17 +55,24 @@ def read_settings(settings, here=None, environ=None):
     result = {}
     for name, default in DEFAULTS.items():
         value = environ.get(ENV_PREFIX + name.upper(), settings.get(name, default))
-        if name in INTEGERS:
+        if name in INTEGERS or name in NUMBERS:
+            kind = int if name in INTEGERS else float
             try:
-                value = int(value)
+                value = kind(value)
             except ValueError:
-                raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+                raise SettingsError(f"{name} must be a number, not {value!r}") from None
+            if value < 0:
+                raise SettingsError(f"{name} must not be negative")
         result[name] = value
     if not result["database"]:
         result["database"] = os.path.join(here, "var", "take-a-number.sqlite")
     result["database"] = os.path.abspath(os.path.join(here, result["database"]))
     if not result["secret_file"]:
         result["secret_file"] = os.path.join(os.path.dirname(result["database"]), "secret")
+    if not 0 < result["push_hold_seconds"] <= MAX_HOLD_SECONDS:
+        raise SettingsError(f"push_hold_seconds must be between 1 and {MAX_HOLD_SECONDS}")
+    if not 0 < result["push_watch_interval"] <= 5:
+        raise SettingsError("push_watch_interval must be between 0 and 5 seconds")
     if result["sqlite_synchronous"].lower() not in ("normal", "full", "extra"):
         raise SettingsError("sqlite_synchronous must be normal, full or extra")
     return result

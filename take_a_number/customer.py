@@ -2,7 +2,7 @@
 
 from webob import exc
 
-from . import rules, security
+from . import rules, security, views
 
 
 def ticket_cookie(queue_id):
@@ -24,17 +24,20 @@ class CustomerController:
         return None
 
     def join(self, req, queue_id):
-        status = self.store.queue_status(queue_id, self.app.now())
-        if status is None:
+        snapshot = self.app.snapshots.get(queue_id, self.app.now())
+        if snapshot is None:
             return self.app.not_found(req, queue_id)
         ticket = self._open_ticket(req, queue_id)
         if ticket is not None:
             return self.app.redirect(req, "ticket", queue_id=queue_id, token=ticket["token"])
+        view = views.queue_view(snapshot)
         return self.app.render(
             req,
             "join.html",
-            status["title"],
-            queue=status,
+            view["title"],
+            view=view,
+            live_url=req.urls("queue_updates", queue_id=queue_id),
+            live_page="queue",
             refresh_seconds=self.app.settings["refresh_seconds"],
         )
 
@@ -46,7 +49,12 @@ class CustomerController:
             refused = self.app.rate_limited(req, "take_ticket", req.session["csrf"])
             if refused:
                 return refused
-            ticket = self.store.take_ticket(queue_id, security.new_token(), self.app.now())
+            ticket = self.store.take_ticket(
+                queue_id,
+                security.new_token(),
+                self.app.now(),
+                browser=security.browser_key(req.session),
+            )
         response = self.app.redirect(req, "ticket", queue_id=queue_id, token=ticket["token"])
         self._remember(req, response, ticket)
         return response
@@ -69,28 +77,37 @@ class CustomerController:
                 "This ticket does not exist. Take a new number from the queue's page.",
                 join_queue_id=queue_id,
             )
-        now = self.app.now()
-        status = self.store.queue_status(queue_id, now)
-        ahead = estimate = None
-        if ticket["state"] == rules.WAITING:
-            ahead = self.store.people_ahead(ticket)
-            estimate = rules.describe_wait(self.store.wait_estimate(queue_id, ahead + 1, now))
+        view = views.ticket_view(self.app.snapshots.get(queue_id, self.app.now()), ticket)
         response = self.app.render(
             req,
             "ticket.html",
-            f"Number {ticket['number']} – {status['title']}",
-            queue=status,
-            ticket=ticket,
-            ahead=ahead,
-            estimate=estimate,
-            is_open=rules.is_open(ticket["state"]),
-            can_leave=rules.can_leave(ticket["state"]),
+            f"Number {ticket['number']} – {view['title']}",
+            view=view,
+            token=token,
+            live_url=req.urls("ticket_updates", queue_id=queue_id, token=token),
+            live_page="ticket",
             refresh_seconds=self.app.settings["refresh_seconds"],
         )
         # A ticket link opened on another device keeps the place there too.
         if rules.is_open(ticket["state"]) and req.cookies.get(ticket_cookie(queue_id)) != token:
             self._remember(req, response, ticket)
         return response
+
+    def queue_updates(self, req, queue_id):
+        return self.app.live(req, queue_id, views.queue_view)
+
+    def updates(self, req, queue_id, token):
+        """Live updates of a ticket page."""
+
+        def view(snapshot):
+            ticket = self.store.ticket_by_token(token)
+            if ticket is None or ticket["queue_id"] != queue_id:
+                return None
+            return views.ticket_view(snapshot, ticket)
+
+        if self.store.ticket_by_token(token) is None:
+            return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
+        return self.app.live(req, queue_id, view)
 
     def leave(self, req, queue_id, token):
         ticket = self.store.ticket_by_token(token)

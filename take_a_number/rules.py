@@ -5,6 +5,8 @@ A ticket is ``waiting`` until a servicer calls it; a ``called`` ticket ends as
 open. The line is served in the order numbers were taken.
 """
 
+import bisect
+import dataclasses
 import math
 import statistics
 
@@ -74,6 +76,8 @@ def describe_wait(estimate):
     high_minutes = max(math.ceil(high / 60), low_minutes + 1)
     if high_minutes <= 1:
         return "under a minute"
+    if low_minutes == 0:
+        return f"under {high_minutes} minutes"
     return f"about {low_minutes}\u2013{high_minutes} minutes"
 
 
@@ -85,3 +89,26 @@ def describe_age(seconds):
     if minutes < 60:
         return f"{minutes} min ago"
     return f"{minutes // 60} h {minutes % 60} min ago"
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """A queue as it stood at one moment: what every page of it shows."""
+
+    queue: dict
+    taken_at: float
+    waiting: list  # numbers of waiting tickets, in line order
+    serving: list  # called tickets, most recent first, with their servicer's name
+    recent_calls: list  # the last calls and recalls, most recent first
+    service_durations: list  # seconds, most recent first
+    active_servicers: int
+
+    @property
+    def version(self):
+        return self.queue["version"]
+
+    def people_ahead(self, number):
+        return bisect.bisect_left(self.waiting, number)
+
+    def estimate(self, position):
+        return estimate_wait(position, self.service_durations, self.active_servicers)

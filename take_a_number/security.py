@@ -48,6 +48,11 @@ def new_token():
     return secrets.token_urlsafe(24)
 
 
+def browser_key(session):
+    """A stable, non-secret name for a browser: a hash of its session's CSRF token."""
+    return hashlib.sha256(session["csrf"].encode()).hexdigest()[:32]
+
+
 def load_secret(secret, secret_file):
     """The configured secret, else the one in ``secret_file``, made on first start."""
     if secret:

@@ -1,6 +1,6 @@
 """The servicer console: sign in, call the next number, done, no show, recall."""
 
-from . import forms, rules, security
+from . import forms, rules, security, views
 
 
 class ServicerController:
@@ -26,20 +26,28 @@ class ServicerController:
         if servicer is None:
             return self._sign_in_form(req, queue, {})
         now = self.app.now()
-        current = self.store.current_ticket(servicer["id"])
-        status = self.store.queue_status(queue_id, now)
+        view = views.console_view(self.app.snapshots.get(queue_id, now), servicer, now)
         return self.app.render(
             req,
             "console.html",
             f"Serving – {queue['title']}",
-            queue=status,
-            others=[s for s in status["serving"] if s["servicer_id"] != servicer["id"]],
-            servicer=servicer,
-            current=current,
-            called_ago=current and rules.describe_age(now - current["called_at"]),
+            view=view,
+            live_url=req.urls("console_updates", queue_id=queue_id),
+            live_page="console",
             join_url=req.host_url + req.urls("join", queue_id=queue_id),
             refresh_seconds=self.app.settings["refresh_seconds"],
         )
+
+    def updates(self, req, queue_id):
+        """Live updates of the console."""
+        if self._servicer(req, queue_id) is None:
+            return self.app.json_error(req, 403, "signed_out", "Sign in to serve this queue.")
+
+        def view(snapshot):
+            servicer = self.store.active_servicer(queue_id, req.session.servicer_id(queue_id))
+            return servicer and views.console_view(snapshot, servicer, self.app.now())
+
+        return self.app.live(req, queue_id, view)
 
     def _sign_in_form(self, req, queue, errors, defaults=None, status=200):
         return self.app.render_form(

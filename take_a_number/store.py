@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 RECENT_SERVICES = 20
 # A servicer counts as active for the estimate if they called someone this recently.
 ACTIVE_SERVICER_SECONDS = 30 * 60
+# How many calls the display board lists.
+RECENT_CALLS = 6
 
 
 class QueueExists(Exception):
@@ -97,10 +99,18 @@ def _create_core_tables(db):
     db["events"].create_index(["queue_id", "at"])
 
 
+def _add_ticket_browser(db):
+    # Which browser took a ticket (a hash of its session), so that two clicks
+    # racing ahead of the ticket cookie still give that browser one ticket.
+    db["tickets"].add_column("browser", str)
+    db["tickets"].create_index(["browser"])
+
+
 # Named, recorded migrations, applied in order at start-up. Never edit one that
 # has shipped: add a new one.
 MIGRATIONS = [
     ("0001_core_tables", _create_core_tables),
+    ("0002_ticket_browser", _add_ticket_browser),
 ]
 
 
@@ -112,6 +122,8 @@ class Store:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._local = threading.local()
+        # Called after every commit of a change (the push hub listens here).
+        self.after_commit = []
         directory = os.path.dirname(self.path)
         os.makedirs(directory, exist_ok=True)
 
@@ -152,6 +164,8 @@ class Store:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        for callback in self.after_commit:
+            callback()
 
     def _rows(self, sql, params=()):
         cursor = self.db.execute(sql, params)
@@ -229,40 +243,89 @@ class Store:
     def get_queue(self, queue_id):
         return self._row("SELECT * FROM queues WHERE id = ?", (queue_id,))
 
-    def queue_status(self, queue_id, now):
-        """What every page of a queue shows: who is served and how long the line is."""
-        queue = self.get_queue(queue_id)
-        if queue is None:
-            return None
-        serving = self._rows(
-            "SELECT t.number, t.called_at, t.servicer_id, s.name AS servicer_name FROM tickets t "
-            "LEFT JOIN servicers s ON s.id = t.servicer_id "
-            "WHERE t.queue_id = ? AND t.state = 'called' ORDER BY t.called_at DESC",
-            (queue_id,),
-        )
-        waiting = self._scalar(
-            "SELECT count(*) FROM tickets WHERE queue_id = ? AND state = 'waiting'", (queue_id,)
-        )
-        return dict(queue, serving=serving, waiting=waiting)
+    @contextlib.contextmanager
+    def reading(self):
+        """A read transaction: every query inside sees the same committed state."""
+        conn = self.db.conn
+        conn.execute("BEGIN")
+        try:
+            yield self.db
+        finally:
+            conn.execute("COMMIT")
 
-    def wait_estimate(self, queue_id, position, now):
-        """The estimated wait for the ``position``-th person in line, or None."""
-        durations = [
-            row[0]
-            for row in self.db.execute(
-                "SELECT finished_at - called_at FROM tickets "
-                "WHERE queue_id = ? AND state = 'served' AND finished_at IS NOT NULL "
-                "ORDER BY finished_at DESC LIMIT ?",
-                (queue_id, RECENT_SERVICES),
+    def queue_version(self, queue_id):
+        """The queue's version, bumped by every change to it; None if no such queue."""
+        row = self.db.execute("SELECT version FROM queues WHERE id = ?", (queue_id,)).fetchone()
+        return row[0] if row else None
+
+    def data_version(self):
+        """Changes whenever another connection commits (SQLite's PRAGMA data_version)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def queue_versions(self, queue_ids):
+        """``{queue_id: version}`` for those of ``queue_ids`` that exist."""
+        versions = {}
+        for start in range(0, len(queue_ids), 500):
+            chunk = queue_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            versions.update(
+                self.db.execute(f"SELECT id, version FROM queues WHERE id IN ({marks})", chunk)
             )
-        ]
-        servicers = self._scalar(
-            "SELECT count(DISTINCT servicer_id) FROM tickets "
-            "WHERE queue_id = ? AND called_at > ? AND servicer_id IN "
-            "(SELECT id FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL)",
-            (queue_id, now - ACTIVE_SERVICER_SECONDS, queue_id),
+        return versions
+
+    def queue_snapshot(self, queue_id, now):
+        """Everything the pages of a queue show, read at one moment; None if no such queue."""
+        with self.reading():
+            queue = self.get_queue(queue_id)
+            if queue is None:
+                return None
+            waiting = [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT number FROM tickets WHERE queue_id = ? AND state = 'waiting' "
+                    "ORDER BY number",
+                    (queue_id,),
+                )
+            ]
+            serving = self._rows(
+                "SELECT t.number, t.called_at, t.recalls, t.servicer_id, "
+                "s.name AS servicer_name FROM tickets t "
+                "LEFT JOIN servicers s ON s.id = t.servicer_id "
+                "WHERE t.queue_id = ? AND t.state = 'called' ORDER BY t.called_at DESC",
+                (queue_id,),
+            )
+            recent_calls = self._rows(
+                "SELECT e.kind, e.at, t.number, s.name AS servicer_name FROM events e "
+                "JOIN tickets t ON t.id = e.ticket_id "
+                "LEFT JOIN servicers s ON s.id = e.servicer_id "
+                "WHERE e.queue_id = ? AND e.kind IN ('call', 'recall') "
+                "ORDER BY e.at DESC, e.id DESC LIMIT ?",
+                (queue_id, RECENT_CALLS),
+            )
+            durations = [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT finished_at - called_at FROM tickets "
+                    "WHERE queue_id = ? AND state = 'served' AND finished_at IS NOT NULL "
+                    "ORDER BY finished_at DESC LIMIT ?",
+                    (queue_id, RECENT_SERVICES),
+                )
+            ]
+            servicers = self._scalar(
+                "SELECT count(DISTINCT servicer_id) FROM tickets "
+                "WHERE queue_id = ? AND called_at > ? AND servicer_id IN "
+                "(SELECT id FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL)",
+                (queue_id, now - ACTIVE_SERVICER_SECONDS, queue_id),
+            )
+        return rules.Snapshot(
+            queue=queue,
+            taken_at=now,
+            waiting=waiting,
+            serving=serving,
+            recent_calls=recent_calls,
+            service_durations=durations,
+            active_servicers=servicers,
         )
-        return rules.estimate_wait(position, durations, servicers)
 
     # -- servicers -------------------------------------------------------------
 
@@ -315,24 +378,38 @@ class Store:
 
     # -- tickets ---------------------------------------------------------------
 
-    def take_ticket(self, queue_id, token, now):
-        """Give the next number of the queue to a new ticket and return it."""
+    def take_ticket(self, queue_id, token, now, browser=None):
+        """Give the next number of the queue to a new ticket and return it.
+
+        If ``browser`` already holds an open ticket in this queue, return that
+        one instead: a browser never holds two.
+        """
         with self.immediate() as db:
-            number = db.execute(
+            if browser is not None:
+                held = self._row(
+                    "SELECT * FROM tickets WHERE browser = ? AND queue_id = ? "
+                    "AND state IN ('waiting', 'called') LIMIT 1",
+                    (browser, queue_id),
+                )
+                if held is not None:
+                    return held
+            row = db.execute(
                 "UPDATE queues SET last_number = last_number + 1, version = version + 1 "
                 "WHERE id = ? RETURNING last_number",
                 (queue_id,),
-            ).fetchone()[0]
+            ).fetchone()
+            if row is None:
+                raise LookupError(f"no queue {queue_id!r}")
             ticket_id = db.execute(
-                "INSERT INTO tickets (queue_id, number, token, state, taken_at) "
-                "VALUES (?, ?, ?, 'waiting', ?)",
-                (queue_id, number, token, now),
+                "INSERT INTO tickets (queue_id, number, token, state, taken_at, browser) "
+                "VALUES (?, ?, ?, 'waiting', ?, ?)",
+                (queue_id, row[0], token, now, browser),
             ).lastrowid
             self._event(db, queue_id, "take", now, ticket_id=ticket_id)
         return {
             "id": ticket_id,
             "queue_id": queue_id,
-            "number": number,
+            "number": row[0],
             "token": token,
             "state": "waiting",
             "taken_at": now,
@@ -345,13 +422,8 @@ class Store:
             (token,),
         )
 
-    def people_ahead(self, ticket):
-        return self._scalar(
-            "SELECT count(*) FROM tickets WHERE queue_id = ? AND state = 'waiting' AND number < ?",
-            (ticket["queue_id"], ticket["number"]),
-        )
-
     def _set_state(self, db, ticket, state, now):
+        """Move a ticket to ``state``; return it as it is now."""
         rules.check_transition(ticket["state"], state)
         db.execute(
             "UPDATE tickets SET state = ?, finished_at = ? WHERE id = ?",
@@ -366,6 +438,7 @@ class Store:
             servicer_id=ticket["servicer_id"],
         )
         self._touch(db, ticket["queue_id"])
+        return dict(ticket, state=state, finished_at=now)
 
     def leave(self, token, now):
         """The customer leaves the line; return the ticket as it was before."""
@@ -377,9 +450,7 @@ class Store:
 
     def _finish_current(self, db, servicer, state, now):
         ticket = self.current_ticket(servicer["id"])
-        if ticket is not None:
-            self._set_state(db, ticket, state, now)
-        return ticket
+        return ticket and self._set_state(db, ticket, state, now)
 
     def call_next(self, servicer, now):
         """Finish this servicer's customer and call the next in line.

@@ -60,12 +60,22 @@ def take_number(browser, queue_id="cet236"):
     return browser.get(f"/{queue_id}").forms[0].submit().follow()
 
 
-def press(console, button):
-    """Press a console button (Next, Done, No show, Recall, Sign out); follow the 303."""
-    for form in console.forms.values():
-        if form.html.find("button").get_text(strip=True) == button:
+def is_visible(tag):
+    """Whether the tag would be shown: neither it nor an ancestor is ``hidden``."""
+    return not any(t.has_attr("hidden") for t in [tag, *tag.parents] if t.name)
+
+
+def visible_buttons(page):
+    return [b.get_text(strip=True) for b in page.html.find_all("button") if is_visible(b)]
+
+
+def press(page, button):
+    """Press a visible button (Next, Done, Leave the queue...); follow the 303."""
+    for form in page.forms.values():
+        tag = form.html.find("button")
+        if tag.get_text(strip=True) == button and is_visible(form.html.form):
             return form.submit().follow()
-    raise AssertionError(f"no {button!r} button on the page")
+    raise AssertionError(f"no visible {button!r} button on the page")
 
 
 def my_number(ticket_page):

@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 
+from take_a_number.store import MIGRATIONS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = os.path.join(os.path.dirname(sys.executable), "take-a-number")
 
@@ -29,6 +31,7 @@ def ini(tmp_path):
     path.write_text(
         f"[app:main]\nuse = config:{ROOT}/app.ini\ndatabase = %(here)s/data/site.sqlite\n\n"
         f"[server:main]\nuse = egg:waitress#main\nhost = 127.0.0.1\nport = {port}\n"
+        "threads = 520\n"
     )
     return path, port
 
@@ -46,7 +49,8 @@ def test_migrate_creates_the_database_where_the_ini_says(ini, tmp_path):
     assert database.exists()
     with sqlite3.connect(database) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT name FROM migrations").fetchall() == [("0001_core_tables",)]
+        applied = [name for (name,) in conn.execute("SELECT name FROM migrations ORDER BY name")]
+    assert applied == [name for name, _ in MIGRATIONS]
 
 
 def test_database_path_can_come_from_the_environment(ini, tmp_path):
@@ -82,6 +86,14 @@ def test_missing_config_file_is_a_clear_error(tmp_path):
     result = run("--config", str(tmp_path / "nope.ini"), "migrate")
     assert result.returncode == 2
     assert "no such config file" in result.stderr
+
+
+def test_serve_refuses_a_server_that_push_could_starve(ini):
+    path, _ = ini
+    path.write_text(path.read_text().replace("threads = 520", "threads = 16"))
+    result = run("--config", str(path), "serve")
+    assert result.returncode == 1
+    assert "set threads to at least 508 or lower push_max_held" in result.stderr
 
 
 def test_unknown_setting_is_a_clear_error(tmp_path):

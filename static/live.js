@@ -1,0 +1,257 @@
+/* Take A Number live updates: long-polls the page's updates URL and updates
+   the page in place. No framework, no build step. Without JavaScript the page
+   reloads itself instead (a <noscript> meta refresh). */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var url = body.getAttribute("data-live-url");
+  if (!url || !window.fetch || !window.JSON) return;
+  var page = body.getAttribute("data-live-page");
+  var version = parseInt(body.getAttribute("data-version"), 10);
+  var previous = null;
+  var failures = 0;
+  var timer = null;
+  var baseTitle = document.title;
+  var titleTimer = null;
+  var audio = null;
+
+  // -- alerts -----------------------------------------------------------
+
+  function enableSound() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return false;
+    if (!audio) audio = new Context();
+    if (audio.resume) audio.resume();
+    return true;
+  }
+
+  function chime(notes) {
+    if (!audio) return;
+    var start = audio.currentTime + 0.05;
+    notes.forEach(function (frequency, i) {
+      var oscillator = audio.createOscillator();
+      var gain = audio.createGain();
+      oscillator.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, start + i * 0.35);
+      gain.gain.exponentialRampToValueAtTime(0.4, start + i * 0.35 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + i * 0.35 + 0.3);
+      oscillator.connect(gain);
+      gain.connect(audio.destination);
+      oscillator.start(start + i * 0.35);
+      oscillator.stop(start + i * 0.35 + 0.32);
+    });
+  }
+
+  function vibrate(pattern) {
+    if (navigator.vibrate) navigator.vibrate(pattern);
+  }
+
+  function notify(title, text) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try {
+      new Notification(title, { body: text, tag: "take-a-number-" + page, renotify: true });
+    } catch (e) {
+      /* Some mobile browsers only notify from a service worker. */
+    }
+  }
+
+  function flashTitle(text) {
+    stopFlashing();
+    var on = false;
+    titleTimer = setInterval(function () {
+      on = !on;
+      document.title = on ? text : baseTitle;
+    }, 800);
+    document.title = text;
+  }
+
+  function stopFlashing() {
+    if (titleTimer) clearInterval(titleTimer);
+    titleTimer = null;
+    document.title = baseTitle;
+  }
+
+  ["focus", "click", "keydown"].forEach(function (name) {
+    window.addEventListener(name, function () {
+      if (document.visibilityState !== "hidden") stopFlashing();
+    });
+  });
+
+  // -- rendering --------------------------------------------------------
+
+  var conditions = {
+    can_leave: function (v) { return v.can_leave; },
+    closed: function (v) { return !v.is_open; },
+    has_current: function (v) { return v.has_current; },
+    nobody_waiting: function (v) { return v.waiting === 0; },
+    others: function (v) { return !!v.others; },
+    no_desks: function (v) { return !v.desks || v.desks.length === 0; }
+  };
+
+  function listItem(parts) {
+    var li = document.createElement("li");
+    parts.forEach(function (part) {
+      var el = document.createElement(part.tag || "span");
+      if (part.className) el.className = part.className;
+      el.textContent = part.text;
+      li.appendChild(el);
+    });
+    return li;
+  }
+
+  var lists = {
+    desks: function (v) {
+      return v.desks.map(function (d) {
+        return listItem([
+          { className: "desk-number", text: String(d.number) },
+          { className: "desk-name", text: d.servicer_name }
+        ]);
+      });
+    },
+    recent_calls: function (v) {
+      return v.recent_calls.map(function (c) {
+        return listItem([
+          { className: "call-number", text: String(c.number) },
+          { text: " \u2192 " + c.servicer_name }
+        ]);
+      });
+    }
+  };
+
+  function render(view) {
+    document.querySelectorAll("[data-live]").forEach(function (el) {
+      var value = view[el.getAttribute("data-live")];
+      if (value !== undefined && value !== null) el.textContent = String(value);
+    });
+    document.querySelectorAll("[data-show-when]").forEach(function (el) {
+      var test = conditions[el.getAttribute("data-show-when")];
+      if (test) el.hidden = !test(view);
+    });
+    document.querySelectorAll("[data-live-class]").forEach(function (el) {
+      var key = el.getAttribute("data-live-class");
+      el.className = el.className.replace(new RegExp("\\b" + key + "-\\S+", "g"), "").trim();
+      el.classList.add(key + "-" + view[key]);
+    });
+    document.querySelectorAll("[data-live-list]").forEach(function (el) {
+      var build = lists[el.getAttribute("data-live-list")];
+      if (!build) return;
+      el.textContent = "";
+      build(view).forEach(function (item) { el.appendChild(item); });
+    });
+  }
+
+  // -- what each page announces ------------------------------------------
+
+  function announce(view, before) {
+    if (page === "ticket") {
+      var called = view.state === "called";
+      var recalled = called && before && view.recalls > before.recalls;
+      body.classList.toggle("your-turn", called);
+      if (called && (!before || before.state !== "called" || recalled)) {
+        flashTitle("\u2757 Your turn! " + view.message);
+        vibrate([400, 150, 400, 150, 800]);
+        chime([880, 1175, 1568]);
+        notify("It's your turn", view.message);
+      } else if (view.ahead === 0 && before && before.ahead !== 0) {
+        flashTitle("You're next \u2013 " + baseTitle);
+        vibrate([200]);
+        chime([660]);
+        notify("You're next", "Get ready: you are next in line.");
+      } else if (!called) {
+        stopFlashing();
+      }
+    } else if (page === "console") {
+      if (before && before.waiting === 0 && view.waiting > 0) {
+        flashTitle("\u25CF Someone is waiting \u2013 " + view.title);
+        chime([660, 880]);
+        notify("Someone joined the queue", view.title);
+      } else if (view.waiting === 0 || view.has_current !== (before && before.has_current)) {
+        stopFlashing();
+      }
+    } else if (page === "board") {
+      if (before && JSON.stringify(before.recent_calls) !== JSON.stringify(view.recent_calls)) {
+        chime([784, 1047]);
+        body.classList.remove("board-flash");
+        void body.offsetWidth; /* restart the highlight */
+        body.classList.add("board-flash");
+      }
+    }
+  }
+
+  // -- the long-poll loop -------------------------------------------------
+
+  function schedule(delay) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, delay);
+  }
+
+  function poll() {
+    var since = previous === null ? "" : "?since=" + version;
+    fetch(url + since, { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) {
+        if (response.status === 403 || response.status === 404) {
+          window.location.reload();
+          return null;
+        }
+        if (response.status === 204) return "again";
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (view) {
+        if (view === null) return;
+        failures = 0;
+        body.classList.remove("offline");
+        if (view === "again") return schedule(0);
+        if (previous === null || view.version !== version) {
+          render(view);
+          announce(view, previous);
+        }
+        previous = view;
+        version = view.version;
+        // Out of push capacity: poll now and then until there is room again.
+        schedule(view.retry_after ? view.retry_after * 1000 : 0);
+      })
+      .catch(function () {
+        failures += 1;
+        if (failures > 1) body.classList.add("offline");
+        schedule(Math.min(15000, 500 * Math.pow(2, failures)));
+      });
+  }
+
+  window.addEventListener("online", function () { schedule(0); });
+
+  // -- controls that only make sense with JavaScript -------------------------
+
+  document.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
+
+  var soundButton = document.querySelector("[data-action=enable-sound]");
+  if (soundButton) {
+    soundButton.addEventListener("click", function () {
+      if (enableSound()) {
+        chime([880]);
+        soundButton.textContent = "Sound is on";
+        soundButton.disabled = true;
+      }
+    });
+  }
+  var notifyButton = document.querySelector("[data-action=enable-notifications]");
+  if (notifyButton) {
+    if (!("Notification" in window) || Notification.permission !== "default") {
+      notifyButton.hidden = true;
+    }
+    notifyButton.addEventListener("click", function () {
+      Notification.requestPermission().then(function () { notifyButton.hidden = true; });
+    });
+  }
+  if (page === "board") {
+    var hint = document.querySelector(".board-chime-hint");
+    var turnOn = function () {
+      if (enableSound() && hint) hint.hidden = true;
+    };
+    window.addEventListener("click", turnOn);
+    window.addEventListener("keydown", turnOn);
+  }
+
+  poll();
+})();

@@ -1,0 +1,164 @@
+"""What the ticket page, the servicer console and the board show, as plain dicts.
+
+The HTML templates and the live JSON updates render the same dicts, so a page
+and its updates never disagree. Snapshots of a queue are cached per version:
+however many people watch a queue, it is read once per change.
+"""
+
+import collections
+import threading
+
+from . import rules
+
+# A snapshot also goes stale with time (the wait estimate counts recently
+# active servicers), so it is re-read at least this often.
+SNAPSHOT_MAX_AGE = 60
+CACHED_QUEUES = 1000
+
+
+class Snapshots:
+    """The latest snapshot of each queue, read again when its version moves on."""
+
+    def __init__(self, store):
+        self.store = store
+        self._cache = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, queue_id, now):
+        version = self.store.queue_version(queue_id)
+        if version is None:
+            return None
+        snapshot = self._fresh(queue_id, version, now)
+        if snapshot is None:
+            with self._lock:  # one reader per change, not one per waiting client
+                snapshot = self._fresh(queue_id, version, now)
+                if snapshot is None:
+                    snapshot = self.store.queue_snapshot(queue_id, now)
+                    if snapshot is None:
+                        return None
+                    self._cache[queue_id] = snapshot
+                    self._cache.move_to_end(queue_id)
+                    while len(self._cache) > CACHED_QUEUES:
+                        self._cache.popitem(last=False)
+        return snapshot
+
+    def _fresh(self, queue_id, version, now):
+        snapshot = self._cache.get(queue_id)
+        if (
+            snapshot is not None
+            and snapshot.version >= version
+            and now - snapshot.taken_at < SNAPSHOT_MAX_AGE
+        ):
+            return snapshot
+        return None
+
+
+def numbers_served(snapshot):
+    """'41, 42', or '–' when nobody is being served."""
+    return ", ".join(str(s["number"]) for s in snapshot.serving) or "–"
+
+
+def queue_view(snapshot):
+    """The queue's page: title, now serving, waiting."""
+    return {
+        "queue_id": snapshot.queue["id"],
+        "title": snapshot.queue["title"],
+        "version": snapshot.version,
+        "now_serving": numbers_served(snapshot),
+        "waiting": len(snapshot.waiting),
+    }
+
+
+def ticket_view(snapshot, ticket):
+    """A customer's ticket page."""
+    state = ticket["state"]
+    view = dict(
+        queue_view(snapshot),
+        number=ticket["number"],
+        state=state,
+        servicer_name=ticket["servicer_name"],
+        recalls=ticket["recalls"],
+        ahead=None,
+        position=None,
+        estimate=None,
+        is_open=rules.is_open(state),
+        can_leave=rules.can_leave(state),
+    )
+    if state == rules.WAITING:
+        ahead = snapshot.people_ahead(ticket["number"])
+        view.update(
+            ahead=ahead,
+            position=ahead + 1,
+            estimate=rules.describe_wait(snapshot.estimate(ahead + 1)),
+        )
+    view["message"], view["detail"] = _ticket_words(view)
+    return view
+
+
+def _ticket_words(view):
+    state = view["state"]
+    if state == rules.CALLED:
+        desk = view["servicer_name"] or "the counter"
+        again = "You have been called again." if view["recalls"] else ""
+        return f"It's your turn — go to {desk}.", again
+    if state == rules.WAITING:
+        ahead = view["ahead"]
+        if ahead == 0:
+            message = "You're next."
+        elif ahead == 1:
+            message = "1 person ahead of you."
+        else:
+            message = f"{ahead} people ahead of you."
+        detail = f"Position in line: {view['position']}"
+        if view["estimate"]:
+            detail += f" · Estimated wait: {view['estimate']}"
+        return message, detail
+    return {
+        rules.SERVED: "You have been served. Thank you!",
+        rules.NO_SHOW: "You were called but not there, so your turn has passed.",
+        rules.LEFT: "You left the queue.",
+    }[state], ""
+
+
+def console_view(snapshot, servicer, now):
+    """A servicer's console: their customer, the line, the other desks."""
+    mine = next((s for s in snapshot.serving if s["servicer_id"] == servicer["id"]), None)
+    others = [s for s in snapshot.serving if s["servicer_id"] != servicer["id"]]
+    waiting = len(snapshot.waiting)
+    if mine is None:
+        called = "nobody"
+    else:
+        called = f"called {rules.describe_age(now - mine['called_at'])}"
+        if mine["recalls"]:
+            called += f", recalled {mine['recalls']}×"
+    if waiting == 0:
+        waiting_detail = "Nobody is waiting."
+    elif waiting == 1:
+        waiting_detail = "1 person in line"
+    else:
+        waiting_detail = f"{waiting} people in line"
+    return dict(
+        queue_view(snapshot),
+        servicer_name=servicer["name"],
+        has_current=mine is not None,
+        current_number=mine["number"] if mine else "–",
+        called_at=mine["called_at"] if mine else None,
+        called=called,
+        waiting_detail=waiting_detail,
+        others="; ".join(f"{s['number']} at {s['servicer_name']}" for s in others),
+    )
+
+
+def board_view(snapshot):
+    """The display board: each desk's number and the last calls."""
+    return dict(
+        queue_view(snapshot),
+        desks=[
+            {"servicer_name": s["servicer_name"], "number": s["number"]}
+            for s in sorted(snapshot.serving, key=lambda s: s["servicer_name"].lower())
+        ],
+        recent_calls=[
+            {"number": c["number"], "servicer_name": c["servicer_name"], "kind": c["kind"]}
+            for c in snapshot.recent_calls
+        ],
+    )

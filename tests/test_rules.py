@@ -1,0 +1,220 @@
+"""The rules of the line as plain functions: who is next, what each state allows,
+how long the wait is and how it is put into words."""
+
+import pytest
+
+from take_a_number import rules
+from take_a_number.rules import CALLED, LEFT, NO_SHOW, SERVED, WAITING
+
+ALL_STATES = {WAITING, CALLED, SERVED, NO_SHOW, LEFT}
+CLOSED_STATES = [SERVED, NO_SHOW, LEFT]
+
+# Three services of one, two and three minutes: the lower and upper quartiles
+# (inclusive method) are 90 s and 150 s.
+ONE_TWO_THREE_MINUTES = [60, 120, 180]
+
+
+def tickets(*numbers):
+    return [{"id": 100 + number, "number": number} for number in numbers]
+
+
+# -- who is next ---------------------------------------------------------------
+
+
+def test_the_lowest_waiting_number_is_called_next_whatever_the_order_of_rows():
+    assert rules.next_in_line(tickets(7, 3, 12, 5)) == {"id": 103, "number": 3}
+
+
+def test_nobody_is_next_when_nobody_waits():
+    assert rules.next_in_line([]) is None
+
+
+def test_next_in_line_accepts_any_iterable_of_rows():
+    assert rules.next_in_line(iter(tickets(9, 8)))["number"] == 8
+
+
+# -- what each state allows ------------------------------------------------------
+
+
+def test_the_five_ticket_states_are_the_ones_the_store_writes():
+    assert set(rules.TRANSITIONS) == {"waiting", "called", "served", "no_show", "left"}
+
+
+def test_a_waiting_ticket_can_be_called_or_left_only():
+    assert rules.TRANSITIONS[WAITING] == {CALLED, LEFT}
+
+
+def test_a_called_ticket_ends_served_no_show_or_left():
+    assert rules.TRANSITIONS[CALLED] == {SERVED, NO_SHOW, LEFT}
+
+
+@pytest.mark.parametrize("state", CLOSED_STATES)
+def test_a_closed_ticket_allows_nothing(state):
+    assert rules.TRANSITIONS[state] == set()
+    for new_state in ALL_STATES:
+        assert not rules.allows(state, new_state)
+
+
+@pytest.mark.parametrize(
+    ("state", "new_state"),
+    [(WAITING, CALLED), (WAITING, LEFT), (CALLED, SERVED), (CALLED, NO_SHOW), (CALLED, LEFT)],
+)
+def test_allowed_transitions_pass_the_check(state, new_state):
+    assert rules.allows(state, new_state)
+    rules.check_transition(state, new_state)  # does not raise
+
+
+@pytest.mark.parametrize(
+    ("state", "new_state"),
+    [
+        (WAITING, SERVED),
+        (WAITING, NO_SHOW),
+        (WAITING, WAITING),
+        (CALLED, WAITING),
+        (CALLED, CALLED),
+        (SERVED, LEFT),
+        (NO_SHOW, CALLED),
+        (LEFT, WAITING),
+    ],
+)
+def test_a_forbidden_transition_raises_invalid_transition_naming_both_states(state, new_state):
+    with pytest.raises(rules.InvalidTransition) as raised:
+        rules.check_transition(state, new_state)
+    assert state in str(raised.value)
+    assert new_state in str(raised.value)
+
+
+def test_invalid_transition_is_a_value_error_for_callers_that_catch_those():
+    with pytest.raises(ValueError):
+        rules.check_transition(SERVED, CALLED)
+
+
+@pytest.mark.parametrize(
+    ("state", "is_open"),
+    [(WAITING, True), (CALLED, True), (SERVED, False), (NO_SHOW, False), (LEFT, False)],
+)
+def test_only_waiting_and_called_tickets_hold_a_place(state, is_open):
+    assert rules.is_open(state) is is_open
+
+
+@pytest.mark.parametrize(
+    ("state", "can_leave"),
+    [(WAITING, True), (CALLED, True), (SERVED, False), (NO_SHOW, False), (LEFT, False)],
+)
+def test_a_customer_can_leave_only_while_their_ticket_is_open(state, can_leave):
+    assert rules.can_leave(state) is can_leave
+
+
+# -- the wait estimate -----------------------------------------------------------
+
+
+def test_no_estimate_before_three_services_have_been_seen():
+    assert rules.estimate_wait(1, [], 1) is None
+    assert rules.estimate_wait(1, [60, 120], 1) is None
+    assert rules.estimate_wait(1, ONE_TWO_THREE_MINUTES, 1) is not None
+
+
+def test_missing_and_negative_durations_do_not_count_as_services():
+    assert rules.estimate_wait(1, [60, None, -5, 120], 1) is None
+    assert rules.estimate_wait(1, [60, None, -5, 120, 180], 1) == (90, 150)
+
+
+@pytest.mark.parametrize("position", [0, -1])
+def test_no_estimate_for_a_position_before_the_front_of_the_line(position):
+    assert rules.estimate_wait(position, ONE_TWO_THREE_MINUTES, 1) is None
+
+
+def test_the_next_person_waits_between_the_quartiles_of_recent_services():
+    assert rules.estimate_wait(1, ONE_TWO_THREE_MINUTES, 1) == (90, 150)
+
+
+def test_the_quartiles_do_not_depend_on_the_order_of_services():
+    assert rules.estimate_wait(1, [240, 60, 120, 60], 1) == (60, 150)
+
+
+def test_the_wait_grows_with_the_position_in_line():
+    assert rules.estimate_wait(3, ONE_TWO_THREE_MINUTES, 1) == (270, 450)
+
+
+def test_more_servicers_shorten_the_wait():
+    assert rules.estimate_wait(3, ONE_TWO_THREE_MINUTES, 2) == (135, 225)
+    assert rules.estimate_wait(4, ONE_TWO_THREE_MINUTES, 4) == (90, 150)
+
+
+def test_no_active_servicer_counts_as_one():
+    assert rules.estimate_wait(2, ONE_TWO_THREE_MINUTES, 0) == (180, 300)
+
+
+# -- the words on the page ---------------------------------------------------------
+
+
+def test_no_estimate_has_no_words():
+    assert rules.describe_wait(None) is None
+
+
+@pytest.mark.parametrize("estimate", [(0, 0), (10, 30), (0, 60)])
+def test_a_wait_of_at_most_a_minute_reads_under_a_minute(estimate):
+    assert rules.describe_wait(estimate) == "under a minute"
+
+
+@pytest.mark.parametrize(
+    ("estimate", "words"),
+    [
+        ((90, 150), "about 1\u20133 minutes"),
+        ((120, 300), "about 2\u20135 minutes"),
+        ((270, 450), "about 4\u20138 minutes"),
+        # A range inside one minute still spans at least one minute.
+        ((120, 120), "about 2\u20133 minutes"),
+    ],
+)
+def test_a_longer_wait_reads_as_a_range_of_whole_minutes(estimate, words):
+    assert rules.describe_wait(estimate) == words
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (-5, "just now"),
+        (0, "just now"),
+        (59, "just now"),
+        (60, "1 min ago"),
+        (185, "3 min ago"),
+        (3599, "59 min ago"),
+        (3600, "1 h 0 min ago"),
+        (3900, "1 h 5 min ago"),
+        (2 * 3600 + 59 * 60 + 59, "2 h 59 min ago"),
+    ],
+)
+def test_how_long_ago_reads_in_minutes_then_hours(seconds, words):
+    assert rules.describe_age(seconds) == words
+
+
+# -- a snapshot of the queue ---------------------------------------------------------
+
+
+def snapshot(waiting, durations=(), servicers=1, version=7):
+    return rules.Snapshot(
+        queue={"id": "cet236", "version": version},
+        taken_at=0.0,
+        waiting=list(waiting),
+        serving=[],
+        recent_calls=[],
+        service_durations=list(durations),
+        active_servicers=servicers,
+    )
+
+
+def test_people_ahead_are_the_waiting_numbers_below_mine():
+    line = snapshot([3, 5, 8, 13])
+    assert line.people_ahead(3) == 0
+    assert line.people_ahead(8) == 2
+    assert line.people_ahead(20) == 4
+
+
+def test_a_snapshot_estimates_from_its_services_and_active_servicers():
+    assert snapshot([1, 2], ONE_TWO_THREE_MINUTES, servicers=2).estimate(3) == (135, 225)
+    assert snapshot([1, 2], [60, 120]).estimate(1) is None
+
+
+def test_a_snapshots_version_is_its_queues_version():
+    assert snapshot([], version=42).version == 42
