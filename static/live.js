@@ -44,7 +44,9 @@
   }
 
   function vibrate(pattern) {
-    if (navigator.vibrate) navigator.vibrate(pattern);
+    // Browsers allow vibration only once the person has touched the page.
+    var touched = !navigator.userActivation || navigator.userActivation.hasBeenActive;
+    if (navigator.vibrate && touched) navigator.vibrate(pattern);
   }
 
   function notify(title, text) {

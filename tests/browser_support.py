@@ -1,0 +1,216 @@
+"""Helpers for the browser tests: Chromium's launch options, the flows a person
+clicks through, and page checks."""
+
+from server_support import PASSWORD, Server  # noqa: F401 - the browser tests' server
+
+# Debian's Chromium: no browser download, no sandbox (we run as root), no network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+PORTRAIT = {"width": 360, "height": 740}
+LANDSCAPE = {"width": 740, "height": 360}
+LAPTOP = {"width": 1280, "height": 800}
+VIEWPORTS = {"portrait": PORTRAIT, "landscape": LANDSCAPE, "laptop": LAPTOP}
+
+# -- the flows, as a person does them -----------------------------------------
+
+
+def create_queue(page, queue_id, title="CET236 lab help", name="Desk 1", password=PASSWORD):
+    """The owner fills in the home page form by its labels; lands on the console."""
+    page.goto("/")
+    page.get_by_label("Link name").fill(queue_id)
+    page.get_by_label("Title shown to customers").fill(title)
+    page.get_by_label("Password for servicers").fill(password)
+    page.get_by_label("Your name or desk").fill(name)
+    page.get_by_role("button", name="Create a queue").click()
+    page.wait_for_url(f"**/{queue_id}/serve")
+    return page
+
+
+def sign_in(page, queue_id, name="Desk 2", password=PASSWORD):
+    """A servicer opens the console address and signs in with the labelled form."""
+    page.goto(f"/{queue_id}/serve")
+    page.get_by_label("Your name or desk").fill(name)
+    page.get_by_label("Queue password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    return page
+
+
+def take_number(page, join_url):
+    """A customer opens the queue's link and takes a number; returns their number."""
+    page.goto(join_url)
+    page.get_by_role("button", name="Take a number").click()
+    page.wait_for_url("**/ticket/*")
+    return my_number(page)
+
+
+def my_number(page):
+    return int(page.locator(".my-number .number").inner_text())
+
+
+def press(page, button):
+    """Press a console button (Next, Done, No show, Recall, Sign out)."""
+    page.get_by_role("button", name=button, exact=True).click()
+    page.wait_for_load_state()
+
+
+def join_url(console_page):
+    return console_page.locator("a.join-link").get_attribute("href")
+
+
+# -- page checks: each returns a list of problems, empty when all is well -----
+
+LAYOUT_PROBLEMS = """
+() => {
+  const problems = [];
+  const width = window.innerWidth;
+  const doc = document.documentElement;
+  if (doc.scrollWidth > width) {
+    const wide = [...document.querySelectorAll('body *')]
+      .filter(e => e.getBoundingClientRect().right > width + 0.5 ||
+                   e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
+      .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''));
+    problems.push(`scrolls sideways: ${doc.scrollWidth}px > ${width}px (${wide.join(', ')})`);
+  }
+  const big = '.my-number .number, .now-serving, .waiting-count, .desk-number';
+  for (const e of document.querySelectorAll(big)) {
+    const box = e.getBoundingClientRect();
+    const style = getComputedStyle(e);
+    if (!box.width || !box.height || style.visibility === 'hidden' || style.display === 'none') {
+      problems.push(`${e.className} is not visible`);
+    } else if (box.left < 0 || box.right > width + 0.5 || e.scrollWidth > e.clientWidth + 1) {
+      problems.push(`${e.className} does not fit: ${box.left}..${box.right} of ${width}px`);
+    }
+    if (box.height > parseFloat(style.fontSize) * 1.6) {
+      problems.push(`${e.className} wraps onto several lines: "${e.textContent.trim()}"`);
+    }
+    if (parseFloat(style.fontSize) < 40) {
+      problems.push(`${e.className} is not a big figure: ${style.fontSize}`);
+    }
+  }
+  for (const e of document.querySelectorAll('button, .button, input[type=submit]')) {
+    const box = e.getBoundingClientRect();
+    if (box.width && box.height < 44) {
+      problems.push(`"${e.textContent.trim()}" is only ${box.height}px tall`);
+    }
+    if (box.width && (box.left < 0 || box.right > width + 0.5)) {
+      problems.push(`"${e.textContent.trim()}" sticks out: ${box.left}..${box.right}`);
+    }
+  }
+  return problems;
+}
+"""
+
+STRUCTURE_PROBLEMS = """
+() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push('<html> has no lang');
+  if (!document.title.trim()) problems.push('no <title>');
+  const h1s = document.querySelectorAll('h1').length;
+  if (h1s !== 1) problems.push(`${h1s} <h1> elements`);
+  if (!document.querySelector('meta[name=viewport]')) problems.push('no viewport meta');
+  for (const e of document.querySelectorAll('input, select, textarea')) {
+    if (e.type === 'hidden') continue;
+    const named = e.labels.length || e.getAttribute('aria-label') ||
+      e.getAttribute('aria-labelledby');
+    if (!named) problems.push(`<${e.tagName.toLowerCase()} name=${e.name}> has no label`);
+  }
+  return problems;
+}
+"""
+
+# WCAG contrast of every piece of text against the first opaque background behind it.
+CONTRAST_PROBLEMS = """
+() => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = e => {
+    for (; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0.5) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const problems = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const e = n.parentElement;
+    if (!n.textContent.trim() || seen.has(e)) continue;
+    seen.add(e);
+    const box = e.getBoundingClientRect();
+    if (!box.width || box.right < 0) continue;
+    const style = getComputedStyle(e);
+    const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(e))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      problems.push(`"${n.textContent.trim().slice(0, 30)}": contrast ${ratio.toFixed(2)}`);
+    }
+  }
+  return problems;
+}
+"""
+
+# What the keyboard focus looks like now: is there a visible ring, and is it on screen?
+FOCUS_STATE = """
+() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  if (e.tabStopSeen) return null;
+  e.tabStopSeen = true;
+  const style = getComputedStyle(e);
+  const box = e.getBoundingClientRect();
+  const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+  const shadow = style.boxShadow !== 'none';
+  return {
+    element: e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+      ' "' + (e.textContent || e.name || '').trim().slice(0, 30) + '"',
+    ring: outline || shadow,
+    onScreen: box.width > 0 && box.height > 0 && box.right > 0 && box.left < innerWidth,
+  };
+}
+"""
+
+
+def layout_problems(page):
+    return page.evaluate(LAYOUT_PROBLEMS)
+
+
+def structure_problems(page):
+    return page.evaluate(STRUCTURE_PROBLEMS)
+
+
+def contrast_problems(page):
+    return page.evaluate(CONTRAST_PROBLEMS)
+
+
+def focus_problems(page, max_stops=30):
+    """Tab through a freshly loaded page until focus wraps round: every control
+    reached must show a focus ring, on screen."""
+    problems, stops = [], 0
+    for _ in range(max_stops):
+        page.keyboard.press("Tab")
+        state = page.evaluate(FOCUS_STATE)
+        if state is None:
+            break
+        stops += 1
+        if not state["ring"]:
+            problems.append(f"{state['element']} has no visible focus")
+        if not state["onScreen"]:
+            problems.append(f"{state['element']} is focused off screen")
+    if not stops:
+        problems.append("Tab does not reach any control")
+    return problems

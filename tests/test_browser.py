@@ -1,0 +1,526 @@
+"""Every flow in a real browser: headless Chromium, through Playwright, against
+the app served by waitress in a child process.
+
+Browser contexts run with JavaScript disabled (the main flow runs once more
+with it enabled), so passing these tests proves that the app works without
+JavaScript: every flow is a plain form and pages refresh themselves.
+"""
+
+import itertools
+import os
+import re
+import sqlite3
+from pprint import pformat
+
+import playwright.sync_api as playwright_api
+import pytest
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LAPTOP,
+    PORTRAIT,
+    VIEWPORTS,
+    Server,
+    contrast_problems,
+    create_queue,
+    focus_problems,
+    join_url,
+    layout_problems,
+    my_number,
+    press,
+    sign_in,
+    structure_problems,
+    take_number,
+)
+
+expect = playwright_api.expect
+
+pytestmark = pytest.mark.browser
+
+# Screenshots are kept in docs/screenshots; they are only rewritten when asked:
+# TAKE_A_NUMBER_SCREENSHOTS=1 bash scripts/test -k test_layout
+SCREENSHOT_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "docs", "screenshots")
+WRITE_SCREENSHOTS = os.environ.get("TAKE_A_NUMBER_SCREENSHOTS") == "1"
+
+_queue_numbers = itertools.count(1)
+
+HARMLESS_CONSOLE = (
+    # A 404 page's own status; failed sub-resources are caught on their response.
+    "Failed to load resource",
+    # live.js vibrates when the customer's turn comes; Chrome blocks vibration
+    # until the person has tapped the page, and says so on the console.
+    "Blocked call to navigator.vibrate",
+)
+
+
+# -- fixtures ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    # Missing Chromium is a failure, never a skip: scripts/test installs it.
+    assert os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}: apt-get install -y chromium"
+    server = Server(tmp_path_factory.mktemp("server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(server):
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+def open_page(chromium, server, viewport=PORTRAIT, storage_state=None, javascript=False):
+    """A new browser context (its own cookies; JavaScript off unless asked) and a page.
+
+    ``page.problems`` collects what a person would not see but should not
+    happen: script and console errors, sub-resources that failed to load.
+    """
+    context = chromium.new_context(
+        base_url=server.url,
+        viewport=viewport,
+        java_script_enabled=javascript,
+        storage_state=storage_state,
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.problems = []
+
+    def on_console(message):
+        if message.type == "error" and not any(t in message.text for t in HARMLESS_CONSOLE):
+            page.problems.append(f"console: {message.text}")
+
+    def on_response(response):
+        kind = response.request.resource_type
+        if kind != "document" and response.status >= 400 and "favicon" not in response.url:
+            page.problems.append(f"{response.status} for {kind} {response.url}")
+
+    def on_request_failed(request):
+        # Leaving a page aborts its pending long-poll: that is no failure.
+        if request.failure != "net::ERR_ABORTED":
+            page.problems.append(f"{request.failure} for {request.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
+    page.on("response", on_response)
+    page.on("requestfailed", on_request_failed)
+    return page
+
+
+@pytest.fixture
+def new_page(chromium, server):
+    """Open as many separate browsers (contexts) as a test needs."""
+    pages = []
+
+    def make(**kwargs):
+        page = open_page(chromium, server, **kwargs)
+        pages.append(page)
+        return page
+
+    yield make
+    problems = [problem for page in pages for problem in page.problems]
+    for page in pages:
+        page.context.close()
+    assert not problems
+
+
+@pytest.fixture(autouse=True)
+def server_stays_healthy(server):
+    """No test may make the server log an error."""
+    before = len(server.log())
+    yield
+    logged = server.log()[before:]
+    assert "Traceback" not in logged and "ERROR" not in logged, logged
+
+
+@pytest.fixture
+def queue_id():
+    return f"queue-{next(_queue_numbers)}"
+
+
+# -- the flows -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("javascript", [False, True], ids=["no-js", "js"])
+def test_owner_creates_a_queue_and_serves_a_customer(new_page, queue_id, server, javascript):
+    """The whole flow, with plain forms; and again with whatever JavaScript the app has."""
+    owner = new_page(javascript=javascript)
+    create_queue(owner, queue_id, title="CET236 lab help", name="Desk 1")
+    expect(owner.locator("h1")).to_have_text("CET236 lab help")
+    expect(owner.locator(".signed-in")).to_have_text("Signed in as Desk 1")
+    expect(owner.locator(".now-serving")).to_have_text("–")
+    expect(owner.locator(".waiting-count")).to_have_text("0")
+    link = join_url(owner)
+    assert link == f"{server.url}/{queue_id}"
+    expect(owner.locator("a.join-link")).to_have_text(link)
+
+    customer = new_page(javascript=javascript)
+    customer.goto(link)
+    expect(customer.locator("h1")).to_have_text("CET236 lab help")
+    customer.get_by_role("button", name="Take a number").click()
+    expect(customer).to_have_url(re.compile(rf"/{queue_id}/ticket/[\w-]+$"))
+    assert my_number(customer) == 1
+    expect(customer.locator(".status-message")).to_have_text("You're next.")
+    ticket_url = customer.url
+
+    owner.reload()
+    expect(owner.locator(".waiting-count")).to_have_text("1")
+    press(owner, "Next")
+    expect(owner.locator(".now-serving")).to_have_text("1")
+    expect(owner.locator(".waiting-count")).to_have_text("0")
+
+    customer.reload()
+    expect(customer.locator(".ticket")).to_have_class(re.compile(r"\bstate-called\b"))
+    expect(customer.locator(".status-message")).to_have_text("It's your turn — go to Desk 1.")
+
+    # The queue's link brings a customer holding a ticket back to it.
+    customer.goto(link)
+    expect(customer).to_have_url(ticket_url)
+
+    press(owner, "Done")
+    expect(owner.locator(".now-serving")).to_have_text("–")
+    customer.reload()
+    expect(customer.locator(".status-message")).to_have_text("You have been served. Thank you!")
+    expect(customer.get_by_role("button", name="Leave the queue")).to_have_count(0)
+
+    customer.get_by_role("button", name="Take a new number").click()
+    expect(customer).not_to_have_url(ticket_url)
+    assert my_number(customer) == 2
+    expect(customer.locator(".status-message")).to_have_text("You're next.")
+
+    customer.get_by_role("button", name="Leave the queue").click()
+    expect(customer.locator(".status-message")).to_have_text("You left the queue.")
+    expect(customer.get_by_role("button", name="Leave the queue")).to_have_count(0)
+    owner.reload()
+    expect(owner.locator(".waiting-count")).to_have_text("0")
+
+    customer.get_by_role("button", name="Take a new number").click()
+    assert my_number(customer) == 3
+    owner.reload()
+    expect(owner.locator(".waiting-count")).to_have_text("1")
+
+
+def test_customers_are_served_in_order_with_no_show_and_recall(new_page, queue_id):
+    owner = create_queue(new_page(), queue_id, name="Counter A")
+    link = join_url(owner)
+    first, second = new_page(), new_page()
+    assert take_number(first, link) == 1
+    assert take_number(second, link) == 2
+    second.reload()
+    expect(second.locator(".status-message")).to_have_text("1 person ahead of you.")
+    expect(second.locator(".status-detail")).to_contain_text("Position in line: 2")
+
+    press(owner, "Next")
+    press(owner, "Recall")
+    expect(owner.locator(".figure-detail").first).to_contain_text("recalled 1×")
+    first.reload()
+    expect(first.locator(".status-message")).to_have_text("It's your turn — go to Counter A.")
+    expect(first.locator(".status-detail")).to_have_text("You have been called again.")
+
+    press(owner, "No show")
+    first.reload()
+    expect(first.locator(".status-message")).to_contain_text("your turn has passed")
+    press(owner, "Next")
+    expect(owner.locator(".now-serving")).to_have_text("2")
+    second.reload()
+    expect(second.locator(".status-message")).to_have_text("It's your turn — go to Counter A.")
+
+    # Next with nobody waiting finishes the current customer.
+    press(owner, "Next")
+    expect(owner.locator(".now-serving")).to_have_text("–")
+    expect(owner.locator(".waiting-count")).to_have_text("0")
+    second.reload()
+    expect(second.locator(".status-message")).to_have_text("You have been served. Thank you!")
+
+
+def test_meta_refresh_alone_tells_the_customer_it_is_their_turn(new_page, queue_id):
+    """JavaScript off, no click, no reload: the page refreshes itself."""
+    owner = create_queue(new_page(), queue_id)
+    customer = new_page()
+    take_number(customer, join_url(owner))
+    expect(customer.locator('meta[http-equiv="refresh"]')).to_have_attribute("content", "5")
+    expect(customer.locator(".status-message")).to_have_text("You're next.")
+    press(owner, "Next")
+    expect(customer.locator(".status-message")).to_have_text(
+        "It's your turn — go to Desk 1.", timeout=12_000
+    )
+
+
+def test_with_javascript_pages_update_themselves_without_reloading(new_page, queue_id):
+    owner = create_queue(new_page(javascript=True), queue_id)
+    board = new_page(javascript=True, viewport=LAPTOP)
+    board.goto(f"/{queue_id}/board")
+    expect(board.locator(".board-empty")).to_be_visible()
+    for page in (owner, board):
+        page.evaluate("window.stillTheSamePage = true")
+
+    customer = new_page(javascript=True)
+    take_number(customer, join_url(owner))
+    expect(owner.locator(".waiting-count")).to_have_text("1")
+    assert owner.evaluate("window.stillTheSamePage") is True
+    customer.evaluate("window.stillTheSamePage = true")
+
+    press(owner, "Next")
+    expect(customer.locator(".status-message")).to_have_text("It's your turn — go to Desk 1.")
+    expect(customer.locator(".ticket")).to_have_class(re.compile(r"\bstate-called\b"))
+    expect(board.locator(".desk-number")).to_have_text("1")
+    expect(board.locator(".desk-name")).to_have_text("Desk 1")
+    expect(board.locator(".board-empty")).to_be_hidden()
+    expect(board.locator(".recent-calls")).to_contain_text("1")
+    for page in (customer, board):
+        assert page.evaluate("window.stillTheSamePage") is True
+        expect(page.locator(".offline-note")).to_be_hidden()
+        assert layout_problems(page) == []
+    # Controls that need JavaScript show only with it.
+    expect(customer.get_by_role("button", name="Enable sound")).to_be_visible()
+    assert layout_problems(owner) == []
+
+
+def test_a_second_servicer_signs_in_and_calls_a_customer(new_page, queue_id):
+    owner = create_queue(new_page(), queue_id)
+    link = join_url(owner)
+
+    helper = new_page()
+    helper.goto(f"/{queue_id}/serve")
+    expect(helper.locator("h1")).to_have_text("Serve “CET236 lab help”")
+    helper.get_by_label("Your name or desk").fill("Desk 2")
+    helper.get_by_label("Queue password").fill("not the password")
+    helper.get_by_role("button", name="Sign in").click()
+    error = helper.locator("#password-error .error-message")
+    expect(error).to_have_text("That is not this queue's password.")
+    expect(error).to_be_visible()
+    expect(helper.get_by_label("Your name or desk")).to_have_value("Desk 2")
+    expect(helper.get_by_label("Queue password")).to_have_value("")
+
+    sign_in(helper, queue_id, name="Desk 2")
+    expect(helper).to_have_url(re.compile(rf"/{queue_id}/serve$"))
+    expect(helper.locator(".signed-in")).to_have_text("Signed in as Desk 2")
+
+    customer = new_page()
+    take_number(customer, link)
+    press(helper, "Next")
+    expect(helper.locator(".now-serving")).to_have_text("1")
+    customer.reload()
+    expect(customer.locator(".status-message")).to_have_text("It's your turn — go to Desk 2.")
+    owner.reload()
+    expect(owner.get_by_text("Also serving")).to_have_text(re.compile(r"Also serving: 1 at Desk 2"))
+
+    press(helper, "Sign out")
+    expect(helper.get_by_label("Queue password")).to_be_visible()
+
+
+def _assert_error_next_to(page, field_id, message):
+    """The message shows right below its field, and the field is marked."""
+    field = page.locator(f"#{field_id}")
+    error = page.locator(f"#{field_id}-error .error-message")
+    expect(error).to_have_text(message)
+    expect(error).to_be_visible()
+    expect(field).to_have_class(re.compile(r"\berror\b"))
+    field_box, error_box = field.bounding_box(), error.bounding_box()
+    assert 0 <= error_box["y"] - (field_box["y"] + field_box["height"]) < 24
+    red = "rgb(176, 0, 32)"
+    assert error.evaluate("e => getComputedStyle(e).color") == red
+    assert field.evaluate("e => getComputedStyle(e).borderTopColor") == red
+
+
+def test_bad_input_shows_an_error_next_to_each_field(new_page, queue_id):
+    page = new_page()
+    page.goto("/")
+    page.get_by_label("Link name").fill("A!")
+    page.get_by_label("Title shown to customers").fill("My queue")
+    page.get_by_label("Password for servicers").fill("short")
+    page.get_by_label("Your name or desk").fill("")
+    page.get_by_role("button", name="Create a queue").click()
+
+    expect(page.locator("h1")).to_have_text("Take A Number")
+    _assert_error_next_to(
+        page,
+        "queue_id",
+        "Use 3 to 20 characters: lowercase letters, digits and '-' (not at the start or end).",
+    )
+    _assert_error_next_to(page, "password", "Use at least 8 characters.")
+    _assert_error_next_to(page, "name", "Please fill this in.")
+    expect(page.locator("#title-error .error-message")).to_have_count(0)
+    # What was typed is kept, except the password.
+    expect(page.get_by_label("Link name")).to_have_value("A!")
+    expect(page.get_by_label("Title shown to customers")).to_have_value("My queue")
+    expect(page.get_by_label("Password for servicers")).to_have_value("")
+    assert layout_problems(page) == []
+
+    # A reserved word, then a name already taken.
+    page.get_by_label("Link name").fill("admin")
+    page.get_by_label("Password for servicers").fill("long enough")
+    page.get_by_label("Your name or desk").fill("Desk 1")
+    page.get_by_role("button", name="Create a queue").click()
+    _assert_error_next_to(page, "queue_id", "'admin' is reserved; choose another name.")
+
+    create_queue(new_page(), queue_id)
+    page.get_by_label("Link name").fill(queue_id)
+    page.get_by_label("Password for servicers").fill("long enough")
+    page.get_by_role("button", name="Create a queue").click()
+    _assert_error_next_to(page, "queue_id", "That name is taken; choose another.")
+
+
+def test_an_unknown_queue_offers_to_create_it(new_page, queue_id):
+    page = new_page()
+    response = page.goto(f"/{queue_id}")
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("Not found")
+    page.get_by_role("link", name=f"Create the queue “{queue_id}”").click()
+    expect(page.get_by_label("Link name")).to_have_value(queue_id)
+    page.get_by_label("Title shown to customers").fill("Found it")
+    page.get_by_label("Password for servicers").fill("long enough")
+    page.get_by_role("button", name="Create a queue").click()
+    expect(page).to_have_url(re.compile(rf"/{queue_id}/serve$"))
+    expect(page.locator("h1")).to_have_text("Found it")
+
+
+# -- every page, on a phone held both ways and on a laptop ----------------------
+
+
+@pytest.fixture(scope="module")
+def scenario(chromium, server):
+    """A queue mid-service: number 1 called at Desk 1, numbers 2 and 3 waiting.
+
+    Returns the address of each page, and the servicer's cookies.
+    """
+    queue = "lab-help"
+    owner = open_page(chromium, server)
+    create_queue(owner, queue, title="CET236 lab help — Tuesday afternoon, room B204")
+    link = join_url(owner)
+    customers = [open_page(chromium, server) for _ in range(3)]
+    tickets = []
+    for customer in customers:
+        take_number(customer, link)
+        tickets.append(customer.url)
+    press(owner, "Next")
+    pages = {
+        "home": "/",
+        "join": f"/{queue}",
+        "ticket-called": tickets[0],
+        "ticket-waiting": tickets[1],
+        "console": f"/{queue}/serve",
+        "sign-in": f"/{queue}/serve",
+        "404": "/no-such-queue",
+        "board": f"/{queue}/board",
+    }
+    servicer_state = owner.context.storage_state()
+    for page in [owner, *customers]:
+        page.context.close()
+    return {"pages": pages, "servicer": servicer_state}
+
+
+@pytest.fixture(scope="module")
+def visit(chromium, server, scenario):
+    """Load one of the scenario's pages at a viewport, in a reused browser context.
+
+    One context per viewport for the servicer (console) and one for everybody
+    else, whose cookies are cleared before each visit: a fresh visitor each time.
+    """
+    contexts = {}
+
+    def load(name, viewport):
+        who = "servicer" if name == "console" else "visitor"
+        key = (who, tuple(viewport.values()))
+        if key not in contexts:
+            state = scenario["servicer"] if who == "servicer" else None
+            contexts[key] = open_page(chromium, server, viewport=viewport, storage_state=state)
+        page = contexts[key]
+        if who == "visitor":
+            page.context.clear_cookies()
+        page.problems.clear()
+        response = page.goto(scenario["pages"][name])
+        assert response.status == (404 if name == "404" else 200)
+        return page
+
+    yield load
+    for page in contexts.values():
+        page.context.close()
+
+
+PAGES = ["home", "join", "ticket-called", "ticket-waiting", "console", "sign-in", "404", "board"]
+BIG_FIGURES = {
+    "ticket-called": ".my-number .number",
+    "ticket-waiting": ".my-number .number",
+    "console": ".now-serving",
+    "board": ".desk-number",
+}
+
+
+# Screenshots for a person to judge the design: docs/screenshots/<file>.
+SCREENSHOTS = {
+    ("console", "portrait"): "console-360.png",
+    ("join", "portrait"): "join-360.png",
+    ("ticket-called", "portrait"): "ticket-360.png",
+    ("ticket-waiting", "portrait"): "ticket-waiting-360.png",
+    ("ticket-called", "landscape"): "ticket-740x360.png",
+    ("home", "portrait"): "home-360.png",
+    ("console", "laptop"): "console-1280.png",
+    ("board", "laptop"): "board-1280.png",
+    ("board", "portrait"): "board-360.png",
+}
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("name", PAGES)
+def test_layout(visit, name, viewport):
+    page = visit(name, VIEWPORTS[viewport])
+    if WRITE_SCREENSHOTS and (name, viewport) in SCREENSHOTS:
+        os.makedirs(SCREENSHOT_DIR, exist_ok=True)
+        path = os.path.join(SCREENSHOT_DIR, SCREENSHOTS[name, viewport])
+        page.screenshot(path=path, full_page=True)
+    if name in BIG_FIGURES:
+        expect(page.locator(BIG_FIGURES[name])).to_be_in_viewport()
+    if name == "console":
+        expect(page.locator(".now-serving")).to_have_text("1")
+        expect(page.locator(".waiting-count")).to_have_text("2")
+    expect(page.locator(".offline-note")).to_be_hidden()
+    assert layout_problems(page) == []
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_accessibility(visit, name):
+    page = visit(name, PORTRAIT)
+    assert structure_problems(page) == []
+    assert contrast_problems(page) == []
+    assert focus_problems(page) == []
+
+
+def test_the_skip_link_is_the_first_stop_and_shows_on_focus(new_page):
+    page = new_page()
+    page.goto("/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#main$"))
+
+
+def test_long_names_and_big_numbers_still_fit_a_phone(new_page, queue_id, server):
+    """The longest title and desk name allowed, without spaces, and four-digit numbers."""
+    owner = create_queue(new_page(), queue_id, title="W" * 80, name="D" * 40)
+    with sqlite3.connect(server.database) as db:
+        db.execute("UPDATE queues SET last_number = 9997 WHERE id = ?", (queue_id,))
+    customer = new_page()
+    assert take_number(customer, join_url(owner)) == 9998
+    take_number(new_page(), join_url(owner))
+    press(owner, "Next")
+    customer.reload()
+    join, board = new_page(), new_page()
+    join.goto(f"/{queue_id}")
+    board.goto(f"/{queue_id}/board")
+    problems = {}
+    for page in (owner, customer, join, board):
+        for name, viewport in VIEWPORTS.items():
+            page.set_viewport_size(viewport)
+            found = layout_problems(page)
+            if found:
+                problems[f"{page.url} {name}"] = found
+    assert not problems, pformat(problems)

@@ -1,0 +1,218 @@
+"""Push: held update requests against a real waitress server in a child process."""
+
+import http.client
+import json
+import re
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+
+import pytest
+from server_support import PASSWORD, Server
+
+from take_a_number.store import Store
+
+pytestmark = pytest.mark.slow
+
+HOLD_SECONDS = 3
+MAX_HELD = 3
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = Server(
+        tmp_path_factory.mktemp("push"),
+        settings={"push_max_held": MAX_HELD, "push_hold_seconds": HOLD_SECONDS},
+        threads=MAX_HELD + 8,
+    ).start()
+    yield server
+    server.stop()
+
+
+class Client:
+    """A browser without JavaScript: cookies, forms and JSON, over real sockets."""
+
+    def __init__(self, server):
+        self.url = server.url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+
+    def get(self, path):
+        with self.opener.open(self.url + path, timeout=30) as response:
+            return response.geturl(), response.read().decode()
+
+    def post(self, path, form_page, **fields):
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form_page).group(1)
+        data = urllib.parse.urlencode(dict(fields, csrf_token=token)).encode()
+        with self.opener.open(self.url + path, data=data, timeout=30) as response:
+            return response.geturl(), response.read().decode()
+
+    def updates(self, path, since=None):
+        query = "" if since is None else f"?since={since}"
+        started = time.monotonic()
+        try:
+            with self.opener.open(self.url + path + "/updates" + query, timeout=60) as response:
+                body, headers = json.loads(response.read()), response.headers
+        except urllib.error.HTTPError as error:
+            body, headers = json.loads(error.read()), error.headers
+        return body, headers, time.monotonic() - started
+
+
+def create_queue(server, queue_id):
+    owner = Client(server)
+    _, home = owner.get("/")
+    owner.post(
+        "/", home, queue_id=queue_id, title=f"Queue {queue_id}", password=PASSWORD, name="Desk 1"
+    )
+    return owner
+
+
+def take_number(server, queue_id):
+    customer = Client(server)
+    _, page = customer.get(f"/{queue_id}")
+    ticket_url, _ = customer.post(f"/{queue_id}/take", page)
+    return customer, urllib.parse.urlsplit(ticket_url).path
+
+
+def press_next(owner, queue_id):
+    _, console = owner.get(f"/{queue_id}/serve")
+    owner.post(f"/{queue_id}/serve/next", console)
+    return time.monotonic()
+
+
+def in_background(function, *args):
+    """Run ``function`` in a thread; the returned dict gets its result and receipt time."""
+    outcome = {}
+
+    def run():
+        outcome["result"] = function(*args)
+        outcome["received"] = time.monotonic()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    outcome["thread"] = thread
+    return outcome
+
+
+def test_a_waiting_customer_is_woken_the_moment_they_are_called(server):
+    owner = create_queue(server, "wake")
+    customer, ticket = take_number(server, "wake")
+    view, _, _ = customer.updates(ticket)
+    assert view["state"] == "waiting"
+    held = in_background(customer.updates, ticket, view["version"])
+    time.sleep(0.5)
+    assert held["thread"].is_alive(), "the update request should be held until a change"
+    pressed = press_next(owner, "wake")
+    held["thread"].join(timeout=5)
+    woken, _, _ = held["result"]
+    assert woken["state"] == "called"
+    assert woken["message"] == "It's your turn — go to Desk 1."
+    assert woken["version"] > view["version"]
+    assert held["received"] - pressed < 1.0
+
+
+def test_a_change_made_by_another_process_wakes_waiters(server):
+    create_queue(server, "cross")
+    customer, ticket = take_number(server, "cross")
+    view, _, _ = customer.updates(ticket)
+    held = in_background(customer.updates, ticket, view["version"])
+    time.sleep(0.5)
+    assert held["thread"].is_alive()
+    # This test process is not the server: it writes to the same file directly.
+    store = Store(server.database)
+    servicer = store.sign_in("cross", "Desk 9", time.time())
+    store.call_next(servicer, time.time())
+    changed = time.monotonic()
+    held["thread"].join(timeout=5)
+    woken, _, _ = held["result"]
+    assert woken["state"] == "called"
+    assert woken["servicer_name"] == "Desk 9"
+    assert held["received"] - changed < 1.0
+    store.close()
+
+
+def test_without_a_change_the_hold_ends_after_push_hold_seconds(server):
+    create_queue(server, "quiet")
+    customer, ticket = take_number(server, "quiet")
+    view, _, _ = customer.updates(ticket)
+    again, headers, elapsed = customer.updates(ticket, view["version"])
+    assert HOLD_SECONDS - 0.5 < elapsed < HOLD_SECONDS + 2
+    assert again["version"] == view["version"]
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["X-Accel-Buffering"] == "no"
+
+
+def test_beyond_the_cap_updates_answer_at_once_and_pages_stay_fast(server):
+    owner = create_queue(server, "full")
+    customer, ticket = take_number(server, "full")
+    view, _, _ = customer.updates(ticket)
+    held = [in_background(customer.updates, ticket, view["version"]) for _ in range(MAX_HELD)]
+    time.sleep(0.5)
+    assert all(h["thread"].is_alive() for h in held)
+
+    refused, headers, elapsed = customer.updates(ticket, view["version"])
+    assert elapsed < 1.0
+    assert refused["retry_after"] == 5
+    assert headers["Retry-After"] == "5"
+    assert refused["state"] == "waiting"  # the view comes all the same
+
+    for path in ("/", "/full", ticket, "/full/board", "/static/style.css"):
+        started = time.monotonic()
+        Client(server).get(path)
+        assert time.monotonic() - started < 1.0, path
+
+    press_next(owner, "full")
+    for h in held:
+        h["thread"].join(timeout=5)
+        assert h["result"][0]["state"] == "called"
+
+
+def hold_raw(server, path):
+    """Send a held request on a raw socket, and return the socket (still open)."""
+    host, port = urllib.parse.urlsplit(server.url).netloc.split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    return sock
+
+
+def test_clients_that_hang_up_are_released(server):
+    create_queue(server, "gone")
+    customer, ticket = take_number(server, "gone")
+    view, _, _ = customer.updates(ticket)
+    sockets = [
+        hold_raw(server, f"{ticket}/updates?since={view['version']}") for _ in range(MAX_HELD)
+    ]
+    time.sleep(0.5)
+    full, _, _ = customer.updates(ticket, view["version"])
+    assert full.get("retry_after") == 5, "the cap should be reached"
+    for sock in sockets:
+        sock.close()
+    # Within the disconnect check interval, their threads and places come back.
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        held = in_background(customer.updates, ticket, view["version"])
+        time.sleep(0.3)
+        if held["thread"].is_alive():
+            break
+    else:
+        raise AssertionError("hung-up requests were never released")
+    held["thread"].join(timeout=HOLD_SECONDS + 2)
+
+
+def test_bad_since_and_unknown_tickets_get_json_errors(server):
+    create_queue(server, "errors")
+    customer, ticket = take_number(server, "errors")
+    conn = http.client.HTTPConnection(urllib.parse.urlsplit(server.url).netloc, timeout=10)
+    conn.request("GET", f"{ticket}/updates?since=soon")
+    response = conn.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read())["error"]["code"] == "bad_request"
+    conn.request("GET", "/errors/ticket/nope/updates")
+    response = conn.getresponse()
+    assert response.status == 404
+    assert json.loads(response.read()) == {
+        "error": {"code": "not_found", "message": "There is no such ticket."}
+    }
+    conn.close()
