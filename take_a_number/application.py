@@ -1,9 +1,12 @@
 """The configured WSGI application: one request in, one response out."""
 
+import contextlib
 import functools
 import hashlib
+import html
 import logging
 import os
+import threading
 import time
 
 import tempita
@@ -29,15 +32,26 @@ def _compile(code, mode):
 class Template(tempita.HTMLTemplate):
     """An auto-escaping Tempita template whose expressions are compiled once.
 
-    Tempita evaluates each expression's source text on every render; caching
-    the code objects makes rendering several times faster.
+    Tempita compiles each expression's source text again on every render;
+    caching the code objects, and escaping by the shortest path, makes
+    rendering several times faster. Errors still get Tempita's messages.
     """
 
     def _eval(self, code, ns, pos):
-        return super()._eval(_compile(code.strip(), "eval"), ns, pos)
+        try:
+            return eval(_compile(code.strip(), "eval"), self.default_namespace, ns)
+        except Exception:
+            return super()._eval(code, ns, pos)  # raises again, with the line
 
     def _exec(self, code, ns, pos):
         return super()._exec(_compile(code, "exec"), ns, pos)
+
+    def _repr(self, value, pos):
+        if value is None:
+            return ""
+        if hasattr(value, "__html__"):
+            return value.__html__()
+        return html.escape(value if isinstance(value, str) else str(value), quote=True)
 
 
 class Templates:
@@ -81,6 +95,35 @@ class StaticFiles:
         return response
 
 
+class Urls:
+    """``url(name, **args)`` for one request: Routes' URLGenerator, remembered.
+
+    A URL depends only on the route, its arguments and SCRIPT_NAME, and
+    Routes takes long to build one, so each is built once.
+    """
+
+    def __init__(self, mapper, environ, cache):
+        self.mapper = mapper
+        self.environ = environ
+        self.cache = cache
+        self.generator = None
+
+    def __call__(self, name, **args):
+        key = (self.environ.get("SCRIPT_NAME", ""), name, *sorted(args.items()))
+        url = self.cache.get(key)
+        if url is None:
+            if self.generator is None:
+                self.generator = URLGenerator(self.mapper, self.environ)
+            url = self.generator(name, **args)
+            if len(self.cache) >= URL_CACHE_SIZE:
+                self.cache.clear()
+            self.cache[key] = url
+        return url
+
+
+URL_CACHE_SIZE = 20_000
+
+
 class Application:
     """Take A Number, configured: routes, templates, store, sessions and limits."""
 
@@ -92,6 +135,7 @@ class Application:
             store, settings["push_max_held"], settings["push_watch_interval"]
         )
         self.mapper = routing.make_mapper()
+        self.url_cache = {}
         self.templates = Templates(template_dir)
         self.static = StaticFiles(static_dir, settings["static_max_age"])
         self.sessions = security.SessionCookies(secret, settings["session_max_age"])
@@ -106,11 +150,15 @@ class Application:
             "board": board.BoardController(self),
         }
         self.clock = time.time
+        # Waitress has a thread per request, many of them for held push requests;
+        # only this many run app code at once, so they don't fight over the GIL.
+        self.active = threading.BoundedSemaphore(settings["max_active_requests"])
 
     @wsgify
     def __call__(self, req):
         try:
-            response = self.dispatch(req)
+            with self.active:
+                response = self.dispatch(req)
         except Exception:
             log.exception("error answering %s %s", req.method, req.path_qs)
             response = self.error_page(
@@ -124,7 +172,7 @@ class Application:
         return response
 
     def dispatch(self, req):
-        req.urls = URLGenerator(self.mapper, req.environ)
+        req.urls = Urls(self.mapper, req.environ, self.url_cache)
         match = self.mapper.routematch(environ=req.environ)
         if match is None:
             return self.unmatched(req)
@@ -222,12 +270,13 @@ class Application:
                 since = int(req.GET["since"])
             except ValueError:
                 return self.json_error(req, 400, "bad_request", "since must be a whole number.")
-            outcome = self.hub.wait(
-                queue_id,
-                since,
-                self.settings["push_hold_seconds"],
-                req.environ.get("waitress.client_disconnected"),
-            )
+            with self.inactive():
+                outcome = self.hub.wait(
+                    queue_id,
+                    since,
+                    self.settings["push_hold_seconds"],
+                    req.environ.get("waitress.client_disconnected"),
+                )
         if outcome == notifications.GONE:
             return Response(status=204)
         snapshot = self.snapshots.get(queue_id, self.now())
@@ -240,6 +289,15 @@ class Application:
             response.json_body = dict(view, retry_after=retry)
             response.retry_after = retry
         return response
+
+    @contextlib.contextmanager
+    def inactive(self):
+        """While a request is held, it leaves its place to others."""
+        self.active.release()
+        try:
+            yield
+        finally:
+            self.active.acquire()
 
     def json(self, req, body, status=200):
         response = Response(json_body=body, status=status, charset="utf-8")
@@ -254,7 +312,11 @@ class Application:
 
     def redirect(self, req, route, **kwargs):
         """303 See Other, the answer to every successful POST."""
-        return exc.HTTPSeeOther(location=req.urls(route, **kwargs))
+        location = req.urls(route, **kwargs)
+        response = exc.HTTPSeeOther(location=location)
+        # A body of our own spares webob rendering its HTML template for it.
+        response.text = f"See Other: {location}"
+        return response
 
     def error_page(self, req, status_class, title, message, **values):
         response = status_class()

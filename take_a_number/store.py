@@ -10,6 +10,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 
 import sqlite_utils
 
@@ -122,6 +123,9 @@ class Store:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._local = threading.local()
+        # Threads of this process take turns for SQLite's write lock here, in
+        # order, instead of in SQLite's busy handler, which sleeps and retries.
+        self._write_lock = threading.Lock()
         # Called after every commit of a change (the push hub listens here).
         self.after_commit = []
         directory = os.path.dirname(self.path)
@@ -156,14 +160,15 @@ class Store:
     def immediate(self):
         """A read-modify-write transaction holding the write lock from its start."""
         conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         for callback in self.after_commit:
             callback()
 
@@ -184,8 +189,7 @@ class Store:
     def migrate(self):
         """Apply the migrations not yet recorded; return the names applied."""
         db = self.db
-        with db.ensure_autocommit_on():
-            db.execute("PRAGMA journal_mode = WAL")
+        self._use_wal(db)
         applied = []
         with self.immediate():
             db.execute(
@@ -205,6 +209,21 @@ class Store:
         for name in applied:
             log.info("applied migration %s to %s", name, self.path)
         return applied
+
+    def _use_wal(self, db, attempts=50):
+        # Switching to WAL needs the file to itself for a moment; when several
+        # processes start on a new file at once, SQLite says "locked" at once
+        # rather than waiting, so wait here.
+        for attempt in range(attempts):
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    with db.ensure_autocommit_on():
+                        db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1)
 
     def applied_migrations(self):
         return [row[0] for row in self.db.execute("SELECT name FROM migrations ORDER BY name")]
