@@ -28,7 +28,13 @@ setup(
         "PasteDeploy>=3.1",
     ],
     extras_require={
-        "test": ["pytest>=8", "WebTest>=3.0.1", "playwright>=1.45", "ruff>=0.8"],
+        "test": [
+            "pytest>=8",
+            "WebTest>=3.0.1",
+            "playwright>=1.45",
+            "openapi-core>=0.19",
+            "ruff>=0.8",
+        ],
     },
     entry_points={
         "paste.app_factory": ["main = take_a_number:main"],

@@ -1,10 +1,12 @@
 """Take A Number: a deli-counter ticket queue in the browser, as a WSGI application."""
 
-import os
+__version__ = "0.1.0"
 
-from . import config, security
-from .application import Application
-from .store import Store
+import os  # noqa: E402 - the version comes first: submodules import it
+
+from . import config, security  # noqa: E402
+from .application import Application  # noqa: E402
+from .store import Store  # noqa: E402
 
 __all__ = ["Application", "main", "make_store"]
 

@@ -16,7 +16,7 @@ from webob import Response, exc
 from webob.dec import wsgify
 from webob.static import FileApp
 
-from . import board, customer, notifications, owner, routing, security, servicer, views
+from . import api, board, customer, notifications, owner, routing, security, servicer, views
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ class Application:
             "customer": customer.CustomerController(self),
             "servicer": servicer.ServicerController(self),
             "board": board.BoardController(self),
+            "api": api.ApiController(self),
         }
         self.clock = time.time
         # Waitress has a thread per request, many of them for held push requests;
@@ -161,7 +162,12 @@ class Application:
                 response = self.dispatch(req)
         except Exception:
             log.exception("error answering %s %s", req.method, req.path_qs)
-            response = self.error_page(
+            if is_api(req):
+                response = self.json_error(
+                    req, 500, "server_error", "The server hit an error; it has been logged."
+                )
+            else:
+                response = self.error_page(
                 req,
                 exc.HTTPInternalServerError,
                 "Something went wrong",
@@ -181,6 +187,12 @@ class Application:
         controller, action = args.pop("controller"), args.pop("action")
         if controller == "static":
             return self.static.serve(req, args["path"]) or self.not_found(req)
+        if controller == "api":
+            # Bearer tokens, not cookies: no session, so no CSRF to guard against.
+            try:
+                return getattr(self.controllers["api"], action)(req, **args)
+            except UnicodeDecodeError:
+                return self.json_error(req, 400, "bad_request", "The body was not valid UTF-8.")
         try:
             req.session = self.sessions.load(req)
             if req.method == "POST" and not req.session.csrf_ok(req.POST.get("csrf_token")):
@@ -201,10 +213,22 @@ class Application:
 
     def unmatched(self, req):
         """404, or 405 when the path exists for another method."""
-        for method in ("GET", "POST"):
-            if method != req.method and self.mapper.match(
-                environ=dict(req.environ, REQUEST_METHOD=method)
-            ):
+        allowed = [
+            method
+            for method in ("GET", "POST", "DELETE")
+            if method != req.method
+            and self.mapper.match(environ=dict(req.environ, REQUEST_METHOD=method))
+        ]
+        if is_api(req):
+            if allowed:
+                response = self.json_error(
+                    req, 405, "method_not_allowed", f"Use {' or '.join(allowed)} here."
+                )
+                response.allow = allowed
+                return response
+            return self.json_error(req, 404, "not_found", "There is no such API address.")
+        for method in allowed:
+            if method in ("GET", "POST"):
                 response = self.error_page(
                     req,
                     exc.HTTPMethodNotAllowed,
@@ -353,6 +377,10 @@ class Application:
         )
         response.retry_after = retry_after
         return response
+
+
+def is_api(req):
+    return req.path_info.startswith(routing.API + "/") or req.path_info == routing.API
 
 
 def _error_formatter(error):

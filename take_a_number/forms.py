@@ -42,7 +42,11 @@ def _text(max_length, **kwargs):
         not_empty=True,
         strip=True,
         max=max_length,
-        messages={"empty": "Please fill this in.", "tooLong": "At most %(max)i characters."},
+        messages={
+            "empty": "Please fill this in.",
+            "missing": "Please fill this in.",
+            "tooLong": "At most %(max)i characters.",
+        },
         **kwargs,
     )
 
@@ -53,7 +57,10 @@ class _Form(Schema):
 
 
 class CreateQueueForm(_Form):
-    queue_id = QueueId(not_empty=True, messages={"empty": "Choose a name for the link."})
+    queue_id = QueueId(
+        not_empty=True,
+        messages={"empty": "Choose a name for the link.", "missing": "Choose a name for the link."},
+    )
     title = _text(80)
     password = validators.UnicodeString(
         not_empty=True,
@@ -61,6 +68,7 @@ class CreateQueueForm(_Form):
         max=200,
         messages={
             "empty": "Choose a password of at least 8 characters.",
+            "missing": "Choose a password of at least 8 characters.",
             "tooShort": "Use at least %(min)i characters.",
             "tooLong": "At most %(max)i characters.",
         },
@@ -70,7 +78,9 @@ class CreateQueueForm(_Form):
 
 class SignInForm(_Form):
     password = validators.UnicodeString(
-        not_empty=True, max=200, messages={"empty": "Enter the queue's password."}
+        not_empty=True,
+        max=200,
+        messages={"empty": "Enter the queue's password.", "missing": "Enter the queue's password."},
     )
     name = _text(40)
 

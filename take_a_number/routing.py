@@ -4,6 +4,8 @@ from routes import Mapper
 
 GET = {"method": ["GET", "HEAD"]}
 POST = {"method": ["POST"]}
+DELETE = {"method": ["DELETE"]}
+API = "/api/v1"
 QUEUE = {"queue_id": r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]"}
 
 
@@ -20,6 +22,30 @@ def make_mapper():
             conditions=conditions,
             requirements=QUEUE if "{queue_id}" in path else {},
         )
+
+    # The JSON API first: "api" is a reserved word, never a queue id.
+    route("api_openapi", API + "/openapi.json", "api", "openapi", GET)
+    route("api_queues", API + "/queues", "api", "create_queue", POST)
+    route("api_queue", API + "/queues/{queue_id}", "api", "queue", GET)
+    route("api_queue_updates", API + "/queues/{queue_id}/updates", "api", "queue_updates", GET)
+    route("api_take", API + "/queues/{queue_id}/tickets", "api", "take", POST)
+    route("api_ticket", API + "/tickets/{token}", "api", "ticket", GET)
+    route("api_leave", API + "/tickets/{token}", "api", "leave", DELETE)
+    route("api_ticket_updates", API + "/tickets/{token}/updates", "api", "ticket_updates", GET)
+    route("api_sign_in", API + "/queues/{queue_id}/servicers", "api", "sign_in", POST)
+    route("api_sign_out", API + "/queues/{queue_id}/servicers/me", "api", "sign_out", DELETE)
+    route("api_console", API + "/queues/{queue_id}/console", "api", "console", GET)
+    route(
+        "api_console_updates",
+        API + "/queues/{queue_id}/console/updates",
+        "api",
+        "console_updates",
+        GET,
+    )
+    route("api_next", API + "/queues/{queue_id}/next", "api", "call_next", POST)
+    route("api_done", API + "/queues/{queue_id}/done", "api", "done", POST)
+    route("api_no_show", API + "/queues/{queue_id}/no-show", "api", "no_show", POST)
+    route("api_recall", API + "/queues/{queue_id}/recall", "api", "recall", POST)
 
     route("home", "/", "owner", "home", GET)
     route("create_queue", "/", "owner", "create_queue", POST)

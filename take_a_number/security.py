@@ -49,6 +49,17 @@ def new_token():
     return secrets.token_urlsafe(24)
 
 
+def token_hash(token):
+    """How a bearer token is stored: its SHA-256, so a stolen database holds no tokens."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bearer_token(request):
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 def browser_key(session):
     """A stable, non-secret name for a browser: a hash of its session's CSRF token."""
     return hashlib.sha256(session["csrf"].encode()).hexdigest()[:32]

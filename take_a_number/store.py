@@ -107,11 +107,23 @@ def _add_ticket_browser(db):
     db["tickets"].create_index(["browser"])
 
 
+def _add_api_tokens(db):
+    # Bearer tokens of the JSON API, stored as hashes: each acts as one servicer.
+    db["api_tokens"].create(
+        {"token_hash": str, "servicer_id": int, "created_at": float},
+        pk="token_hash",
+        not_null={"servicer_id", "created_at"},
+        foreign_keys=[("servicer_id", "servicers", "id")],
+    )
+    db["api_tokens"].create_index(["servicer_id"])
+
+
 # Named, recorded migrations, applied in order at start-up. Never edit one that
 # has shipped: add a new one.
 MIGRATIONS = [
     ("0001_core_tables", _create_core_tables),
     ("0002_ticket_browser", _add_ticket_browser),
+    ("0003_api_tokens", _add_api_tokens),
 ]
 
 
@@ -384,8 +396,24 @@ class Store:
                 return
             self._finish_current(db, servicer, "served", now)
             db.execute("UPDATE servicers SET signed_out_at = ? WHERE id = ?", (now, servicer_id))
+            db.execute("DELETE FROM api_tokens WHERE servicer_id = ?", (servicer_id,))
             self._event(db, servicer["queue_id"], "sign_out", now, servicer_id=servicer_id)
             self._touch(db, servicer["queue_id"])
+
+    def add_api_token(self, servicer_id, token_hash, now):
+        with self.immediate() as db:
+            db.execute(
+                "INSERT INTO api_tokens (token_hash, servicer_id, created_at) VALUES (?, ?, ?)",
+                (token_hash, servicer_id, now),
+            )
+
+    def servicer_by_api_token(self, token_hash):
+        """The signed-in servicer a bearer token acts as, or None."""
+        return self._row(
+            "SELECT s.* FROM api_tokens a JOIN servicers s ON s.id = a.servicer_id "
+            "WHERE a.token_hash = ? AND s.signed_out_at IS NULL",
+            (token_hash,),
+        )
 
     def current_ticket(self, servicer_id):
         """The ticket this servicer called and has not finished, or None."""

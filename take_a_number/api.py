@@ -1,0 +1,248 @@
+"""The JSON API under /api/v1: everything the pages do, for scripts and integrators.
+
+Customers need no credentials: a ticket's token is its capability, as on the
+pages. Servicers send ``Authorization: Bearer <token>``, a token issued when
+they sign in (or create a queue) through the API. Errors are always
+``{"error": {"code": ..., "message": ..., "fields": {...}}}``.
+"""
+
+import json
+
+from . import forms, openapi, rules, security, store, views
+
+
+class ApiController:
+    def __init__(self, app):
+        self.app = app
+        self.store = app.store
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _error(self, req, status, code, message, **extra):
+        response = self.app.json_error(req, status, code, message)
+        if extra:
+            response.json_body = {"error": dict(response.json_body["error"], **extra)}
+        return response
+
+    def _body(self, req):
+        """The request's fields, from a JSON object or a form; None if unreadable."""
+        if req.content_type == "application/json":
+            try:
+                body = json.loads(req.body or b"{}")
+            except (ValueError, UnicodeDecodeError):
+                return None
+            return body if isinstance(body, dict) else None
+        return dict(req.POST)
+
+    def _validate(self, req, schema):
+        body = self._body(req)
+        if body is None:
+            return None, self._error(req, 400, "bad_request", "Send a JSON object.")
+        values, errors = forms.validate(schema, {k: str(v) for k, v in body.items()})
+        if errors:
+            return None, self._error(
+                req, 400, "invalid", "Some fields are not valid.", fields=errors
+            )
+        return values, None
+
+    def _servicer(self, req, queue_id):
+        """The servicer the bearer token acts as on this queue, or an error response."""
+        token = security.bearer_token(req)
+        servicer = token and self.store.servicer_by_api_token(security.token_hash(token))
+        if not servicer or servicer["queue_id"] != queue_id:
+            response = self._error(
+                req, 401, "unauthorized", "Send a servicer's token: Authorization: Bearer <token>."
+            )
+            response.www_authenticate = ("Bearer", {"realm": "take-a-number"})
+            return None, response
+        return servicer, None
+
+    def _issue_token(self, servicer):
+        token = security.new_token()
+        self.store.add_api_token(servicer["id"], security.token_hash(token), self.app.now())
+        return token
+
+    def _ticket(self, req, snapshot, ticket):
+        links = {
+            "page": req.host_url
+            + req.urls("ticket", queue_id=ticket["queue_id"], token=ticket["token"]),
+            "api": req.urls("api_ticket", token=ticket["token"]),
+        }
+        return dict(views.ticket_view(snapshot, ticket), token=ticket["token"], links=links)
+
+    def _snapshot(self, queue_id):
+        return self.app.snapshots.get(queue_id, self.app.now())
+
+    def _no_queue(self, req):
+        return self._error(req, 404, "not_found", "There is no such queue.")
+
+    # -- the description --------------------------------------------------------
+
+    def openapi(self, req):
+        return self.app.json(req, openapi.document(req.application_url + "/api/v1"))
+
+    # -- queues -----------------------------------------------------------------
+
+    def create_queue(self, req):
+        refused = self.app.rate_limited(req, "create_queue", req.remote_addr)
+        if refused:
+            return self._error(req, 429, "rate_limited", "Too many queues created; wait.")
+        values, error = self._validate(req, forms.CreateQueueForm)
+        if error:
+            return error
+        now = self.app.now()
+        try:
+            self.store.create_queue(
+                values["queue_id"],
+                values["title"],
+                security.hash_password(values["password"]),
+                now,
+            )
+        except store.QueueExists:
+            return self._error(
+                req,
+                409,
+                "queue_exists",
+                "That queue id is taken.",
+                fields={"queue_id": "That name is taken; choose another."},
+            )
+        servicer = self.store.sign_in(values["queue_id"], values["name"], now)
+        body = {
+            "queue": views.queue_view(self._snapshot(values["queue_id"])),
+            "servicer_name": servicer["name"],
+            "token": self._issue_token(servicer),
+        }
+        response = self.app.json(req, body, status=201)
+        response.location = req.urls("api_queue", queue_id=values["queue_id"])
+        return response
+
+    def queue(self, req, queue_id):
+        snapshot = self._snapshot(queue_id)
+        if snapshot is None:
+            return self._no_queue(req)
+        return self.app.json(req, _queue_status(snapshot))
+
+    def queue_updates(self, req, queue_id):
+        return self.app.live(req, queue_id, _queue_status)
+
+    # -- tickets ----------------------------------------------------------------
+
+    def take(self, req, queue_id):
+        if self.store.get_queue(queue_id) is None:
+            return self._no_queue(req)
+        refused = self.app.rate_limited(req, "take_ticket", f"api:{req.remote_addr}")
+        if refused:
+            return self._error(req, 429, "rate_limited", "Too many tickets taken; wait.")
+        ticket = self.store.take_ticket(queue_id, security.new_token(), self.app.now())
+        ticket = self.store.ticket_by_token(ticket["token"])
+        response = self.app.json(req, self._ticket(req, self._snapshot(queue_id), ticket), 201)
+        response.location = req.urls("api_ticket", token=ticket["token"])
+        return response
+
+    def ticket(self, req, token):
+        ticket = self.store.ticket_by_token(token)
+        if ticket is None:
+            return self._error(req, 404, "not_found", "There is no such ticket.")
+        return self.app.json(req, self._ticket(req, self._snapshot(ticket["queue_id"]), ticket))
+
+    def ticket_updates(self, req, token):
+        ticket = self.store.ticket_by_token(token)
+        if ticket is None:
+            return self._error(req, 404, "not_found", "There is no such ticket.")
+        return self.app.live(
+            req,
+            ticket["queue_id"],
+            lambda snapshot: self._ticket(req, snapshot, self.store.ticket_by_token(token)),
+        )
+
+    def leave(self, req, token):
+        ticket = self.store.ticket_by_token(token)
+        if ticket is None:
+            return self._error(req, 404, "not_found", "There is no such ticket.")
+        if not rules.can_leave(ticket["state"]):
+            return self._error(req, 409, "closed", f"This ticket is already {ticket['state']}.")
+        self.store.leave(token, self.app.now())
+        return self.ticket(req, token)
+
+    # -- servicers ----------------------------------------------------------------
+
+    def sign_in(self, req, queue_id):
+        queue = self.store.get_queue(queue_id)
+        if queue is None:
+            return self._no_queue(req)
+        refused = self.app.rate_limited(req, "sign_in", req.remote_addr)
+        if refused:
+            return self._error(req, 429, "rate_limited", "Too many sign-in attempts; wait.")
+        values, error = self._validate(req, forms.SignInForm)
+        if error:
+            return error
+        if not security.verify_password(values["password"], queue["password_hash"]):
+            return self._error(
+                req,
+                401,
+                "wrong_password",
+                "That is not this queue's password.",
+                fields={"password": "That is not this queue's password."},
+            )
+        servicer = self.store.sign_in(queue_id, values["name"], self.app.now())
+        body = {"servicer_name": servicer["name"], "token": self._issue_token(servicer)}
+        return self.app.json(req, body, status=201)
+
+    def sign_out(self, req, queue_id):
+        servicer, error = self._servicer(req, queue_id)
+        if error:
+            return error
+        self.store.sign_out(servicer["id"], self.app.now())
+        return self.app.json(req, {"signed_out": servicer["name"]})
+
+    def console(self, req, queue_id):
+        servicer, error = self._servicer(req, queue_id)
+        if error:
+            return error
+        now = self.app.now()
+        return self.app.json(req, views.console_view(self._snapshot(queue_id), servicer, now))
+
+    def console_updates(self, req, queue_id):
+        servicer, error = self._servicer(req, queue_id)
+        if error:
+            return error
+        return self.app.live(
+            req,
+            queue_id,
+            lambda snapshot: views.console_view(snapshot, servicer, self.app.now()),
+        )
+
+    def _act(self, req, queue_id, action):
+        servicer, error = self._servicer(req, queue_id)
+        if error:
+            return error
+        action(servicer, self.app.now())
+        return self.console(req, queue_id)
+
+    def call_next(self, req, queue_id):
+        return self._act(req, queue_id, self.store.call_next)
+
+    def done(self, req, queue_id):
+        return self._act(
+            req, queue_id, lambda s, now: self.store.finish_current(s, rules.SERVED, now)
+        )
+
+    def no_show(self, req, queue_id):
+        return self._act(
+            req, queue_id, lambda s, now: self.store.finish_current(s, rules.NO_SHOW, now)
+        )
+
+    def recall(self, req, queue_id):
+        return self._act(req, queue_id, self.store.recall)
+
+
+def _queue_status(snapshot):
+    """A queue's public status: title, who is served by whom, how many wait."""
+    return dict(
+        views.queue_view(snapshot),
+        serving=[
+            {"number": s["number"], "servicer_name": s["servicer_name"]}
+            for s in snapshot.serving
+        ],
+    )
+

@@ -1,0 +1,363 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/v1/openapi.json.
+
+tests/test_api.py checks real responses against it, so it cannot drift.
+"""
+
+from . import __version__
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema, description):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    "400": _json(_ref("Error"), "The request or one of its fields is not valid."),
+    "404": _json(_ref("Error"), "No such queue or ticket."),
+    "429": _json(_ref("Error"), "Too many requests; see Retry-After."),
+}
+UNAUTHORIZED = {"401": _json(_ref("Error"), "No valid servicer token.")}
+
+QUEUE_ID = {
+    "name": "queue_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,18}[a-z0-9]$"},
+}
+TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+SINCE = {
+    "name": "since",
+    "in": "query",
+    "required": False,
+    "description": (
+        "The version the client has. Without it, the answer comes at once; with it, the "
+        "request is held until the queue's version is past it, or for push_hold_seconds."
+    ),
+    "schema": {"type": "integer"},
+}
+BEARER = [{"servicerToken": []}]
+
+
+def _updates(schema, description):
+    return {
+        "200": _json(
+            schema,
+            description + " When the server holds too many requests already, it answers at "
+            "once with `retry_after` seconds (also in Retry-After): ask again then.",
+        ),
+        "204": {"description": "The client went away while the request was held."},
+    }
+
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_INT = {"type": ["integer", "null"]}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "fields": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "A message per invalid field.",
+                    },
+                },
+            }
+        },
+    },
+    "Queue": {
+        "type": "object",
+        "required": ["queue_id", "title", "version", "now_serving", "waiting"],
+        "properties": {
+            "queue_id": {"type": "string"},
+            "title": {"type": "string"},
+            "version": {"type": "integer", "description": "Moves on with every change."},
+            "now_serving": {"type": "string", "description": "'41, 42', or '–'."},
+            "waiting": {"type": "integer"},
+            "retry_after": {"type": "integer"},
+        },
+    },
+    "QueueStatus": {
+        "allOf": [
+            _ref("Queue"),
+            {
+                "type": "object",
+                "required": ["serving"],
+                "properties": {
+                    "serving": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["number", "servicer_name"],
+                            "properties": {
+                                "number": {"type": "integer"},
+                                "servicer_name": {"type": "string"},
+                            },
+                        },
+                    }
+                },
+            },
+        ]
+    },
+    "Ticket": {
+        "allOf": [
+            _ref("Queue"),
+            {
+                "type": "object",
+                "required": [
+                    "token",
+                    "number",
+                    "state",
+                    "message",
+                    "detail",
+                    "is_open",
+                    "can_leave",
+                    "links",
+                ],
+                "properties": {
+                    "token": {"type": "string", "description": "The ticket's capability."},
+                    "number": {"type": "integer"},
+                    "state": {
+                        "type": "string",
+                        "enum": ["waiting", "called", "served", "no_show", "left"],
+                    },
+                    "message": {"type": "string"},
+                    "detail": {"type": "string"},
+                    "servicer_name": NULLABLE_STRING,
+                    "recalls": {"type": "integer"},
+                    "ahead": NULLABLE_INT,
+                    "position": NULLABLE_INT,
+                    "estimate": NULLABLE_STRING,
+                    "is_open": {"type": "boolean"},
+                    "can_leave": {"type": "boolean"},
+                    "links": {
+                        "type": "object",
+                        "required": ["page", "api"],
+                        "properties": {
+                            "page": {"type": "string", "description": "The ticket page."},
+                            "api": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        ]
+    },
+    "Console": {
+        "allOf": [
+            _ref("Queue"),
+            {
+                "type": "object",
+                "required": [
+                    "servicer_name",
+                    "has_current",
+                    "current_number",
+                    "called",
+                    "waiting_detail",
+                    "others",
+                ],
+                "properties": {
+                    "servicer_name": {"type": "string"},
+                    "has_current": {"type": "boolean"},
+                    "current_number": {"type": ["integer", "string"]},
+                    "called_at": {"type": ["number", "null"]},
+                    "called": {"type": "string"},
+                    "waiting_detail": {"type": "string"},
+                    "others": {"type": "string"},
+                },
+            },
+        ]
+    },
+    "CreateQueue": {
+        "type": "object",
+        "required": ["queue_id", "title", "password", "name"],
+        "properties": {
+            "queue_id": {"type": "string"},
+            "title": {"type": "string", "maxLength": 80},
+            "password": {"type": "string", "minLength": 8},
+            "name": {"type": "string", "maxLength": 40},
+        },
+    },
+    "SignIn": {
+        "type": "object",
+        "required": ["password", "name"],
+        "properties": {
+            "password": {"type": "string"},
+            "name": {"type": "string", "maxLength": 40},
+        },
+    },
+    "QueueCreated": {
+        "type": "object",
+        "required": ["queue", "servicer_name", "token"],
+        "properties": {
+            "queue": _ref("Queue"),
+            "servicer_name": {"type": "string"},
+            "token": {"type": "string", "description": "The owner's bearer token."},
+        },
+    },
+    "SignedIn": {
+        "type": "object",
+        "required": ["servicer_name", "token"],
+        "properties": {"servicer_name": {"type": "string"}, "token": {"type": "string"}},
+    },
+    "SignedOut": {
+        "type": "object",
+        "required": ["signed_out"],
+        "properties": {"signed_out": {"type": "string"}},
+    },
+}
+
+
+def _body(name):
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _servicer_action(summary):
+    return {
+        "post": {
+            "summary": summary,
+            "security": BEARER,
+            "parameters": [QUEUE_ID],
+            "responses": {
+                "200": _json(_ref("Console"), "The servicer's console afterwards."),
+                **UNAUTHORIZED,
+            },
+        }
+    }
+
+
+PATHS = {
+    "/queues": {
+        "post": {
+            "summary": "Create a queue; the creator is signed in as its first servicer.",
+            "requestBody": _body("CreateQueue"),
+            "responses": {
+                "201": _json(_ref("QueueCreated"), "Created."),
+                "409": _json(_ref("Error"), "The queue id is taken."),
+                **ERRORS,
+            },
+        }
+    },
+    "/queues/{queue_id}": {
+        "get": {
+            "summary": "A queue's status.",
+            "parameters": [QUEUE_ID],
+            "responses": {"200": _json(_ref("QueueStatus"), "The status."), **ERRORS},
+        }
+    },
+    "/queues/{queue_id}/updates": {
+        "get": {
+            "summary": "Wait for the queue's status to change.",
+            "parameters": [QUEUE_ID, SINCE],
+            "responses": {**_updates(_ref("QueueStatus"), "The status."), **ERRORS},
+        }
+    },
+    "/queues/{queue_id}/tickets": {
+        "post": {
+            "summary": "Take a number.",
+            "parameters": [QUEUE_ID],
+            "responses": {"201": _json(_ref("Ticket"), "The new ticket."), **ERRORS},
+        }
+    },
+    "/tickets/{token}": {
+        "get": {
+            "summary": "A ticket: number, state, place in line, estimated wait.",
+            "parameters": [TOKEN],
+            "responses": {"200": _json(_ref("Ticket"), "The ticket."), **ERRORS},
+        },
+        "delete": {
+            "summary": "Leave the queue.",
+            "parameters": [TOKEN],
+            "responses": {
+                "200": _json(_ref("Ticket"), "The ticket, now left."),
+                "409": _json(_ref("Error"), "The ticket is already closed."),
+                **ERRORS,
+            },
+        },
+    },
+    "/tickets/{token}/updates": {
+        "get": {
+            "summary": "Wait for the ticket to change: called, place in line, and so on.",
+            "parameters": [TOKEN, SINCE],
+            "responses": {**_updates(_ref("Ticket"), "The ticket."), **ERRORS},
+        }
+    },
+    "/queues/{queue_id}/servicers": {
+        "post": {
+            "summary": "Sign in as a servicer; returns a bearer token.",
+            "parameters": [QUEUE_ID],
+            "requestBody": _body("SignIn"),
+            "responses": {
+                "201": _json(_ref("SignedIn"), "Signed in."),
+                "401": _json(_ref("Error"), "Wrong password."),
+                **ERRORS,
+            },
+        }
+    },
+    "/queues/{queue_id}/servicers/me": {
+        "delete": {
+            "summary": "Sign out; the customer being served counts as served.",
+            "security": BEARER,
+            "parameters": [QUEUE_ID],
+            "responses": {"200": _json(_ref("SignedOut"), "Signed out."), **UNAUTHORIZED},
+        }
+    },
+    "/queues/{queue_id}/console": {
+        "get": {
+            "summary": "The servicer's console: their customer and the line.",
+            "security": BEARER,
+            "parameters": [QUEUE_ID],
+            "responses": {"200": _json(_ref("Console"), "The console."), **UNAUTHORIZED},
+        }
+    },
+    "/queues/{queue_id}/console/updates": {
+        "get": {
+            "summary": "Wait for the console to change.",
+            "security": BEARER,
+            "parameters": [QUEUE_ID, SINCE],
+            "responses": {**_updates(_ref("Console"), "The console."), **UNAUTHORIZED},
+        }
+    },
+    "/queues/{queue_id}/next": _servicer_action(
+        "Next: finish the current customer and call the next one."
+    ),
+    "/queues/{queue_id}/done": _servicer_action("Done: finish without calling anyone."),
+    "/queues/{queue_id}/no-show": _servicer_action("No show: the current customer wasn't there."),
+    "/queues/{queue_id}/recall": _servicer_action("Recall: signal the current customer again."),
+    "/openapi.json": {
+        "get": {
+            "summary": "This document.",
+            "responses": {"200": {"description": "The OpenAPI document."}},
+        }
+    },
+}
+
+
+def document(server_url):
+    """The OpenAPI document, with the server URL of the request that asked for it."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Take A Number",
+            "version": __version__,
+            "description": (
+                "A deli-counter queue: take a number, be told when it is your turn. "
+                "Errors are always {\"error\": {\"code\", \"message\", \"fields\"?}}."
+            ),
+        },
+        "servers": [{"url": server_url}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"servicerToken": {"type": "http", "scheme": "bearer"}},
+        },
+    }
