@@ -241,8 +241,6 @@ def _queue_status(snapshot):
     return dict(
         views.queue_view(snapshot),
         serving=[
-            {"number": s["number"], "servicer_name": s["servicer_name"]}
-            for s in snapshot.serving
+            {"number": s["number"], "servicer_name": s["servicer_name"]} for s in snapshot.serving
         ],
     )
-

@@ -168,12 +168,12 @@ class Application:
                 )
             else:
                 response = self.error_page(
-                req,
-                exc.HTTPInternalServerError,
-                "Something went wrong",
-                "The server hit an error it did not expect. It has been logged; "
-                "please try again in a moment.",
-            )
+                    req,
+                    exc.HTTPInternalServerError,
+                    "Something went wrong",
+                    "The server hit an error it did not expect. It has been logged; "
+                    "please try again in a moment.",
+                )
         response.headers.update(security.security_headers(req))
         return response
 

@@ -351,7 +351,7 @@ def document(server_url):
             "version": __version__,
             "description": (
                 "A deli-counter queue: take a number, be told when it is your turn. "
-                "Errors are always {\"error\": {\"code\", \"message\", \"fields\"?}}."
+                'Errors are always {"error": {"code", "message", "fields"?}}.'
             ),
         },
         "servers": [{"url": server_url}],
