@@ -88,7 +88,12 @@
     has_current: function (v) { return v.has_current; },
     nobody_waiting: function (v) { return v.waiting === 0; },
     others: function (v) { return !!v.others; },
-    no_desks: function (v) { return !v.desks || v.desks.length === 0; }
+    no_desks: function (v) { return !v.desks || v.desks.length === 0; },
+    accepting: function (v) { return v.accepting; },
+    take_new: function (v) { return !v.is_open && v.accepting; },
+    can_move_back: function (v) { return v.can_move_back; },
+    announcement: function (v) { return !!v.announcement; },
+    notice: function (v) { return !!v.notice; }
   };
 
   function listItem(parts) {

@@ -97,6 +97,7 @@ class ApiController:
                 values["title"],
                 security.hash_password(values["password"]),
                 now,
+                staff_code=security.new_staff_code(),
             )
         except store.QueueExists:
             return self._error(
@@ -106,7 +107,7 @@ class ApiController:
                 "That queue id is taken.",
                 fields={"queue_id": "That name is taken; choose another."},
             )
-        servicer = self.store.sign_in(values["queue_id"], values["name"], now)
+        servicer = self.store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
         body = {
             "queue": views.queue_view(self._snapshot(values["queue_id"])),
             "servicer_name": servicer["name"],
@@ -133,7 +134,10 @@ class ApiController:
         refused = self.app.rate_limited(req, "take_ticket", f"api:{req.remote_addr}")
         if refused:
             return self._error(req, 429, "rate_limited", "Too many tickets taken; wait.")
-        ticket = self.store.take_ticket(queue_id, security.new_token(), self.app.now())
+        try:
+            ticket = self.store.take_ticket(queue_id, security.new_token(), self.app.now())
+        except store.NotTaking as refusal:
+            return self._error(req, 409, "not_taking", str(refusal))
         ticket = self.store.ticket_by_token(ticket["token"])
         response = self.app.json(req, self._ticket(req, self._snapshot(queue_id), ticket), 201)
         response.location = req.urls("api_ticket", token=ticket["token"])
@@ -176,15 +180,17 @@ class ApiController:
         values, error = self._validate(req, forms.SignInForm)
         if error:
             return error
-        if not security.verify_password(values["password"], queue["password_hash"]):
-            return self._error(
-                req,
-                401,
-                "wrong_password",
-                "That is not this queue's password.",
-                fields={"password": "That is not this queue's password."},
+        role = security.sign_in_role(queue, values["password"])
+        if role is None:
+            message = "That is neither this queue's password nor its staff code."
+            return self._error(req, 401, "wrong_password", message, fields={"password": message})
+        try:
+            servicer = self.store.sign_in(
+                queue_id, values["name"], self.app.now(), is_owner=role == "owner"
             )
-        servicer = self.store.sign_in(queue_id, values["name"], self.app.now())
+        except store.NameInUse:
+            message = "Someone else is signed in under this name; choose another."
+            return self._error(req, 409, "name_in_use", message, fields={"name": message})
         body = {"servicer_name": servicer["name"], "token": self._issue_token(servicer)}
         return self.app.json(req, body, status=201)
 
@@ -209,7 +215,9 @@ class ApiController:
         return self.app.live(
             req,
             queue_id,
-            lambda snapshot: views.console_view(snapshot, servicer, self.app.now()),
+            lambda snapshot: views.console_view(
+                snapshot, self.store.get_servicer(servicer["id"]), self.app.now()
+            ),
         )
 
     def _act(self, req, queue_id, action):

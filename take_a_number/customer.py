@@ -2,7 +2,7 @@
 
 from webob import exc
 
-from . import rules, security, views
+from . import rules, security, store, views
 
 
 def ticket_cookie(queue_id):
@@ -49,12 +49,18 @@ class CustomerController:
             refused = self.app.rate_limited(req, "take_ticket", req.session["csrf"])
             if refused:
                 return refused
-            ticket = self.store.take_ticket(
-                queue_id,
-                security.new_token(),
-                self.app.now(),
-                browser=security.browser_key(req.session),
-            )
+            try:
+                ticket = self.store.take_ticket(
+                    queue_id,
+                    security.new_token(),
+                    self.app.now(),
+                    browser=security.browser_key(req.session),
+                )
+            except store.NotTaking:
+                # Paused, closed, outside opening hours or full: the page says which.
+                response = self.join(req, queue_id)
+                response.status = 409
+                return response
         response = self.app.redirect(req, "ticket", queue_id=queue_id, token=ticket["token"])
         self._remember(req, response, ticket)
         return response
@@ -108,6 +114,14 @@ class CustomerController:
         if self.store.ticket_by_token(token) is None:
             return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
         return self.app.live(req, queue_id, view)
+
+    def move_back(self, req, queue_id, token):
+        """Not ready: let the next person go first."""
+        ticket = self.store.ticket_by_token(token)
+        if ticket is None or ticket["queue_id"] != queue_id:
+            return self.app.not_found(req)
+        self.store.move_back(token, self.app.now())
+        return self.app.redirect(req, "ticket", queue_id=queue_id, token=token)
 
     def leave(self, req, queue_id, token):
         ticket = self.store.ticket_by_token(token)

@@ -1,8 +1,13 @@
 """FormEncode schemas for every form, with messages a person can act on."""
 
+import datetime
+import json
 import re
+import zoneinfo
 
-from formencode import FancyValidator, Invalid, Schema, validators
+from formencode import FancyValidator, ForEach, Invalid, Schema, validators
+
+from . import rules
 
 # Paths the app or a front server may need at the top level: never queue ids.
 RESERVED_QUEUE_IDS = frozenset(
@@ -56,6 +61,10 @@ class _Form(Schema):
     filter_extra_fields = True
 
 
+class EmptyForm(_Form):
+    """A button: nothing to fill in but the CSRF token."""
+
+
 class CreateQueueForm(_Form):
     queue_id = QueueId(
         not_empty=True,
@@ -80,9 +89,98 @@ class SignInForm(_Form):
     password = validators.UnicodeString(
         not_empty=True,
         max=200,
-        messages={"empty": "Enter the queue's password.", "missing": "Enter the queue's password."},
+        messages={
+            "empty": "Enter the queue's password or your staff code.",
+            "missing": "Enter the queue's password or your staff code.",
+        },
     )
     name = _text(40)
+
+
+class StatusForm(_Form):
+    status = validators.OneOf(rules.QUEUE_STATUSES, not_empty=True)
+
+
+class OptionsForm(_Form):
+    announcement = validators.UnicodeString(
+        strip=True, max=200, if_missing="", messages={"tooLong": "At most %(max)i characters."}
+    )
+    max_waiting = validators.Int(
+        min=1,
+        max=100_000,
+        if_empty=None,
+        if_missing=None,
+        messages={
+            "integer": "Enter a whole number, or leave it empty for no limit.",
+            "tooLow": "At least %(min)s.",
+        },
+    )
+    no_show_policy = validators.OneOf([rules.NO_SHOW_END, rules.NO_SHOW_REQUEUE], not_empty=True)
+
+
+class TimeOfDay(FancyValidator):
+    """'09:00' to a ``datetime.time``."""
+
+    messages = {"format": "Use hours and minutes, like 09:00."}
+
+    def _convert_to_python(self, value, state):
+        try:
+            return datetime.time.fromisoformat(str(value).strip())
+        except ValueError:
+            raise Invalid(self.message("format", state), value, state) from None
+
+    def _convert_from_python(self, value, state):
+        return value.strftime("%H:%M")
+
+
+class TimeZone(FancyValidator):
+    messages = {"unknown": "Unknown time zone; use a name like Europe/London."}
+
+    def _convert_to_python(self, value, state):
+        value = str(value).strip()
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise Invalid(self.message("unknown", state), value, state) from None
+        return value
+
+
+class HoursForm(_Form):
+    """Opening hours: the days, the times, the zone; or always open."""
+
+    always_open = validators.StringBool(if_missing=False)
+    days = ForEach(validators.Int(min=0, max=6), convert_to_list=True, if_missing=[])
+    opens = TimeOfDay(if_missing=None, if_empty=None)
+    closes = TimeOfDay(if_missing=None, if_empty=None)
+    timezone = TimeZone(not_empty=True, messages={"empty": "Choose a time zone."})
+
+    def _validate_python(self, values, state):
+        if values["always_open"]:
+            return
+        errors = {}
+        if not values["days"]:
+            errors["days"] = "Choose at least one day, or choose always open."
+        if values["opens"] is None:
+            errors["opens"] = "When does it open?"
+        if values["closes"] is None:
+            errors["closes"] = "When does it close?"
+        elif values["opens"] is not None and values["closes"] <= values["opens"]:
+            errors["closes"] = "Closing time must come after opening time."
+        if errors:
+            raise Invalid("Check the opening hours.", values, state, error_dict=errors)
+
+
+def hours_json(values):
+    """Opening hours from HoursForm as the store keeps them, or None for always open."""
+    if values["always_open"]:
+        return None
+    return json.dumps(
+        {
+            "days": values["days"],
+            "opens": values["opens"].strftime("%H:%M"),
+            "closes": values["closes"].strftime("%H:%M"),
+        }
+    )
 
 
 def validate(schema, params):

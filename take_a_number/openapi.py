@@ -77,13 +77,27 @@ SCHEMAS = {
     },
     "Queue": {
         "type": "object",
-        "required": ["queue_id", "title", "version", "now_serving", "waiting"],
+        "required": [
+            "queue_id",
+            "title",
+            "version",
+            "now_serving",
+            "waiting",
+            "status",
+            "announcement",
+            "accepting",
+            "notice",
+        ],
         "properties": {
             "queue_id": {"type": "string"},
             "title": {"type": "string"},
             "version": {"type": "integer", "description": "Moves on with every change."},
             "now_serving": {"type": "string", "description": "'41, 42', or '–'."},
             "waiting": {"type": "integer"},
+            "status": {"type": "string", "enum": ["open", "paused", "closed"]},
+            "announcement": {"type": "string"},
+            "accepting": {"type": "boolean", "description": "Whether numbers can be taken."},
+            "notice": {"type": "string", "description": "Why not, in words."},
             "retry_after": {"type": "integer"},
         },
     },
@@ -129,7 +143,7 @@ SCHEMAS = {
                     "number": {"type": "integer"},
                     "state": {
                         "type": "string",
-                        "enum": ["waiting", "called", "served", "no_show", "left"],
+                        "enum": ["waiting", "called", "served", "no_show", "left", "cleared"],
                     },
                     "message": {"type": "string"},
                     "detail": {"type": "string"},
@@ -140,6 +154,7 @@ SCHEMAS = {
                     "estimate": NULLABLE_STRING,
                     "is_open": {"type": "boolean"},
                     "can_leave": {"type": "boolean"},
+                    "can_move_back": {"type": "boolean"},
                     "links": {
                         "type": "object",
                         "required": ["page", "api"],
@@ -167,6 +182,8 @@ SCHEMAS = {
                 ],
                 "properties": {
                     "servicer_name": {"type": "string"},
+                    "is_owner": {"type": "boolean"},
+                    "next_label": {"type": "string", "enum": ["Next", "Start serving"]},
                     "has_current": {"type": "boolean"},
                     "current_number": {"type": ["integer", "string"]},
                     "called_at": {"type": ["number", "null"]},
@@ -265,7 +282,11 @@ PATHS = {
         "post": {
             "summary": "Take a number.",
             "parameters": [QUEUE_ID],
-            "responses": {"201": _json(_ref("Ticket"), "The new ticket."), **ERRORS},
+            "responses": {
+                "201": _json(_ref("Ticket"), "The new ticket."),
+                "409": _json(_ref("Error"), "Paused, closed, outside opening hours, or full."),
+                **ERRORS,
+            },
         }
     },
     "/tickets/{token}": {
@@ -298,7 +319,8 @@ PATHS = {
             "requestBody": _body("SignIn"),
             "responses": {
                 "201": _json(_ref("SignedIn"), "Signed in."),
-                "401": _json(_ref("Error"), "Wrong password."),
+                "401": _json(_ref("Error"), "Neither the password nor the staff code."),
+                "409": _json(_ref("Error"), "The name is in use by a servicer of the other role."),
                 **ERRORS,
             },
         }

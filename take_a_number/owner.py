@@ -1,12 +1,31 @@
-"""The queue owner's pages: the home page and creating a queue."""
+"""The queue owner's pages: the home page, creating a queue, and managing it."""
 
-from . import forms, security, store
+from webob import exc
+
+from . import forms, rules, security, store
+
+COMMON_TIMEZONES = [
+    "UTC",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Toronto",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+]
 
 
 class OwnerController:
     def __init__(self, app):
         self.app = app
         self.store = app.store
+
+    # -- creating a queue ------------------------------------------------------
 
     def home(self, req):
         defaults = {"queue_id": req.GET.get("queue_id", ""), "name": "Desk 1"}
@@ -30,12 +49,146 @@ class OwnerController:
                     values["title"],
                     security.hash_password(values["password"]),
                     now,
+                    staff_code=security.new_staff_code(),
                 )
             except store.QueueExists:
                 errors = {"queue_id": "That name is taken; choose another."}
         if errors:
             defaults = {k: req.POST.get(k, "") for k in ("queue_id", "title", "name")}
             return self._form(req, defaults, errors, status=400)
-        servicer = self.store.sign_in(values["queue_id"], values["name"], now)
+        servicer = self.store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
         req.session.sign_in(values["queue_id"], servicer["id"])
         return self.app.redirect(req, "console", queue_id=values["queue_id"])
+
+    # -- managing a queue --------------------------------------------------------
+
+    def _owner(self, req, queue_id):
+        """The owner this browser is signed in as, or the response to give instead."""
+        queue = self.store.get_queue(queue_id)
+        if queue is None:
+            return None, None, self.app.not_found(req, queue_id)
+        servicer = self.app.controllers["servicer"].signed_in(req, queue_id)
+        if servicer is None:
+            return None, None, self.app.redirect(req, "console", queue_id=queue_id)
+        if not servicer["is_owner"]:
+            return (
+                None,
+                None,
+                self.app.error_page(
+                    req,
+                    exc.HTTPForbidden,
+                    "Only the owner can do this",
+                    "Sign in with the queue's password, not the staff code, to manage it.",
+                    join_queue_id=queue_id,
+                ),
+            )
+        return queue, servicer, None
+
+    def manage(self, req, queue_id, errors=None, status=200, defaults=None):
+        queue, servicer, refusal = self._owner(req, queue_id)
+        if refusal:
+            return refusal
+        hours = rules.parse_hours(queue["opening_hours"])
+        filled = {
+            "announcement": queue["announcement"],
+            "max_waiting": queue["max_waiting"] or "",
+            "no_show_policy": queue["no_show_policy"],
+            "always_open": "on" if hours is None else "",
+            "days": [str(d) for d in hours["days"]] if hours else ["0", "1", "2", "3", "4"],
+            "opens": hours["opens"].strftime("%H:%M") if hours else "09:00",
+            "closes": hours["closes"].strftime("%H:%M") if hours else "17:00",
+            "timezone": queue["timezone"],
+        }
+        filled.update(defaults or {})
+        invite = req.host_url + req.urls("console", queue_id=queue_id)
+        return self.app.render_form(
+            req,
+            "manage.html",
+            f"Manage – {queue['title']}",
+            filled,
+            errors,
+            status=status,
+            queue=queue,
+            servicer=servicer,
+            servicers=self.store.active_servicers(queue_id),
+            invite_url=f"{invite}?code={queue['staff_code'] or ''}",
+            notice=rules.closed_notice(queue, 0, self.app.now()),
+            day_names=list(enumerate(rules.DAY_NAMES)),
+            timezones=sorted(set(COMMON_TIMEZONES) | {queue["timezone"]}),
+        )
+
+    def _change(self, req, queue_id, schema, apply):
+        """Validate a management form and apply it, or show the page with the errors."""
+        queue, _servicer, refusal = self._owner(req, queue_id)
+        if refusal:
+            return refusal
+        values, errors = forms.validate(schema, req.POST)
+        if errors:
+            defaults = {k: req.POST.getall(k) if k == "days" else v for k, v in req.POST.items()}
+            return self.manage(req, queue_id, errors=errors, status=400, defaults=defaults)
+        apply(values, self.app.now())
+        return self.app.redirect(req, "manage", queue_id=queue_id)
+
+    def set_status(self, req, queue_id):
+        return self._change(
+            req,
+            queue_id,
+            forms.StatusForm,
+            lambda values, now: self.store.set_status(queue_id, values["status"], now),
+        )
+
+    def set_options(self, req, queue_id):
+        return self._change(
+            req,
+            queue_id,
+            forms.OptionsForm,
+            lambda values, now: self.store.set_options(queue_id, now, **values),
+        )
+
+    def set_hours(self, req, queue_id):
+        return self._change(
+            req,
+            queue_id,
+            forms.HoursForm,
+            lambda values, now: self.store.set_opening_hours(
+                queue_id, now, forms.hours_json(values), values["timezone"]
+            ),
+        )
+
+    def new_staff_code(self, req, queue_id):
+        return self._change(
+            req,
+            queue_id,
+            forms.EmptyForm,
+            lambda values, now: self.store.set_staff_code(queue_id, security.new_staff_code(), now),
+        )
+
+    def revoke(self, req, queue_id, servicer_id):
+        queue, owner, refusal = self._owner(req, queue_id)
+        if refusal:
+            return refusal
+        target = self.store.active_servicer(queue_id, int(servicer_id))
+        if target is not None and target["id"] != owner["id"]:
+            self.store.sign_out(target["id"], self.app.now())
+        return self.app.redirect(req, "manage", queue_id=queue_id)
+
+    def confirm_clear(self, req, queue_id):
+        queue, _servicer, refusal = self._owner(req, queue_id)
+        if refusal:
+            return refusal
+        snapshot = self.app.snapshots.get(queue_id, self.app.now())
+        return self.app.render(
+            req,
+            "clear.html",
+            f"Clear the line? – {queue['title']}",
+            queue=queue,
+            waiting=len(snapshot.waiting),
+        )
+
+    def clear_line(self, req, queue_id):
+        return self._change(
+            req,
+            queue_id,
+            forms.EmptyForm,
+            lambda values, now: self.store.clear_line(queue_id, now),
+        )

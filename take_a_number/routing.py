@@ -64,6 +64,7 @@ def make_mapper():
     route("ticket", "/{queue_id}/ticket/{token}", "customer", "ticket", GET)
     route("ticket_updates", "/{queue_id}/ticket/{token}/updates", "customer", "updates", GET)
     route("leave", "/{queue_id}/ticket/{token}/leave", "customer", "leave", POST)
+    route("move_back", "/{queue_id}/ticket/{token}/later", "customer", "move_back", POST)
 
     route("console", "/{queue_id}/serve", "servicer", "console", GET)
     route("console_updates", "/{queue_id}/serve/updates", "servicer", "updates", GET)
@@ -73,6 +74,22 @@ def make_mapper():
     route("done", "/{queue_id}/serve/done", "servicer", "done", POST)
     route("no_show", "/{queue_id}/serve/no-show", "servicer", "no_show", POST)
     route("recall", "/{queue_id}/serve/recall", "servicer", "recall", POST)
+
+    route("manage", "/{queue_id}/manage", "owner", "manage", GET)
+    route("manage_status", "/{queue_id}/manage/status", "owner", "set_status", POST)
+    route("manage_options", "/{queue_id}/manage/options", "owner", "set_options", POST)
+    route("manage_hours", "/{queue_id}/manage/hours", "owner", "set_hours", POST)
+    route("manage_staff_code", "/{queue_id}/manage/staff-code", "owner", "new_staff_code", POST)
+    mapper.connect(
+        "manage_revoke",
+        "/{queue_id}/manage/servicers/{servicer_id}/revoke",
+        controller="owner",
+        action="revoke",
+        conditions=POST,
+        requirements=dict(QUEUE, servicer_id=r"\d+"),
+    )
+    route("manage_clear", "/{queue_id}/manage/clear", "owner", "confirm_clear", GET)
+    route("manage_clear_line", "/{queue_id}/manage/clear", "owner", "clear_line", POST)
 
     route("board", "/{queue_id}/board", "board", "board", GET)
     route("board_updates", "/{queue_id}/board/updates", "board", "updates", GET)

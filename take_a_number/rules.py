@@ -2,23 +2,39 @@
 
 A ticket is ``waiting`` until a servicer calls it; a ``called`` ticket ends as
 ``served`` or ``no_show``; a customer may leave (``left``) while their ticket is
-open. The line is served in the order numbers were taken.
+open, and the owner may clear the waiting line (``cleared``). The line is
+served in order of place in line: the order numbers were taken, except that a
+customer may let the next person go first, and a no-show may be sent to the end.
 """
 
-import bisect
 import dataclasses
+import datetime
+import json
 import math
 import statistics
+import zoneinfo
 
 WAITING, CALLED, SERVED, NO_SHOW, LEFT = "waiting", "called", "served", "no_show", "left"
+CLEARED = "cleared"
 
 TRANSITIONS = {
-    WAITING: {CALLED, LEFT},
-    CALLED: {SERVED, NO_SHOW, LEFT},
+    WAITING: {CALLED, LEFT, CLEARED},
+    # Back to waiting: a no-show sent to the end of the line.
+    CALLED: {SERVED, NO_SHOW, LEFT, WAITING},
     SERVED: set(),
     NO_SHOW: set(),
     LEFT: set(),
+    CLEARED: set(),
 }
+
+# What the owner makes of the queue.
+OPEN, PAUSED, CLOSED = "open", "paused", "closed"
+QUEUE_STATUSES = (OPEN, PAUSED, CLOSED)
+# What happens to a customer who was called but not there.
+NO_SHOW_END, NO_SHOW_REQUEUE = "end", "requeue"
+# How often a customer may let the next person go first.
+MAX_MOVES_BACK = 2
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 # Fewer observed services than this and the estimate says nothing.
 MINIMUM_SERVICES_FOR_ESTIMATE = 3
@@ -47,8 +63,91 @@ def can_leave(state):
 
 
 def next_in_line(waiting):
-    """The waiting ticket to call next: the lowest number, or None."""
-    return min(waiting, key=lambda ticket: ticket["number"], default=None)
+    """The waiting ticket to call next: the first place in line, or None."""
+    return min(
+        waiting,
+        key=lambda ticket: (ticket.get("line_position", ticket["number"]), ticket["number"]),
+        default=None,
+    )
+
+
+def requeue_no_show(ticket, policy):
+    """Whether a no-show goes to the end of the line (once) rather than ending."""
+    return policy == NO_SHOW_REQUEUE and not ticket["requeued"]
+
+
+def can_move_back(ticket, people_behind):
+    """'Not ready, let the next person go first': while waiting, a few times."""
+    return (
+        ticket["state"] == WAITING and ticket["moves_back"] < MAX_MOVES_BACK and people_behind > 0
+    )
+
+
+# -- opening hours ------------------------------------------------------------
+
+
+def parse_hours(text):
+    """Opening hours as stored: ``{"days": [0..6], "opens": "09:00", "closes": "17:00"}``."""
+    if not text:
+        return None
+    hours = json.loads(text)
+    return {
+        "days": sorted(set(hours["days"])),
+        "opens": datetime.time.fromisoformat(hours["opens"]),
+        "closes": datetime.time.fromisoformat(hours["closes"]),
+    }
+
+
+def opening(hours, timezone, now):
+    """``(open_now, next_opening)`` for opening hours in a time zone at Unix time ``now``.
+
+    Without hours the queue is always open. ``next_opening`` is an aware datetime,
+    or None when open now or when no day is open at all.
+    """
+    if not hours:
+        return True, None
+    zone = zoneinfo.ZoneInfo(timezone)
+    local = datetime.datetime.fromtimestamp(now, zone)
+    for offset in range(8):
+        day = local.date() + datetime.timedelta(days=offset)
+        if day.weekday() not in hours["days"]:
+            continue
+        opens = datetime.datetime.combine(day, hours["opens"], zone)
+        closes = datetime.datetime.combine(day, hours["closes"], zone)
+        if opens <= local < closes:
+            return True, None
+        if local < opens:
+            return False, opens
+    return False, None
+
+
+def describe_opening(moment, now, timezone):
+    """'at 09:00', 'tomorrow at 09:00' or 'on Monday at 09:00'."""
+    local_now = datetime.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(timezone))
+    days = (moment.date() - local_now.date()).days
+    at = moment.strftime("%H:%M")
+    if days == 0:
+        return f"today at {at}"
+    if days == 1:
+        return f"tomorrow at {at}"
+    return f"on {DAY_NAMES[moment.weekday()]} at {at}"
+
+
+def closed_notice(queue, waiting, now):
+    """Why no number can be taken now, in words; None when one can."""
+    if queue["status"] == PAUSED:
+        return "The queue is paused: no new numbers for now. Those in line keep their place."
+    if queue["status"] == CLOSED:
+        return "The queue is closed."
+    open_now, next_opening = opening(parse_hours(queue["opening_hours"]), queue["timezone"], now)
+    if not open_now:
+        if next_opening is None:
+            return "The queue is closed."
+        when = describe_opening(next_opening, now, queue["timezone"])
+        return f"The queue is closed. It opens {when}."
+    if queue["max_waiting"] and waiting >= queue["max_waiting"]:
+        return "The line is full right now. Please try again in a little while."
+    return None
 
 
 def estimate_wait(position, service_durations, servicers):
@@ -102,13 +201,23 @@ class Snapshot:
     recent_calls: list  # the last calls and recalls, most recent first
     service_durations: list  # seconds, most recent first
     active_servicers: int
+    places: dict = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "places", {n: i for i, n in enumerate(self.waiting)})
 
     @property
     def version(self):
         return self.queue["version"]
 
     def people_ahead(self, number):
-        return bisect.bisect_left(self.waiting, number)
+        return self.places.get(number, len(self.waiting))
+
+    def people_behind(self, number):
+        return len(self.waiting) - self.people_ahead(number) - 1
+
+    def closed_notice(self):
+        return closed_notice(self.queue, len(self.waiting), self.taken_at)
 
     def estimate(self, position):
         return estimate_wait(position, self.service_durations, self.active_servicers)

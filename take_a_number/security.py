@@ -49,6 +49,35 @@ def new_token():
     return secrets.token_urlsafe(24)
 
 
+STAFF_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+
+def new_staff_code():
+    """A code the owner hands to staff, like 'K7P2-X9QM' (40 bits)."""
+    letters = "".join(secrets.choice(STAFF_CODE_ALPHABET) for _ in range(8))
+    return f"{letters[:4]}-{letters[4:]}"
+
+
+def staff_code_matches(given, staff_code):
+    """Compare codes ignoring case, spaces and dashes, in constant time."""
+    if not staff_code:
+        return False
+
+    def normal(code):
+        return "".join(code.split()).replace("-", "").upper()
+
+    return hmac.compare_digest(normal(given).encode(), normal(staff_code).encode())
+
+
+def sign_in_role(queue, secret):
+    """Who the queue's password or staff code makes you: 'owner', 'staff', or None."""
+    if verify_password(secret, queue["password_hash"]):
+        return "owner"
+    if staff_code_matches(secret, queue["staff_code"]):
+        return "staff"
+    return None
+
+
 def token_hash(token):
     """How a bearer token is stored: its SHA-256, so a stolen database holds no tokens."""
     return hashlib.sha256(token.encode()).hexdigest()

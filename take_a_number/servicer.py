@@ -1,6 +1,6 @@
 """The servicer console: sign in, call the next number, done, no show, recall."""
 
-from . import forms, rules, security, views
+from . import forms, rules, security, store, views
 
 
 class ServicerController:
@@ -24,7 +24,8 @@ class ServicerController:
             return self.app.not_found(req, queue_id)
         servicer = self._servicer(req, queue_id)
         if servicer is None:
-            return self._sign_in_form(req, queue, {})
+            # An invite link carries the staff code: /<queue>/serve?code=K7P2-X9QM
+            return self._sign_in_form(req, queue, {}, {"password": req.GET.get("code", "")})
         now = self.app.now()
         view = views.console_view(self.app.snapshots.get(queue_id, now), servicer, now)
         return self.app.render(
@@ -49,6 +50,10 @@ class ServicerController:
 
         return self.app.live(req, queue_id, view)
 
+    def signed_in(self, req, queue_id):
+        """The servicer this browser is signed in as on this queue, or None."""
+        return self._servicer(req, queue_id)
+
     def _sign_in_form(self, req, queue, errors, defaults=None, status=200):
         return self.app.render_form(
             req,
@@ -68,12 +73,19 @@ class ServicerController:
         if refused:
             return refused
         values, errors = forms.validate(forms.SignInForm, req.POST)
-        if not errors and not security.verify_password(values["password"], queue["password_hash"]):
-            errors = {"password": "That is not this queue's password."}
+        role = None if errors else security.sign_in_role(queue, values["password"])
+        if not errors and role is None:
+            errors = {"password": "That is neither this queue's password nor its staff code."}
+        if not errors:
+            try:
+                servicer = self.store.sign_in(
+                    queue_id, values["name"], self.app.now(), is_owner=role == "owner"
+                )
+            except store.NameInUse:
+                errors = {"name": "Someone else is signed in under this name; choose another."}
         if errors:
             defaults = {"name": req.POST.get("name", "")}
             return self._sign_in_form(req, queue, errors, defaults, status=400)
-        servicer = self.store.sign_in(queue_id, values["name"], self.app.now())
         req.session.sign_in(queue_id, servicer["id"])
         return self.app.redirect(req, "console", queue_id=queue_id)
 

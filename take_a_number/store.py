@@ -30,6 +30,14 @@ class QueueExists(Exception):
     """The queue id is already taken."""
 
 
+class NameInUse(Exception):
+    """A servicer of the other role is signed in under this name."""
+
+
+class NotTaking(Exception):
+    """The queue gives no numbers now; the message says why."""
+
+
 def _create_core_tables(db):
     db["queues"].create(
         {
@@ -118,12 +126,39 @@ def _add_api_tokens(db):
     db["api_tokens"].create_index(["servicer_id"])
 
 
+def _add_owner_controls(db):
+    # The owner's controls of a queue, servicer roles, and each ticket's place in line.
+    queues = db["queues"]
+    queues.add_column("status", str, not_null_default="open")
+    queues.add_column("announcement", str, not_null_default="")
+    queues.add_column("max_waiting", int)
+    queues.add_column("no_show_policy", str, not_null_default="end")
+    queues.add_column("opening_hours", str)
+    queues.add_column("timezone", str, not_null_default="UTC")
+    queues.add_column("staff_code", str)
+    servicers = db["servicers"]
+    servicers.add_column("is_owner", int, not_null_default=0)
+    servicers.add_column("started_at", float)
+    tickets = db["tickets"]
+    tickets.add_column("line_position", float)
+    tickets.add_column("moves_back", int, not_null_default=0)
+    tickets.add_column("requeued", int, not_null_default=0)
+    db.execute("UPDATE tickets SET line_position = number")
+    # The first servicer of each existing queue created it.
+    db.execute(
+        "UPDATE servicers SET is_owner = 1 WHERE id IN "
+        "(SELECT min(id) FROM servicers GROUP BY queue_id)"
+    )
+    tickets.create_index(["queue_id", "state", "line_position"])
+
+
 # Named, recorded migrations, applied in order at start-up. Never edit one that
 # has shipped: add a new one.
 MIGRATIONS = [
     ("0001_core_tables", _create_core_tables),
     ("0002_ticket_browser", _add_ticket_browser),
     ("0003_api_tokens", _add_api_tokens),
+    ("0004_owner_controls", _add_owner_controls),
 ]
 
 
@@ -260,12 +295,13 @@ class Store:
 
     # -- queues --------------------------------------------------------------
 
-    def create_queue(self, queue_id, title, password_hash, now):
+    def create_queue(self, queue_id, title, password_hash, now, staff_code=None):
         try:
             with self.immediate() as db:
                 db.execute(
-                    "INSERT INTO queues (id, title, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                    (queue_id, title, password_hash, now),
+                    "INSERT INTO queues (id, title, password_hash, created_at, staff_code) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (queue_id, title, password_hash, now, staff_code),
                 )
                 self._event(db, queue_id, "create", now)
         except sqlite3.IntegrityError:
@@ -314,7 +350,7 @@ class Store:
                 row[0]
                 for row in self.db.execute(
                     "SELECT number FROM tickets WHERE queue_id = ? AND state = 'waiting' "
-                    "ORDER BY number",
+                    "ORDER BY line_position, number",
                     (queue_id,),
                 )
             ]
@@ -360,8 +396,12 @@ class Store:
 
     # -- servicers -------------------------------------------------------------
 
-    def sign_in(self, queue_id, name, now):
-        """Sign a servicer in; the same name (any case) resumes an active servicer."""
+    def sign_in(self, queue_id, name, now, is_owner=False):
+        """Sign a servicer in; the same name (any case) and role resumes an active servicer.
+
+        Raises NameInUse when a servicer of the other role is signed in under
+        that name: a staff member can never resume the owner's desk.
+        """
         with self.immediate() as db:
             row = self._row(
                 "SELECT * FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL "
@@ -369,10 +409,13 @@ class Store:
                 (queue_id, name),
             )
             if row is not None:
+                if bool(row["is_owner"]) != is_owner:
+                    raise NameInUse(name)
                 return row
             servicer_id = db.execute(
-                "INSERT INTO servicers (queue_id, name, signed_in_at) VALUES (?, ?, ?)",
-                (queue_id, name, now),
+                "INSERT INTO servicers (queue_id, name, signed_in_at, is_owner) "
+                "VALUES (?, ?, ?, ?)",
+                (queue_id, name, now, int(is_owner)),
             ).lastrowid
             self._event(db, queue_id, "sign_in", now, servicer_id=servicer_id)
             self._touch(db, queue_id)
@@ -440,17 +483,22 @@ class Store:
                 )
                 if held is not None:
                     return held
+            queue = self.get_queue(queue_id)
+            if queue is None:
+                raise LookupError(f"no queue {queue_id!r}")
+            notice = rules.closed_notice(queue, self._waiting_count(queue_id), now)
+            if notice:
+                raise NotTaking(notice)
             row = db.execute(
                 "UPDATE queues SET last_number = last_number + 1, version = version + 1 "
                 "WHERE id = ? RETURNING last_number",
                 (queue_id,),
             ).fetchone()
-            if row is None:
-                raise LookupError(f"no queue {queue_id!r}")
             ticket_id = db.execute(
-                "INSERT INTO tickets (queue_id, number, token, state, taken_at, browser) "
-                "VALUES (?, ?, ?, 'waiting', ?, ?)",
-                (queue_id, row[0], token, now, browser),
+                "INSERT INTO tickets "
+                "(queue_id, number, token, state, taken_at, browser, line_position) "
+                "VALUES (?, ?, ?, 'waiting', ?, ?, ?)",
+                (queue_id, row[0], token, now, browser, row[0]),
             ).lastrowid
             self._event(db, queue_id, "take", now, ticket_id=ticket_id)
         return {
@@ -461,6 +509,43 @@ class Store:
             "state": "waiting",
             "taken_at": now,
         }
+
+    def _waiting_count(self, queue_id):
+        return self._scalar(
+            "SELECT count(*) FROM tickets WHERE queue_id = ? AND state = 'waiting'", (queue_id,)
+        )
+
+    def _end_of_line(self, queue_id):
+        return self._scalar(
+            "SELECT coalesce(max(line_position), 0) + 1 FROM tickets "
+            "WHERE queue_id = ? AND state = 'waiting'",
+            (queue_id,),
+        )
+
+    def move_back(self, token, now):
+        """Let the next person go first: swap places with them. True if it moved."""
+        with self.immediate() as db:
+            ticket = self._row("SELECT * FROM tickets WHERE token = ?", (token,))
+            if ticket is None or ticket["state"] != rules.WAITING:
+                return False
+            behind = self._row(
+                "SELECT id, line_position FROM tickets WHERE queue_id = ? AND state = 'waiting' "
+                "AND line_position > ? ORDER BY line_position LIMIT 1",
+                (ticket["queue_id"], ticket["line_position"]),
+            )
+            if not rules.can_move_back(ticket, 1 if behind else 0):
+                return False
+            db.execute(
+                "UPDATE tickets SET line_position = ?, moves_back = moves_back + 1 WHERE id = ?",
+                (behind["line_position"], ticket["id"]),
+            )
+            db.execute(
+                "UPDATE tickets SET line_position = ? WHERE id = ?",
+                (ticket["line_position"], behind["id"]),
+            )
+            self._event(db, ticket["queue_id"], "move_back", now, ticket_id=ticket["id"])
+            self._touch(db, ticket["queue_id"])
+        return True
 
     def ticket_by_token(self, token):
         return self._row(
@@ -497,7 +582,32 @@ class Store:
 
     def _finish_current(self, db, servicer, state, now):
         ticket = self.current_ticket(servicer["id"])
-        return ticket and self._set_state(db, ticket, state, now)
+        if ticket is None:
+            return None
+        if state == rules.NO_SHOW:
+            policy = self.get_queue(servicer["queue_id"])["no_show_policy"]
+            if rules.requeue_no_show(ticket, policy):
+                return self._requeue(db, ticket, now)
+        return self._set_state(db, ticket, state, now)
+
+    def _requeue(self, db, ticket, now):
+        """A no-show goes to the end of the line, once."""
+        rules.check_transition(ticket["state"], rules.WAITING)
+        db.execute(
+            "UPDATE tickets SET state = 'waiting', called_at = NULL, servicer_id = NULL, "
+            "requeued = 1, line_position = ? WHERE id = ?",
+            (self._end_of_line(ticket["queue_id"]), ticket["id"]),
+        )
+        self._event(
+            db,
+            ticket["queue_id"],
+            "requeue",
+            now,
+            ticket_id=ticket["id"],
+            servicer_id=ticket["servicer_id"],
+        )
+        self._touch(db, ticket["queue_id"])
+        return dict(ticket, state=rules.WAITING)
 
     def call_next(self, servicer, now):
         """Finish this servicer's customer and call the next in line.
@@ -507,10 +617,19 @@ class Store:
         with self.immediate() as db:
             finished = self._finish_current(db, servicer, "served", now)
             waiting = self._rows(
-                "SELECT id, number FROM tickets WHERE queue_id = ? AND state = 'waiting'",
+                "SELECT id, number, line_position FROM tickets "
+                "WHERE queue_id = ? AND state = 'waiting'",
                 (servicer["queue_id"],),
             )
             called = rules.next_in_line(waiting)
+            if called is not None and not self.get_servicer(servicer["id"])["started_at"]:
+                # "Start serving": this servicer's first call since signing in.
+                db.execute(
+                    "UPDATE servicers SET started_at = ? WHERE id = ?", (now, servicer["id"])
+                )
+                self._event(
+                    db, servicer["queue_id"], "start_serving", now, servicer_id=servicer["id"]
+                )
             if called is not None:
                 db.execute(
                     "UPDATE tickets SET state = 'called', called_at = ?, servicer_id = ? "
@@ -549,3 +668,56 @@ class Store:
                 )
                 self._touch(db, ticket["queue_id"])
         return ticket
+
+    # -- the owner's controls ------------------------------------------------------
+
+    def _update_queue(self, queue_id, now, event, **columns):
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        with self.immediate() as db:
+            db.execute(
+                f"UPDATE queues SET {assignments} WHERE id = ?", (*columns.values(), queue_id)
+            )
+            self._event(db, queue_id, event, now)
+            self._touch(db, queue_id)
+
+    def set_status(self, queue_id, status, now):
+        """Open, pause (no new numbers, the line is kept) or close the queue."""
+        if status not in rules.QUEUE_STATUSES:
+            raise ValueError(status)
+        self._update_queue(queue_id, now, status, status=status)
+
+    def set_options(self, queue_id, now, announcement, max_waiting, no_show_policy):
+        self._update_queue(
+            queue_id,
+            now,
+            "options",
+            announcement=announcement,
+            max_waiting=max_waiting,
+            no_show_policy=no_show_policy,
+        )
+
+    def set_opening_hours(self, queue_id, now, opening_hours, timezone):
+        """``opening_hours`` as JSON text (see rules.parse_hours), or None for always."""
+        self._update_queue(queue_id, now, "hours", opening_hours=opening_hours, timezone=timezone)
+
+    def set_staff_code(self, queue_id, staff_code, now):
+        """A new staff code: the old one stops letting anyone sign in."""
+        self._update_queue(queue_id, now, "staff_code", staff_code=staff_code)
+
+    def clear_line(self, queue_id, now):
+        """Everyone waiting leaves the line; return how many."""
+        with self.immediate() as db:
+            cleared = db.execute(
+                "UPDATE tickets SET state = 'cleared', finished_at = ? "
+                "WHERE queue_id = ? AND state = 'waiting'",
+                (now, queue_id),
+            ).rowcount
+            self._event(db, queue_id, "clear", now)
+            self._touch(db, queue_id)
+        return cleared
+
+    def active_servicers(self, queue_id):
+        return self._rows(
+            "SELECT * FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL ORDER BY id",
+            (queue_id,),
+        )

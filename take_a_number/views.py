@@ -59,13 +59,18 @@ def numbers_served(snapshot):
 
 
 def queue_view(snapshot):
-    """The queue's page: title, now serving, waiting."""
+    """The queue's page: title, now serving, waiting, and whether it gives numbers."""
+    notice = snapshot.closed_notice()
     return {
         "queue_id": snapshot.queue["id"],
         "title": snapshot.queue["title"],
         "version": snapshot.version,
         "now_serving": numbers_served(snapshot),
         "waiting": len(snapshot.waiting),
+        "status": snapshot.queue["status"],
+        "announcement": snapshot.queue["announcement"],
+        "accepting": notice is None,
+        "notice": notice or "",
     }
 
 
@@ -83,6 +88,7 @@ def ticket_view(snapshot, ticket):
         estimate=None,
         is_open=rules.is_open(state),
         can_leave=rules.can_leave(state),
+        can_move_back=False,
     )
     if state == rules.WAITING:
         ahead = snapshot.people_ahead(ticket["number"])
@@ -90,6 +96,7 @@ def ticket_view(snapshot, ticket):
             ahead=ahead,
             position=ahead + 1,
             estimate=rules.describe_wait(snapshot.estimate(ahead + 1)),
+            can_move_back=rules.can_move_back(ticket, snapshot.people_behind(ticket["number"])),
         )
     view["message"], view["detail"] = _ticket_words(view)
     return view
@@ -117,6 +124,7 @@ def _ticket_words(view):
         rules.SERVED: "You have been served. Thank you!",
         rules.NO_SHOW: "You were called but not there, so your turn has passed.",
         rules.LEFT: "You left the queue.",
+        rules.CLEARED: "The queue's owner cleared the line, so your number has lapsed.",
     }[state], ""
 
 
@@ -140,6 +148,8 @@ def console_view(snapshot, servicer, now):
     return dict(
         queue_view(snapshot),
         servicer_name=servicer["name"],
+        is_owner=bool(servicer["is_owner"]),
+        next_label="Next" if servicer["started_at"] else "Start serving",
         has_current=mine is not None,
         current_number=mine["number"] if mine else "–",
         called_at=mine["called_at"] if mine else None,

@@ -1,6 +1,8 @@
 """Helpers for the browser tests: Chromium's launch options, the flows a person
 clicks through, and page checks."""
 
+import re
+
 from server_support import PASSWORD, Server  # noqa: F401 - the browser tests' server
 
 # Debian's Chromium: no browser download, no sandbox (we run as root), no network.
@@ -57,8 +59,14 @@ def my_number(page):
 
 
 def press(page, button):
-    """Press a console button (Next, Done, No show, Recall, Sign out)."""
-    page.get_by_role("button", name=button, exact=True).click()
+    """Press a console button (Next, Done, No show, Recall, Sign out).
+
+    A servicer's first Next is labelled "Start serving"; "Next" presses either.
+    """
+    if button == "Next":
+        page.get_by_role("button", name=re.compile("^(Next|Start serving)$")).click()
+    else:
+        page.get_by_role("button", name=button, exact=True).click()
     page.wait_for_load_state()
 
 

@@ -70,10 +70,14 @@ def visible_buttons(page):
 
 
 def press(page, button):
-    """Press a visible button (Next, Done, Leave the queue...); follow the 303."""
+    """Press a visible button (Next, Done, Leave the queue...); follow the 303.
+
+    A servicer's first Next is labelled "Start serving"; "Next" presses either.
+    """
+    labels = {button, "Start serving"} if button == "Next" else {button}
     for form in page.forms.values():
         tag = form.html.find("button")
-        if tag.get_text(strip=True) == button and is_visible(form.html.form):
+        if tag.get_text(strip=True) in labels and is_visible(form.html.form):
             return form.submit().follow()
     raise AssertionError(f"no visible {button!r} button on the page")
 

@@ -103,6 +103,10 @@ def test_a_queue_is_created_and_its_creator_gets_a_token(api):
         "version": status["version"],
         "now_serving": "–",
         "waiting": 0,
+        "status": "open",
+        "announcement": "",
+        "accepting": True,
+        "notice": "",
         "serving": [],
     }
 
@@ -144,7 +148,9 @@ def test_servicers_sign_in_with_the_password_and_out_again(api):
     wrong = api(
         "post", "/queues/lab/servicers", json={"name": "D2", "password": "nope"}, status=401
     )
-    assert wrong.json["error"]["fields"] == {"password": "That is not this queue's password."}
+    assert wrong.json["error"]["fields"] == {
+        "password": "That is neither this queue's password nor its staff code."
+    }
     signed_in = api(
         "post", "/queues/lab/servicers", json={"name": "Desk 2", "password": PASSWORD}, status=201
     ).json

@@ -4,10 +4,10 @@ how long the wait is and how it is put into words."""
 import pytest
 
 from take_a_number import rules
-from take_a_number.rules import CALLED, LEFT, NO_SHOW, SERVED, WAITING
+from take_a_number.rules import CALLED, CLEARED, LEFT, NO_SHOW, SERVED, WAITING
 
-ALL_STATES = {WAITING, CALLED, SERVED, NO_SHOW, LEFT}
-CLOSED_STATES = [SERVED, NO_SHOW, LEFT]
+ALL_STATES = {WAITING, CALLED, SERVED, NO_SHOW, LEFT, CLEARED}
+CLOSED_STATES = [SERVED, NO_SHOW, LEFT, CLEARED]
 
 # Three services of one, two and three minutes: the lower and upper quartiles
 # (inclusive method) are 90 s and 150 s.
@@ -36,16 +36,16 @@ def test_next_in_line_accepts_any_iterable_of_rows():
 # -- what each state allows ------------------------------------------------------
 
 
-def test_the_five_ticket_states_are_the_ones_the_store_writes():
-    assert set(rules.TRANSITIONS) == {"waiting", "called", "served", "no_show", "left"}
+def test_the_six_ticket_states_are_the_ones_the_store_writes():
+    assert set(rules.TRANSITIONS) == {"waiting", "called", "served", "no_show", "left", "cleared"}
 
 
-def test_a_waiting_ticket_can_be_called_or_left_only():
-    assert rules.TRANSITIONS[WAITING] == {CALLED, LEFT}
+def test_a_waiting_ticket_can_be_called_left_or_cleared_only():
+    assert rules.TRANSITIONS[WAITING] == {CALLED, LEFT, CLEARED}
 
 
-def test_a_called_ticket_ends_served_no_show_or_left():
-    assert rules.TRANSITIONS[CALLED] == {SERVED, NO_SHOW, LEFT}
+def test_a_called_ticket_ends_served_no_show_or_left_or_goes_back_in_line():
+    assert rules.TRANSITIONS[CALLED] == {SERVED, NO_SHOW, LEFT, WAITING}
 
 
 @pytest.mark.parametrize("state", CLOSED_STATES)
@@ -70,7 +70,7 @@ def test_allowed_transitions_pass_the_check(state, new_state):
         (WAITING, SERVED),
         (WAITING, NO_SHOW),
         (WAITING, WAITING),
-        (CALLED, WAITING),
+        (CALLED, CLEARED),
         (CALLED, CALLED),
         (SERVED, LEFT),
         (NO_SHOW, CALLED),

@@ -77,7 +77,7 @@ def test_wrong_password_is_refused(browser, new_browser):
     form["name"] = "Desk 3"
     form["password"] = "not the password"
     page = form.submit(status=400)
-    assert "That is not this queue's password." in page.html.get_text()
+    assert "That is neither this queue's password nor its staff code." in page.html.get_text()
     assert page.forms[0]["name"].value == "Desk 3"
     assert page.forms[0]["password"].value == ""
     assert "Sign in" in desk.get("/cet236/serve")

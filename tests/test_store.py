@@ -238,7 +238,7 @@ def test_finishing_with_a_state_that_is_not_an_ending_is_refused_and_rolled_back
     store.call_next(desk, T0 + 60)
     before = version(store)
     with pytest.raises(rules.InvalidTransition):
-        store.finish_current(desk, rules.WAITING, T0 + 70)
+        store.finish_current(desk, rules.CLEARED, T0 + 70)
     assert state_of(store, customer["id"]) == "called"
     assert version(store) == before
     # The connection is usable again after the rollback.
@@ -548,6 +548,7 @@ def test_every_change_is_recorded_as_an_event(store, desk):
         {"kind": "take", "ticket_id": first["id"], "servicer_id": None, "at": T0 + 1},
         {"kind": "take", "ticket_id": second["id"], "servicer_id": None, "at": T0 + 2},
         {"kind": "take", "ticket_id": third["id"], "servicer_id": None, "at": T0 + 3},
+        {"kind": "start_serving", "ticket_id": None, "servicer_id": d, "at": T0 + 10},
         {"kind": "call", "ticket_id": first["id"], "servicer_id": d, "at": T0 + 10},
         {"kind": "recall", "ticket_id": first["id"], "servicer_id": d, "at": T0 + 15},
         {"kind": "served", "ticket_id": first["id"], "servicer_id": d, "at": T0 + 20},
