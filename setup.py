@@ -26,6 +26,7 @@ setup(
         "sqlite-utils>=3.36",
         "waitress>=3.0.1",
         "PasteDeploy>=3.1",
+        "segno>=1.6",
     ],
     extras_require={
         "test": [
@@ -34,6 +35,11 @@ setup(
             "playwright>=1.45",
             "openapi-core>=0.19",
             "ruff>=0.8",
+            # The hosting, packaging and embedding tests.
+            "gunicorn>=23",
+            "build>=1.2",
+            "twine>=5",
+            "Paste>=3.10",
         ],
     },
     entry_points={

@@ -93,7 +93,8 @@
     take_new: function (v) { return !v.is_open && v.accepting; },
     can_move_back: function (v) { return v.can_move_back; },
     announcement: function (v) { return !!v.announcement; },
-    notice: function (v) { return !!v.notice; }
+    notice: function (v) { return !!v.notice; },
+    flow: function (v) { return !!v.flow; }
   };
 
   function listItem(parts) {

@@ -1,14 +1,44 @@
-"""The display board: now serving at each desk, for a TV. No controls, no sign-in."""
+"""What a queue shows the room: the display board, the QR code and the poster.
+
+None of these needs a sign-in: they show only what the queue's page shows.
+"""
+
+import functools
+import io
+
+import segno
+from webob import Response
 
 from . import views
+
+
+@functools.lru_cache(maxsize=1024)
+def qr_svg(url):
+    """The QR code of a URL as SVG, made once per URL."""
+    out = io.BytesIO()
+    segno.make(url, error="m").save(
+        out,
+        kind="svg",
+        scale=10,
+        border=2,
+        xmldecl=False,
+        omitsize=True,
+        title=url,
+        dark="#000",
+        light="#fff",
+    )
+    return out.getvalue()
 
 
 class BoardController:
     def __init__(self, app):
         self.app = app
 
+    def _snapshot(self, req, queue_id):
+        return self.app.snapshots.get(queue_id, self.app.now())
+
     def board(self, req, queue_id):
-        snapshot = self.app.snapshots.get(queue_id, self.app.now())
+        snapshot = self._snapshot(req, queue_id)
         if snapshot is None:
             return self.app.not_found(req, queue_id)
         view = views.board_view(snapshot)
@@ -20,9 +50,33 @@ class BoardController:
             page_class="board-page",
             live_url=req.urls("board_updates", queue_id=queue_id),
             live_page="board",
-            join_url=req.host_url + req.urls("join", queue_id=queue_id),
+            join_url=self._join_url(req, queue_id),
             refresh_seconds=self.app.settings["refresh_seconds"],
         )
 
     def updates(self, req, queue_id):
         return self.app.live(req, queue_id, views.board_view)
+
+    def _join_url(self, req, queue_id):
+        return req.host_url + req.urls("join", queue_id=queue_id)
+
+    def qr_code(self, req, queue_id):
+        if self.app.store.get_queue(queue_id) is None:
+            return self.app.not_found(req, queue_id)
+        response = Response(body=qr_svg(self._join_url(req, queue_id)))
+        response.content_type = "image/svg+xml"
+        response.cache_control = "public, max-age=86400"
+        return response
+
+    def poster(self, req, queue_id):
+        snapshot = self._snapshot(req, queue_id)
+        if snapshot is None:
+            return self.app.not_found(req, queue_id)
+        return self.app.render(
+            req,
+            "poster.html",
+            f"Poster – {snapshot.queue['title']}",
+            view=views.queue_view(snapshot),
+            page_class="poster-page",
+            join_url=self._join_url(req, queue_id),
+        )

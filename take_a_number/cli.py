@@ -88,11 +88,16 @@ def main(argv=None):
         default=os.environ.get("TAKE_A_NUMBER_CONFIG", "app.ini"),
         help="PasteDeploy ini file (default: app.ini, or $TAKE_A_NUMBER_CONFIG)",
     )
+    # --config also works after the command: take-a-number serve --config other.ini
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve the app with the [server:main] of the ini file")
-    commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser(
+        "serve", parents=[after], help="serve the app with the [server:main] of the ini file"
+    )
+    commands.add_parser("migrate", parents=[after], help="create or upgrade the database schema")
     backup_parser = commands.add_parser(
-        "backup", help="copy the database to PATH, safely while the app serves"
+        "backup", parents=[after], help="copy the database to PATH, safely while the app serves"
     )
     backup_parser.add_argument("path", metavar="PATH")
     args = parser.parse_args(argv)

@@ -190,6 +190,13 @@ SCHEMAS = {
                     "called": {"type": "string"},
                     "waiting_detail": {"type": "string"},
                     "others": {"type": "string"},
+                    "flow": {
+                        "type": "string",
+                        "enum": ["", "growing", "shrinking", "steady"],
+                        "description": "Whether the line grows: arrivals vs services per minute.",
+                    },
+                    "flow_headline": {"type": "string"},
+                    "flow_detail": {"type": "string"},
                 },
             },
         ]

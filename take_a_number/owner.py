@@ -1,23 +1,14 @@
 """The queue owner's pages: the home page, creating a queue, and managing it."""
 
-from webob import exc
+import zoneinfo
 
-from . import forms, rules, security, store
+import tempita
+from webob import Response, exc
 
-COMMON_TIMEZONES = [
-    "UTC",
-    "Europe/London",
-    "Europe/Paris",
-    "Europe/Berlin",
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Los_Angeles",
-    "America/Toronto",
-    "Asia/Tokyo",
-    "Asia/Kolkata",
-    "Australia/Sydney",
-]
+from . import charts, forms, rules, security, statistics, store
+
+# Every zone the system knows, for the opening hours form.
+TIMEZONES = sorted(zoneinfo.available_timezones())
 
 
 class OwnerController:
@@ -114,7 +105,7 @@ class OwnerController:
             invite_url=f"{invite}?code={queue['staff_code'] or ''}",
             notice=rules.closed_notice(queue, 0, self.app.now()),
             day_names=list(enumerate(rules.DAY_NAMES)),
-            timezones=sorted(set(COMMON_TIMEZONES) | {queue["timezone"]}),
+            timezones=TIMEZONES,
         )
 
     def _change(self, req, queue_id, schema, apply):
@@ -192,3 +183,62 @@ class OwnerController:
             forms.EmptyForm,
             lambda values, now: self.store.clear_line(queue_id, now),
         )
+
+    # -- statistics -----------------------------------------------------------------
+
+    def _history(self, queue):
+        tz = zoneinfo.ZoneInfo(queue["timezone"])
+        starts = statistics.serving_started_by_day(self.store.serving_starts(queue["id"]), tz)
+        return self.store.queue_tickets(queue["id"]), tz, starts
+
+    def statistics(self, req, queue_id):
+        queue, _servicer, refusal = self._owner(req, queue_id)
+        if refusal:
+            return refusal
+        tickets, tz, starts = self._history(queue)
+        report = statistics.report(tickets, tz, starts)
+        day = next(
+            (d for d in report["days"] if d["date"] == req.GET.get("day")),
+            report["days"][-1] if report["days"] else None,
+        )
+        day_tickets = [t for t in tickets if day and _local_day(t, tz) == day["date"]]
+        waits = [statistics.ticket_times(t, starts)["wait"] for t in (day_tickets or tickets)]
+        svg = {
+            "waits": charts.waiting_times_chart(waits),
+            "length": charts.queue_length_chart(day, tz) if day else charts.no_data("Queue length"),
+            "arrivals": charts.arrivals_chart(
+                day["arrivals_per_hour"] if day else report["overall"]["arrivals_per_hour"]
+            ),
+            "service": charts.service_time_chart(report["servicers"]),
+        }
+        return self.app.render(
+            req,
+            "stats.html",
+            f"Statistics – {queue['title']}",
+            queue=queue,
+            report=report,
+            day=day,
+            # Markup the app built itself (and escaped inside): safe to insert as is.
+            charts={name: tempita.html(markup) for name, markup in svg.items()},
+            minutes=_minutes,
+        )
+
+    def tickets_csv(self, req, queue_id):
+        queue, _servicer, refusal = self._owner(req, queue_id)
+        if refusal:
+            return refusal
+        tickets, tz, starts = self._history(queue)
+        response = Response(text=statistics.tickets_csv(tickets, tz, starts), charset="utf-8")
+        response.content_type = "text/csv"
+        response.content_disposition = f'attachment; filename="{queue_id}-tickets.csv"'
+        response.cache_control = "no-store"
+        return response
+
+
+def _local_day(ticket, tz):
+    return statistics.local_time(ticket["taken_at"], tz).date().isoformat()
+
+
+def _minutes(seconds):
+    """'2.5 min', or '–' for no value."""
+    return "–" if seconds is None else f"{seconds / 60:.1f} min"

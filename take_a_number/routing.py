@@ -88,10 +88,14 @@ def make_mapper():
         conditions=POST,
         requirements=dict(QUEUE, servicer_id=r"\d+"),
     )
+    route("manage_stats", "/{queue_id}/manage/stats", "owner", "statistics", GET)
+    route("manage_csv", "/{queue_id}/manage/tickets.csv", "owner", "tickets_csv", GET)
     route("manage_clear", "/{queue_id}/manage/clear", "owner", "confirm_clear", GET)
     route("manage_clear_line", "/{queue_id}/manage/clear", "owner", "clear_line", POST)
 
     route("board", "/{queue_id}/board", "board", "board", GET)
+    route("poster", "/{queue_id}/poster", "board", "poster", GET)
+    route("qr", "/{queue_id}/qr.svg", "board", "qr_code", GET)
     route("board_updates", "/{queue_id}/board/updates", "board", "updates", GET)
 
     mapper.create_regs()

@@ -201,6 +201,7 @@ class Snapshot:
     recent_calls: list  # the last calls and recalls, most recent first
     service_durations: list  # seconds, most recent first
     active_servicers: int
+    arrivals: list = dataclasses.field(default_factory=list)  # recent taken_at times
     places: dict = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):

@@ -14,12 +14,12 @@ import time
 
 import sqlite_utils
 
-from . import rules
+from . import rules, statistics
 
 log = logging.getLogger(__name__)
 
-# How many recent services feed the wait estimate.
-RECENT_SERVICES = 20
+# How many recent services feed the wait estimate and the line-growth model.
+RECENT_SERVICES = statistics.RECENT_SERVICES
 # A servicer counts as active for the estimate if they called someone this recently.
 ACTIVE_SERVICER_SECONDS = 30 * 60
 # How many calls the display board lists.
@@ -384,6 +384,13 @@ class Store:
                 "(SELECT id FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL)",
                 (queue_id, now - ACTIVE_SERVICER_SECONDS, queue_id),
             )
+            arrivals = [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT taken_at FROM tickets WHERE queue_id = ? AND taken_at > ?",
+                    (queue_id, now - statistics.FLOW_WINDOW),
+                )
+            ]
         return rules.Snapshot(
             queue=queue,
             taken_at=now,
@@ -392,6 +399,7 @@ class Store:
             recent_calls=recent_calls,
             service_durations=durations,
             active_servicers=servicers,
+            arrivals=arrivals,
         )
 
     # -- servicers -------------------------------------------------------------
@@ -715,6 +723,25 @@ class Store:
             self._event(db, queue_id, "clear", now)
             self._touch(db, queue_id)
         return cleared
+
+    def queue_tickets(self, queue_id):
+        """Every ticket of the queue with its servicer's name, in number order."""
+        return self._rows(
+            "SELECT t.*, s.name AS servicer_name FROM tickets t "
+            "LEFT JOIN servicers s ON s.id = t.servicer_id "
+            "WHERE t.queue_id = ? ORDER BY t.number",
+            (queue_id,),
+        )
+
+    def serving_starts(self, queue_id):
+        """When servicers pressed Start serving, oldest first."""
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT at FROM events WHERE queue_id = ? AND kind = 'start_serving' ORDER BY at",
+                (queue_id,),
+            )
+        ]
 
     def active_servicers(self, queue_id):
         return self._rows(

@@ -8,7 +8,7 @@ however many people watch a queue, it is read once per change.
 import collections
 import threading
 
-from . import rules
+from . import rules, statistics
 
 # A snapshot also goes stale with time (the wait estimate counts recently
 # active servicers), so it is re-read at least this often.
@@ -145,8 +145,18 @@ def console_view(snapshot, servicer, now):
         waiting_detail = "1 person in line"
     else:
         waiting_detail = f"{waiting} people in line"
+    flow = statistics.flow(
+        [{"taken_at": t} for t in snapshot.arrivals],
+        now,
+        active_servicers=snapshot.active_servicers,
+        service_durations=snapshot.service_durations,
+    )
+    growth = statistics.describe_flow(flow)
     return dict(
         queue_view(snapshot),
+        flow=flow["verdict"] or "",
+        flow_headline=growth[0] if growth else "",
+        flow_detail=growth[1] if growth else "",
         servicer_name=servicer["name"],
         is_owner=bool(servicer["is_owner"]),
         next_label="Next" if servicer["started_at"] else "Start serving",

@@ -41,7 +41,7 @@ def sign_in(page, queue_id, name="Desk 2", password=PASSWORD):
     """A servicer opens the console address and signs in with the labelled form."""
     page.goto(f"/{queue_id}/serve")
     page.get_by_label("Your name or desk").fill(name)
-    page.get_by_label("Queue password").fill(password)
+    page.get_by_label("Password or staff code").fill(password)
     page.get_by_role("button", name="Sign in").click()
     return page
 

@@ -152,7 +152,7 @@ def test_owner_creates_a_queue_and_serves_a_customer(new_page, queue_id, server,
     owner = new_page(javascript=javascript)
     create_queue(owner, queue_id, title="CET236 lab help", name="Desk 1")
     expect(owner.locator("h1")).to_have_text("CET236 lab help")
-    expect(owner.locator(".signed-in")).to_have_text("Signed in as Desk 1")
+    expect(owner.locator(".signed-in")).to_contain_text("Signed in as Desk 1")
     expect(owner.locator(".now-serving")).to_have_text("–")
     expect(owner.locator(".waiting-count")).to_have_text("0")
     link = join_url(owner)
@@ -289,17 +289,17 @@ def test_a_second_servicer_signs_in_and_calls_a_customer(new_page, queue_id):
     helper.goto(f"/{queue_id}/serve")
     expect(helper.locator("h1")).to_have_text("Serve “CET236 lab help”")
     helper.get_by_label("Your name or desk").fill("Desk 2")
-    helper.get_by_label("Queue password").fill("not the password")
+    helper.get_by_label("Password or staff code").fill("not the password")
     helper.get_by_role("button", name="Sign in").click()
     error = helper.locator("#password-error .error-message")
-    expect(error).to_have_text("That is not this queue's password.")
+    expect(error).to_have_text("That is neither this queue's password nor its staff code.")
     expect(error).to_be_visible()
     expect(helper.get_by_label("Your name or desk")).to_have_value("Desk 2")
-    expect(helper.get_by_label("Queue password")).to_have_value("")
+    expect(helper.get_by_label("Password or staff code")).to_have_value("")
 
     sign_in(helper, queue_id, name="Desk 2")
     expect(helper).to_have_url(re.compile(rf"/{queue_id}/serve$"))
-    expect(helper.locator(".signed-in")).to_have_text("Signed in as Desk 2")
+    expect(helper.locator(".signed-in")).to_contain_text("Signed in as Desk 2")
 
     customer = new_page()
     take_number(customer, link)
@@ -311,7 +311,7 @@ def test_a_second_servicer_signs_in_and_calls_a_customer(new_page, queue_id):
     expect(owner.get_by_text("Also serving")).to_have_text(re.compile(r"Also serving: 1 at Desk 2"))
 
     press(helper, "Sign out")
-    expect(helper.get_by_label("Queue password")).to_be_visible()
+    expect(helper.get_by_label("Password or staff code")).to_be_visible()
 
 
 def _assert_error_next_to(page, field_id, message):

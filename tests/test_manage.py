@@ -1,0 +1,305 @@
+"""The owner's controls, roles, statistics, CSV, QR code and poster."""
+
+import csv
+import datetime
+import io
+import xml.etree.ElementTree as ET
+
+from conftest import (
+    create_queue,
+    my_number,
+    press,
+    take_number,
+    visible_buttons,
+    waiting,
+)
+
+SVG = "{http://www.w3.org/2000/svg}svg"
+
+
+def manage(browser, form_action, **fields):
+    """Submit one of the manage page's forms (found by its action's last part)."""
+    page = browser.get("/cet236/manage")
+    form = next(f for f in page.forms.values() if f.action.endswith(form_action))
+    for name, value in fields.items():
+        form[name] = value
+    return form.submit(status="*")
+
+
+def staff_code(browser):
+    return browser.get("/cet236/manage").html.select_one(".staff-code").get_text(strip=True)
+
+
+def sign_in_staff(browser, code, name="Desk 2"):
+    form = browser.get("/cet236/serve").forms[0]
+    form["name"], form["password"] = name, code
+    return form.submit(status="*")
+
+
+def status_buttons(browser, status):
+    page = browser.get("/cet236/manage")
+    form = next(
+        f for f in page.forms.values() if "status" in f.fields and f["status"].value == status
+    )
+    return form.submit().follow()
+
+
+# -- roles ------------------------------------------------------------------------
+
+
+def test_staff_sign_in_with_the_staff_code_and_cannot_manage(browser, new_browser):
+    create_queue(browser)
+    code = staff_code(browser)
+    assert len(code) == 9 and code[4] == "-"
+    staff = new_browser()
+    console = sign_in_staff(staff, code.lower().replace("-", " ")).follow()
+    assert "Desk 2" in console
+    assert "Manage the queue" not in console
+    page = staff.get("/cet236/manage", status=403)
+    assert "Only the owner can do this" in page
+    staff.get("/cet236/manage/stats", status=403)
+    staff.get("/cet236/manage/tickets.csv", status=403)
+
+
+def test_the_invite_link_fills_in_the_staff_code(browser, new_browser):
+    create_queue(browser)
+    link = browser.get("/cet236/manage").html.select_one(".invite-link")["href"]
+    form = new_browser().get(link).forms[0]
+    assert form["password"].value == staff_code(browser)
+
+
+def test_staff_cannot_take_over_the_owners_desk_name(browser, new_browser):
+    create_queue(browser, name="Desk 1")
+    refused = sign_in_staff(new_browser(), staff_code(browser), name="desk 1")
+    assert refused.status_int == 400
+    assert "Someone else is signed in under this name" in refused.html.get_text()
+
+
+def test_a_new_staff_code_locks_the_old_one_out_and_revoke_signs_out(browser, new_browser):
+    create_queue(browser)
+    old_code = staff_code(browser)
+    staff = new_browser()
+    sign_in_staff(staff, old_code).follow()
+    manage(browser, "/manage/staff-code").follow()
+    assert staff_code(browser) != old_code
+    assert sign_in_staff(new_browser(), old_code, name="Desk 9").status_int == 400
+    page = browser.get("/cet236/manage")
+    names = [li.select_one(".servicer-name").get_text() for li in page.html.select(".servicers li")]
+    assert names == ["Desk 1", "Desk 2"]
+    press(page, "Revoke Desk 2")
+    assert "Sign in" in staff.get("/cet236/serve")
+
+
+def test_the_owner_can_also_serve(browser, new_browser):
+    console = create_queue(browser)
+    take_number(new_browser())
+    assert visible_buttons(console)[0] == "Start serving"
+    console = press(console, "Next")
+    assert visible_buttons(console)[0] == "Next"
+    assert console.html.select_one(".now-serving").get_text() == "1"
+
+
+# -- pause, close, clear, limits, announcements ------------------------------------------
+
+
+def test_a_paused_queue_keeps_its_line_but_gives_no_numbers(browser, new_browser):
+    create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    status_buttons(browser, "paused")
+    newcomer = new_browser()
+    join = newcomer.get("/cet236")
+    assert "The queue is paused" in join
+    assert visible_buttons(join) == []
+    refused = newcomer.post("/cet236/take", {"csrf_token": _csrf(join)}, status=409)
+    assert "The queue is paused" in refused
+    page = customer.get(ticket.request.path)
+    assert my_number(page) == 1 and "Position in line: 1" in page
+    assert "The queue is paused" in page
+    status_buttons(browser, "open")
+    assert my_number(take_number(newcomer)) == 2
+
+
+def _csrf(page):
+    return page.html.find("input", attrs={"name": "csrf_token"})["value"]
+
+
+def test_a_closed_queue_says_so_and_reopens(browser, new_browser):
+    create_queue(browser)
+    status_buttons(browser, "closed")
+    assert "The queue is closed." in new_browser().get("/cet236")
+    status_buttons(browser, "open")
+    assert visible_buttons(new_browser().get("/cet236")) == ["Take a number"]
+
+
+def test_clearing_the_line_asks_first_and_tells_the_customers(browser, new_browser):
+    console = create_queue(browser)
+    customers = [new_browser() for _ in range(3)]
+    tickets = [take_number(c) for c in customers]
+    press(console, "Next")
+    confirm = browser.get("/cet236/manage/clear")
+    assert "2 people are" in confirm
+    assert waiting(browser) == 2  # the confirmation page changed nothing
+    press(confirm, "Yes, clear the line")
+    assert waiting(browser) == 0
+    assert "cleared the line" in customers[1].get(tickets[1].request.path)
+    assert "It's your turn" in customers[0].get(tickets[0].request.path).html.get_text()
+    assert visible_buttons(customers[2].get(tickets[2].request.path)) == ["Take a new number"]
+
+
+def test_a_full_line_says_so(browser, new_browser):
+    create_queue(browser)
+    manage(browser, "/manage/options", max_waiting="2").follow()
+    take_number(new_browser())
+    take_number(new_browser())
+    join = new_browser().get("/cet236")
+    assert "The line is full right now" in join
+    assert visible_buttons(join) == []
+
+
+def test_bad_options_get_clear_messages(browser):
+    create_queue(browser)
+    page = manage(browser, "/manage/options", max_waiting="lots")
+    assert page.status_int == 400
+    assert "Enter a whole number" in page
+
+
+def test_an_announcement_reaches_everyone_waiting(browser, new_browser):
+    create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    manage(browser, "/manage/options", announcement="Back at 2 pm <b>sharp</b>").follow()
+    page = customer.get(ticket.request.path)
+    assert page.html.select_one(".announcement").get_text() == (
+        "Announcement: Back at 2 pm <b>sharp</b>"
+    )
+    assert "<b>sharp" not in page.text  # escaped, never markup
+    assert "Back at 2 pm" in browser.get("/cet236/board")
+    updates = customer.get(ticket.request.path + "/updates").json
+    assert updates["announcement"] == "Back at 2 pm <b>sharp</b>"
+
+
+def test_outside_opening_hours_customers_see_when_it_opens(browser, new_browser):
+    create_queue(browser)
+    now = datetime.datetime.now(datetime.UTC)
+    opens = (now + datetime.timedelta(hours=3)).replace(second=0, microsecond=0)
+    closes = opens + datetime.timedelta(minutes=30)
+    if closes.date() != opens.date():  # keep the window inside one day
+        opens, closes = opens.replace(hour=1, minute=0), opens.replace(hour=1, minute=30)
+    page = browser.get("/cet236/manage")
+    form = next(f for f in page.forms.values() if f.action.endswith("/manage/hours"))
+    form["always_open"] = False
+    for field in form.fields["days"]:
+        field.checked = True
+    form["opens"], form["closes"] = opens.strftime("%H:%M"), closes.strftime("%H:%M")
+    form["timezone"] = "UTC"
+    form.submit().follow()
+    join = new_browser().get("/cet236")
+    assert "The queue is closed. It opens " in join
+    assert opens.strftime("%H:%M") in join
+    assert visible_buttons(join) == []
+
+
+def test_opening_hours_are_validated(browser):
+    create_queue(browser)
+    page = browser.get("/cet236/manage")
+    form = next(f for f in page.forms.values() if f.action.endswith("/manage/hours"))
+    form["always_open"] = False
+    form["opens"], form["closes"] = "17:00", "09:00"
+    result = form.submit(status=400)
+    assert result.status_int == 400
+    assert "Closing time must come after opening time." in result
+
+
+# -- customer rules -----------------------------------------------------------------------
+
+
+def test_not_ready_lets_the_next_person_go_first_a_limited_number_of_times(browser, new_browser):
+    console = create_queue(browser)
+    slow, other, third = new_browser(), new_browser(), new_browser()
+    ticket = take_number(slow)
+    take_number(other)
+    take_number(third)
+    page = press(slow.get(ticket.request.path), "Not ready – let the next person go first")
+    assert "Position in line: 2" in page
+    page = press(page, "Not ready – let the next person go first")
+    assert "Position in line: 3" in page
+    assert "Not ready – let the next person go first" not in visible_buttons(page)
+    press(console, "Next")
+    assert "It's your turn" in other.get("/cet236").follow().html.get_text()
+
+
+def test_a_no_show_goes_to_the_end_of_the_line_once_when_the_owner_says_so(browser, new_browser):
+    console = create_queue(browser)
+    manage(browser, "/manage/options", no_show_policy="requeue").follow()
+    late = new_browser()
+    ticket = take_number(late)
+    take_number(new_browser())
+    console = press(press(console, "Next"), "No show")
+    page = late.get(ticket.request.path)
+    assert "Position in line: 2" in page
+    console = press(console, "Next")  # the second customer
+    console = press(console, "Next")  # the late one again
+    console = press(console, "No show")  # a second no-show ends it
+    assert "your turn has passed" in late.get(ticket.request.path)
+
+
+# -- statistics, CSV, QR and poster ---------------------------------------------------------
+
+
+def test_the_owner_reads_the_days_figures_as_charts_and_csv(browser, new_browser):
+    console = create_queue(browser)
+    for _ in range(4):
+        take_number(new_browser())
+    for _ in range(3):
+        console = press(console, "Next")
+    press(console, "No show")
+    stats = browser.get("/cet236/manage/stats")
+    totals = [
+        td.get_text() for td in stats.html.select("table.stats")[0].select("tbody tr")[0]("td")
+    ]
+    assert totals[:4] == ["4", "2", "1", "0"]
+    charts = stats.html.select("figure.chart svg")
+    assert len(charts) == 4
+    for chart in charts:
+        root = ET.fromstring(str(chart))
+        assert root.tag == SVG
+        assert root.find("{http://www.w3.org/2000/svg}title").text
+    download = browser.get("/cet236/manage/tickets.csv")
+    assert download.content_type == "text/csv"
+    assert download.headers["Content-Disposition"] == 'attachment; filename="cet236-tickets.csv"'
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert [(r["number"], r["state"]) for r in rows] == [
+        ("1", "served"),
+        ("2", "served"),
+        ("3", "no_show"),
+        ("4", "waiting"),
+    ]
+    assert rows[0]["servicer"] == "Desk 1"
+
+
+def test_the_qr_code_and_poster_show_the_join_link(browser, new_browser):
+    console = create_queue(browser)
+    qr = new_browser().get("/cet236/qr.svg")
+    assert qr.content_type == "image/svg+xml"
+    root = ET.fromstring(qr.body)
+    assert root.tag == SVG
+    assert root.find("{http://www.w3.org/2000/svg}title").text == "http://localhost/cet236"
+    assert console.html.select_one("img.qr")["src"] == "/cet236/qr.svg"
+    poster = new_browser().get("/cet236/poster")
+    assert poster.html.select_one(".poster-link").get_text() == "http://localhost/cet236"
+    assert poster.html.select_one("img.poster-qr")["src"] == "/cet236/qr.svg"
+    new_browser().get("/nosuch/qr.svg", status=404)
+
+
+def test_the_console_says_when_the_line_is_growing(app, browser, new_browser):
+    console = create_queue(browser)
+    for _ in range(4):
+        take_number(new_browser())
+    for _ in range(4):  # three served, the fourth being served
+        console = press(console, "Next")
+    flow = browser.get("/cet236/serve").html.select_one(".flow")
+    # Services took no time at all here, so the line can only be shrinking.
+    assert flow["class"] == ["flow", "flow-shrinking"]
+    assert flow.select_one(".flow-headline").get_text() == "The line is shrinking."
+    assert "arrivals/min vs" in flow.get_text()
