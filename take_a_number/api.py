@@ -220,28 +220,13 @@ class ApiController:
             ),
         )
 
-    def _act(self, req, queue_id, action):
+    def press(self, req, queue_id, button):
+        """A console button: call_next, done, no_show or recall."""
         servicer, error = self._servicer(req, queue_id)
         if error:
             return error
-        action(servicer, self.app.now())
+        self.store.press(button, servicer, self.app.now())
         return self.console(req, queue_id)
-
-    def call_next(self, req, queue_id):
-        return self._act(req, queue_id, self.store.call_next)
-
-    def done(self, req, queue_id):
-        return self._act(
-            req, queue_id, lambda s, now: self.store.finish_current(s, rules.SERVED, now)
-        )
-
-    def no_show(self, req, queue_id):
-        return self._act(
-            req, queue_id, lambda s, now: self.store.finish_current(s, rules.NO_SHOW, now)
-        )
-
-    def recall(self, req, queue_id):
-        return self._act(req, queue_id, self.store.recall)
 
 
 def _queue_status(snapshot):

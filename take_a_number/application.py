@@ -178,6 +178,9 @@ class Application:
         return response
 
     def dispatch(self, req):
+        if not req.path_info:
+            # Mounted at /lab and asked for /lab: the home page is /lab/.
+            return exc.HTTPMovedPermanently(location=req.script_name + "/")
         req.urls = Urls(self.mapper, req.environ, self.url_cache)
         match = self.mapper.routematch(environ=req.environ)
         if match is None:

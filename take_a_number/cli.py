@@ -7,6 +7,7 @@ import os
 import sys
 
 from paste.deploy import appconfig, loadapp, loadserver
+from paste.deploy.loadwsgi import SERVER, loadcontext
 
 from . import config, make_store
 
@@ -40,14 +41,14 @@ RESERVED_THREADS = 8
 
 def check_push_capacity(path, settings):
     """Refuse a waitress configuration in which held push requests could take every thread."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(path)
-    if not parser.has_section("server:main"):
+    try:
+        # As PasteDeploy reads it: through any ``use = config:...`` of [server:main].
+        server = loadcontext(SERVER, "config:" + path)
+    except LookupError:
+        return  # no [server:main]: another host serves the app
+    if server.object.__module__.split(".")[0] != "waitress":
         return
-    server = parser["server:main"]
-    if "waitress" not in server.get("use", "waitress"):
-        return
-    threads = int(server.get("threads", "4"))
+    threads = int(server.local_conf.get("threads", "4"))
     needed = settings["push_max_held"] + RESERVED_THREADS
     if threads < needed:
         raise config.SettingsError(

@@ -6,6 +6,8 @@ GET = {"method": ["GET", "HEAD"]}
 POST = {"method": ["POST"]}
 DELETE = {"method": ["DELETE"]}
 API = "/api/v1"
+# The servicer console's buttons: route name and path.
+BUTTONS = [("call_next", "next"), ("done", "done"), ("no_show", "no-show"), ("recall", "recall")]
 QUEUE = {"queue_id": r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]"}
 
 
@@ -13,7 +15,7 @@ def make_mapper():
     mapper = Mapper(explicit=True)
     mapper.minimization = False
 
-    def route(name, path, controller, action, conditions):
+    def route(name, path, controller, action, conditions, **defaults):
         mapper.connect(
             name,
             path,
@@ -21,6 +23,7 @@ def make_mapper():
             action=action,
             conditions=conditions,
             requirements=QUEUE if "{queue_id}" in path else {},
+            **defaults,
         )
 
     # The JSON API first: "api" is a reserved word, never a queue id.
@@ -42,10 +45,15 @@ def make_mapper():
         "console_updates",
         GET,
     )
-    route("api_next", API + "/queues/{queue_id}/next", "api", "call_next", POST)
-    route("api_done", API + "/queues/{queue_id}/done", "api", "done", POST)
-    route("api_no_show", API + "/queues/{queue_id}/no-show", "api", "no_show", POST)
-    route("api_recall", API + "/queues/{queue_id}/recall", "api", "recall", POST)
+    for button, path in BUTTONS:
+        route(
+            f"api_{button}",
+            f"{API}/queues/{{queue_id}}/{path}",
+            "api",
+            "press",
+            POST,
+            button=button,
+        )
 
     route("home", "/", "owner", "home", GET)
     route("create_queue", "/", "owner", "create_queue", POST)
@@ -70,10 +78,8 @@ def make_mapper():
     route("console_updates", "/{queue_id}/serve/updates", "servicer", "updates", GET)
     route("sign_in", "/{queue_id}/sign-in", "servicer", "sign_in", POST)
     route("sign_out", "/{queue_id}/sign-out", "servicer", "sign_out", POST)
-    route("call_next", "/{queue_id}/serve/next", "servicer", "call_next", POST)
-    route("done", "/{queue_id}/serve/done", "servicer", "done", POST)
-    route("no_show", "/{queue_id}/serve/no-show", "servicer", "no_show", POST)
-    route("recall", "/{queue_id}/serve/recall", "servicer", "recall", POST)
+    for button, path in BUTTONS:
+        route(button, f"/{{queue_id}}/serve/{path}", "servicer", "press", POST, button=button)
 
     route("manage", "/{queue_id}/manage", "owner", "manage", GET)
     route("manage_status", "/{queue_id}/manage/status", "owner", "set_status", POST)

@@ -151,26 +151,38 @@ class SessionCookies:
     """Reads and writes the signed session cookie."""
 
     def __init__(self, secret, max_age):
-        self.serializer = SignedSerializer(
-            secret, salt="take-a-number.session", hashalg="sha512", serializer=_Json()
-        )
+        self.secret = secret
         self.max_age = max_age
+        self._serializers = {}
         # Cookies whose signature was checked, by their exact text: a browser
         # sends the same cookie on every request.
         self._verified = {}
 
+    def serializer(self, request):
+        """Signs for one mount path: a session made under /a is refused under /b."""
+        serializer = self._serializers.get(request.script_name)
+        if serializer is None:
+            serializer = self._serializers[request.script_name] = SignedSerializer(
+                self.secret,
+                salt="take-a-number.session:" + request.script_name,
+                hashalg="sha512",
+                serializer=_Json(),
+            )
+        return serializer
+
     def load(self, request):
         raw = request.cookies.get(SESSION_COOKIE)
-        data = self._verified.get(raw) if raw else None
+        key = (request.script_name, raw)
+        data = self._verified.get(key) if raw else None
         if raw and data is None:
             try:
-                data = self.serializer.loads(raw.encode("ascii"))
+                data = self.serializer(request).loads(raw.encode("ascii"))
             except (ValueError, UnicodeError):
                 data = None
             if isinstance(data, dict) and isinstance(data.get("servicers"), dict):
                 if len(self._verified) >= VERIFIED_COOKIES:
                     self._verified.clear()
-                self._verified[raw] = data
+                self._verified[key] = data
             else:
                 data = None
         if data is None:
@@ -181,7 +193,7 @@ class SessionCookies:
         if session.changed:
             response.set_cookie(
                 SESSION_COOKIE,
-                self.serializer.dumps(dict(session)).decode("ascii"),
+                self.serializer(request).dumps(dict(session)).decode("ascii"),
                 max_age=self.max_age,
                 **cookie_options(request),
             )

@@ -1,6 +1,6 @@
 """The servicer console: sign in, call the next number, done, no show, recall."""
 
-from . import forms, rules, security, store, views
+from . import forms, security, store, views
 
 
 class ServicerController:
@@ -96,25 +96,9 @@ class ServicerController:
         req.session.sign_out(queue_id)
         return self.app.redirect(req, "console", queue_id=queue_id)
 
-    def _act(self, req, queue_id, action):
-        """Run a console button for the signed-in servicer, then back to the console."""
+    def press(self, req, queue_id, button):
+        """A console button for the signed-in servicer, then back to the console."""
         servicer = self._servicer(req, queue_id)
         if servicer is not None:
-            action(servicer, self.app.now())
+            self.store.press(button, servicer, self.app.now())
         return self.app.redirect(req, "console", queue_id=queue_id)
-
-    def call_next(self, req, queue_id):
-        return self._act(req, queue_id, self.store.call_next)
-
-    def done(self, req, queue_id):
-        return self._act(
-            req, queue_id, lambda s, now: self.store.finish_current(s, rules.SERVED, now)
-        )
-
-    def no_show(self, req, queue_id):
-        return self._act(
-            req, queue_id, lambda s, now: self.store.finish_current(s, rules.NO_SHOW, now)
-        )
-
-    def recall(self, req, queue_id):
-        return self._act(req, queue_id, self.store.recall)

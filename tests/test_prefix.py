@@ -75,3 +75,35 @@ def test_the_same_app_also_answers_at_the_root(app, lab):
     assert my_number(take_number(TestApp(app))) == 1
     assert "Lab" not in lab().get("/school/lab/cet236").html.h1.get_text()
     press(owner.get("/cet236/serve"), "Next")
+
+
+def test_the_bare_prefix_leads_to_the_home_page(lab):
+    response = lab().get("/school/lab", status=301)
+    assert response.location == "http://localhost/school/lab/"
+
+
+def test_a_session_signed_for_one_mount_is_refused_under_another(app):
+    """Even with one secret, a session cookie made under /a is not accepted under /b."""
+    both = TestApp(_two_mounts(app))
+    owner = TestApp(mounted(app, "/a"))
+    create_queue_at(owner, "/a")
+    cookie = owner.cookies["tan_session"]
+    stranger = both
+    stranger.set_cookie("tan_session", cookie)
+    assert "Sign in" in stranger.get("/b/cet236/serve")
+
+
+def _two_mounts(app):
+    at_a, at_b = mounted(app, "/a"), mounted(app, "/b")
+
+    def parent(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        return (at_a if path.startswith("/a") else at_b)(environ, start_response)
+
+    return parent
+
+
+def create_queue_at(browser, prefix):
+    form = browser.get(f"{prefix}/").forms[0]
+    form["queue_id"], form["title"], form["password"] = "cet236", "Lab", "correct horse"
+    return form.submit().follow()
