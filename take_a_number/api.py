@@ -157,6 +157,7 @@ class ApiController:
             req,
             ticket["queue_id"],
             lambda snapshot: self._ticket(req, snapshot, self.store.ticket_by_token(token)),
+            ticket_id=ticket["id"],
         )
 
     def leave(self, req, token):

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+import types
 
 import tempita
 from formencode import htmlfill
@@ -20,6 +21,8 @@ from . import api, board, customer, notifications, owner, routing, security, ser
 
 log = logging.getLogger(__name__)
 
+# Whether a request holds one of the max_active_requests places (environ key).
+HOLDS_SLOT = "take_a_number.holds_slot"
 # A versioned static URL never changes content, so browsers may keep it a year.
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -158,8 +161,14 @@ class Application:
     @wsgify
     def __call__(self, req):
         try:
-            with self.active:
+            self.active.acquire()
+            req.environ[HOLDS_SLOT] = True
+            try:
                 response = self.dispatch(req)
+            finally:
+                self.store.release()
+                if req.environ.pop(HOLDS_SLOT):
+                    self.active.release()
         except Exception:
             log.exception("error answering %s %s", req.method, req.path_qs)
             if is_api(req):
@@ -284,7 +293,7 @@ class Application:
         )
         return response
 
-    def live(self, req, queue_id, make_view):
+    def live(self, req, queue_id, make_view, ticket_id=None):
         """A page's live update as JSON, held until the queue is past ``?since=``.
 
         Without ``since`` it answers at once. When this process already holds
@@ -297,12 +306,13 @@ class Application:
                 since = int(req.GET["since"])
             except ValueError:
                 return self.json_error(req, 400, "bad_request", "since must be a whole number.")
-            with self.inactive():
-                outcome = self.hub.wait(
+            with self.inactive(req) as held:
+                outcome = held.outcome = self.hub.wait(
                     queue_id,
                     since,
                     self.settings["push_hold_seconds"],
                     req.environ.get("waitress.client_disconnected"),
+                    ticket_id=ticket_id,
                 )
         if outcome == notifications.GONE:
             return Response(status=204)
@@ -311,6 +321,8 @@ class Application:
         if view is None:
             return self.json_error(req, 404, "not_found", "There is no such queue or ticket.")
         response = self.json(req, view)
+        if outcome == notifications.CHANGED and "since" in req.GET:
+            self.hub.answered()  # paced wake-ups: the next may go
         if outcome == notifications.FULL:
             retry = self.settings["push_retry_seconds"]
             response.json_body = dict(view, retry_after=retry)
@@ -318,13 +330,22 @@ class Application:
         return response
 
     @contextlib.contextmanager
-    def inactive(self):
-        """While a request is held, it leaves its place to others."""
+    def inactive(self, req):
+        """While a request is held, it leaves its place and connection to others.
+
+        It takes its place again afterwards, unless the change was about it (the
+        customer just called): that answer goes out at once, ahead of the others.
+        """
+        self.store.release()
         self.active.release()
+        req.environ[HOLDS_SLOT] = False
+        held = types.SimpleNamespace(outcome=None)
         try:
-            yield
+            yield held
         finally:
-            self.active.acquire()
+            if held.outcome != notifications.URGENT:
+                self.active.acquire()
+                req.environ[HOLDS_SLOT] = True
 
     def json(self, req, body, status=200):
         response = Response(json_body=body, status=status, charset="utf-8")

@@ -111,9 +111,10 @@ class CustomerController:
                 return None
             return views.ticket_view(snapshot, ticket)
 
-        if self.store.ticket_by_token(token) is None:
+        ticket = self.store.ticket_by_token(token)
+        if ticket is None:
             return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
-        return self.app.live(req, queue_id, view)
+        return self.app.live(req, queue_id, view, ticket_id=ticket["id"])
 
     def move_back(self, req, queue_id, token):
         """Not ready: let the next person go first."""

@@ -1,15 +1,22 @@
 """Push: hold a long-poll request until its queue changes, in any process.
 
-Each held request waits on its queue's condition. One watcher thread per
-process notices every commit to the database, from this process or another
-(gunicorn and mod_wsgi workers, the command line), through SQLite's
-``PRAGMA data_version``, reads the versions of the queues someone waits on,
-and wakes the waiters of the queues that changed. Waiters never poll the
-database themselves. Commits made by this process poke the watcher so they
+One watcher thread per process notices every commit to the database, from this
+process or another (gunicorn and mod_wsgi workers, the command line), through
+SQLite's ``PRAGMA data_version``. It reads the versions of the queues someone
+waits on, and wakes the waiters of the queues that changed. Waiters never poll
+the database themselves. Commits made by this process poke the watcher so they
 are seen at once; other processes' commits within ``watch_interval``.
+
+Whoever the change is about is woken first: the watcher reads which tickets the
+new events name (the customer just called, say) and wakes the requests held for
+those tickets before anyone else. Everybody else is woken in small batches, so
+that hundreds of threads waking at once don't crowd out the servicer's own
+request or the ordinary pages.
 """
 
+import collections
 import logging
+import random
 import sqlite3
 import threading
 import time
@@ -17,18 +24,37 @@ import time
 log = logging.getLogger(__name__)
 
 CHANGED, TIMEOUT, FULL, GONE = "changed", "timeout", "full", "gone"
+# Changed, and the change names this request's ticket.
+URGENT = "urgent"
 
 # How often a held request checks whether its client went away.
-DISCONNECT_CHECK_SECONDS = 2.0
+DISCONNECT_CHECK_SECONDS = 5.0
+# Everyone else is woken by a separate thread, a few at a time: the next few
+# only once these have answered, so that woken requests never queue up in
+# front of the servicer, the pages, or the customer a later change is about.
+WAKE_BATCH = 8
+WAKE_PAUSE_SECONDS = 0.002
+# Holds end at a random moment in the last part of push_hold_seconds, so that
+# requests held since the same change don't all time out together.
+HOLD_JITTER = 0.2
+
+
+class _Waiter:
+    __slots__ = ("event", "ticket_id", "urgent")
+
+    def __init__(self, ticket_id):
+        self.event = threading.Event()
+        self.ticket_id = ticket_id
+        self.urgent = False
 
 
 class _Watched:
-    """The waiters of one queue and the latest version the hub knows of it."""
+    """The waiters of one queue, and what the hub knows of it."""
 
-    def __init__(self, lock):
-        self.condition = threading.Condition(lock)
+    def __init__(self):
+        self.waiters = set()
         self.version = None
-        self.waiters = 0
+        self.last_event_id = None
 
 
 class Hub:
@@ -44,50 +70,96 @@ class Hub:
         self._poke = threading.Event()
         self._stopped = threading.Event()
         self._watcher = None
+        self._waker = None
+        self._to_wake = collections.deque()
+        self._wake_soon = threading.Event()
+        self._answering = 0  # woken by the waker, not yet answered
+        self._answered = threading.Condition()
         store.after_commit.append(self._poke.set)
 
-    def wait(self, queue_id, since, hold_seconds, client_disconnected=None):
+    def wait(self, queue_id, since, hold_seconds, client_disconnected=None, ticket_id=None):
         """Wait until the queue's version is past ``since``.
 
-        Returns CHANGED, TIMEOUT after ``hold_seconds``, FULL at once when this
-        process already holds ``max_held`` requests, or GONE when the client
-        disconnected.
+        Returns CHANGED (URGENT when the change names ``ticket_id``), TIMEOUT
+        after about ``hold_seconds``, FULL at once when
+        this process already holds ``max_held`` requests, or GONE when the
+        client disconnected. ``ticket_id`` names the ticket the request is
+        about, so that a change to it is answered first.
         """
+        waiter = _Waiter(ticket_id)
         with self._lock:
             if self.held >= self.max_held:
                 return FULL
             self.held += 1
             watched = self._queues.get(queue_id)
             if watched is None:
-                watched = self._queues[queue_id] = _Watched(self._lock)
-            watched.waiters += 1
+                watched = self._queues[queue_id] = _Watched()
+            watched.waiters.add(waiter)
             self._ensure_watcher()
         try:
+            if watched.last_event_id is None:
+                watched.last_event_id = self.store.last_event_id(queue_id)
             # Read after registering, so no commit can slip between the two unseen.
             self._learn(watched, self.store.queue_version(queue_id))
-            deadline = time.monotonic() + hold_seconds
-            with self._lock:
-                while watched.version is not None and watched.version <= since:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return TIMEOUT
-                    if client_disconnected is not None and client_disconnected():
-                        return GONE
-                    watched.condition.wait(min(remaining, DISCONNECT_CHECK_SECONDS))
-                return CHANGED
+            deadline = time.monotonic() + hold_seconds * (1 - HOLD_JITTER * random.random())
+            while True:
+                with self._lock:
+                    if watched.version is None or watched.version > since:
+                        return URGENT if waiter.urgent else CHANGED
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return TIMEOUT
+                if client_disconnected is not None and client_disconnected():
+                    return GONE
+                waiter.event.wait(min(remaining, DISCONNECT_CHECK_SECONDS))
+                waiter.event.clear()
         finally:
             with self._lock:
                 self.held -= 1
-                watched.waiters -= 1
-                if watched.waiters == 0 and self._queues.get(queue_id) is watched:
+                watched.waiters.discard(waiter)
+                if not watched.waiters and self._queues.get(queue_id) is watched:
                     del self._queues[queue_id]
 
-    def _learn(self, watched, version):
-        """Record a version read from the database; wake waiters if it moved on."""
+    def _learn(self, watched, version, first=()):
+        """Record a version read from the database; wake the waiters if it moved on.
+
+        Waiters for the tickets in ``first`` are woken before the others.
+        """
         with self._lock:
-            if version is None or watched.version is None or version > watched.version:
-                watched.version = version
-                watched.condition.notify_all()
+            if not (version is None or watched.version is None or version > watched.version):
+                return
+            watched.version = version
+            waiters = list(watched.waiters)
+        for waiter in waiters:
+            if waiter.ticket_id is not None and waiter.ticket_id in first:
+                waiter.urgent = True
+                waiter.event.set()
+            else:
+                self._to_wake.append(waiter)
+        self._wake_soon.set()
+
+    def _wake(self):
+        """Wake the waiters queued by _learn, a batch at a time."""
+        while not self._stopped.is_set():
+            self._wake_soon.wait()
+            self._wake_soon.clear()
+            # The ones the change is about go first; give them a head start.
+            time.sleep(WAKE_PAUSE_SECONDS)
+            while self._to_wake and not self._stopped.is_set():
+                with self._answered:
+                    self._answered.wait_for(lambda: self._answering < WAKE_BATCH, timeout=0.5)
+                    room = max(1, WAKE_BATCH - self._answering)
+                    woken = 0
+                    while self._to_wake and woken < room:
+                        self._to_wake.popleft().event.set()
+                        woken += 1
+                    self._answering += woken
+
+    def answered(self):
+        """A woken request has its answer: the waker may wake another."""
+        with self._answered:
+            self._answering = max(0, self._answering - 1)
+            self._answered.notify()
 
     def _ensure_watcher(self):
         # Started on first use, so that a server which forks workers after
@@ -97,6 +169,10 @@ class Hub:
                 target=self._watch, name="take-a-number-watcher", daemon=True
             )
             self._watcher.start()
+            self._waker = threading.Thread(
+                target=self._wake, name="take-a-number-waker", daemon=True
+            )
+            self._waker.start()
 
     def _watch(self):
         last_data_version = None
@@ -104,8 +180,8 @@ class Hub:
             self._poke.wait(self.watch_interval)
             self._poke.clear()
             with self._lock:
-                queue_ids = list(self._queues)
-            if not queue_ids:
+                watched_now = list(self._queues.items())
+            if not watched_now:
                 continue
             try:
                 # This thread's own connection: its data_version moves with
@@ -114,19 +190,38 @@ class Hub:
                 if data_version == last_data_version:
                     continue
                 last_data_version = data_version
-                versions = self.store.queue_versions(queue_ids)
+                versions = self.store.queue_versions([queue_id for queue_id, _ in watched_now])
+                changed = [
+                    (queue_id, watched)
+                    for queue_id, watched in watched_now
+                    if watched.version is None
+                    or versions.get(queue_id) is None
+                    or versions[queue_id] > watched.version
+                ]
+                touched = {
+                    queue_id: self._touched_tickets(queue_id, watched)
+                    for queue_id, watched in changed
+                }
             except sqlite3.Error:
                 log.exception("push watcher could not read %s; retrying", self.store.path)
                 self._stopped.wait(1)
                 continue
-            with self._lock:
-                watched_now = list(self._queues.items())
-            for queue_id, watched in watched_now:
-                self._learn(watched, versions.get(queue_id))
+            for queue_id, watched in changed:
+                self._learn(watched, versions.get(queue_id), touched[queue_id])
         self.store.close()
+
+    def _touched_tickets(self, queue_id, watched):
+        """The tickets named by the queue's events since the watcher last looked."""
+        if watched.last_event_id is None:
+            watched.last_event_id = self.store.last_event_id(queue_id)
+            return set()
+        last, tickets = self.store.tickets_in_events_since(queue_id, watched.last_event_id)
+        watched.last_event_id = last
+        return tickets
 
     def close(self):
         self._stopped.set()
         self._poke.set()
+        self._wake_soon.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 RECENT_SERVICES = statistics.RECENT_SERVICES
 # A servicer counts as active for the estimate if they called someone this recently.
 ACTIVE_SERVICER_SECONDS = 30 * 60
+# Released connections kept open for reuse; more are closed.
+IDLE_CONNECTIONS = 16
 # How many calls the display board lists.
 RECENT_CALLS = 6
 
@@ -170,6 +172,8 @@ class Store:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._local = threading.local()
+        self._idle = []  # released connections, for the next thread that needs one
+        self._pool_lock = threading.Lock()
         # Threads of this process take turns for SQLite's write lock here, in
         # order, instead of in SQLite's busy handler, which sleeps and retries.
         self._write_lock = threading.Lock()
@@ -182,22 +186,43 @@ class Store:
 
     @property
     def db(self):
-        """This thread's sqlite-utils Database, opened on first use."""
+        """This thread's sqlite-utils Database: its own until it releases it."""
         db = getattr(self._local, "db", None)
         if db is None:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
-            db = self._local.db = sqlite_utils.Database(conn)
+            with self._pool_lock:
+                db = self._idle.pop() if self._idle else None
+            self._local.db = db = db or self._connect()
         return db
 
+    def _connect(self):
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        return sqlite_utils.Database(conn)
+
+    def release(self):
+        """Give this thread's connection back for the next request's thread.
+
+        A server with hundreds of threads (for held push requests) would
+        otherwise keep a connection, and two file descriptors, per thread.
+        """
+        db = getattr(self._local, "db", None)
+        if db is None:
+            return
+        self._local.db = None
+        with self._pool_lock:
+            if len(self._idle) < IDLE_CONNECTIONS and not db.conn.in_transaction:
+                self._idle.append(db)
+                return
+        db.conn.close()
+
     def close(self):
-        """Close this thread's connection (others close when their thread ends)."""
+        """Close this thread's connection."""
         db = getattr(self._local, "db", None)
         if db is not None:
             db.conn.close()
@@ -339,6 +364,19 @@ class Store:
                 self.db.execute(f"SELECT id, version FROM queues WHERE id IN ({marks})", chunk)
             )
         return versions
+
+    def last_event_id(self, queue_id):
+        return self._scalar(
+            "SELECT coalesce(max(id), 0) FROM events WHERE queue_id = ?", (queue_id,)
+        )
+
+    def tickets_in_events_since(self, queue_id, event_id):
+        """``(last event id, {ticket ids named})`` of the queue's events after ``event_id``."""
+        rows = self.db.execute(
+            "SELECT id, ticket_id FROM events WHERE queue_id = ? AND id > ?",
+            (queue_id, event_id),
+        ).fetchall()
+        return max((r[0] for r in rows), default=event_id), {r[1] for r in rows if r[1]}
 
     def queue_snapshot(self, queue_id, now):
         """Everything the pages of a queue show, read at one moment; None if no such queue."""

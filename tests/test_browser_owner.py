@@ -1,0 +1,350 @@
+"""The owner's pages in a real browser: managing a queue, its statistics, the
+poster, and the console's line-growth indicator and QR code.
+
+Headless Chromium through Playwright, JavaScript off unless a test says
+otherwise, with the fixtures and page checks of test_browser.py.
+"""
+
+import os
+import re
+import sqlite3
+import time
+from pprint import pformat
+
+import playwright.sync_api as playwright_api
+import pytest
+import test_browser
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LAPTOP,
+    PORTRAIT,
+    VIEWPORTS,
+    contrast_problems,
+    create_queue,
+    focus_problems_in_long_forms,
+    join_url,
+    layout_problems,
+    press,
+    sign_in,
+    structure_problems,
+    take_number,
+)
+
+expect = playwright_api.expect
+
+pytestmark = pytest.mark.browser
+
+# test_browser.py's fixtures, named here so that pytest finds them for this module
+# too: a server of its own, pages, and the rule that the server logs no error.
+server = test_browser.server
+new_page = test_browser.new_page
+queue_id = test_browser.queue_id
+server_stays_healthy = test_browser.server_stays_healthy
+open_page = test_browser.open_page
+
+
+def chromium_of_test_browser(request):
+    """The Chromium that test_browser.py's session fixture launched, if it has.
+
+    Looked up where pytest keeps fixture values, since shared fixtures would
+    belong in conftest.py.
+    """
+    fixtures = request.config.pluginmanager.get_plugin("funcmanage")
+    for item in request.session.items:
+        if item.module is test_browser and "chromium" in item.fixturenames:
+            launched = fixtures.getfixturedefs("chromium", item)[-1].cached_result
+            return launched[0] if launched else None
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium(request):
+    """test_browser.py's Chromium when its tests ran first, else one of our own.
+
+    Playwright's sync API allows one Playwright at a time in a thread, and
+    test_browser.py keeps its own until the session ends.
+    """
+    running = chromium_of_test_browser(request)
+    if running is not None:
+        yield running
+        return
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+TITLE = "CET236 lab help — Tuesday afternoon, room B204"
+MINUTE = 60
+
+# Each number's history in minutes before now: taken, called, finished (None: not yet).
+# Two servicers take twelve minutes a customer while three people arrived in the
+# last quarter of an hour: the line is growing.
+HISTORY = {
+    1: (100, 98, 86),
+    2: (95, 90, 78),
+    3: (70, 70, 57),
+    4: (50, 48, 36),
+    5: (30, 22, None),
+    6: (11, 10, None),
+    7: (9, None, None),
+    8: (4, None, None),
+}
+
+
+def save_screenshot(page, name):
+    """Keep a picture for a person to judge the design, when asked to."""
+    if test_browser.WRITE_SCREENSHOTS:
+        os.makedirs(test_browser.SCREENSHOT_DIR, exist_ok=True)
+        page.screenshot(path=os.path.join(test_browser.SCREENSHOT_DIR, name), full_page=True)
+
+
+def backdate(database, queue, now):
+    """Spread the queue's history over the last hour and a half, as in HISTORY.
+
+    The app stores plain Unix times, so this is what a real afternoon leaves
+    behind; the version moves on so that no page shows a cached snapshot.
+    """
+    with sqlite3.connect(database) as db:
+        for number, (taken, called, finished) in HISTORY.items():
+            db.execute(
+                "UPDATE tickets SET taken_at = ?, called_at = ?, finished_at = ? "
+                "WHERE queue_id = ? AND number = ?",
+                (
+                    now - taken * MINUTE,
+                    None if called is None else now - called * MINUTE,
+                    None if finished is None else now - finished * MINUTE,
+                    queue,
+                    number,
+                ),
+            )
+        db.execute(
+            "UPDATE events SET at = ? WHERE queue_id = ? AND kind = 'start_serving'",
+            (now - 101 * MINUTE, queue),
+        )
+        db.execute("UPDATE queues SET version = version + 1 WHERE id = ?", (queue,))
+    db.close()
+
+
+def printed_pages(page):
+    """How many A4 pages the page prints on: Chromium's PDF, counted."""
+    return len(re.findall(rb"/Type\s*/Page\b", page.pdf(format="A4")))
+
+
+@pytest.fixture(scope="module")
+def busy_queue(chromium, server):
+    """An afternoon's queue: four served by two servicers, two at the desks, two waiting.
+
+    Returns its id and the owner's cookies.
+    """
+    queue = "busy-lab"
+    owner = open_page(chromium, server)
+    create_queue(owner, queue, title=TITLE)
+    link = join_url(owner)
+    owner.goto(f"/{queue}/manage")
+    staff_code = owner.locator(".staff-code").inner_text()
+    helper = sign_in(open_page(chromium, server), queue, "Window desk", staff_code)
+    customer = open_page(chromium, server)
+    for _ in HISTORY:
+        customer.context.clear_cookies()
+        take_number(customer, link)
+    owner.goto(f"/{queue}/serve")
+    for servicer in (owner, helper) * 3:
+        press(servicer, "Next")
+    backdate(server.database, queue, time.time())
+    owner_state = owner.context.storage_state()
+    for page in (owner, helper, customer):
+        page.context.close()
+    return {"id": queue, "owner": owner_state}
+
+
+@pytest.fixture(scope="module")
+def visit_as_owner(chromium, server, busy_queue):
+    """Load one of the owner's pages at a viewport, in one reused context per viewport."""
+    contexts = {}
+    paths = {
+        "manage": "/{}/manage",
+        "clear": "/{}/manage/clear",
+        "stats": "/{}/manage/stats",
+        "poster": "/{}/poster",
+        "console": "/{}/serve",
+    }
+
+    def load(name, viewport):
+        key = tuple(viewport.values())
+        if key not in contexts:
+            contexts[key] = open_page(
+                chromium, server, viewport=viewport, storage_state=busy_queue["owner"]
+            )
+        page = contexts[key]
+        page.problems.clear()
+        response = page.goto(paths[name].format(busy_queue["id"]))
+        assert response.status == 200
+        return page
+
+    yield load
+    for page in contexts.values():
+        page.context.close()
+
+
+# -- managing a queue, as its customers see it ---------------------------------------
+
+
+def test_owner_pauses_reopens_and_announces(new_page, queue_id):
+    owner = create_queue(new_page(), queue_id)
+    link = join_url(owner)
+    # With JavaScript, so that the announcement must arrive without a reload.
+    waiting = new_page(javascript=True)
+    take_number(waiting, link)
+    take_number(new_page(), link)
+    waiting.reload()
+    waiting.evaluate("window.stillTheSamePage = true")
+
+    owner.get_by_role("link", name="Manage the queue").click()
+    expect(owner.locator("h1")).to_have_text("Manage “CET236 lab help”")
+    owner.get_by_role("button", name="Pause").click()
+    expect(owner.get_by_role("button", name="Pause")).to_have_attribute("aria-pressed", "true")
+    expect(owner.get_by_role("button", name="Open", exact=True)).not_to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+    customer = new_page()
+    customer.goto(link)
+    expect(customer.locator(".notice")).to_have_text(
+        "The queue is paused: no new numbers for now. Those in line keep their place."
+    )
+    expect(customer.get_by_role("button", name="Take a number")).to_have_count(0)
+    assert layout_problems(customer) == []
+
+    owner.get_by_role("button", name="Open", exact=True).click()
+    expect(owner.get_by_role("button", name="Open", exact=True)).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    customer.reload()
+    expect(customer.locator(".notice")).to_be_hidden()
+    expect(customer.get_by_role("button", name="Take a number")).to_be_visible()
+
+    owner.get_by_label("Announcement shown to everyone waiting").fill("Back in 5 minutes")
+    owner.get_by_role("button", name="Save", exact=True).click()
+    expect(owner.get_by_label("Announcement shown to everyone waiting")).to_have_value(
+        "Back in 5 minutes"
+    )
+    expect(waiting.locator(".announcement")).to_have_text("Announcement: Back in 5 minutes")
+    expect(waiting.locator(".announcement")).to_be_visible()
+    assert waiting.evaluate("window.stillTheSamePage") is True
+    # The ticket page with its announcement and "Not ready" button fits a phone.
+    expect(
+        waiting.get_by_role("button", name="Not ready – let the next person go first")
+    ).to_be_visible()
+    assert layout_problems(waiting) == []
+
+
+# -- every owner page, on a phone held both ways and on a laptop ----------------------
+
+OWNER_PAGES = [
+    ("manage", "portrait"),
+    ("manage", "landscape"),
+    ("manage", "laptop"),
+    ("clear", "portrait"),
+    ("clear", "landscape"),
+    ("clear", "laptop"),
+    ("stats", "portrait"),
+    ("stats", "landscape"),
+    ("stats", "laptop"),
+    ("poster", "laptop"),
+    ("console", "portrait"),
+]
+SCREENSHOTS = {
+    ("manage", "portrait"): "manage-360.png",
+    ("stats", "laptop"): "stats-1280.png",
+    ("stats", "portrait"): "stats-360.png",
+    ("poster", "laptop"): "poster-1280.png",
+    ("console", "portrait"): "console-owner-360.png",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport"), OWNER_PAGES, ids=[f"{name}-{viewport}" for name, viewport in OWNER_PAGES]
+)
+def test_owner_page_layout_and_accessibility(visit_as_owner, name, viewport):
+    page = visit_as_owner(name, VIEWPORTS[viewport])
+    if (name, viewport) in SCREENSHOTS:
+        save_screenshot(page, SCREENSHOTS[name, viewport])
+    problems = {
+        "layout": layout_problems(page),
+        "structure": structure_problems(page),
+        "contrast": contrast_problems(page),
+        "focus": focus_problems_in_long_forms(page),
+        "page": page.problems,
+    }
+    assert not any(problems.values()), pformat(problems)
+
+
+def test_stats_charts_show_and_wide_tables_scroll_in_their_box(visit_as_owner):
+    page = visit_as_owner("stats", PORTRAIT)
+    charts = page.locator(".charts figure.chart > svg")
+    expect(charts).to_have_count(4)
+    for chart in charts.all():
+        expect(chart).to_be_visible()
+        box = chart.bounding_box()
+        assert box["width"] > 200 and box["height"] > 0
+    expect(page.locator("table.stats").last).to_contain_text("Window desk")
+    for scroller in page.locator(".table-scroll").all():
+        scrolls = scroller.evaluate(
+            "e => { e.scrollLeft = e.scrollWidth; return [e.scrollWidth > e.clientWidth, "
+            "e.scrollLeft > 0, e.getBoundingClientRect().right <= innerWidth]; }"
+        )
+        assert scrolls == [True, True, True]
+    assert page.evaluate("document.documentElement.scrollWidth") <= PORTRAIT["width"]
+    expect(page.get_by_role("link", name="Download all tickets (CSV)")).to_be_visible()
+
+
+def test_the_poster_prints_on_one_page(visit_as_owner):
+    page = visit_as_owner("poster", LAPTOP)
+    qr = page.locator("img.poster-qr")
+    assert qr.evaluate("img => img.complete && img.naturalWidth") > 0
+    expect(page.locator(".poster-link")).to_have_text(re.compile(r"/busy-lab$"))
+    page.emulate_media(media="print")
+    try:
+        for hidden in (".site-header", ".skip-link", ".print-hint"):
+            expect(page.locator(hidden)).to_be_hidden()
+        expect(qr).to_be_visible()
+        assert qr.bounding_box()["width"] >= 300
+        expect(page.locator(".poster-title")).to_be_visible()
+        expect(page.locator(".poster-link")).to_be_visible()
+        assert printed_pages(page) == 1
+    finally:
+        page.emulate_media(media="screen")
+
+
+def test_a_poster_with_the_longest_title_still_prints_on_one_page(new_page, queue_id):
+    owner = create_queue(new_page(viewport=LAPTOP), queue_id, title="W" * 80)
+    owner.goto(f"/{queue_id}/poster")
+    owner.emulate_media(media="print")
+    assert owner.locator("img.poster-qr").bounding_box()["width"] >= 300
+    assert printed_pages(owner) == 1
+
+
+def test_the_owners_console_shows_the_growing_line_and_the_qr_code(visit_as_owner):
+    page = visit_as_owner("console", PORTRAIT)
+    flow = page.locator(".flow")
+    expect(flow).to_have_class(re.compile(r"\bflow-growing\b"))
+    expect(flow.locator(".flow-headline")).to_have_text(
+        "The line is growing: consider calling for backup."
+    )
+    expect(flow).to_be_in_viewport()
+    # Growing stands out in its shape and type too, not in its colour alone.
+    assert flow.evaluate(
+        "e => parseFloat(getComputedStyle(e).borderLeftWidth) >= 6 && "
+        "parseFloat(getComputedStyle(e.querySelector('.flow-headline')).fontSize) >= 20"
+    )
+    expect(page.locator(".waiting-count")).to_have_text("2")
+    qr = page.locator("img.qr")
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.complete && img.naturalWidth") > 0
+    for link in ("Manage the queue", "Printable poster", "Display board"):
+        expect(page.get_by_role("link", name=link)).to_be_visible()
+    assert layout_problems(page) == []
