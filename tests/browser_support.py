@@ -1,11 +1,19 @@
 """Helpers for the browser tests: Chromium's launch options, the flows a person
 clicks through, and page checks."""
 
+import os
 import re
 
 from server_support import PASSWORD, Server  # noqa: F401 - the browser tests' server
 
 # Debian's Chromium: no browser download, no sandbox (we run as root), no network.
+# Screenshots are kept in docs/screenshots; they are only rewritten when asked:
+# TAKE_A_NUMBER_SCREENSHOTS=1 bash scripts/test -k test_layout
+SCREENSHOT_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "screenshots"
+)
+WRITE_SCREENSHOTS = os.environ.get("TAKE_A_NUMBER_SCREENSHOTS") == "1"
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -272,3 +280,49 @@ def focus_problems_in_long_forms(page, max_stops=120):
     if not controls:
         problems.append("Tab does not reach any control")
     return problems
+
+
+HARMLESS_CONSOLE = (
+    # A 404 page's own status; failed sub-resources are caught on their response.
+    "Failed to load resource",
+    # live.js vibrates when the customer's turn comes; Chrome blocks vibration
+    # until the person has tapped the page, and says so on the console.
+    "Blocked call to navigator.vibrate",
+)
+
+
+def open_page(chromium, server, viewport=PORTRAIT, storage_state=None, javascript=False):
+    """A new browser context (its own cookies; JavaScript off unless asked) and a page.
+
+    ``page.problems`` collects what a person would not see but should not
+    happen: script and console errors, sub-resources that failed to load.
+    """
+    context = chromium.new_context(
+        base_url=server.url,
+        viewport=viewport,
+        java_script_enabled=javascript,
+        storage_state=storage_state,
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.problems = []
+
+    def on_console(message):
+        if message.type == "error" and not any(t in message.text for t in HARMLESS_CONSOLE):
+            page.problems.append(f"console: {message.text}")
+
+    def on_response(response):
+        kind = response.request.resource_type
+        if kind != "document" and response.status >= 400 and "favicon" not in response.url:
+            page.problems.append(f"{response.status} for {kind} {response.url}")
+
+    def on_request_failed(request):
+        # Leaving a page aborts its pending long-poll: that is no failure.
+        if request.failure != "net::ERR_ABORTED":
+            page.problems.append(f"{request.failure} for {request.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
+    page.on("response", on_response)
+    page.on("requestfailed", on_request_failed)
+    return page

@@ -1,7 +1,13 @@
 """Fixtures: a fresh database file per test, the app built by its own factory,
 and browsers (WebTest apps with their own cookie jars) that speak for people."""
 
+import itertools
+import os
+
+import playwright.sync_api as playwright_api
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, open_page
+from server_support import Server
 from webtest import TestApp
 
 from take_a_number import main
@@ -90,3 +96,58 @@ def waiting(browser, queue_id="cet236"):
     """How many are waiting, as the queue's page shows it to a new visitor."""
     page = TestApp(browser.app).get(f"/{queue_id}")
     return int(page.html.select(".figure-value")[1].get_text())
+
+
+# -- the browser tests' server and Chromium, shared by their modules ----------------
+
+_queue_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    # Missing Chromium is a failure, never a skip: scripts/test installs it.
+    assert os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}: apt-get install -y chromium"
+    server = Server(tmp_path_factory.mktemp("server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(server):
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(chromium, server):
+    """Open as many separate browsers (contexts) as a test needs."""
+    pages = []
+
+    def make(**kwargs):
+        page = open_page(chromium, server, **kwargs)
+        pages.append(page)
+        return page
+
+    yield make
+    problems = [problem for page in pages for problem in page.problems]
+    for page in pages:
+        page.context.close()
+    assert not problems
+
+
+@pytest.fixture
+def server_stays_healthy(server):
+    """No test may make the server log an error."""
+    before = len(server.log())
+    yield
+    logged = server.log()[before:]
+    assert "Traceback" not in logged and "ERROR" not in logged, logged
+
+
+@pytest.fixture
+def queue_id():
+    return f"queue-{next(_queue_numbers)}"

@@ -6,7 +6,6 @@ with it enabled), so passing these tests proves that the app works without
 JavaScript: every flow is a plain form and pages refresh themselves.
 """
 
-import itertools
 import os
 import re
 import sqlite3
@@ -15,18 +14,18 @@ from pprint import pformat
 import playwright.sync_api as playwright_api
 import pytest
 from browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     LAPTOP,
     PORTRAIT,
+    SCREENSHOT_DIR,
     VIEWPORTS,
-    Server,
+    WRITE_SCREENSHOTS,
     contrast_problems,
     create_queue,
     focus_problems,
     join_url,
     layout_problems,
     my_number,
+    open_page,
     press,
     sign_in,
     structure_problems,
@@ -35,112 +34,7 @@ from browser_support import (
 
 expect = playwright_api.expect
 
-pytestmark = pytest.mark.browser
-
-# Screenshots are kept in docs/screenshots; they are only rewritten when asked:
-# TAKE_A_NUMBER_SCREENSHOTS=1 bash scripts/test -k test_layout
-SCREENSHOT_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "docs", "screenshots")
-WRITE_SCREENSHOTS = os.environ.get("TAKE_A_NUMBER_SCREENSHOTS") == "1"
-
-_queue_numbers = itertools.count(1)
-
-HARMLESS_CONSOLE = (
-    # A 404 page's own status; failed sub-resources are caught on their response.
-    "Failed to load resource",
-    # live.js vibrates when the customer's turn comes; Chrome blocks vibration
-    # until the person has tapped the page, and says so on the console.
-    "Blocked call to navigator.vibrate",
-)
-
-
-# -- fixtures ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    # Missing Chromium is a failure, never a skip: scripts/test installs it.
-    assert os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}: apt-get install -y chromium"
-    server = Server(tmp_path_factory.mktemp("server")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def chromium(server):
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-def open_page(chromium, server, viewport=PORTRAIT, storage_state=None, javascript=False):
-    """A new browser context (its own cookies; JavaScript off unless asked) and a page.
-
-    ``page.problems`` collects what a person would not see but should not
-    happen: script and console errors, sub-resources that failed to load.
-    """
-    context = chromium.new_context(
-        base_url=server.url,
-        viewport=viewport,
-        java_script_enabled=javascript,
-        storage_state=storage_state,
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.problems = []
-
-    def on_console(message):
-        if message.type == "error" and not any(t in message.text for t in HARMLESS_CONSOLE):
-            page.problems.append(f"console: {message.text}")
-
-    def on_response(response):
-        kind = response.request.resource_type
-        if kind != "document" and response.status >= 400 and "favicon" not in response.url:
-            page.problems.append(f"{response.status} for {kind} {response.url}")
-
-    def on_request_failed(request):
-        # Leaving a page aborts its pending long-poll: that is no failure.
-        if request.failure != "net::ERR_ABORTED":
-            page.problems.append(f"{request.failure} for {request.url}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
-    page.on("response", on_response)
-    page.on("requestfailed", on_request_failed)
-    return page
-
-
-@pytest.fixture
-def new_page(chromium, server):
-    """Open as many separate browsers (contexts) as a test needs."""
-    pages = []
-
-    def make(**kwargs):
-        page = open_page(chromium, server, **kwargs)
-        pages.append(page)
-        return page
-
-    yield make
-    problems = [problem for page in pages for problem in page.problems]
-    for page in pages:
-        page.context.close()
-    assert not problems
-
-
-@pytest.fixture(autouse=True)
-def server_stays_healthy(server):
-    """No test may make the server log an error."""
-    before = len(server.log())
-    yield
-    logged = server.log()[before:]
-    assert "Traceback" not in logged and "ERROR" not in logged, logged
-
-
-@pytest.fixture
-def queue_id():
-    return f"queue-{next(_queue_numbers)}"
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("server_stays_healthy")]
 
 
 # -- the flows -----------------------------------------------------------------

@@ -13,18 +13,18 @@ from pprint import pformat
 
 import playwright.sync_api as playwright_api
 import pytest
-import test_browser
 from browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     LAPTOP,
     PORTRAIT,
+    SCREENSHOT_DIR,
     VIEWPORTS,
+    WRITE_SCREENSHOTS,
     contrast_problems,
     create_queue,
     focus_problems_in_long_forms,
     join_url,
     layout_problems,
+    open_page,
     press,
     sign_in,
     structure_problems,
@@ -33,49 +33,7 @@ from browser_support import (
 
 expect = playwright_api.expect
 
-pytestmark = pytest.mark.browser
-
-# test_browser.py's fixtures, named here so that pytest finds them for this module
-# too: a server of its own, pages, and the rule that the server logs no error.
-server = test_browser.server
-new_page = test_browser.new_page
-queue_id = test_browser.queue_id
-server_stays_healthy = test_browser.server_stays_healthy
-open_page = test_browser.open_page
-
-
-def chromium_of_test_browser(request):
-    """The Chromium that test_browser.py's session fixture launched, if it has.
-
-    Looked up where pytest keeps fixture values, since shared fixtures would
-    belong in conftest.py.
-    """
-    fixtures = request.config.pluginmanager.get_plugin("funcmanage")
-    for item in request.session.items:
-        if item.module is test_browser and "chromium" in item.fixturenames:
-            launched = fixtures.getfixturedefs("chromium", item)[-1].cached_result
-            return launched[0] if launched else None
-    return None
-
-
-@pytest.fixture(scope="module")
-def chromium(request):
-    """test_browser.py's Chromium when its tests ran first, else one of our own.
-
-    Playwright's sync API allows one Playwright at a time in a thread, and
-    test_browser.py keeps its own until the session ends.
-    """
-    running = chromium_of_test_browser(request)
-    if running is not None:
-        yield running
-        return
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("server_stays_healthy")]
 
 TITLE = "CET236 lab help — Tuesday afternoon, room B204"
 MINUTE = 60
@@ -97,9 +55,9 @@ HISTORY = {
 
 def save_screenshot(page, name):
     """Keep a picture for a person to judge the design, when asked to."""
-    if test_browser.WRITE_SCREENSHOTS:
-        os.makedirs(test_browser.SCREENSHOT_DIR, exist_ok=True)
-        page.screenshot(path=os.path.join(test_browser.SCREENSHOT_DIR, name), full_page=True)
+    if WRITE_SCREENSHOTS:
+        os.makedirs(SCREENSHOT_DIR, exist_ok=True)
+        page.screenshot(path=os.path.join(SCREENSHOT_DIR, name), full_page=True)
 
 
 def backdate(database, queue, now):
