@@ -20,6 +20,8 @@ import tempfile
 import time
 import urllib.parse
 
+import webob
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
@@ -130,7 +132,8 @@ def main(argv=None):
 
             def minted():
                 session = Session()
-                cookie = app.sessions.serializer.dumps(dict(session)).decode("ascii")
+                signer = app.sessions.serializer(webob.Request.blank("/"))
+                cookie = signer.dumps(dict(session)).decode("ascii")
                 body = urllib.parse.urlencode({"csrf_token": session["csrf"]}).encode()
                 return f"tan_session={cookie}", body
 

@@ -324,9 +324,12 @@ def take_clients(port, workdir, secret):
     signed here, with the app's own code and the secret of the temporary ini,
     after checking that the app accepts them as it accepts real ones.
     """
+    from webob import Request
+
     from take_a_number.security import Session, SessionCookies
 
-    serializer = SessionCookies(secret, 3600).serializer
+    # Sessions are signed for the path the app is mounted at: here, the root.
+    serializer = SessionCookies(secret, 3600).serializer(Request.blank("/"))
 
     def minted():
         session = Session()

@@ -1,14 +1,11 @@
 """The configured WSGI application: one request in, one response out."""
 
-import contextlib
 import functools
 import hashlib
 import html
 import logging
 import os
-import threading
 import time
-import types
 
 import tempita
 from formencode import htmlfill
@@ -21,8 +18,6 @@ from . import api, board, customer, notifications, owner, routing, security, ser
 
 log = logging.getLogger(__name__)
 
-# Whether a request holds one of the max_active_requests places (environ key).
-HOLDS_SLOT = "take_a_number.holds_slot"
 # A versioned static URL never changes content, so browsers may keep it a year.
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -154,21 +149,14 @@ class Application:
             "api": api.ApiController(self),
         }
         self.clock = time.time
-        # Waitress has a thread per request, many of them for held push requests;
-        # only this many run app code at once, so they don't fight over the GIL.
-        self.active = threading.BoundedSemaphore(settings["max_active_requests"])
 
     @wsgify
     def __call__(self, req):
         try:
-            self.active.acquire()
-            req.environ[HOLDS_SLOT] = True
             try:
                 response = self.dispatch(req)
             finally:
                 self.store.release()
-                if req.environ.pop(HOLDS_SLOT):
-                    self.active.release()
         except Exception:
             log.exception("error answering %s %s", req.method, req.path_qs)
             if is_api(req):
@@ -306,14 +294,15 @@ class Application:
                 since = int(req.GET["since"])
             except ValueError:
                 return self.json_error(req, 400, "bad_request", "since must be a whole number.")
-            with self.inactive(req) as held:
-                outcome = held.outcome = self.hub.wait(
-                    queue_id,
-                    since,
-                    self.settings["push_hold_seconds"],
-                    req.environ.get("waitress.client_disconnected"),
-                    ticket_id=ticket_id,
-                )
+            # A held request needs no database connection: another may use it.
+            self.store.release()
+            outcome = self.hub.wait(
+                queue_id,
+                since,
+                self.settings["push_hold_seconds"],
+                req.environ.get("waitress.client_disconnected"),
+                ticket_id=ticket_id,
+            )
         if outcome == notifications.GONE:
             return Response(status=204)
         snapshot = self.snapshots.get(queue_id, self.now())
@@ -328,24 +317,6 @@ class Application:
             response.json_body = dict(view, retry_after=retry)
             response.retry_after = retry
         return response
-
-    @contextlib.contextmanager
-    def inactive(self, req):
-        """While a request is held, it leaves its place and connection to others.
-
-        It takes its place again afterwards, unless the change was about it (the
-        customer just called): that answer goes out at once, ahead of the others.
-        """
-        self.store.release()
-        self.active.release()
-        req.environ[HOLDS_SLOT] = False
-        held = types.SimpleNamespace(outcome=None)
-        try:
-            yield held
-        finally:
-            if held.outcome != notifications.URGENT:
-                self.active.acquire()
-                req.environ[HOLDS_SLOT] = True
 
     def json(self, req, body, status=200):
         response = Response(json_body=body, status=status, charset="utf-8")

@@ -21,7 +21,6 @@ DEFAULTS = {
     "rate_limit_create_queue": "10/hour",
     "rate_limit_sign_in": "20/600",
     "rate_limit_take_ticket": "10/minute",
-    "max_active_requests": "6",
     "push_max_held": "500",
     "push_hold_seconds": "25",
     "push_retry_seconds": "5",
@@ -33,7 +32,6 @@ INTEGERS = {
     "session_max_age",
     "ticket_cookie_max_age",
     "static_max_age",
-    "max_active_requests",
     "push_max_held",
     "push_hold_seconds",
     "push_retry_seconds",
@@ -71,8 +69,6 @@ def read_settings(settings, here=None, environ=None):
     result["database"] = os.path.abspath(os.path.join(here, result["database"]))
     if not result["secret_file"]:
         result["secret_file"] = os.path.join(os.path.dirname(result["database"]), "secret")
-    if result["max_active_requests"] < 1:
-        raise SettingsError("max_active_requests must be at least 1")
     if not 0 < result["push_hold_seconds"] <= MAX_HOLD_SECONDS:
         raise SettingsError(f"push_hold_seconds must be between 1 and {MAX_HOLD_SECONDS}")
     if not 0 < result["push_watch_interval"] <= 5:

@@ -154,6 +154,32 @@ def _add_owner_controls(db):
     tickets.create_index(["queue_id", "state", "line_position"])
 
 
+def _add_one_statement_take(db):
+    # Taking a number becomes one INSERT: this trigger moves the queue's counter
+    # and version on and records the event, inside the same statement.
+    db.execute(
+        """
+        CREATE TRIGGER ticket_taken AFTER INSERT ON tickets BEGIN
+            UPDATE queues SET last_number = NEW.number, version = version + 1
+                WHERE id = NEW.queue_id;
+            INSERT INTO events (queue_id, ticket_id, kind, at)
+                VALUES (NEW.queue_id, NEW.id, 'take', NEW.taken_at);
+        END
+        """
+    )
+    # A browser holds one open ticket per queue, whatever races: the index says so.
+    db.execute(
+        "UPDATE tickets SET browser = NULL WHERE browser IS NOT NULL "
+        "AND state IN ('waiting', 'called') AND id NOT IN (SELECT min(id) FROM tickets "
+        "WHERE browser IS NOT NULL AND state IN ('waiting', 'called') "
+        "GROUP BY queue_id, browser)"
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX tickets_open_per_browser ON tickets (queue_id, browser) "
+        "WHERE browser IS NOT NULL AND state IN ('waiting', 'called')"
+    )
+
+
 # Named, recorded migrations, applied in order at start-up. Never edit one that
 # has shipped: add a new one.
 MIGRATIONS = [
@@ -161,6 +187,7 @@ MIGRATIONS = [
     ("0002_ticket_browser", _add_ticket_browser),
     ("0003_api_tokens", _add_api_tokens),
     ("0004_owner_controls", _add_owner_controls),
+    ("0005_one_statement_take", _add_one_statement_take),
 ]
 
 
@@ -518,39 +545,44 @@ class Store:
         """Give the next number of the queue to a new ticket and return it.
 
         If ``browser`` already holds an open ticket in this queue, return that
-        one instead: a browser never holds two.
+        one instead: a browser never holds two (a unique index sees to it).
+        Raises NotTaking when the queue gives no numbers now.
         """
+        queue = self.get_queue(queue_id)
+        if queue is None:
+            raise LookupError(f"no queue {queue_id!r}")
+        # Paused, closed or outside its hours: no need to take the write lock.
+        notice = rules.closed_notice(queue, 0, now)
+        if notice:
+            raise NotTaking(notice)
         with self.immediate() as db:
-            if browser is not None:
-                held = self._row(
+            if queue["max_waiting"]:
+                notice = rules.closed_notice(queue, self._waiting_count(queue_id), now)
+                if notice:
+                    raise NotTaking(notice)
+            try:
+                # One statement: the ticket_taken trigger moves the queue's
+                # counter and version on and records the event. Few statements
+                # while holding the write lock keep its turns short.
+                ticket_id, number = db.execute(
+                    "INSERT INTO tickets "
+                    "(queue_id, number, token, state, taken_at, browser, line_position) "
+                    "SELECT id, last_number + 1, ?, 'waiting', ?, ?, last_number + 1 "
+                    "FROM queues WHERE id = ? RETURNING id, number",
+                    (token, now, browser, queue_id),
+                ).fetchone()
+            except sqlite3.IntegrityError as error:
+                if "browser" not in str(error):
+                    raise
+                return self._row(
                     "SELECT * FROM tickets WHERE browser = ? AND queue_id = ? "
-                    "AND state IN ('waiting', 'called') LIMIT 1",
+                    "AND state IN ('waiting', 'called')",
                     (browser, queue_id),
                 )
-                if held is not None:
-                    return held
-            queue = self.get_queue(queue_id)
-            if queue is None:
-                raise LookupError(f"no queue {queue_id!r}")
-            notice = rules.closed_notice(queue, self._waiting_count(queue_id), now)
-            if notice:
-                raise NotTaking(notice)
-            row = db.execute(
-                "UPDATE queues SET last_number = last_number + 1, version = version + 1 "
-                "WHERE id = ? RETURNING last_number",
-                (queue_id,),
-            ).fetchone()
-            ticket_id = db.execute(
-                "INSERT INTO tickets "
-                "(queue_id, number, token, state, taken_at, browser, line_position) "
-                "VALUES (?, ?, ?, 'waiting', ?, ?, ?)",
-                (queue_id, row[0], token, now, browser, row[0]),
-            ).lastrowid
-            self._event(db, queue_id, "take", now, ticket_id=ticket_id)
         return {
             "id": ticket_id,
             "queue_id": queue_id,
-            "number": row[0],
+            "number": number,
             "token": token,
             "state": "waiting",
             "taken_at": now,
