@@ -303,6 +303,12 @@ class Application:
                 req.environ.get("waitress.client_disconnected"),
                 ticket_id=ticket_id,
             )
+        try:
+            return self._live_answer(req, queue_id, make_view, outcome)
+        finally:
+            self.hub.answered()
+
+    def _live_answer(self, req, queue_id, make_view, outcome):
         if outcome == notifications.GONE:
             return Response(status=204)
         snapshot = self.snapshots.get(queue_id, self.now())
@@ -310,8 +316,6 @@ class Application:
         if view is None:
             return self.json_error(req, 404, "not_found", "There is no such queue or ticket.")
         response = self.json(req, view)
-        if outcome == notifications.CHANGED and "since" in req.GET:
-            self.hub.answered()  # paced wake-ups: the next may go
         if outcome == notifications.FULL:
             retry = self.settings["push_retry_seconds"]
             response.json_body = dict(view, retry_after=retry)

@@ -40,12 +40,14 @@ HOLD_JITTER = 0.2
 
 
 class _Waiter:
-    __slots__ = ("event", "ticket_id", "urgent")
+    __slots__ = ("event", "ticket_id", "urgent", "paced", "done")
 
     def __init__(self, ticket_id):
         self.event = threading.Event()
         self.ticket_id = ticket_id
-        self.urgent = False
+        self.urgent = False  # woken at once: the change is about its ticket
+        self.paced = False  # woken by the waker, which waits for it to go
+        self.done = False  # no longer waiting
 
 
 class _Watched:
@@ -74,6 +76,7 @@ class Hub:
         self._to_wake = collections.deque()
         self._wake_soon = threading.Event()
         self._answering = 0  # woken by the waker, not yet answered
+        self._local = threading.local()
         self._answered = threading.Condition()
         store.after_commit.append(self._poke.set)
 
@@ -115,10 +118,13 @@ class Hub:
                 waiter.event.clear()
         finally:
             with self._lock:
+                waiter.done = True
                 self.held -= 1
                 watched.waiters.discard(waiter)
                 if not watched.waiters and self._queues.get(queue_id) is watched:
                     del self._queues[queue_id]
+            # A paced waiter counts until its answer is ready: see answered().
+            self._local.paced = waiter.paced
 
     def _learn(self, watched, version, first=()):
         """Record a version read from the database; wake the waiters if it moved on.
@@ -149,14 +155,28 @@ class Hub:
                 with self._answered:
                     self._answered.wait_for(lambda: self._answering < WAKE_BATCH, timeout=0.5)
                     room = max(1, WAKE_BATCH - self._answering)
-                    woken = 0
-                    while self._to_wake and woken < room:
-                        self._to_wake.popleft().event.set()
-                        woken += 1
-                    self._answering += woken
+                woken = 0
+                while self._to_wake and woken < room:
+                    waiter = self._to_wake.popleft()
+                    with self._lock:
+                        if waiter.done:
+                            continue  # gone already: woken another way, or timed out
+                        waiter.paced = True
+                    with self._answered:
+                        self._answering += 1
+                    waiter.event.set()
+                    woken += 1
 
     def answered(self):
-        """A woken request has its answer: the waker may wake another."""
+        """Called once the answer to a held request is built (whatever the outcome).
+
+        If the waker had woken it, the waker may now wake another: it wakes the
+        next few only as answers go out, so woken requests never crowd out the
+        pages, the servicer, or the customer a later change is about.
+        """
+        if not getattr(self._local, "paced", False):
+            return
+        self._local.paced = False
         with self._answered:
             self._answering = max(0, self._answering - 1)
             self._answered.notify()
