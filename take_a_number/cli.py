@@ -4,6 +4,7 @@ import argparse
 import configparser
 import logging.config
 import os
+import resource
 import sys
 
 from paste.deploy import appconfig, loadapp, loadserver
@@ -40,7 +41,10 @@ RESERVED_THREADS = 8
 
 
 def check_push_capacity(path, settings):
-    """Refuse a waitress configuration in which held push requests could take every thread."""
+    """Refuse a waitress configuration in which held push requests could take every thread.
+
+    Returns waitress's connection_limit (None for another server).
+    """
     try:
         # As PasteDeploy reads it: through any ``use = config:...`` of [server:main].
         server = loadcontext(SERVER, "config:" + path)
@@ -56,11 +60,36 @@ def check_push_capacity(path, settings):
             f"{settings['push_max_held']} requests are held; set threads to at least "
             f"{needed} or lower push_max_held"
         )
+    return int(server.local_conf.get("connection_limit", "100"))
+
+
+def raise_open_files_limit(connection_limit):
+    """Let the process open a file per connection (plus a margin), if the system allows.
+
+    Waitress may hold ``connection_limit`` sockets; a common default soft limit of
+    1024 open files is below app.ini's 1200 connections.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connection_limit + 200
+    if soft >= wanted:
+        return soft
+    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if new > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    if new < wanted:
+        logging.getLogger(__name__).warning(
+            "open files limit %s is below connection_limit %s + 200: raise it (ulimit -n)",
+            new,
+            connection_limit,
+        )
+    return new
 
 
 def serve(args):
     _setup_logging(args.config)
-    check_push_capacity(os.path.abspath(args.config), _settings(args.config))
+    connection_limit = check_push_capacity(os.path.abspath(args.config), _settings(args.config))
+    if connection_limit:
+        raise_open_files_limit(connection_limit)
     app = loadapp(_config_uri(args.config))
     server = loadserver(_config_uri(args.config))
     server(app)

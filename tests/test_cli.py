@@ -159,3 +159,17 @@ def test_runner_module_builds_the_wsgi_application_from_the_ini(ini):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_serve_raises_a_low_open_files_limit_to_fit_its_connections():
+    import resource
+
+    from take_a_number.cli import raise_open_files_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        assert raise_open_files_limit(1200) == min(1400, hard)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == min(1400, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
