@@ -8,7 +8,7 @@ they sign in (or create a queue) through the API. Errors are always
 
 import json
 
-from . import forms, openapi, rules, security, store, views
+from . import forms, openapi, rules, security, statistics, store, views
 
 
 class ApiController:
@@ -38,7 +38,7 @@ class ApiController:
         body = self._body(req)
         if body is None:
             return None, self._error(req, 400, "bad_request", "Send a JSON object.")
-        values, errors = forms.validate(schema, {k: str(v) for k, v in body.items()})
+        values, errors = forms.validate(schema, {k: _field(v) for k, v in body.items()})
         if errors:
             return None, self._error(
                 req, 400, "invalid", "Some fields are not valid.", fields=errors
@@ -221,6 +221,134 @@ class ApiController:
             ),
         )
 
+    # -- the owner ----------------------------------------------------------------------
+
+    def _owner(self, req, queue_id):
+        servicer, error = self._servicer(req, queue_id)
+        if error:
+            return None, error
+        if not servicer["is_owner"]:
+            return None, self._error(req, 403, "not_owner", "Only the owner's token can do this.")
+        return servicer, None
+
+    def _owner_change(self, req, queue_id, schema, apply):
+        """Validate an owner's change, apply it, and answer with the queue's settings."""
+        _owner, error = self._owner(req, queue_id)
+        if error:
+            return error
+        values, error = self._validate(req, schema)
+        if error:
+            return error
+        apply(values, self.app.now())
+        return self.settings(req, queue_id)
+
+    def settings(self, req, queue_id):
+        _owner, error = self._owner(req, queue_id)
+        if error:
+            return error
+        queue = self.store.get_queue(queue_id)
+        hours = rules.parse_hours(queue["opening_hours"])
+        return self.app.json(
+            req,
+            {
+                "status": queue["status"],
+                "announcement": queue["announcement"],
+                "max_waiting": queue["max_waiting"],
+                "no_show_policy": queue["no_show_policy"],
+                "opening_hours": hours
+                and {
+                    "days": hours["days"],
+                    "opens": hours["opens"].strftime("%H:%M"),
+                    "closes": hours["closes"].strftime("%H:%M"),
+                },
+                "timezone": queue["timezone"],
+                "staff_code": queue["staff_code"],
+                "servicers": [
+                    {"id": s["id"], "name": s["name"], "is_owner": bool(s["is_owner"])}
+                    for s in self.store.active_servicers(queue_id)
+                ],
+            },
+        )
+
+    def set_status(self, req, queue_id):
+        return self._owner_change(
+            req,
+            queue_id,
+            forms.StatusForm,
+            lambda values, now: self.store.set_status(queue_id, values["status"], now),
+        )
+
+    def set_options(self, req, queue_id):
+        return self._owner_change(
+            req,
+            queue_id,
+            forms.OptionsForm,
+            lambda values, now: self.store.set_options(queue_id, now, **values),
+        )
+
+    def set_hours(self, req, queue_id):
+        return self._owner_change(
+            req,
+            queue_id,
+            forms.HoursForm,
+            lambda values, now: self.store.set_opening_hours(
+                queue_id, now, forms.hours_json(values), values["timezone"]
+            ),
+        )
+
+    def new_staff_code(self, req, queue_id):
+        return self._owner_change(
+            req,
+            queue_id,
+            forms.EmptyForm,
+            lambda values, now: self.store.set_staff_code(queue_id, security.new_staff_code(), now),
+        )
+
+    def clear_line(self, req, queue_id):
+        return self._owner_change(
+            req,
+            queue_id,
+            forms.EmptyForm,
+            lambda values, now: self.store.clear_line(queue_id, now),
+        )
+
+    def issue_token(self, req, queue_id):
+        """The owner signs a staff member in and hands them the token."""
+        _owner, error = self._owner(req, queue_id)
+        if error:
+            return error
+        values, error = self._validate(req, forms.StaffForm)
+        if error:
+            return error
+        try:
+            servicer = self.store.sign_in(queue_id, values["name"], self.app.now())
+        except store.NameInUse:
+            message = "The owner is signed in under this name; choose another."
+            return self._error(req, 409, "name_in_use", message, fields={"name": message})
+        body = {"servicer_name": servicer["name"], "token": self._issue_token(servicer)}
+        return self.app.json(req, body, status=201)
+
+    def revoke(self, req, queue_id, servicer_id):
+        owner, error = self._owner(req, queue_id)
+        if error:
+            return error
+        target = self.store.active_servicer(queue_id, int(servicer_id))
+        if target is None:
+            return self._error(req, 404, "not_found", "No such servicer is signed in.")
+        if target["id"] == owner["id"]:
+            return self._error(req, 409, "yourself", "Sign out instead of revoking yourself.")
+        self.store.sign_out(target["id"], self.app.now())
+        return self.settings(req, queue_id)
+
+    def statistics(self, req, queue_id):
+        _owner, error = self._owner(req, queue_id)
+        if error:
+            return error
+        queue = self.store.get_queue(queue_id)
+        tickets, tz, starts = self.app.controllers["owner"].history(queue)
+        report = statistics.report(tickets, tz, starts)
+        return self.app.json(req, _jsonable(report))
+
     def press(self, req, queue_id, button):
         """A console button: call_next, done, no_show or recall."""
         servicer, error = self._servicer(req, queue_id)
@@ -228,6 +356,17 @@ class ApiController:
             return error
         self.store.press(button, servicer, self.app.now())
         return self.console(req, queue_id)
+
+
+def _field(value):
+    """A JSON value as the form validators expect it: text, or a list of texts."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return [_field(item) for item in value]
+    return str(value)
 
 
 def _queue_status(snapshot):
@@ -238,3 +377,12 @@ def _queue_status(snapshot):
             {"number": s["number"], "servicer_name": s["servicer_name"]} for s in snapshot.serving
         ],
     )
+
+
+def _jsonable(value):
+    """The statistics report as JSON: tuples become lists, keys become text."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

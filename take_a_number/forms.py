@@ -97,6 +97,10 @@ class SignInForm(_Form):
     name = _text(40)
 
 
+class StaffForm(_Form):
+    name = _text(40)
+
+
 class StatusForm(_Form):
     status = validators.OneOf(rules.QUEUE_STATUSES, not_empty=True)
 

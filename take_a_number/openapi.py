@@ -233,6 +233,97 @@ SCHEMAS = {
         "required": ["servicer_name", "token"],
         "properties": {"servicer_name": {"type": "string"}, "token": {"type": "string"}},
     },
+    "Settings": {
+        "type": "object",
+        "required": [
+            "status",
+            "announcement",
+            "max_waiting",
+            "no_show_policy",
+            "opening_hours",
+            "timezone",
+            "staff_code",
+            "servicers",
+        ],
+        "properties": {
+            "status": {"type": "string", "enum": ["open", "paused", "closed"]},
+            "announcement": {"type": "string"},
+            "max_waiting": {"type": ["integer", "null"]},
+            "no_show_policy": {"type": "string", "enum": ["end", "requeue"]},
+            "opening_hours": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["days", "opens", "closes"],
+                        "properties": {
+                            "days": {"type": "array", "items": {"type": "integer"}},
+                            "opens": {"type": "string"},
+                            "closes": {"type": "string"},
+                        },
+                    },
+                ]
+            },
+            "timezone": {"type": "string"},
+            "staff_code": {"type": ["string", "null"]},
+            "servicers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "name", "is_owner"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "name": {"type": "string"},
+                        "is_owner": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+    "StatusChange": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["open", "paused", "closed"]}},
+    },
+    "Options": {
+        "type": "object",
+        "required": ["no_show_policy"],
+        "properties": {
+            "announcement": {"type": "string", "maxLength": 200},
+            "max_waiting": {"type": ["integer", "null"], "minimum": 1},
+            "no_show_policy": {"type": "string", "enum": ["end", "requeue"]},
+        },
+    },
+    "Hours": {
+        "type": "object",
+        "required": ["timezone"],
+        "properties": {
+            "always_open": {"type": "boolean"},
+            "days": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0, "maximum": 6},
+                "description": "0 is Monday.",
+            },
+            "opens": {"type": "string", "description": "HH:MM"},
+            "closes": {"type": "string", "description": "HH:MM"},
+            "timezone": {"type": "string", "description": "An IANA zone, like Europe/London."},
+        },
+    },
+    "Staff": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string", "maxLength": 40}},
+    },
+    "Statistics": {
+        "type": "object",
+        "required": ["overall", "servicers", "days"],
+        "description": "Counts, and mean/median/p90 of wait, service and total seconds.",
+        "properties": {
+            "overall": {"type": "object"},
+            "servicers": {"type": "array", "items": {"type": "object"}},
+            "days": {"type": "array", "items": {"type": "object"}},
+        },
+    },
     "SignedOut": {
         "type": "object",
         "required": ["signed_out"],
@@ -243,6 +334,28 @@ SCHEMAS = {
 
 def _body(name):
     return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+OWNER_ONLY = {
+    "401": _json(_ref("Error"), "No valid servicer token."),
+    "403": _json(_ref("Error"), "The token is a staff member's, not the owner's."),
+}
+
+
+def _owner_change(summary, body):
+    return {
+        "post": {
+            "summary": summary,
+            "security": BEARER,
+            "parameters": [QUEUE_ID],
+            **({"requestBody": _body(body)} if body else {}),
+            "responses": {
+                "200": _json(_ref("Settings"), "The queue's settings afterwards."),
+                "400": _json(_ref("Error"), "A field is not valid."),
+                **OWNER_ONLY,
+            },
+        }
+    }
 
 
 def _servicer_action(summary):
@@ -362,6 +475,70 @@ PATHS = {
     "/queues/{queue_id}/done": _servicer_action("Done: finish without calling anyone."),
     "/queues/{queue_id}/no-show": _servicer_action("No show: the current customer wasn't there."),
     "/queues/{queue_id}/recall": _servicer_action("Recall: signal the current customer again."),
+    "/queues/{queue_id}/settings": {
+        "get": {
+            "summary": "The owner's view: status, rules, opening hours, staff code, servicers.",
+            "security": BEARER,
+            "parameters": [QUEUE_ID],
+            "responses": {"200": _json(_ref("Settings"), "The settings."), **OWNER_ONLY},
+        }
+    },
+    "/queues/{queue_id}/status": _owner_change(
+        "Open, pause (no new numbers; the line is kept) or close the queue.", "StatusChange"
+    ),
+    "/queues/{queue_id}/options": _owner_change(
+        "The announcement, the most people waiting, and the no-show rule.", "Options"
+    ),
+    "/queues/{queue_id}/hours": _owner_change(
+        "Opening hours (days, times, time zone), or always open.", "Hours"
+    ),
+    "/queues/{queue_id}/staff-code": _owner_change(
+        "A new staff code; the old one stops letting anyone sign in.", None
+    ),
+    "/queues/{queue_id}/clear": _owner_change("Clear the waiting line.", None),
+    "/queues/{queue_id}/tokens": {
+        "post": {
+            "summary": "The owner signs a staff member in and gets their bearer token.",
+            "security": BEARER,
+            "parameters": [QUEUE_ID],
+            "requestBody": _body("Staff"),
+            "responses": {
+                "201": _json(_ref("SignedIn"), "Signed in."),
+                "400": _json(_ref("Error"), "A field is not valid."),
+                "409": _json(_ref("Error"), "The owner is signed in under this name."),
+                **OWNER_ONLY,
+            },
+        }
+    },
+    "/queues/{queue_id}/servicers/{servicer_id}": {
+        "delete": {
+            "summary": "Revoke a servicer: they are signed out and their tokens stop working.",
+            "security": BEARER,
+            "parameters": [
+                QUEUE_ID,
+                {
+                    "name": "servicer_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer"},
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("Settings"), "The settings afterwards."),
+                "404": _json(_ref("Error"), "No such servicer is signed in."),
+                "409": _json(_ref("Error"), "The owner cannot revoke themselves."),
+                **OWNER_ONLY,
+            },
+        }
+    },
+    "/queues/{queue_id}/statistics": {
+        "get": {
+            "summary": "Statistics of every ticket: per queue, per servicer, per day.",
+            "security": BEARER,
+            "parameters": [QUEUE_ID],
+            "responses": {"200": _json(_ref("Statistics"), "The report."), **OWNER_ONLY},
+        }
+    },
     "/openapi.json": {
         "get": {
             "summary": "This document.",

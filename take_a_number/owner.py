@@ -186,7 +186,7 @@ class OwnerController:
 
     # -- statistics -----------------------------------------------------------------
 
-    def _history(self, queue):
+    def history(self, queue):
         tz = zoneinfo.ZoneInfo(queue["timezone"])
         starts = statistics.serving_started_by_day(self.store.serving_starts(queue["id"]), tz)
         return self.store.queue_tickets(queue["id"]), tz, starts
@@ -195,7 +195,7 @@ class OwnerController:
         queue, _servicer, refusal = self._owner(req, queue_id)
         if refusal:
             return refusal
-        tickets, tz, starts = self._history(queue)
+        tickets, tz, starts = self.history(queue)
         report = statistics.report(tickets, tz, starts)
         day = next(
             (d for d in report["days"] if d["date"] == req.GET.get("day")),
@@ -227,7 +227,7 @@ class OwnerController:
         queue, _servicer, refusal = self._owner(req, queue_id)
         if refusal:
             return refusal
-        tickets, tz, starts = self._history(queue)
+        tickets, tz, starts = self.history(queue)
         response = Response(text=statistics.tickets_csv(tickets, tz, starts), charset="utf-8")
         response.content_type = "text/csv"
         response.content_disposition = f'attachment; filename="{queue_id}-tickets.csv"'

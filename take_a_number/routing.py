@@ -45,6 +45,26 @@ def make_mapper():
         "console_updates",
         GET,
     )
+    owner_api = [
+        ("api_settings", "settings", "settings", GET),
+        ("api_status", "status", "set_status", POST),
+        ("api_options", "options", "set_options", POST),
+        ("api_hours", "hours", "set_hours", POST),
+        ("api_staff_code", "staff-code", "new_staff_code", POST),
+        ("api_clear", "clear", "clear_line", POST),
+        ("api_tokens", "tokens", "issue_token", POST),
+        ("api_statistics", "statistics", "statistics", GET),
+    ]
+    for name, path, action, method in owner_api:
+        route(name, f"{API}/queues/{{queue_id}}/{path}", "api", action, method)
+    mapper.connect(
+        "api_revoke",
+        API + "/queues/{queue_id}/servicers/{servicer_id}",
+        controller="api",
+        action="revoke",
+        conditions=DELETE,
+        requirements=dict(QUEUE, servicer_id=r"\d+"),
+    )
     for button, path in BUTTONS:
         route(
             f"api_{button}",

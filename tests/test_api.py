@@ -228,3 +228,72 @@ def test_the_api_works_under_a_path_prefix(app):
         "page": f"http://localhost/tools/tan/lab/ticket/{ticket['token']}",
         "api": f"/tools/tan/api/v1/tickets/{ticket['token']}",
     }
+
+
+def test_the_owner_runs_the_queue_over_the_api(api):
+    owner = create_queue(api)["token"]
+    settings = api("get", "/queues/lab/settings", token=owner).json
+    assert settings["status"] == "open" and settings["opening_hours"] is None
+    assert [s["name"] for s in settings["servicers"]] == ["Desk 1"]
+
+    paused = api("post", "/queues/lab/status", json={"status": "paused"}, token=owner).json
+    assert paused["status"] == "paused"
+    refused = api("post", "/queues/lab/tickets", status=409).json["error"]
+    assert refused["code"] == "not_taking" and "paused" in refused["message"]
+    api("post", "/queues/lab/status", json={"status": "open"}, token=owner)
+
+    options = {"announcement": "Back at 2", "max_waiting": 1, "no_show_policy": "requeue"}
+    assert api("post", "/queues/lab/options", json=options, token=owner).json["max_waiting"] == 1
+    assert api("get", "/queues/lab").json["announcement"] == "Back at 2"
+    api("post", "/queues/lab/tickets", status=201)
+    assert api("post", "/queues/lab/tickets", status=409).json["error"]["code"] == "not_taking"
+    cleared = api("post", "/queues/lab/clear", token=owner).json
+    assert cleared["status"] == "open"
+    assert api("get", "/queues/lab").json["waiting"] == 0
+
+    hours = {"days": [0, 1, 2], "opens": "09:00", "closes": "17:00", "timezone": "Europe/London"}
+    with_hours = api("post", "/queues/lab/hours", json=hours, token=owner).json
+    assert with_hours["opening_hours"] == {"days": [0, 1, 2], "opens": "09:00", "closes": "17:00"}
+    bad = api(
+        "post", "/queues/lab/hours", json={**hours, "closes": "08:00"}, token=owner, status=400
+    )
+    assert bad.json["error"]["fields"]["closes"] == "Closing time must come after opening time."
+    always = api(
+        "post", "/queues/lab/hours", json={"always_open": True, "timezone": "UTC"}, token=owner
+    )
+    assert always.json["opening_hours"] is None
+
+
+def test_the_owner_issues_and_revokes_staff_tokens(api):
+    owner = create_queue(api)["token"]
+    old_code = api("get", "/queues/lab/settings", token=owner).json["staff_code"]
+    staff = api("post", "/queues/lab/tokens", json={"name": "Desk 2"}, token=owner, status=201)
+    staff_token = staff.json["token"]
+    assert api("get", "/queues/lab/console", token=staff_token).json["servicer_name"] == "Desk 2"
+    # Staff tokens cannot run the queue.
+    forbidden = api("post", "/queues/lab/clear", token=staff_token, status=403)
+    assert forbidden.json["error"]["code"] == "not_owner"
+    # A staff member signs in with the staff code; a new code locks that code out.
+    by_code = {"name": "Desk 3", "password": old_code}
+    api("post", "/queues/lab/servicers", json=by_code, status=201)
+    new_code = api("post", "/queues/lab/staff-code", token=owner).json["staff_code"]
+    assert new_code != old_code
+    api("post", "/queues/lab/servicers", json={**by_code, "name": "Desk 4"}, status=401)
+    servicers = api("get", "/queues/lab/settings", token=owner).json["servicers"]
+    desk2 = next(s["id"] for s in servicers if s["name"] == "Desk 2")
+    api("delete", f"/queues/lab/servicers/{desk2}", token=owner)
+    api("get", "/queues/lab/console", token=staff_token, status=401)
+    me = next(s["id"] for s in servicers if s["name"] == "Desk 1")
+    api("delete", f"/queues/lab/servicers/{me}", token=owner, status=409)
+
+
+def test_the_owner_reads_statistics_over_the_api(api):
+    owner = create_queue(api)["token"]
+    for _ in range(3):
+        api("post", "/queues/lab/tickets", status=201)
+    for _ in range(3):
+        api("post", "/queues/lab/next", token=owner)
+    report = api("get", "/queues/lab/statistics", token=owner).json
+    assert report["overall"]["tickets"] == 3
+    assert report["overall"]["served"] == 2
+    assert [s["servicer_name"] for s in report["servicers"]] == ["Desk 1"]
