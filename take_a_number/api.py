@@ -8,7 +8,7 @@ they sign in (or create a queue) through the API. Errors are always
 
 import json
 
-from . import forms, openapi, rules, security, statistics, store, views
+from . import forms, openapi, owner, rules, security, statistics, store, views
 
 
 class ApiController:
@@ -270,46 +270,11 @@ class ApiController:
             },
         )
 
-    def set_status(self, req, queue_id):
+    def change(self, req, queue_id, change):
+        """One of the owner's changes, shared with the Manage page (owner.CHANGES)."""
+        schema, apply = owner.CHANGES[change]
         return self._owner_change(
-            req,
-            queue_id,
-            forms.StatusForm,
-            lambda values, now: self.store.set_status(queue_id, values["status"], now),
-        )
-
-    def set_options(self, req, queue_id):
-        return self._owner_change(
-            req,
-            queue_id,
-            forms.OptionsForm,
-            lambda values, now: self.store.set_options(queue_id, now, **values),
-        )
-
-    def set_hours(self, req, queue_id):
-        return self._owner_change(
-            req,
-            queue_id,
-            forms.HoursForm,
-            lambda values, now: self.store.set_opening_hours(
-                queue_id, now, forms.hours_json(values), values["timezone"]
-            ),
-        )
-
-    def new_staff_code(self, req, queue_id):
-        return self._owner_change(
-            req,
-            queue_id,
-            forms.EmptyForm,
-            lambda values, now: self.store.set_staff_code(queue_id, security.new_staff_code(), now),
-        )
-
-    def clear_line(self, req, queue_id):
-        return self._owner_change(
-            req,
-            queue_id,
-            forms.EmptyForm,
-            lambda values, now: self.store.clear_line(queue_id, now),
+            req, queue_id, schema, lambda values, now: apply(self.store, queue_id, values, now)
         )
 
     def issue_token(self, req, queue_id):

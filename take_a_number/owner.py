@@ -11,6 +11,36 @@ from . import charts, forms, rules, security, statistics, store
 TIMEZONES = sorted(zoneinfo.available_timezones())
 
 
+# The owner's changes to a queue, shared by the Manage page and the JSON API:
+# name -> (FormEncode schema, apply(store, queue_id, values, now)).
+CHANGES = {
+    "status": (
+        forms.StatusForm,
+        lambda store, queue_id, values, now: store.set_status(queue_id, values["status"], now),
+    ),
+    "options": (
+        forms.OptionsForm,
+        lambda store, queue_id, values, now: store.set_options(queue_id, now, **values),
+    ),
+    "hours": (
+        forms.HoursForm,
+        lambda store, queue_id, values, now: store.set_opening_hours(
+            queue_id, now, forms.hours_json(values), values["timezone"]
+        ),
+    ),
+    "staff_code": (
+        forms.EmptyForm,
+        lambda store, queue_id, values, now: store.set_staff_code(
+            queue_id, security.new_staff_code(), now
+        ),
+    ),
+    "clear": (
+        forms.EmptyForm,
+        lambda store, queue_id, values, now: store.clear_line(queue_id, now),
+    ),
+}
+
+
 class OwnerController:
     def __init__(self, app):
         self.app = app
@@ -120,38 +150,11 @@ class OwnerController:
         apply(values, self.app.now())
         return self.app.redirect(req, "manage", queue_id=queue_id)
 
-    def set_status(self, req, queue_id):
+    def change(self, req, queue_id, change):
+        """One of the owner's changes (see CHANGES), from the Manage page."""
+        schema, apply = CHANGES[change]
         return self._change(
-            req,
-            queue_id,
-            forms.StatusForm,
-            lambda values, now: self.store.set_status(queue_id, values["status"], now),
-        )
-
-    def set_options(self, req, queue_id):
-        return self._change(
-            req,
-            queue_id,
-            forms.OptionsForm,
-            lambda values, now: self.store.set_options(queue_id, now, **values),
-        )
-
-    def set_hours(self, req, queue_id):
-        return self._change(
-            req,
-            queue_id,
-            forms.HoursForm,
-            lambda values, now: self.store.set_opening_hours(
-                queue_id, now, forms.hours_json(values), values["timezone"]
-            ),
-        )
-
-    def new_staff_code(self, req, queue_id):
-        return self._change(
-            req,
-            queue_id,
-            forms.EmptyForm,
-            lambda values, now: self.store.set_staff_code(queue_id, security.new_staff_code(), now),
+            req, queue_id, schema, lambda values, now: apply(self.store, queue_id, values, now)
         )
 
     def revoke(self, req, queue_id, servicer_id):
@@ -174,14 +177,6 @@ class OwnerController:
             f"Clear the line? – {queue['title']}",
             queue=queue,
             waiting=len(snapshot.waiting),
-        )
-
-    def clear_line(self, req, queue_id):
-        return self._change(
-            req,
-            queue_id,
-            forms.EmptyForm,
-            lambda values, now: self.store.clear_line(queue_id, now),
         )
 
     # -- statistics -----------------------------------------------------------------

@@ -6,6 +6,14 @@ GET = {"method": ["GET", "HEAD"]}
 POST = {"method": ["POST"]}
 DELETE = {"method": ["DELETE"]}
 API = "/api/v1"
+# The owner's changes (owner.CHANGES) and their paths, on the pages and in the API.
+OWNER_CHANGES = [
+    ("status", "status"),
+    ("options", "options"),
+    ("hours", "hours"),
+    ("staff_code", "staff-code"),
+    ("clear", "clear"),
+]
 # The servicer console's buttons: route name and path.
 BUTTONS = [("call_next", "next"), ("done", "done"), ("no_show", "no-show"), ("recall", "recall")]
 QUEUE = {"queue_id": r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]"}
@@ -45,18 +53,18 @@ def make_mapper():
         "console_updates",
         GET,
     )
-    owner_api = [
-        ("api_settings", "settings", "settings", GET),
-        ("api_status", "status", "set_status", POST),
-        ("api_options", "options", "set_options", POST),
-        ("api_hours", "hours", "set_hours", POST),
-        ("api_staff_code", "staff-code", "new_staff_code", POST),
-        ("api_clear", "clear", "clear_line", POST),
-        ("api_tokens", "tokens", "issue_token", POST),
-        ("api_statistics", "statistics", "statistics", GET),
-    ]
-    for name, path, action, method in owner_api:
-        route(name, f"{API}/queues/{{queue_id}}/{path}", "api", action, method)
+    route("api_settings", API + "/queues/{queue_id}/settings", "api", "settings", GET)
+    route("api_tokens", API + "/queues/{queue_id}/tokens", "api", "issue_token", POST)
+    route("api_statistics", API + "/queues/{queue_id}/statistics", "api", "statistics", GET)
+    for change, path in OWNER_CHANGES:
+        route(
+            f"api_{change}",
+            f"{API}/queues/{{queue_id}}/{path}",
+            "api",
+            "change",
+            POST,
+            change=change,
+        )
     mapper.connect(
         "api_revoke",
         API + "/queues/{queue_id}/servicers/{servicer_id}",
@@ -102,10 +110,16 @@ def make_mapper():
         route(button, f"/{{queue_id}}/serve/{path}", "servicer", "press", POST, button=button)
 
     route("manage", "/{queue_id}/manage", "owner", "manage", GET)
-    route("manage_status", "/{queue_id}/manage/status", "owner", "set_status", POST)
-    route("manage_options", "/{queue_id}/manage/options", "owner", "set_options", POST)
-    route("manage_hours", "/{queue_id}/manage/hours", "owner", "set_hours", POST)
-    route("manage_staff_code", "/{queue_id}/manage/staff-code", "owner", "new_staff_code", POST)
+    for change, path in OWNER_CHANGES:
+        if change != "clear":  # clearing has its confirmation page first, below
+            route(
+                f"manage_{change}",
+                f"/{{queue_id}}/manage/{path}",
+                "owner",
+                "change",
+                POST,
+                change=change,
+            )
     mapper.connect(
         "manage_revoke",
         "/{queue_id}/manage/servicers/{servicer_id}/revoke",
@@ -117,7 +131,7 @@ def make_mapper():
     route("manage_stats", "/{queue_id}/manage/stats", "owner", "statistics", GET)
     route("manage_csv", "/{queue_id}/manage/tickets.csv", "owner", "tickets_csv", GET)
     route("manage_clear", "/{queue_id}/manage/clear", "owner", "confirm_clear", GET)
-    route("manage_clear_line", "/{queue_id}/manage/clear", "owner", "clear_line", POST)
+    route("manage_clear_line", "/{queue_id}/manage/clear", "owner", "change", POST, change="clear")
 
     route("board", "/{queue_id}/board", "board", "board", GET)
     route("poster", "/{queue_id}/poster", "board", "poster", GET)
