@@ -90,15 +90,8 @@ class ApiController:
         values, error = self._validate(req, forms.CreateQueueForm)
         if error:
             return error
-        now = self.app.now()
         try:
-            self.store.create_queue(
-                values["queue_id"],
-                values["title"],
-                security.hash_password(values["password"]),
-                now,
-                staff_code=security.new_staff_code(),
-            )
+            servicer = owner.create_queue(self.store, values, self.app.now())
         except store.QueueExists:
             return self._error(
                 req,
@@ -107,7 +100,6 @@ class ApiController:
                 "That queue id is taken.",
                 fields={"queue_id": "That name is taken; choose another."},
             )
-        servicer = self.store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
         body = {
             "queue": views.queue_view(self._snapshot(values["queue_id"])),
             "servicer_name": servicer["name"],

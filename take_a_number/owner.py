@@ -41,6 +41,21 @@ CHANGES = {
 }
 
 
+def create_queue(store, values, now):
+    """Create a queue from CreateQueueForm's values; its creator is signed in as owner.
+
+    Returns the owner's servicer row; raises store.QueueExists.
+    """
+    store.create_queue(
+        values["queue_id"],
+        values["title"],
+        security.hash_password(values["password"]),
+        now,
+        staff_code=security.new_staff_code(),
+    )
+    return store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
+
+
 class OwnerController:
     def __init__(self, app):
         self.app = app
@@ -63,21 +78,13 @@ class OwnerController:
             return refused
         values, errors = forms.validate(forms.CreateQueueForm, req.POST)
         if not errors:
-            now = self.app.now()
             try:
-                self.store.create_queue(
-                    values["queue_id"],
-                    values["title"],
-                    security.hash_password(values["password"]),
-                    now,
-                    staff_code=security.new_staff_code(),
-                )
+                servicer = create_queue(self.store, values, self.app.now())
             except store.QueueExists:
                 errors = {"queue_id": "That name is taken; choose another."}
         if errors:
             defaults = {k: req.POST.get(k, "") for k in ("queue_id", "title", "name")}
             return self._form(req, defaults, errors, status=400)
-        servicer = self.store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
         req.session.sign_in(values["queue_id"], servicer["id"])
         return self.app.redirect(req, "console", queue_id=values["queue_id"])
 
