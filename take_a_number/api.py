@@ -18,12 +18,6 @@ class ApiController:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _error(self, req, status, code, message, **extra):
-        response = self.app.json_error(req, status, code, message)
-        if extra:
-            response.json_body = {"error": dict(response.json_body["error"], **extra)}
-        return response
-
     def _body(self, req):
         """The request's fields, from a JSON object or a form; None if unreadable."""
         if req.content_type == "application/json":
@@ -37,10 +31,10 @@ class ApiController:
     def _validate(self, req, schema):
         body = self._body(req)
         if body is None:
-            return None, self._error(req, 400, "bad_request", "Send a JSON object.")
+            return None, self.app.json_error(req, 400, "bad_request", "Send a JSON object.")
         values, errors = forms.validate(schema, {k: _field(v) for k, v in body.items()})
         if errors:
-            return None, self._error(
+            return None, self.app.json_error(
                 req, 400, "invalid", "Some fields are not valid.", fields=errors
             )
         return values, None
@@ -50,7 +44,7 @@ class ApiController:
         token = security.bearer_token(req)
         servicer = token and self.store.servicer_by_api_token(security.token_hash(token))
         if not servicer or servicer["queue_id"] != queue_id:
-            response = self._error(
+            response = self.app.json_error(
                 req, 401, "unauthorized", "Send a servicer's token: Authorization: Bearer <token>."
             )
             response.www_authenticate = ("Bearer", {"realm": "take-a-number"})
@@ -74,7 +68,7 @@ class ApiController:
         return self.app.snapshots.get(queue_id, self.app.now())
 
     def _no_queue(self, req):
-        return self._error(req, 404, "not_found", "There is no such queue.")
+        return self.app.json_error(req, 404, "not_found", "There is no such queue.")
 
     # -- the description --------------------------------------------------------
 
@@ -86,14 +80,14 @@ class ApiController:
     def create_queue(self, req):
         refused = self.app.rate_limited(req, "create_queue", req.remote_addr)
         if refused:
-            return self._error(req, 429, "rate_limited", "Too many queues created; wait.")
+            return self.app.json_error(req, 429, "rate_limited", "Too many queues created; wait.")
         values, error = self._validate(req, forms.CreateQueueForm)
         if error:
             return error
         try:
             servicer = owner.create_queue(self.store, values, self.app.now())
         except store.QueueExists:
-            return self._error(
+            return self.app.json_error(
                 req,
                 409,
                 "queue_exists",
@@ -125,11 +119,11 @@ class ApiController:
             return self._no_queue(req)
         refused = self.app.rate_limited(req, "take_ticket", f"api:{req.remote_addr}")
         if refused:
-            return self._error(req, 429, "rate_limited", "Too many tickets taken; wait.")
+            return self.app.json_error(req, 429, "rate_limited", "Too many tickets taken; wait.")
         try:
             ticket = self.store.take_ticket(queue_id, security.new_token(), self.app.now())
         except store.NotTaking as refusal:
-            return self._error(req, 409, "not_taking", str(refusal))
+            return self.app.json_error(req, 409, "not_taking", str(refusal))
         ticket = self.store.ticket_by_token(ticket["token"])
         response = self.app.json(req, self._ticket(req, self._snapshot(queue_id), ticket), 201)
         response.location = req.urls("api_ticket", token=ticket["token"])
@@ -138,13 +132,13 @@ class ApiController:
     def ticket(self, req, token):
         ticket = self.store.ticket_by_token(token)
         if ticket is None:
-            return self._error(req, 404, "not_found", "There is no such ticket.")
+            return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
         return self.app.json(req, self._ticket(req, self._snapshot(ticket["queue_id"]), ticket))
 
     def ticket_updates(self, req, token):
         ticket = self.store.ticket_by_token(token)
         if ticket is None:
-            return self._error(req, 404, "not_found", "There is no such ticket.")
+            return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
         return self.app.live(
             req,
             ticket["queue_id"],
@@ -155,9 +149,11 @@ class ApiController:
     def leave(self, req, token):
         ticket = self.store.ticket_by_token(token)
         if ticket is None:
-            return self._error(req, 404, "not_found", "There is no such ticket.")
+            return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
         if not rules.can_leave(ticket["state"]):
-            return self._error(req, 409, "closed", f"This ticket is already {ticket['state']}.")
+            return self.app.json_error(
+                req, 409, "closed", f"This ticket is already {ticket['state']}."
+            )
         self.store.leave(token, self.app.now())
         return self.ticket(req, token)
 
@@ -169,21 +165,23 @@ class ApiController:
             return self._no_queue(req)
         refused = self.app.rate_limited(req, "sign_in", req.remote_addr)
         if refused:
-            return self._error(req, 429, "rate_limited", "Too many sign-in attempts; wait.")
+            return self.app.json_error(req, 429, "rate_limited", "Too many sign-in attempts; wait.")
         values, error = self._validate(req, forms.SignInForm)
         if error:
             return error
         role = security.sign_in_role(queue, values["password"])
         if role is None:
             message = "That is neither this queue's password nor its staff code."
-            return self._error(req, 401, "wrong_password", message, fields={"password": message})
+            return self.app.json_error(
+                req, 401, "wrong_password", message, fields={"password": message}
+            )
         try:
             servicer = self.store.sign_in(
                 queue_id, values["name"], self.app.now(), is_owner=role == "owner"
             )
         except store.NameInUse:
             message = "Someone else is signed in under this name; choose another."
-            return self._error(req, 409, "name_in_use", message, fields={"name": message})
+            return self.app.json_error(req, 409, "name_in_use", message, fields={"name": message})
         body = {"servicer_name": servicer["name"], "token": self._issue_token(servicer)}
         return self.app.json(req, body, status=201)
 
@@ -220,7 +218,9 @@ class ApiController:
         if error:
             return None, error
         if not servicer["is_owner"]:
-            return None, self._error(req, 403, "not_owner", "Only the owner's token can do this.")
+            return None, self.app.json_error(
+                req, 403, "not_owner", "Only the owner's token can do this."
+            )
         return servicer, None
 
     def _owner_change(self, req, queue_id, schema, apply):
@@ -281,7 +281,7 @@ class ApiController:
             servicer = self.store.sign_in(queue_id, values["name"], self.app.now())
         except store.NameInUse:
             message = "The owner is signed in under this name; choose another."
-            return self._error(req, 409, "name_in_use", message, fields={"name": message})
+            return self.app.json_error(req, 409, "name_in_use", message, fields={"name": message})
         body = {"servicer_name": servicer["name"], "token": self._issue_token(servicer)}
         return self.app.json(req, body, status=201)
 
@@ -291,9 +291,11 @@ class ApiController:
             return error
         target = self.store.active_servicer(queue_id, int(servicer_id))
         if target is None:
-            return self._error(req, 404, "not_found", "No such servicer is signed in.")
+            return self.app.json_error(req, 404, "not_found", "No such servicer is signed in.")
         if target["id"] == owner["id"]:
-            return self._error(req, 409, "yourself", "Sign out instead of revoking yourself.")
+            return self.app.json_error(
+                req, 409, "yourself", "Sign out instead of revoking yourself."
+            )
         self.store.sign_out(target["id"], self.app.now())
         return self.settings(req, queue_id)
 

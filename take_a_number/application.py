@@ -329,9 +329,12 @@ class Application:
         response.headers["X-Accel-Buffering"] = "no"
         return response
 
-    def json_error(self, req, status, code, message):
+    def json_error(self, req, status, code, message, fields=None):
         """Errors of the JSON endpoints all have this one shape."""
-        return self.json(req, {"error": {"code": code, "message": message}}, status=status)
+        error = {"code": code, "message": message}
+        if fields:
+            error["fields"] = fields  # a message per invalid field
+        return self.json(req, {"error": error}, status=status)
 
     def redirect(self, req, route, **kwargs):
         """303 See Other, the answer to every successful POST."""

@@ -8,7 +8,7 @@ class ServicerController:
         self.app = app
         self.store = app.store
 
-    def _servicer(self, req, queue_id):
+    def signed_in(self, req, queue_id):
         """The servicer this browser is signed in as on this queue, or None."""
         servicer_id = req.session.servicer_id(queue_id)
         if servicer_id is None:
@@ -22,7 +22,7 @@ class ServicerController:
         queue = self.store.get_queue(queue_id)
         if queue is None:
             return self.app.not_found(req, queue_id)
-        servicer = self._servicer(req, queue_id)
+        servicer = self.signed_in(req, queue_id)
         if servicer is None:
             # An invite link carries the staff code: /<queue>/serve?code=K7P2-X9QM
             return self._sign_in_form(req, queue, {}, {"password": req.GET.get("code", "")})
@@ -41,7 +41,7 @@ class ServicerController:
 
     def updates(self, req, queue_id):
         """Live updates of the console."""
-        if self._servicer(req, queue_id) is None:
+        if self.signed_in(req, queue_id) is None:
             return self.app.json_error(req, 403, "signed_out", "Sign in to serve this queue.")
 
         def view(snapshot):
@@ -49,10 +49,6 @@ class ServicerController:
             return servicer and views.console_view(snapshot, servicer, self.app.now())
 
         return self.app.live(req, queue_id, view)
-
-    def signed_in(self, req, queue_id):
-        """The servicer this browser is signed in as on this queue, or None."""
-        return self._servicer(req, queue_id)
 
     def _sign_in_form(self, req, queue, errors, defaults=None, status=200):
         return self.app.render_form(
@@ -90,7 +86,7 @@ class ServicerController:
         return self.app.redirect(req, "console", queue_id=queue_id)
 
     def sign_out(self, req, queue_id):
-        servicer = self._servicer(req, queue_id)
+        servicer = self.signed_in(req, queue_id)
         if servicer is not None:
             self.store.sign_out(servicer["id"], self.app.now())
         req.session.sign_out(queue_id)
@@ -98,7 +94,7 @@ class ServicerController:
 
     def press(self, req, queue_id, button):
         """A console button for the signed-in servicer, then back to the console."""
-        servicer = self._servicer(req, queue_id)
+        servicer = self.signed_in(req, queue_id)
         if servicer is not None:
             self.store.press(button, servicer, self.app.now())
         return self.app.redirect(req, "console", queue_id=queue_id)

@@ -53,6 +53,11 @@ class Snapshots:
         return None
 
 
+def people(count):
+    """'1 person', '3 people'."""
+    return "1 person" if count == 1 else f"{count} people"
+
+
 def numbers_served(snapshot):
     """'41, 42', or '–' when nobody is being served."""
     return ", ".join(str(s["number"]) for s in snapshot.serving) or "–"
@@ -110,12 +115,7 @@ def _ticket_words(view):
         return f"It's your turn — go to {desk}.", again
     if state == rules.WAITING:
         ahead = view["ahead"]
-        if ahead == 0:
-            message = "You're next."
-        elif ahead == 1:
-            message = "1 person ahead of you."
-        else:
-            message = f"{ahead} people ahead of you."
+        message = "You're next." if ahead == 0 else f"{people(ahead)} ahead of you."
         detail = f"Position in line: {view['position']}"
         if view["estimate"]:
             detail += f" · Estimated wait: {view['estimate']}"
@@ -139,12 +139,7 @@ def console_view(snapshot, servicer, now):
         called = f"called {rules.describe_age(now - mine['called_at'])}"
         if mine["recalls"]:
             called += f", recalled {mine['recalls']}×"
-    if waiting == 0:
-        waiting_detail = "Nobody is waiting."
-    elif waiting == 1:
-        waiting_detail = "1 person in line"
-    else:
-        waiting_detail = f"{waiting} people in line"
+    waiting_detail = f"{people(waiting)} in line" if waiting else "Nobody is waiting."
     flow = statistics.flow(
         [{"taken_at": t} for t in snapshot.arrivals],
         now,

@@ -27,8 +27,14 @@ def settings(tmp_path):
 
 
 @pytest.fixture
-def app(tmp_path, settings):
-    return main({"here": str(tmp_path)}, **settings)
+def make_app(tmp_path, settings):
+    """The app on the test's database, with some settings changed."""
+    return lambda **changes: main({"here": str(tmp_path)}, **dict(settings, **changes))
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

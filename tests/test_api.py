@@ -7,7 +7,7 @@ from openapi_spec_validator import validate
 from webtest import TestApp
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from take_a_number import main, routing
+from take_a_number import routing
 
 PASSWORD = "correct horse"
 
@@ -206,9 +206,8 @@ def test_updates_answer_at_once_without_since_and_after_a_change(api):
     assert console.json["current_number"] == 1
 
 
-def test_without_room_to_hold_updates_say_when_to_ask_again(tmp_path, settings):
-    settings["push_max_held"] = "0"
-    api = Api(main({"here": str(tmp_path)}, **settings))
+def test_without_room_to_hold_updates_say_when_to_ask_again(make_app):
+    api = Api(make_app(push_max_held="0"))
     create_queue(api)
     status = api("get", "/queues/lab").json
     full = api("get", f"/queues/lab/updates?since={status['version']}")

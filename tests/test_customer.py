@@ -165,13 +165,10 @@ def test_ticket_of_another_queue_is_not_shown_under_this_one(browser, new_browse
     browser.get(f"/second/ticket/{token}", status=404)
 
 
-def test_taking_numbers_is_rate_limited_per_browser(tmp_path, settings):
+def test_taking_numbers_is_rate_limited_per_browser(make_app):
     from webtest import TestApp
 
-    from take_a_number import main
-
-    settings["rate_limit_take_ticket"] = "2/minute"
-    app = main({"here": str(tmp_path)}, **settings)
+    app = make_app(rate_limit_take_ticket="2/minute")
     create_queue(TestApp(app))
     customer = TestApp(app)
     for _ in range(2):

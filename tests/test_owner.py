@@ -79,13 +79,10 @@ def test_the_password_is_stored_hashed(app, browser):
     assert stored.startswith("pbkdf2_sha256$600000$")
 
 
-def test_queue_creation_is_rate_limited_per_client_address(tmp_path, settings):
+def test_queue_creation_is_rate_limited_per_client_address(make_app):
     from webtest import TestApp
 
-    from take_a_number import main
-
-    settings["rate_limit_create_queue"] = "2/hour"
-    app = main({"here": str(tmp_path)}, **settings)
+    app = make_app(rate_limit_create_queue="2/hour")
     one, other = TestApp(app), TestApp(app, extra_environ={"REMOTE_ADDR": "10.0.0.9"})
     create_queue(one, "first")
     create_queue(one, "second")

@@ -90,13 +90,10 @@ def test_sign_in_needs_a_name(browser, new_browser):
     assert "Please fill this in." in form.submit(status=400)
 
 
-def test_sign_in_is_rate_limited_per_client_address(tmp_path, settings):
+def test_sign_in_is_rate_limited_per_client_address(make_app):
     from webtest import TestApp
 
-    from take_a_number import main
-
-    settings["rate_limit_sign_in"] = "3/600"
-    app = main({"here": str(tmp_path)}, **settings)
+    app = make_app(rate_limit_sign_in="3/600")
     create_queue(TestApp(app))
     guesser = TestApp(app)
     for attempt in range(3):
