@@ -27,9 +27,7 @@ def button(page, action_suffix):
     return next(f for f in page.forms.values() if f.action.endswith(action_suffix))
 
 
-def run(data_dir):
-    app = main({"here": data_dir}, database=os.path.join(data_dir, "queues.sqlite"))
-
+def run(app):
     owner = TestApp(app)
     home = owner.get("/")
     console = (
@@ -64,4 +62,8 @@ def run(data_dir):
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as data_dir:
-        run(data_dir)
+        app = main({"here": data_dir}, database=os.path.join(data_dir, "queues.sqlite"))
+        try:
+            run(app)
+        finally:
+            app.close()  # stop the push watcher before the directory goes

@@ -122,27 +122,29 @@ class ApiController:
             return self.app.json_error(req, 429, "rate_limited", "Too many tickets taken; wait.")
         try:
             ticket = self.store.take_ticket(queue_id, security.new_token(), self.app.now())
+        except LookupError:
+            return self._no_queue(req)
         except store.NotTaking as refusal:
             return self.app.json_error(req, 409, "not_taking", str(refusal))
-        ticket = self.store.ticket_by_token(ticket["token"])
+        ticket = self.app.snapshots.ticket(ticket["token"])
         response = self.app.json(req, self._ticket(req, self._snapshot(queue_id), ticket), 201)
         response.location = req.urls("api_ticket", token=ticket["token"])
         return response
 
     def ticket(self, req, token):
-        ticket = self.store.ticket_by_token(token)
+        ticket = self.app.snapshots.ticket(token)
         if ticket is None:
             return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
         return self.app.json(req, self._ticket(req, self._snapshot(ticket["queue_id"]), ticket))
 
     def ticket_updates(self, req, token):
-        ticket = self.store.ticket_by_token(token)
+        ticket = self.app.snapshots.ticket(token)
         if ticket is None:
             return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
         return self.app.live(
             req,
             ticket["queue_id"],
-            lambda snapshot: self._ticket(req, snapshot, self.store.ticket_by_token(token)),
+            lambda snapshot: self._ticket(req, snapshot, self.app.snapshots.ticket(token)),
             ticket_id=ticket["id"],
         )
 

@@ -150,8 +150,17 @@ class Application:
         }
         self.clock = time.time
 
+    def close(self):
+        """Stop the push watcher and close the database connections kept open."""
+        self.hub.close()
+        self.store.close_all()
+
     @wsgify
     def __call__(self, req):
+        if req.environ.get("wsgi.multiprocess") and not self.store.exact:
+            # Other processes serve too (gunicorn, mod_wsgi): ask SQLite on
+            # every request whether they changed something (store.generation).
+            self.store.exact = True
         try:
             try:
                 response = self.dispatch(req)

@@ -18,7 +18,7 @@ class CustomerController:
     def _open_ticket(self, req, queue_id):
         """The open ticket this browser holds in this queue, or None."""
         token = req.cookies.get(ticket_cookie(queue_id))
-        ticket = self.store.ticket_by_token(token) if token else None
+        ticket = self.app.snapshots.ticket(token) if token else None
         if ticket and ticket["queue_id"] == queue_id and rules.is_open(ticket["state"]):
             return ticket
         return None
@@ -42,8 +42,6 @@ class CustomerController:
         )
 
     def take(self, req, queue_id):
-        if self.store.get_queue(queue_id) is None:
-            return self.app.not_found(req, queue_id)
         ticket = self._open_ticket(req, queue_id)
         if ticket is None:
             refused = self.app.rate_limited(req, "take_ticket", req.session["csrf"])
@@ -56,6 +54,8 @@ class CustomerController:
                     self.app.now(),
                     browser=security.browser_key(req.session),
                 )
+            except LookupError:
+                return self.app.not_found(req, queue_id)
             except store.NotTaking:
                 # Paused, closed, outside opening hours or full: the page says which.
                 response = self.join(req, queue_id)
@@ -74,7 +74,7 @@ class CustomerController:
         )
 
     def ticket(self, req, queue_id, token):
-        ticket = self.store.ticket_by_token(token)
+        ticket = self.app.snapshots.ticket(token)
         if ticket is None or ticket["queue_id"] != queue_id:
             return self.app.error_page(
                 req,
@@ -106,12 +106,12 @@ class CustomerController:
         """Live updates of a ticket page."""
 
         def view(snapshot):
-            ticket = self.store.ticket_by_token(token)
+            ticket = self.app.snapshots.ticket(token)
             if ticket is None or ticket["queue_id"] != queue_id:
                 return None
             return views.ticket_view(snapshot, ticket)
 
-        ticket = self.store.ticket_by_token(token)
+        ticket = self.app.snapshots.ticket(token)
         if ticket is None:
             return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
         return self.app.live(req, queue_id, view, ticket_id=ticket["id"])

@@ -2,7 +2,16 @@
 
 One SQLite file in WAL mode, one connection per thread, and every transaction
 that reads and then writes starts with ``BEGIN IMMEDIATE`` so that two
-threads or two processes never interleave their read-modify-write.
+threads or two processes never interleave their read-modify-write. (Taking a
+number is one ``INSERT … SELECT`` statement, which SQLite runs as a transaction
+of its own that holds the write lock from its first step: the same guarantee.)
+
+The store also keeps a *generation*, a number that moves on whenever the
+database may have changed; caches of what pages show (views.py) are valid for
+one generation. Commits of this process move it on at once. Commits of other
+processes are noticed through ``PRAGMA data_version``: on every call when
+several processes serve (``exact``), else at most ``FOREIGN_CHECK_SECONDS``
+later, so that a page served from memory costs no SQLite call at all.
 """
 
 import contextlib
@@ -26,6 +35,13 @@ ACTIVE_SERVICER_SECONDS = 30 * 60
 IDLE_CONNECTIONS = 16
 # How many calls the display board lists.
 RECENT_CALLS = 6
+# Unless ``Store.exact``, another process's commit is noticed within this long.
+FOREIGN_CHECK_SECONDS = 0.05
+
+
+def _open_at(opening_hours, timezone, now):
+    """SQL ``tan_open_at(opening_hours, timezone, now)``: whether the hours are open."""
+    return rules.opening(rules.parse_hours(opening_hours), timezone, now)[0]
 
 
 class QueueExists(Exception):
@@ -206,6 +222,15 @@ class Store:
         self._write_lock = threading.Lock()
         # Called after every commit of a change (the push hub listens here).
         self.after_commit = []
+        # See generation(). Ask SQLite on every call (several processes serve)?
+        self.exact = False
+        self._generation = 0
+        self._generation_lock = threading.Lock()
+        self._probe = None  # a connection of its own, for PRAGMA data_version
+        self._probe_lock = threading.Lock()
+        self._probe_data_version = None
+        self._probe_pid = None
+        self._probed_at = float("-inf")
         directory = os.path.dirname(self.path)
         os.makedirs(directory, exist_ok=True)
 
@@ -230,6 +255,7 @@ class Store:
         )
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        conn.create_function("tan_open_at", 3, _open_at, deterministic=True)
         return sqlite_utils.Database(conn)
 
     def release(self):
@@ -255,6 +281,18 @@ class Store:
             db.conn.close()
             self._local.db = None
 
+    def close_all(self):
+        """Close this thread's connection and those kept for reuse (at shutdown)."""
+        self.close()
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for db in idle:
+            db.conn.close()
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
+
     @contextlib.contextmanager
     def immediate(self):
         """A read-modify-write transaction holding the write lock from its start."""
@@ -268,8 +306,62 @@ class Store:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        self._committed()
+
+    def _write_statement(self, sql, params):
+        """One writing statement, run to its end as a transaction of its own.
+
+        SQLite takes the write lock as such a statement starts, before it reads,
+        so it is a read-modify-write as safe as ``BEGIN IMMEDIATE`` … ``COMMIT``,
+        in one call instead of three. Returns the rows of its RETURNING clause.
+        """
+        with self._write_lock:
+            rows = self.db.conn.execute(sql, params).fetchall()
+        self._committed()
+        return rows
+
+    def _committed(self):
+        self._next_generation()
         for callback in self.after_commit:
             callback()
+
+    # -- generations ---------------------------------------------------------
+
+    def generation(self):
+        """A number that moves on whenever the database may have changed.
+
+        What was read at one generation may be served again while it is
+        current. Commits of this process move it on before they return; other
+        processes' commits are seen through ``PRAGMA data_version`` on a
+        connection of its own: on every call if ``exact``, else once per
+        ``FOREIGN_CHECK_SECONDS``, by whichever request comes first.
+        """
+        if self.exact or time.monotonic() - self._probed_at >= FOREIGN_CHECK_SECONDS:
+            self._check_other_processes()
+        return self._generation
+
+    def _next_generation(self):
+        with self._generation_lock:
+            self._generation += 1
+
+    def _check_other_processes(self):
+        # Without ``exact``, a request that finds another checking goes on
+        # with what is known: it is at most FOREIGN_CHECK_SECONDS old.
+        if not self._probe_lock.acquire(blocking=self.exact):
+            return
+        try:
+            if self._probe is None or self._probe_pid != os.getpid():
+                self._probe_pid = os.getpid()  # a forked worker opens its own
+                self._probe = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout, check_same_thread=False
+                )
+            data_version = self._probe.execute("PRAGMA data_version").fetchone()[0]
+            self._probed_at = time.monotonic()
+            if data_version != self._probe_data_version:
+                self._probe_data_version = data_version
+                self._next_generation()
+        finally:
+            self._probe_lock.release()
 
     def _rows(self, sql, params=()):
         cursor = self.db.execute(sql, params)
@@ -546,47 +638,57 @@ class Store:
 
         If ``browser`` already holds an open ticket in this queue, return that
         one instead: a browser never holds two (a unique index sees to it).
-        Raises NotTaking when the queue gives no numbers now.
+        Raises NotTaking when the queue gives no numbers now, LookupError when
+        there is no such queue.
         """
-        queue = self.get_queue(queue_id)
-        if queue is None:
-            raise LookupError(f"no queue {queue_id!r}")
-        # Paused, closed or outside its hours: no need to take the write lock.
-        notice = rules.closed_notice(queue, 0, now)
-        if notice:
-            raise NotTaking(notice)
-        with self.immediate() as db:
-            if queue["max_waiting"]:
-                notice = rules.closed_notice(queue, self._waiting_count(queue_id), now)
-                if notice:
-                    raise NotTaking(notice)
+        for _attempt in range(3):
             try:
-                # One statement: the ticket_taken trigger moves the queue's
-                # counter and version on and records the event. Few statements
-                # while holding the write lock keep its turns short.
-                ticket_id, number = db.execute(
+                # One statement, which takes the write lock as it starts: it
+                # checks that the queue gives numbers (open, within its hours,
+                # not full), and the ticket_taken trigger moves the queue's
+                # counter and version on and records the event.
+                rows = self._write_statement(
                     "INSERT INTO tickets "
                     "(queue_id, number, token, state, taken_at, browser, line_position) "
                     "SELECT id, last_number + 1, ?, 'waiting', ?, ?, last_number + 1 "
-                    "FROM queues WHERE id = ? RETURNING id, number",
-                    (token, now, browser, queue_id),
-                ).fetchone()
+                    "FROM queues WHERE id = ? AND status = 'open' "
+                    "AND (coalesce(max_waiting, 0) = 0 OR max_waiting > "
+                    "(SELECT count(*) FROM tickets WHERE queue_id = queues.id "
+                    "AND state = 'waiting')) "
+                    "AND (opening_hours IS NULL OR tan_open_at(opening_hours, timezone, ?)) "
+                    "RETURNING id, number",
+                    (token, now, browser, queue_id, now),
+                )
             except sqlite3.IntegrityError as error:
                 if "browser" not in str(error):
                     raise
-                return self._row(
+                ticket = self._row(
                     "SELECT * FROM tickets WHERE browser = ? AND queue_id = ? "
                     "AND state IN ('waiting', 'called')",
                     (browser, queue_id),
                 )
-        return {
-            "id": ticket_id,
-            "queue_id": queue_id,
-            "number": number,
-            "token": token,
-            "state": "waiting",
-            "taken_at": now,
-        }
+                if ticket is None:
+                    continue  # closed between the two statements: try again
+                return ticket
+            if rows:
+                ticket_id, number = rows[0]
+                return {
+                    "id": ticket_id,
+                    "queue_id": queue_id,
+                    "number": number,
+                    "token": token,
+                    "state": "waiting",
+                    "taken_at": now,
+                }
+            # Nothing taken: say why.
+            queue = self.get_queue(queue_id)
+            if queue is None:
+                raise LookupError(f"no queue {queue_id!r}")
+            notice = rules.closed_notice(queue, self._waiting_count(queue_id), now)
+            if notice:
+                raise NotTaking(notice)
+            # It opened again in between: try again.
+        raise NotTaking("The queue is busy. Please try again.")
 
     def _waiting_count(self, queue_id):
         return self._scalar(

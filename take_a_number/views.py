@@ -14,43 +14,62 @@ from . import rules, statistics
 # active servicers), so it is re-read at least this often.
 SNAPSHOT_MAX_AGE = 60
 CACHED_QUEUES = 1000
+CACHED_TICKETS = 20_000
 
 
 class Snapshots:
-    """The latest snapshot of each queue, read again when its version moves on."""
+    """The latest snapshot of each queue, and tickets by token, for the store's generation.
+
+    While the store's generation stays the same nothing changed, and a page is
+    served from memory without a single SQLite call (each would hand the GIL to
+    another of the server's threads, and wait to get it back). When the
+    generation moved on, one query tells whether this queue changed; only then
+    is the snapshot read again, once, however many people watch the queue.
+    """
 
     def __init__(self, store):
         self.store = store
-        self._cache = collections.OrderedDict()
+        self._cache = collections.OrderedDict()  # queue id: (generation, snapshot)
+        self._tickets = {}  # token: (generation, ticket)
         self._lock = threading.Lock()
 
     def get(self, queue_id, now):
+        generation = self.store.generation()
+        cached = self._cache.get(queue_id)
+        if cached is not None and cached[0] == generation and _young(cached[1], now):
+            return cached[1]
         version = self.store.queue_version(queue_id)
         if version is None:
             return None
-        snapshot = self._fresh(queue_id, version, now)
-        if snapshot is None:
-            with self._lock:  # one reader per change, not one per waiting client
-                snapshot = self._fresh(queue_id, version, now)
+        with self._lock:  # one reader per change, not one per waiting client
+            cached = self._cache.get(queue_id)
+            snapshot = cached[1] if cached is not None else None
+            if snapshot is None or snapshot.version < version or not _young(snapshot, now):
+                snapshot = self.store.queue_snapshot(queue_id, now)
                 if snapshot is None:
-                    snapshot = self.store.queue_snapshot(queue_id, now)
-                    if snapshot is None:
-                        return None
-                    self._cache[queue_id] = snapshot
-                    self._cache.move_to_end(queue_id)
-                    while len(self._cache) > CACHED_QUEUES:
-                        self._cache.popitem(last=False)
+                    return None
+            self._cache[queue_id] = (generation, snapshot)
+            self._cache.move_to_end(queue_id)
+            while len(self._cache) > CACHED_QUEUES:
+                self._cache.popitem(last=False)
         return snapshot
 
-    def _fresh(self, queue_id, version, now):
-        snapshot = self._cache.get(queue_id)
-        if (
-            snapshot is not None
-            and snapshot.version >= version
-            and now - snapshot.taken_at < SNAPSHOT_MAX_AGE
-        ):
-            return snapshot
-        return None
+    def ticket(self, token):
+        """The ticket with this token (and its servicer's name), or None."""
+        generation = self.store.generation()
+        cached = self._tickets.get(token)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        ticket = self.store.ticket_by_token(token)
+        if ticket is not None:
+            if len(self._tickets) >= CACHED_TICKETS:
+                self._tickets.clear()
+            self._tickets[token] = (generation, ticket)
+        return ticket
+
+
+def _young(snapshot, now):
+    return now - snapshot.taken_at < SNAPSHOT_MAX_AGE
 
 
 def people(count):
