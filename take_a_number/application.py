@@ -5,13 +5,17 @@ import hashlib
 import html
 import logging
 import os
+import re
 import time
+import urllib.parse
 
 import tempita
+import webob
 from formencode import htmlfill
 from routes.util import URLGenerator
 from webob import Response, exc
 from webob.dec import wsgify
+from webob.multidict import MultiDict
 from webob.static import FileApp
 
 from . import api, board, customer, notifications, owner, routing, security, servicer, views
@@ -50,6 +54,29 @@ class Template(tempita.HTMLTemplate):
         if hasattr(value, "__html__"):
             return value.__html__()
         return html.escape(value if isinstance(value, str) else str(value), quote=True)
+
+
+class Request(webob.Request):
+    """WebOb's request, reading the body of an urlencoded form with parse_qsl.
+
+    WebOb parses every form through cgi.FieldStorage, which is made for
+    multipart uploads and takes longer than the rest of taking a number.
+    Every form of the app is urlencoded; anything else goes to WebOb.
+    """
+
+    @property
+    def POST(self):
+        if self.method != "POST" or self.content_type != "application/x-www-form-urlencoded":
+            return super().POST
+        form = self.environ.get("take_a_number.form")
+        if form is None:
+            # Bytes that are not UTF-8 become U+FFFD, as WebOb makes them:
+            # the form's validation then says what is wrong with the field.
+            pairs = urllib.parse.parse_qsl(
+                self.body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace"
+            )
+            form = self.environ["take_a_number.form"] = MultiDict(pairs)
+        return form
 
 
 class Templates:
@@ -97,29 +124,77 @@ class Urls:
     """``url(name, **args)`` for one request: Routes' URLGenerator, remembered.
 
     A URL depends only on the route, its arguments and SCRIPT_NAME, and
-    Routes takes long to build one, so each is built once.
+    Routes takes long to build one, so each is built once. A URL whose every
+    argument fills a path variable with characters no URL quotes is filled in
+    directly (``paths``), as Routes would.
     """
 
-    def __init__(self, mapper, environ, cache):
+    def __init__(self, mapper, environ, cache, paths):
         self.mapper = mapper
         self.environ = environ
         self.cache = cache
+        self.paths = paths
         self.generator = None
 
     def __call__(self, name, **args):
         key = (self.environ.get("SCRIPT_NAME", ""), name, *sorted(args.items()))
         url = self.cache.get(key)
         if url is None:
-            if self.generator is None:
-                self.generator = URLGenerator(self.mapper, self.environ)
-            url = self.generator(name, **args)
+            url = self._fill(name, args)
+            if url is None:
+                if self.generator is None:
+                    self.generator = URLGenerator(self.mapper, self.environ)
+                url = self.generator(name, **args)
             if len(self.cache) >= URL_CACHE_SIZE:
                 self.cache.clear()
             self.cache[key] = url
         return url
 
+    def _fill(self, name, args):
+        path = self.paths.get(name)
+        if path is None:
+            return None
+        template, requirements = path
+        if args.keys() != requirements.keys():
+            return None
+        values = {}
+        for arg, value in args.items():
+            value = str(value)
+            if not requirements[arg].fullmatch(value):
+                return None
+            values[arg] = value
+        return self.environ.get("SCRIPT_NAME", "") + template.format(**values)
+
+
+# Characters a URL path never quotes: a value made of them is filled in as is.
+_UNQUOTED = "[A-Za-z0-9_.~-]+"
+
+
+def fillable_paths(mapper):
+    """``{route name: (path template, {variable: pattern})}`` for Urls._fill.
+
+    A value must match the route's requirement and hold only characters that
+    URLs never quote, so that filling it in gives the URL Routes would build.
+    """
+    paths = {}
+    for route in mapper.matchlist:
+        if route.name is None or route.name in paths:
+            continue
+        variables = re.findall(r"{(\w+)}", route.routepath)
+        if route.routepath.count("{") != len(variables):
+            continue  # a pattern inside the path: leave it to Routes
+        patterns = {}
+        for variable in variables:
+            requirement = route.reqs.get(variable)
+            pattern = f"(?=(?:{requirement})\\Z){_UNQUOTED}" if requirement else _UNQUOTED
+            patterns[variable] = re.compile(pattern)
+        paths[route.name] = (route.routepath, patterns)
+    return paths
+
 
 URL_CACHE_SIZE = 20_000
+# Rendered pages kept (Application.render's cache_key): a few MiB at most.
+PAGE_CACHE_SIZE = 2_000
 
 
 class Application:
@@ -134,6 +209,8 @@ class Application:
         )
         self.mapper = routing.make_mapper()
         self.url_cache = {}
+        self.url_paths = fillable_paths(self.mapper)
+        self.pages = {}  # rendered pages, see render()
         self.templates = Templates(template_dir)
         self.static = StaticFiles(static_dir, settings["static_max_age"])
         self.sessions = security.SessionCookies(secret, settings["session_max_age"])
@@ -155,7 +232,7 @@ class Application:
         self.hub.close()
         self.store.close_all()
 
-    @wsgify
+    @wsgify(RequestClass=Request)
     def __call__(self, req):
         if req.environ.get("wsgi.multiprocess") and not self.store.exact:
             # Other processes serve too (gunicorn, mod_wsgi): ask SQLite on
@@ -180,14 +257,15 @@ class Application:
                     "The server hit an error it did not expect. It has been logged; "
                     "please try again in a moment.",
                 )
-        response.headers.update(security.security_headers(req))
+        # No response sets these itself: appended, not looked up one by one.
+        response.headerlist.extend(security.security_headers(req))
         return response
 
     def dispatch(self, req):
         if not req.path_info:
             # Mounted at /lab and asked for /lab: the home page is /lab/.
             return exc.HTTPMovedPermanently(location=req.script_name + "/")
-        req.urls = Urls(self.mapper, req.environ, self.url_cache)
+        req.urls = Urls(self.mapper, req.environ, self.url_cache, self.url_paths)
         match = self.mapper.routematch(environ=req.environ)
         if match is None:
             return self.unmatched(req)
@@ -268,12 +346,36 @@ class Application:
             page_class=values.get("page_class", ""),
         )
 
-    def render(self, req, template, title, status=200, **values):
-        """A full HTML page: ``template`` inside the layout."""
-        values = self.page_values(req, title, values)
-        values["body"] = tempita.html(self.templates.render(template, dict(values)))
+    def render(self, req, template, title, status=200, cache_key=None, **values):
+        """A full HTML page: ``template`` inside the layout.
+
+        With ``cache_key`` (hashable, and standing for everything in
+        ``values``), the page is rendered once and then served from memory
+        for as long as nothing it shows changes: the key also holds what
+        comes from the request (mount path, host, the session's CSRF token).
+        """
+        key = None
+        if cache_key is not None:
+            session = getattr(req, "session", None)
+            key = (
+                template,
+                title,
+                cache_key,
+                req.script_name,
+                req.host_url,
+                session["csrf"] if session else "",
+            )
+            text = self.pages.get(key)
+        if key is None or text is None:
+            values = self.page_values(req, title, values)
+            values["body"] = tempita.html(self.templates.render(template, dict(values)))
+            text = self.templates.render("layout.html", values)
+            if key is not None:
+                if len(self.pages) >= PAGE_CACHE_SIZE:
+                    self.pages.clear()
+                self.pages[key] = text
         response = Response(charset="utf-8", status=status)
-        response.text = self.templates.render("layout.html", values)
+        response.text = text
         response.cache_control = "no-store" if req.method != "GET" else "no-cache"
         return response
 

@@ -263,16 +263,18 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+_HEADERS = [
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    # Ticket links carry their token: never leak them in a Referer.
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+]
+_HTTPS_HEADERS = [*_HEADERS, ("Strict-Transport-Security", "max-age=31536000")]
+
+
 def security_headers(request):
-    headers = {
-        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-        "X-Content-Type-Options": "nosniff",
-        "X-Frame-Options": "DENY",
-        # Ticket links carry their token: never leak them in a Referer.
-        "Referrer-Policy": "no-referrer",
-        "Cross-Origin-Opener-Policy": "same-origin",
-        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-    }
-    if request.scheme == "https":
-        headers["Strict-Transport-Security"] = "max-age=31536000"
-    return headers
+    """The headers every response gets, as (name, value) pairs."""
+    return _HTTPS_HEADERS if request.scheme == "https" else _HEADERS

@@ -72,6 +72,11 @@ def _young(snapshot, now):
     return now - snapshot.taken_at < SNAPSHOT_MAX_AGE
 
 
+def frozen(view):
+    """A view as a hashable key: equal keys, equal pages (Application.render)."""
+    return tuple(sorted(view.items()))
+
+
 def people(count):
     """'1 person', '3 people'."""
     return "1 person" if count == 1 else f"{count} people"
