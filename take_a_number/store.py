@@ -35,6 +35,8 @@ ACTIVE_SERVICER_SECONDS = 30 * 60
 IDLE_CONNECTIONS = 16
 # How many calls the display board lists.
 RECENT_CALLS = 6
+# Takes written in one statement at most (4 SQL variables each).
+MAX_TAKES_TOGETHER = 200
 # Unless ``Store.exact``, another process's commit is noticed within this long.
 FOREIGN_CHECK_SECONDS = 0.05
 
@@ -42,6 +44,19 @@ FOREIGN_CHECK_SECONDS = 0.05
 def _open_at(opening_hours, timezone, now):
     """SQL ``tan_open_at(opening_hours, timezone, now)``: whether the hours are open."""
     return rules.opening(rules.parse_hours(opening_hours), timezone, now)[0]
+
+
+class _Take:
+    """A take_ticket call, waiting for its ticket to be written."""
+
+    __slots__ = ("queue_id", "token", "now", "browser", "ready", "lead", "ticket", "error")
+
+    def __init__(self, queue_id, token, now, browser):
+        self.queue_id, self.token, self.now, self.browser = queue_id, token, now, browser
+        self.ready = threading.Lock()
+        self.ready.acquire()  # released when answered, or when it is to write next
+        self.lead = False
+        self.ticket = self.error = None
 
 
 class QueueExists(Exception):
@@ -230,6 +245,10 @@ class Store:
         self._probe_lock = threading.Lock()
         self._probe_data_version = None
         self._probe_pid = None
+        # take_ticket's line: takes waiting to be written, and whether one writes.
+        self._takes = []
+        self._takes_lock = threading.Lock()
+        self._taking = False
         self._probed_at = float("-inf")
         directory = os.path.dirname(self.path)
         os.makedirs(directory, exist_ok=True)
@@ -640,7 +659,125 @@ class Store:
         one instead: a browser never holds two (a unique index sees to it).
         Raises NotTaking when the queue gives no numbers now, LookupError when
         there is no such queue.
+
+        Takes that arrive together are written together (group commit): while
+        one thread writes, the takes of the others wait in line, and the next
+        of them writes all those that came meanwhile in one transaction. Each
+        waits for its own ticket and gets it only once it is committed.
         """
+        take = _Take(queue_id, token, now, browser)
+        with self._takes_lock:
+            self._takes.append(take)
+            if not self._taking:
+                self._taking = take.lead = True
+        if not take.lead:
+            take.ready.acquire()  # answered by the writer, or asked to write next
+        if take.lead:
+            self._write_takes()
+        if take.error is not None:
+            raise take.error
+        return take.ticket
+
+    def _write_takes(self):
+        with self._takes_lock:
+            batch, self._takes = self._takes, []
+        try:
+            if len(batch) > 1:
+                self._take_together(batch)
+        finally:
+            for take in batch:
+                if take.ticket is None and take.error is None:
+                    try:
+                        take.ticket = self._take_one(
+                            take.queue_id, take.token, take.now, take.browser
+                        )
+                    except Exception as error:  # raised in its own thread
+                        take.error = error
+                take.ready.release()
+            with self._takes_lock:
+                if self._takes:  # came while this batch was written: the next writes
+                    following = self._takes[0]
+                    following.lead = True
+                    following.ready.release()
+                else:
+                    self._taking = False
+
+    def _take_together(self, batch):
+        """Write the takes of each queue in one transaction; leave the rest.
+
+        Left for _take_one, which says why: a queue that gives no numbers now
+        or limits its line, a browser that already holds a ticket, a lone take.
+        """
+        groups = {}
+        for take in batch:
+            groups.setdefault(take.queue_id, []).append(take)
+        for queue_id, takes in groups.items():
+            browsers = set()
+            together = []
+            for take in takes:
+                if take.browser is not None:
+                    if take.browser in browsers:
+                        continue
+                    browsers.add(take.browser)
+                together.append(take)
+            for start in range(0, len(together), MAX_TAKES_TOGETHER):
+                chunk = together[start : start + MAX_TAKES_TOGETHER]
+                if len(chunk) > 1:
+                    self._insert_together(queue_id, chunk)
+
+    def _insert_together(self, queue_id, takes):
+        params = []
+        for n, take in enumerate(takes, 1):
+            params += (n, take.token, take.now, take.browser)
+        params.append(queue_id)
+        conn = self.db.conn
+        try:
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # The trigger makes SQLite read the whole SELECT before it
+                    # inserts a row, so every row sees the counter as it was.
+                    # (A statement starting with WITH would not report its rowcount.)
+                    cursor = conn.execute(
+                        "INSERT INTO tickets "
+                        "(queue_id, number, token, state, taken_at, browser, line_position) "
+                        "SELECT q.id, q.last_number + b.column1, b.column2, 'waiting', "
+                        "b.column3, b.column4, q.last_number + b.column1 FROM queues q, (VALUES "
+                        + ", ".join(["(?, ?, ?, ?)"] * len(takes))
+                        + ") b WHERE q.id = ? AND q.status = 'open' "
+                        "AND coalesce(q.max_waiting, 0) = 0 AND (q.opening_hours IS NULL "
+                        "OR tan_open_at(q.opening_hours, q.timezone, b.column3)) "
+                        "ORDER BY b.column1",
+                        params,
+                    )
+                    if cursor.rowcount != len(takes):
+                        conn.execute("ROLLBACK")
+                        return
+                    last_id = cursor.lastrowid
+                    (last_number,) = conn.execute(
+                        "SELECT last_number FROM queues WHERE id = ?", (queue_id,)
+                    ).fetchone()
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.IntegrityError:
+            return  # a browser holds a ticket already, or a token is in use
+        self._committed()
+        first_id, first_number = last_id - len(takes), last_number - len(takes)
+        for n, take in enumerate(takes, 1):
+            take.ticket = {
+                "id": first_id + n,
+                "queue_id": queue_id,
+                "number": first_number + n,
+                "token": take.token,
+                "state": "waiting",
+                "taken_at": take.now,
+            }
+
+    def _take_one(self, queue_id, token, now, browser):
+        """take_ticket for one ticket: one statement."""
         for _attempt in range(3):
             try:
                 # One statement, which takes the write lock as it starts: it

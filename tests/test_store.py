@@ -2,11 +2,13 @@
 status, estimates, backups, versions and the event log."""
 
 import sqlite3
+import threading
+import time
 
 import pytest
 
 from take_a_number import rules
-from take_a_number.store import MIGRATIONS, QueueExists, Store
+from take_a_number.store import MIGRATIONS, NotTaking, QueueExists, Store
 
 QUEUE = "cet236"
 T0 = 1_700_000_000.0
@@ -153,6 +155,91 @@ def test_two_customers_cannot_hold_the_same_token(store):
         store.take_ticket(QUEUE, "same", T0)
     # The failed attempt did not use up a number.
     assert store.take_ticket(QUEUE, "different", T0)["number"] == 2
+
+
+def takes_arriving_together(store, requests):
+    """Run take_ticket for each ``(queue_id, token, browser)`` in a thread of its own,
+    all arriving while another take holds the write lock: they queue up, and the
+    next writer writes them together. Returns ``{token: ticket or exception}``."""
+    results = {}
+
+    def take_one(queue_id, token, browser):
+        try:
+            results[token] = store.take_ticket(queue_id, token, T0 + 1, browser=browser)
+        except Exception as error:
+            results[token] = error
+        finally:
+            store.release()
+
+    store._write_lock.acquire()  # the first take waits here, the others line up behind
+    threads = [threading.Thread(target=take_one, args=request) for request in requests]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(store._takes) < len(requests) - 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(store._takes) == len(requests) - 1, "the takes did not line up"
+    finally:
+        store._write_lock.release()
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def test_takes_arriving_together_are_written_together_with_gapless_numbers(store):
+    store.create_queue("other", "Other", "not-a-real-hash", T0)
+    requests = [(QUEUE if i % 3 else "other", f"token-{i}", f"browser-{i}") for i in range(30)]
+    written_together = []
+    insert_together = store._insert_together
+    store._insert_together = lambda queue_id, takes: (
+        written_together.append(len(takes)),
+        insert_together(queue_id, takes),
+    )
+    results = takes_arriving_together(store, requests)
+
+    # All but the first take (written alone, while the others lined up): one
+    # statement per queue.
+    assert len(written_together) == 2 and sum(written_together) == 29
+    for queue_id in (QUEUE, "other"):
+        taken = [t for t in results.values() if t["queue_id"] == queue_id]
+        assert sorted(t["number"] for t in taken) == list(range(1, len(taken) + 1))
+        assert store.get_queue(queue_id)["last_number"] == len(taken)
+        for t in taken:  # what each caller was told is what was written
+            row = ticket(store, t["id"])
+            assert (row["token"], row["number"], row["state"]) == (
+                t["token"],
+                t["number"],
+                "waiting",
+            )
+    kinds = [e["kind"] for e in events(store)]
+    assert kinds.count("take") == len([t for t in results.values() if t["queue_id"] == QUEUE])
+
+
+def test_takes_written_together_still_refuse_what_they_must(store):
+    store.create_queue("paused", "Paused", "not-a-real-hash", T0)
+    store.set_status("paused", rules.PAUSED, T0)
+    held = store.take_ticket(QUEUE, "held", T0, browser="has-one")
+    requests = [
+        (QUEUE, "a", "browser-a"),
+        (QUEUE, "b", "has-one"),  # already holds an open ticket: gets that one back
+        (QUEUE, "c", "browser-c"),
+        (QUEUE, "c2", "browser-c"),  # the same browser twice in one batch
+        ("paused", "p1", "browser-p1"),
+        ("paused", "p2", "browser-p2"),
+        ("nowhere", "n1", "browser-n1"),
+        (QUEUE, "held", "browser-d"),  # a token already in use
+    ]
+    results = takes_arriving_together(store, requests)
+
+    assert results["b"]["token"] == held["token"]
+    assert results["c2"]["token"] == results["c"]["token"]
+    assert isinstance(results["p1"], NotTaking) and isinstance(results["p2"], NotTaking)
+    assert isinstance(results["n1"], LookupError)
+    assert isinstance(results["held"], sqlite3.IntegrityError)
+    numbers = sorted(t["number"] for t in (results["a"], results["c"], held))
+    assert numbers == [1, 2, 3]
+    assert store.get_queue(QUEUE)["last_number"] == 3
 
 
 # -- calling ------------------------------------------------------------------------
