@@ -1,5 +1,6 @@
 """The configured WSGI application: one request in, one response out."""
 
+import collections
 import functools
 import hashlib
 import html
@@ -195,6 +196,25 @@ def fillable_paths(mapper):
 URL_CACHE_SIZE = 20_000
 # Rendered pages kept (Application.render's cache_key): a few MiB at most.
 PAGE_CACHE_SIZE = 2_000
+# Whole answers kept (Application._remember), and for how long at most.
+RESPONSE_CACHE_SIZE = 2_000
+RESPONSE_MAX_AGE = 5.0
+
+
+class _Remembered(collections.namedtuple("_Remembered", "generation expires status headers body")):
+    """A whole answer to a GET, valid for one generation of the store."""
+
+
+def _response_key(environ):
+    """Everything a remembered answer depends on besides the database."""
+    return (
+        environ.get("SCRIPT_NAME", ""),
+        environ.get("PATH_INFO", ""),
+        environ.get("QUERY_STRING", ""),
+        environ.get("HTTP_HOST", ""),
+        environ.get("wsgi.url_scheme", ""),
+        environ.get("HTTP_COOKIE", ""),
+    )
 
 
 class Application:
@@ -211,6 +231,7 @@ class Application:
         self.url_cache = {}
         self.url_paths = fillable_paths(self.mapper)
         self.pages = {}  # rendered pages, see render()
+        self.responses = {}  # whole answers, see _remember()
         self.templates = Templates(template_dir)
         self.static = StaticFiles(static_dir, settings["static_max_age"])
         self.sessions = security.SessionCookies(secret, settings["session_max_age"])
@@ -232,12 +253,26 @@ class Application:
         self.hub.close()
         self.store.close_all()
 
-    @wsgify(RequestClass=Request)
-    def __call__(self, req):
-        if req.environ.get("wsgi.multiprocess") and not self.store.exact:
+    def __call__(self, environ, start_response):
+        if environ.get("wsgi.multiprocess") and not self.store.exact:
             # Other processes serve too (gunicorn, mod_wsgi): ask SQLite on
             # every request whether they changed something (store.generation).
             self.store.exact = True
+        if environ.get("REQUEST_METHOD") == "GET":
+            cached = self.responses.get(_response_key(environ))
+            if (
+                cached is not None
+                and cached.generation == self.store.generation()
+                and cached.expires > time.monotonic()
+            ):
+                start_response(cached.status, list(cached.headers))
+                return [cached.body]
+        return self.handle(environ, start_response)
+
+    @wsgify(RequestClass=Request)
+    def handle(self, req):
+        """Answer one request (``__call__`` first looks for a remembered answer)."""
+        generation = self.store.generation()
         try:
             try:
                 response = self.dispatch(req)
@@ -259,7 +294,28 @@ class Application:
                 )
         # No response sets these itself: appended, not looked up one by one.
         response.headerlist.extend(security.security_headers(req))
+        if req.environ.get(views.REMEMBER) and req.method == "GET":
+            self._remember(req, response, generation)
         return response
+
+    def _remember(self, req, response, generation):
+        """Keep a page to answer the same request again while nothing changes.
+
+        Only a 200 that sets no cookie (a Set-Cookie would hand one browser's
+        session to another) and only for the generation it was made in (read
+        before the page was), for RESPONSE_MAX_AGE at most.
+        """
+        if response.status_int != 200 or "Set-Cookie" in response.headers:
+            return
+        if len(self.responses) >= RESPONSE_CACHE_SIZE:
+            self.responses.clear()
+        self.responses[_response_key(req.environ)] = _Remembered(
+            generation,
+            time.monotonic() + RESPONSE_MAX_AGE,
+            response.status,
+            tuple(response.headerlist),
+            response.body,
+        )
 
     def dispatch(self, req):
         if not req.path_info:

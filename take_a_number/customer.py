@@ -99,6 +99,9 @@ class CustomerController:
         # A ticket link opened on another device keeps the place there too.
         if rules.is_open(ticket["state"]) and req.cookies.get(ticket_cookie(queue_id)) != token:
             self._remember(req, response, ticket)
+        # The same browser reloading gets the same page while nothing changes:
+        # the app may answer from memory (Application._remember).
+        req.environ[views.REMEMBER] = True
         return response
 
     def queue_updates(self, req, queue_id):

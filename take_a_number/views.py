@@ -15,6 +15,10 @@ from . import rules, statistics
 SNAPSHOT_MAX_AGE = 60
 CACHED_QUEUES = 1000
 CACHED_TICKETS = 20_000
+# A controller sets this in the environ when the whole answer to its GET may be
+# given again, from memory, while the store's generation stays the same
+# (Application._remember).
+REMEMBER = "take_a_number.remember"
 
 
 class Snapshots:

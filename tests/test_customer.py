@@ -202,3 +202,54 @@ def test_a_double_click_racing_the_ticket_cookie_still_gives_one_ticket(app, bro
     second = same_browser.post("/cet236/take", {"csrf_token": form["csrf_token"].value})
     assert second.location == first.location
     assert waiting(browser) == 1
+
+
+# -- answers given again from memory (Application._remember) ------------------------
+
+
+def test_a_reloaded_ticket_page_is_the_same_until_something_changes(app, browser, new_browser):
+    console = create_queue(browser)
+    customer = new_browser()
+    first = take_number(customer)
+    take_number(new_browser())
+    path = first.request.path
+    again = customer.get(path)
+    assert again.body == customer.get(path).body  # nothing changed: the same page
+    assert app.responses, "the reload should have been remembered"
+    assert "You're next." in again.html.get_text()
+
+    press(console, "Next")  # a change: the very next reload shows it
+    called = customer.get(path)
+    assert "It's your turn" in called.html.get_text()
+    assert called.headers["Content-Security-Policy"]  # remembered with every header
+
+
+def test_a_remembered_page_is_never_given_to_another_browser(browser, new_browser):
+    create_queue(browser)
+    customer = new_browser()
+    path = take_number(customer).request.path
+    customer.get(path)
+    customer.get(path)
+    # A stranger with the link has no session yet: they get one of their own,
+    # with their own CSRF token, not the customer's remembered page.
+    stranger = new_browser()
+    theirs = stranger.get(path)
+    assert "tan_session" in stranger.cookies
+    assert stranger.cookies["tan_session"] != customer.cookies["tan_session"]
+    mine = customer.get(path)
+    assert theirs.forms[0]["csrf_token"].value != mine.forms[0]["csrf_token"].value
+    # And their page, reloaded once they have a session, carries their token.
+    assert stranger.get(path).forms[0]["csrf_token"].value == theirs.forms[0]["csrf_token"].value
+
+
+def test_a_remembered_page_expires_even_when_nothing_changes(app, browser, new_browser):
+    create_queue(browser)
+    customer = new_browser()
+    path = take_number(customer).request.path
+    customer.get(path)
+    customer.get(path)
+    (key,) = app.responses
+    app.responses[key] = app.responses[key]._replace(body=b"stale", expires=0)
+    page = customer.get(path)  # past its time: made again, not given from memory
+    assert "You're next." in page.html.get_text()
+    assert app.responses[key].body == page.body
