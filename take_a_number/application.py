@@ -71,6 +71,10 @@ class Request(webob.Request):
             return super().POST
         form = self.environ.get("take_a_number.form")
         if form is None:
+            length = self.content_length
+            if length is not None and not self.is_body_seekable:
+                # Read once, as is: WebOb would first copy it to be seekable.
+                self.body = self.body_file_raw.read(length)
             # Bytes that are not UTF-8 become U+FFFD, as WebOb makes them:
             # the form's validation then says what is wrong with the field.
             pairs = urllib.parse.parse_qsl(
@@ -505,11 +509,17 @@ class Application:
 
     def redirect(self, req, route, **kwargs):
         """303 See Other, the answer to every successful POST."""
-        location = req.urls(route, **kwargs)
-        response = exc.HTTPSeeOther(location=location)
-        # A body of our own spares webob rendering its HTML template for it.
-        response.text = f"See Other: {location}"
-        return response
+        location = req.host_url + req.urls(route, **kwargs)
+        # A plain Response with an absolute Location: webob.exc's would render
+        # an HTML body from a template and make the Location absolute on the
+        # way out, which takes longer than the rest of taking a number.
+        return Response(
+            f"See Other: {location}",
+            status=303,
+            location=location,
+            content_type="text/plain",
+            charset="utf-8",
+        )
 
     def error_page(self, req, status_class, title, message, **values):
         response = status_class()
