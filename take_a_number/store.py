@@ -729,42 +729,38 @@ class Store:
         params = []
         for n, take in enumerate(takes, 1):
             params += (n, take.token, take.now, take.browser)
-        params.append(queue_id)
-        conn = self.db.conn
+        # One moment for the opening hours, so the batch goes in whole or not at all.
+        params += (queue_id, max(take.now for take in takes))
         try:
+            # One statement, its own transaction, holding the write lock from
+            # its start (as _take_one's). The trigger makes SQLite read the
+            # whole SELECT before it inserts a row, so every row sees the
+            # counter as it was. (A statement starting with WITH would not
+            # report its rowcount.)
             with self._write_lock:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    # The trigger makes SQLite read the whole SELECT before it
-                    # inserts a row, so every row sees the counter as it was.
-                    # (A statement starting with WITH would not report its rowcount.)
-                    cursor = conn.execute(
-                        "INSERT INTO tickets "
-                        "(queue_id, number, token, state, taken_at, browser, line_position) "
-                        "SELECT q.id, q.last_number + b.column1, b.column2, 'waiting', "
-                        "b.column3, b.column4, q.last_number + b.column1 FROM queues q, (VALUES "
-                        + ", ".join(["(?, ?, ?, ?)"] * len(takes))
-                        + ") b WHERE q.id = ? AND q.status = 'open' "
-                        "AND coalesce(q.max_waiting, 0) = 0 AND (q.opening_hours IS NULL "
-                        "OR tan_open_at(q.opening_hours, q.timezone, b.column3)) "
-                        "ORDER BY b.column1",
-                        params,
-                    )
-                    if cursor.rowcount != len(takes):
-                        conn.execute("ROLLBACK")
-                        return
-                    last_id = cursor.lastrowid
-                    (last_number,) = conn.execute(
-                        "SELECT last_number FROM queues WHERE id = ?", (queue_id,)
-                    ).fetchone()
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                cursor = self.db.conn.execute(
+                    "INSERT INTO tickets "
+                    "(queue_id, number, token, state, taken_at, browser, line_position) "
+                    "SELECT q.id, q.last_number + b.column1, b.column2, 'waiting', "
+                    "b.column3, b.column4, q.last_number + b.column1 FROM queues q, (VALUES "
+                    + ", ".join(["(?, ?, ?, ?)"] * len(takes))
+                    + ") b WHERE q.id = ? AND q.status = 'open' "
+                    "AND coalesce(q.max_waiting, 0) = 0 AND (q.opening_hours IS NULL "
+                    "OR tan_open_at(q.opening_hours, q.timezone, ?)) "
+                    "ORDER BY b.column1",
+                    params,
+                )
+                inserted, last_id = cursor.rowcount, cursor.lastrowid
         except sqlite3.IntegrityError:
             return  # a browser holds a ticket already, or a token is in use
+        if not inserted:
+            return  # not taking numbers now: _take_one says why
         self._committed()
+        # Inserted by one statement: consecutive ids and numbers. A number
+        # never changes, so this needs no lock.
+        (last_number,) = self.db.execute(
+            "SELECT number FROM tickets WHERE id = ?", (last_id,)
+        ).fetchone()
         first_id, first_number = last_id - len(takes), last_number - len(takes)
         for n, take in enumerate(takes, 1):
             take.ticket = {
