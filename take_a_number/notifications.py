@@ -210,6 +210,9 @@ class Hub:
                 if data_version == last_data_version:
                     continue
                 last_data_version = data_version
+                # Perhaps another process's commit: pages read from now on
+                # must not be answered from what was read before it.
+                self.store.changed_elsewhere()
                 versions = self.store.queue_versions([queue_id for queue_id, _ in watched_now])
                 changed = [
                     (queue_id, watched)

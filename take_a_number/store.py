@@ -359,6 +359,10 @@ class Store:
             self._check_other_processes()
         return self._generation
 
+    def changed_elsewhere(self):
+        """Another connection committed (the push watcher saw it): what was read is old."""
+        self._next_generation()
+
     def _next_generation(self):
         with self._generation_lock:
             self._generation += 1

@@ -253,3 +253,21 @@ def test_a_remembered_page_expires_even_when_nothing_changes(app, browser, new_b
     page = customer.get(path)  # past its time: made again, not given from memory
     assert "You're next." in page.html.get_text()
     assert app.responses[key].body == page.body
+
+
+def test_under_several_processes_a_page_shows_another_processs_change_at_once(make_app):
+    # Two apps on one database file, as two gunicorn workers: the server says
+    # several processes serve (wsgi.multiprocess), so no page is answered from
+    # memory once another process has changed something.
+    from webtest import TestApp
+
+    one, two = make_app(), make_app()
+    several = {"wsgi.multiprocess": True}
+    console = create_queue(TestApp(one, extra_environ=several))
+    customer = TestApp(two, extra_environ=several)
+    path = take_number(customer).request.path
+    assert "You're next." in customer.get(path).html.get_text()
+    customer.get(path)  # remembered by the second worker
+
+    press(console, "Next")  # the first worker calls them
+    assert "It's your turn" in customer.get(path).html.get_text()

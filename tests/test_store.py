@@ -8,7 +8,7 @@ import time
 import pytest
 
 from take_a_number import rules
-from take_a_number.store import MIGRATIONS, NotTaking, QueueExists, Store
+from take_a_number.store import FOREIGN_CHECK_SECONDS, MIGRATIONS, NotTaking, QueueExists, Store
 
 QUEUE = "cet236"
 T0 = 1_700_000_000.0
@@ -681,3 +681,37 @@ def test_a_backup_can_be_opened_and_used_as_a_store(store, tmp_path):
     assert take(restored, now=T0 + 100)[0]["number"] == 3
     # The original is untouched by the copy's new ticket.
     assert store.get_queue(QUEUE)["last_number"] == 2
+
+
+# -- generations: when what was read may be served again ---------------------------
+
+
+def test_the_generation_moves_on_with_every_commit_of_this_store(store):
+    before = store.generation()
+    assert store.generation() == before  # nothing changed
+    take(store)
+    after_take = store.generation()
+    assert after_take != before
+    store.set_status(QUEUE, rules.PAUSED, T0 + 1)
+    assert store.generation() != after_take
+
+
+def test_another_processs_commit_is_seen_at_once_when_exact_and_soon_otherwise(store, path):
+    other = Store(path)  # another process's connections to the same file
+    store.exact = True
+    before = store.generation()
+    other.take_ticket(QUEUE, "from-elsewhere", T0)
+    assert store.generation() != before  # exact: asked SQLite
+
+    store.exact = False
+    seen = store.generation()
+    other.take_ticket(QUEUE, "from-elsewhere-too", T0)
+    time.sleep(FOREIGN_CHECK_SECONDS * 1.5)
+    assert store.generation() != seen  # noticed within FOREIGN_CHECK_SECONDS
+    other.close_all()
+
+
+def test_the_push_watcher_seeing_a_commit_moves_the_generation_on(store):
+    before = store.generation()
+    store.changed_elsewhere()
+    assert store.generation() != before
