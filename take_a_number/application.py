@@ -229,7 +229,10 @@ class Application:
         self.snapshots = views.Snapshots(store)
         self.settings = settings
         self.hub = notifications.Hub(
-            store, settings["push_max_held"], settings["push_watch_interval"]
+            store,
+            settings["push_max_held"],
+            settings["push_watch_interval"],
+            version=self.snapshots.version,
         )
         self.mapper = routing.make_mapper()
         self.url_cache = {}

@@ -62,8 +62,10 @@ class _Watched:
 class Hub:
     """Holds at most ``max_held`` requests of this process until their queue changes."""
 
-    def __init__(self, store, max_held, watch_interval):
+    def __init__(self, store, max_held, watch_interval, version=None):
         self.store = store
+        # The queue's version now: the store's query, or a cache kept as valid.
+        self.version = version or store.queue_version
         self.max_held = max_held
         self.watch_interval = watch_interval
         self.held = 0
@@ -103,7 +105,10 @@ class Hub:
             if watched.last_event_id is None:
                 watched.last_event_id = self.store.last_event_id(queue_id)
             # Read after registering, so no commit can slip between the two unseen.
-            self._learn(watched, self.store.queue_version(queue_id))
+            # (From memory if nothing changed since it was read: a commit whose
+            # generation is not yet moved on pokes the watcher, which reads the
+            # versions from the database and wakes this waiter.)
+            self._learn(watched, self.version(queue_id))
             deadline = time.monotonic() + hold_seconds * (1 - HOLD_JITTER * random.random())
             while True:
                 with self._lock:

@@ -58,6 +58,13 @@ class Snapshots:
                 self._cache.popitem(last=False)
         return snapshot
 
+    def version(self, queue_id):
+        """The queue's version, from memory while the store's generation is the same."""
+        cached = self._cache.get(queue_id)
+        if cached is not None and cached[0] == self.store.generation():
+            return cached[1].version
+        return self.store.queue_version(queue_id)
+
     def ticket(self, token):
         """The ticket with this token (and its servicer's name), or None."""
         generation = self.store.generation()
