@@ -468,9 +468,7 @@ class Application:
                 since = int(req.GET["since"])
             except ValueError:
                 return self.json_error(req, 400, "bad_request", "since must be a whole number.")
-            # A held request needs no database connection: another may use it.
-            self.store.release()
-            outcome = self.hub.wait(
+            outcome = self.hub.wait(  # gives back the connection while it holds
                 queue_id,
                 since,
                 self.settings["push_hold_seconds"],

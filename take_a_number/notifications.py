@@ -109,6 +109,9 @@ class Hub:
             # generation is not yet moved on pokes the watcher, which reads the
             # versions from the database and wakes this waiter.)
             self._learn(watched, self.version(queue_id))
+            # A held request needs no database connection (the request's own,
+            # or one just used): another thread may use it.
+            self.store.release()
             deadline = time.monotonic() + hold_seconds * (1 - HOLD_JITTER * random.random())
             while True:
                 with self._lock:
