@@ -2,16 +2,16 @@
 
     python benchmarks/probe_server.py --config CONFIG.ini serve
 
-Runs the app's own command line after wrapping ``Store.immediate`` (the
-``BEGIN IMMEDIATE`` ... ``COMMIT`` of every change) to record, per transaction,
-how long it waited to start (SQLite's write lock, taken by ``BEGIN IMMEDIATE``)
-and how long it then held the lock until its commit returned.
+Runs the app's own command line after replacing the store's write lock (the
+Python lock every write of the process takes before SQLite's: ``BEGIN
+IMMEDIATE`` ... ``COMMIT``, a take written alone, takes written together) with
+one that records, per write, how long it waited for the lock and how long it
+then held it, until its commit returned.
 
 Signals: SIGUSR1 forgets what was recorded; SIGUSR2 writes a summary as JSON to
 the file named by $TAN_PROBE_OUT (written to a temporary name, then renamed).
 """
 
-import contextlib
 import json
 import os
 import signal
@@ -23,7 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-_records = {"waits": [], "holds": [], "failed_waits": []}
+_records = {"waits": [], "holds": []}
 _lock = threading.Lock()
 
 
@@ -53,7 +53,6 @@ def _write(signum, frame):
         data = {
             "wait_for_write_lock": _summary(_records["waits"]),
             "write_lock_held": _summary(_records["holds"]),
-            "failed_to_start": _summary(_records["failed_waits"]),
         }
     path = os.environ["TAN_PROBE_OUT"]
     with open(path + ".tmp", "w", encoding="utf-8") as f:
@@ -61,35 +60,45 @@ def _write(signum, frame):
     os.replace(path + ".tmp", path)
 
 
+class _TimedLock:
+    """A lock that records how long each acquire waited and each hold lasted."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entered = threading.local()
+
+    def __enter__(self):
+        started = time.perf_counter()
+        self._lock.acquire()
+        self._entered.at = time.perf_counter()
+        with _lock:
+            _records["waits"].append(self._entered.at - started)
+        return self
+
+    def __exit__(self, *exc_info):
+        held = time.perf_counter() - self._entered.at
+        self._lock.release()
+        with _lock:
+            _records["holds"].append(held)
+        return False
+
+    def acquire(self, *args, **kwargs):  # what tests and the store may call
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self):
+        self._lock.release()
+
+
 def install():
     from take_a_number import store
 
-    original = store.Store.immediate
+    original = store.Store.__init__
 
-    @contextlib.contextmanager
-    def immediate(self, *args, **kwargs):
-        manager = original(self, *args, **kwargs)
-        started = time.perf_counter()
-        try:
-            db = manager.__enter__()
-        except BaseException:
-            with _lock:
-                _records["failed_waits"].append(time.perf_counter() - started)
-            raise
-        entered = time.perf_counter()
-        try:
-            yield db
-        except BaseException:
-            if not manager.__exit__(*sys.exc_info()):
-                raise
-        else:
-            manager.__exit__(None, None, None)
-            done = time.perf_counter()
-            with _lock:
-                _records["waits"].append(entered - started)
-                _records["holds"].append(done - entered)
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._write_lock = _TimedLock()
 
-    store.Store.immediate = immediate
+    store.Store.__init__ = __init__
     signal.signal(signal.SIGUSR1, _reset)
     signal.signal(signal.SIGUSR2, _write)
 
