@@ -57,6 +57,10 @@ class Template(tempita.HTMLTemplate):
         return html.escape(value if isinstance(value, str) else str(value), quote=True)
 
 
+# A form body read into memory at once; a longer one is left to WebOb.
+MAX_FORM_BYTES = 1 << 20
+
+
 class Request(webob.Request):
     """WebOb's request, reading the body of an urlencoded form with parse_qsl.
 
@@ -67,7 +71,11 @@ class Request(webob.Request):
 
     @property
     def POST(self):
-        if self.method != "POST" or self.content_type != "application/x-www-form-urlencoded":
+        if (
+            self.method != "POST"
+            or self.content_type != "application/x-www-form-urlencoded"
+            or (self.content_length or 0) > MAX_FORM_BYTES  # WebOb spools it to a file
+        ):
             return super().POST
         form = self.environ.get("take_a_number.form")
         if form is None:

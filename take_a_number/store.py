@@ -687,16 +687,20 @@ class Store:
             batch, self._takes = self._takes, []
         try:
             if len(batch) > 1:
-                self._take_together(batch)
-        finally:
+                try:
+                    self._take_together(batch)
+                except Exception:
+                    log.exception("could not write %d takes together; one by one", len(batch))
             for take in batch:
                 if take.ticket is None and take.error is None:
                     try:
                         take.ticket = self._take_one(
                             take.queue_id, take.token, take.now, take.browser
                         )
-                    except Exception as error:  # raised in its own thread
+                    except BaseException as error:  # raised in its own thread
                         take.error = error
+        finally:
+            for take in batch:
                 take.ready.release()
             with self._takes_lock:
                 if self._takes:  # came while this batch was written: the next writes

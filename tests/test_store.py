@@ -216,6 +216,17 @@ def test_takes_arriving_together_are_written_together_with_gapless_numbers(store
     assert kinds.count("take") == len([t for t in results.values() if t["queue_id"] == QUEUE])
 
 
+def test_when_writing_together_fails_each_take_is_written_alone_and_nobody_hangs(store):
+    def fail(batch):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    store._take_together = fail
+    results = takes_arriving_together(store, [(QUEUE, f"t{i}", f"b{i}") for i in range(8)])
+    assert sorted(t["number"] for t in results.values()) == list(range(1, 9))
+    # And the line is free for the next take.
+    assert store.take_ticket(QUEUE, "after", T0 + 2)["number"] == 9
+
+
 def test_takes_written_together_still_refuse_what_they_must(store):
     store.create_queue("paused", "Paused", "not-a-real-hash", T0)
     store.set_status("paused", rules.PAUSED, T0)
