@@ -115,8 +115,6 @@ class ApiController:
     # -- tickets ----------------------------------------------------------------
 
     def take(self, req, queue_id):
-        if self.store.get_queue(queue_id) is None:
-            return self._no_queue(req)
         refused = self.app.rate_limited(req, "take_ticket", f"api:{req.remote_addr}")
         if refused:
             return self.app.json_error(req, 429, "rate_limited", "Too many tickets taken; wait.")

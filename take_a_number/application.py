@@ -82,11 +82,13 @@ class Request(webob.Request):
             length = self.content_length
             if length is not None and not self.is_body_seekable:
                 # Read once, as is: WebOb would first copy it to be seekable.
-                self.body = self.body_file_raw.read(length)
+                body = self.body = self.body_file_raw.read(length)
+            else:
+                body = self.body
             # Bytes that are not UTF-8 become U+FFFD, as WebOb makes them:
             # the form's validation then says what is wrong with the field.
             pairs = urllib.parse.parse_qsl(
-                self.body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace"
+                body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace"
             )
             form = self.environ["take_a_number.form"] = MultiDict(pairs)
         return form
@@ -211,6 +213,8 @@ PAGE_CACHE_SIZE = 2_000
 # Whole answers kept (Application._remember), and for how long at most.
 RESPONSE_CACHE_SIZE = 2_000
 RESPONSE_MAX_AGE = 5.0
+# The store's generation when a GET came in, in its environ.
+GENERATION = "take_a_number.generation"
 
 
 class _Remembered(collections.namedtuple("_Remembered", "generation expires status headers body")):
@@ -274,10 +278,12 @@ class Application:
             # every request whether they changed something (store.generation).
             self.store.exact = True
         if environ.get("REQUEST_METHOD") == "GET":
+            # Read before the answer is made: what it is remembered for (_remember).
+            generation = environ[GENERATION] = self.store.generation()
             cached = self.responses.get(_response_key(environ))
             if (
                 cached is not None
-                and cached.generation == self.store.generation()
+                and cached.generation == generation
                 and cached.expires > time.monotonic()
             ):
                 start_response(cached.status, list(cached.headers))
@@ -287,7 +293,6 @@ class Application:
     @wsgify(RequestClass=Request)
     def handle(self, req):
         """Answer one request (``__call__`` first looks for a remembered answer)."""
-        generation = self.store.generation()
         try:
             try:
                 response = self.dispatch(req)
@@ -309,8 +314,8 @@ class Application:
                 )
         # No response sets these itself: appended, not looked up one by one.
         response.headerlist.extend(security.security_headers(req))
-        if req.environ.get(views.REMEMBER) and req.method == "GET":
-            self._remember(req, response, generation)
+        if req.environ.get(views.REMEMBER) and GENERATION in req.environ:
+            self._remember(req, response, req.environ[GENERATION])
         return response
 
     def _remember(self, req, response, generation):

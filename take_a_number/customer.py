@@ -74,9 +74,14 @@ class CustomerController:
             **security.cookie_options(req),
         )
 
-    def ticket(self, req, queue_id, token):
+    def _ticket(self, queue_id, token):
+        """The ticket with this token, if it is one of this queue's; else None."""
         ticket = self.app.snapshots.ticket(token)
-        if ticket is None or ticket["queue_id"] != queue_id:
+        return ticket if ticket is not None and ticket["queue_id"] == queue_id else None
+
+    def ticket(self, req, queue_id, token):
+        ticket = self._ticket(queue_id, token)
+        if ticket is None:
             return self.app.error_page(
                 req,
                 exc.HTTPNotFound,
@@ -111,10 +116,8 @@ class CustomerController:
         """Live updates of a ticket page."""
 
         def view(snapshot):
-            ticket = self.app.snapshots.ticket(token)
-            if ticket is None or ticket["queue_id"] != queue_id:
-                return None
-            return views.ticket_view(snapshot, ticket)
+            ticket = self._ticket(queue_id, token)
+            return views.ticket_view(snapshot, ticket) if ticket is not None else None
 
         ticket = self.app.snapshots.ticket(token)
         if ticket is None:
@@ -123,15 +126,13 @@ class CustomerController:
 
     def move_back(self, req, queue_id, token):
         """Not ready: let the next person go first."""
-        ticket = self.store.ticket_by_token(token)
-        if ticket is None or ticket["queue_id"] != queue_id:
+        if self._ticket(queue_id, token) is None:
             return self.app.not_found(req)
         self.store.move_back(token, self.app.now())
         return self.app.redirect(req, "ticket", queue_id=queue_id, token=token)
 
     def leave(self, req, queue_id, token):
-        ticket = self.store.ticket_by_token(token)
-        if ticket is None or ticket["queue_id"] != queue_id:
+        if self._ticket(queue_id, token) is None:
             return self.app.not_found(req)
         self.store.leave(token, self.app.now())
         return self.app.redirect(req, "ticket", queue_id=queue_id, token=token)
