@@ -1,6 +1,7 @@
 """Load benchmark of Take A Number against a real waitress server (issue 2).
 
-    .venv/bin/python benchmarks/run.py [--duration 30] [--only take|ticket|hello]
+    .venv/bin/python benchmarks/run.py [--duration 30]
+        [--only hello|take|ticket|floor-webob|floor-store]
 
 Starts ``take-a-number serve`` on a temporary ini that reuses app.ini through
 PasteDeploy (own database, rate limits for taking tickets and creating queues
@@ -14,6 +15,11 @@ with wrk and benchmarks/replay.lua:
           (GET /<queue>/ticket/<token>, 100 distinct tickets, with their cookies).
 * hello:  the baseline, a hello-world WSGI app (benchmarks/hello.py) served by
           waitress with the same settings, same wrk, same connections and duration.
+* floor-webob, floor-store: the take scenario's requests against the two
+          reference apps of benchmarks/floors.py, on the same settings: a take
+          written by the app's store inside WebOb and Routes only, and inside a
+          bare WSGI callable. How fast a take can be on this stack before any of
+          the app's own work (sessions, CSRF, headers, URLs).
 
 Prints requests/s, p50 and p99 latency per scenario, each scenario's throughput
 as a percentage of hello-world, and the issue's goals; writes the figures as
@@ -47,6 +53,7 @@ ROOT = os.path.dirname(HERE)
 APP_INI = os.path.join(ROOT, "app.ini")
 LUA = os.path.join(HERE, "replay.lua")
 HELLO = os.path.join(HERE, "hello.py")
+FLOORS = os.path.join(HERE, "floors.py")
 PROBE = os.path.join(HERE, "probe_server.py")
 RESULTS_DIR = os.path.join(HERE, "results")
 
@@ -61,8 +68,8 @@ TICKET_QUEUE = "bench-ticket"
 PASSWORD = "benchmark-password"
 
 # New browsers made for the take scenario, per second of load: more than it
-# can serve, so that no browser takes twice.
-FRESH_BROWSERS_PER_SECOND = 4000
+# can serve (floor-store included), so that no browser takes twice.
+FRESH_BROWSERS_PER_SECOND = 6000
 # Other processes using more than this % of one core make a run unreliable.
 OTHER_CPU_WARNING = 10.0
 
@@ -74,7 +81,11 @@ SCENARIOS = {
     "hello": "hello-world WSGI app (baseline)",
     "take": f"take a number: POST /{TAKE_QUEUE}/take",
     "ticket": f"read ticket page: GET /{TICKET_QUEUE}/ticket/<token>",
+    "floor-webob": "floor: the write inside WebOb + Routes only",
+    "floor-store": "floor: the write alone (bare WSGI)",
 }
+# Run and reported in this order.
+ORDER = ("hello", "take", "floor-webob", "floor-store", "ticket")
 
 
 class BenchmarkError(Exception):
@@ -234,6 +245,21 @@ def start_hello(procs, workdir, app_ini):
     return proc, port, log_path
 
 
+def start_floor(procs, workdir, app_ini, kind):
+    """benchmarks/floors.py's ``kind`` app on its own database, prepared as the app's."""
+    port = free_port()
+    ini = os.path.join(workdir, f"{kind}.ini")
+    write_ini(ini, app_ini, port)
+    database = os.path.join(workdir, "var", f"{kind}.sqlite")
+    prepare_database(database)
+    log_path = os.path.join(workdir, f"{kind}.log")
+    proc = procs.start(
+        [sys.executable, FLOORS, kind, ini, database], log_path, cwd=workdir, env=child_env()
+    )
+    wait_until_serving(proc, port, log_path)
+    return proc, port, log_path
+
+
 # -- data: queues, sessions and tickets ----------------------------------------
 
 
@@ -324,6 +350,23 @@ def take_clients(port, workdir, secret):
     signed here, with the app's own code and the secret of the temporary ini,
     after checking that the app accepts them as it accepts real ones.
     """
+    minted, make = new_browsers(workdir, secret)
+    # The real flow once, then minted sessions: each must get a new number.
+    numbers = set()
+    for cookie, csrf in [new_browser(port, TAKE_QUEUE), minted(), minted()]:
+        ticket_path, _ = take_number(port, TAKE_QUEUE, cookie, csrf)
+        status, _, _, page = http_request(port, "GET", ticket_path, cookie)
+        match = re.search(r'class="number">\s*(\d+)', page)
+        numbers.add(match.group(1) if match else ticket_path)
+    if len(numbers) != 3:
+        raise BenchmarkError("three new browsers did not get three new numbers")
+    return make
+
+
+def new_browsers(workdir, secret):
+    """``minted()``: a new browser's session cookie and CSRF token, signed with
+    ``secret`` as the app signs them; ``make(seconds, label)``: a wrk clients
+    file of that many seconds' worth of new browsers taking a number."""
     from webob import Request
 
     from take_a_number.security import Session, SessionCookies
@@ -334,16 +377,6 @@ def take_clients(port, workdir, secret):
     def minted():
         session = Session()
         return f"tan_session={serializer.dumps(dict(session)).decode('ascii')}", session["csrf"]
-
-    # The real flow once, then minted sessions: each must get a new number.
-    numbers = set()
-    for cookie, csrf in [new_browser(port, TAKE_QUEUE), minted(), minted()]:
-        ticket_path, _ = take_number(port, TAKE_QUEUE, cookie, csrf)
-        status, _, _, page = http_request(port, "GET", ticket_path, cookie)
-        match = re.search(r'class="number">\s*(\d+)', page)
-        numbers.add(match.group(1) if match else ticket_path)
-    if len(numbers) != 3:
-        raise BenchmarkError("three new browsers did not get three new numbers")
 
     def make(seconds, label):
         path = os.path.join(workdir, f"take-clients-{label}.tsv")
@@ -356,7 +389,7 @@ def take_clients(port, workdir, secret):
         write_clients(path, rows)
         return path
 
-    return make
+    return minted, make
 
 
 def ticket_clients(port, workdir):
@@ -616,7 +649,7 @@ def report(results, info, args, server):
     )
     print(header)
     print("-" * len(header))
-    for name in ("hello", "take", "ticket"):
+    for name in ORDER:
         r = results.get(name)
         if r is None:
             continue
@@ -660,6 +693,13 @@ def report(results, info, args, server):
         print("Goals (issue 2):")
         for label, value, met in goals:
             print(f"  {'MET    ' if met else 'NOT MET'}  {label}: {value}")
+    if "floor-webob" in results or "floor-store" in results:
+        print()
+        print(
+            "Floors: the same takes written by the same store, inside WebOb and Routes only "
+            "(floor-webob) and inside a bare WSGI callable (floor-store); a take through the "
+            "app can reach neither."
+        )
     print()
     print(
         "Reference: the original system served 2-3 requests/s with ~50 s responses at "
@@ -776,7 +816,7 @@ def main(argv=None):
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
-    selected = args.only or ["hello", "take", "ticket"]
+    selected = [name for name in ORDER if name in (args.only or ORDER)]
     app_ini = read_app_ini()
     settings = server_settings(app_ini)
     server = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("use", "host", "port"))
@@ -812,9 +852,18 @@ def main(argv=None):
                 )
             procs.stop(proc)
             server_log = server_log_summary(log_path)
+        for name in ("floor-webob", "floor-store"):
+            if name in selected:
+                print(f"[{name}] {SCENARIOS[name]}", flush=True)
+                kind = name.split("-", 1)[1]
+                proc, port, _ = start_floor(procs, workdir, app_ini, kind)
+                # Same requests as the take scenario's; these apps do not check the signature.
+                _, clients = new_browsers(workdir, secrets.token_urlsafe(48))
+                results[name] = measure(name, proc, port, "POST", clients, 303, "once", args)
+                procs.stop(proc)
     except BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)
-        for name in ("take-a-number.log", "hello.log"):
+        for name in ("take-a-number.log", "hello.log", "webob.log", "store.log"):
             tail = read_log(os.path.join(workdir, name)).splitlines()[-30:]
             if tail:
                 print(f"last lines of the {name}:", *tail, sep="\n  ", file=sys.stderr)
