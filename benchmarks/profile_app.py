@@ -1,12 +1,14 @@
 """Profile the two benchmarked endpoints in-process, without a server.
 
     .venv/bin/python benchmarks/profile_app.py [--requests 2000] [--top 25]
-                                               [--only take|ticket]
+                                               [--only take|floor|ticket]
 
 Builds the app with its own factory on a temporary database prepared like
 benchmarks/run.py's (same queues, sessions and tickets), calls the WSGI app
 directly in one thread, and prints the CPU time per request and cProfile's top
-functions (CPU time, so other processes on the machine do not skew it).
+functions (CPU time, so other processes on the machine do not skew it). ``floor``
+sends the take requests to benchmarks/floors.py's WebOb app on the same store:
+the difference from ``take`` is the app's own work.
 """
 
 import argparse
@@ -110,7 +112,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--only", choices=("take", "ticket"), action="append")
+    parser.add_argument("--only", choices=("take", "floor", "ticket"), action="append")
     args = parser.parse_args(argv)
     from take_a_number import main as make_app
 
@@ -124,8 +126,8 @@ def main(argv=None):
             rate_limit_take_ticket="off",
             rate_limit_create_queue="off",
         )
-        selected = args.only or ["take", "ticket"]
-        if "take" in selected:
+        selected = args.only or ["take", "floor", "ticket"]
+        if "take" in selected or "floor" in selected:
             # Every take comes from a new browser (a browser holds one ticket):
             # sessions signed as the app signs them, made before profiling.
             from take_a_number.security import Session
@@ -137,14 +139,31 @@ def main(argv=None):
                 body = urllib.parse.urlencode({"csrf_token": session["csrf"]}).encode()
                 return f"tan_session={cookie}", body
 
-            fresh = iter([minted() for _ in range(3 * args.requests + 1)])
+            fresh = iter([minted() for _ in range(6 * args.requests + 2)])
 
             def take(i):
                 cookie, body = next(fresh)
                 status, _, _, _ = call(app, "POST", f"/{run.TAKE_QUEUE}/take", cookie, body)
                 assert status == 303, status
 
-            profile("take a number (POST /bench-take/take)", args.requests, take, args.top)
+            if "take" in selected:
+                profile("take a number (POST /bench-take/take)", args.requests, take, args.top)
+            if "floor" in selected:
+                import floors
+
+                floor = floors.webob_app(app.store)
+
+                def floor_take(i):
+                    cookie, body = next(fresh)
+                    status, _, _, _ = call(floor, "POST", f"/{run.TAKE_QUEUE}/take", cookie, body)
+                    assert status == 303, status
+
+                profile(
+                    "floor-webob: the same take in WebOb + Routes only",
+                    args.requests,
+                    floor_take,
+                    args.top,
+                )
         if "ticket" in selected:
             tickets = []
             for _ in range(100):
