@@ -211,7 +211,9 @@
         failures = 0;
         body.classList.remove("offline");
         if (view === "again") return schedule(0);
-        if (previous === null || view.version !== version) {
+        // A new version, or the same one read at another time: the queue
+        // may have opened or closed by its hours meanwhile.
+        if (previous === null || JSON.stringify(view) !== JSON.stringify(previous)) {
           render(view);
           announce(view, previous);
         }

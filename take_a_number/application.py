@@ -213,6 +213,9 @@ PAGE_CACHE_SIZE = 2_000
 # Whole answers kept (Application._remember), and for how long at most.
 RESPONSE_CACHE_SIZE = 2_000
 RESPONSE_MAX_AGE = 5.0
+# A live update held until the queue opens or closes by its hours is answered
+# this long after that moment, so that its page is made after it.
+HOURS_MARGIN = 0.25
 # The store's generation when a GET came in, in its environ.
 GENERATION = "take_a_number.generation"
 
@@ -481,12 +484,21 @@ class Application:
                 since = int(req.GET["since"])
             except ValueError:
                 return self.json_error(req, 400, "bad_request", "since must be a whole number.")
+            hold, jitter = self.settings["push_hold_seconds"], True
+            snapshot = self.snapshots.get(queue_id, self.now())
+            if snapshot is not None and snapshot.changes_at is not None:
+                until_change = max(0.0, snapshot.changes_at - self.now()) + HOURS_MARGIN
+                if until_change < hold:
+                    # The queue opens or closes by its hours sooner: answer
+                    # then, with what the page says from that moment.
+                    hold, jitter = until_change, False
             outcome = self.hub.wait(  # gives back the connection while it holds
                 queue_id,
                 since,
-                self.settings["push_hold_seconds"],
+                hold,
                 req.environ.get("waitress.client_disconnected"),
                 ticket_id=ticket_id,
+                jitter=jitter,
             )
         try:
             return self._live_answer(req, queue_id, make_view, outcome)

@@ -188,7 +188,17 @@ def hours_json(values):
 
 
 def validate(schema, params):
-    """``(values, errors)``: converted values, or a dict of messages per field."""
+    """``(values, errors)``: converted values, or a dict of messages per field.
+
+    ``params`` is a form (a MultiDict: a field that takes several values, such
+    as the days of the opening hours, gets them all; any other its last one)
+    or a plain dict (a JSON body).
+    """
+    if hasattr(params, "getall"):
+        params = {
+            key: params.getall(key) if isinstance(schema.fields.get(key), ForEach) else params[key]
+            for key in params
+        }
     try:
         return schema.to_python(dict(params)), {}
     except Invalid as error:

@@ -82,11 +82,13 @@ class Hub:
         self._answered = threading.Condition()
         store.after_commit.append(self._poke.set)
 
-    def wait(self, queue_id, since, hold_seconds, client_disconnected=None, ticket_id=None):
+    def wait(
+        self, queue_id, since, hold_seconds, client_disconnected=None, ticket_id=None, jitter=True
+    ):
         """Wait until the queue's version is past ``since``.
 
         Returns CHANGED (URGENT when the change names ``ticket_id``), TIMEOUT
-        after about ``hold_seconds``, FULL at once when
+        after about ``hold_seconds`` (exactly, without ``jitter``), FULL at once when
         this process already holds ``max_held`` requests, or GONE when the
         client disconnected. ``ticket_id`` names the ticket the request is
         about, so that a change to it is answered first.
@@ -112,7 +114,8 @@ class Hub:
             # A held request needs no database connection (the request's own,
             # or one just used): another thread may use it.
             self.store.release()
-            deadline = time.monotonic() + hold_seconds * (1 - HOLD_JITTER * random.random())
+            spread = HOLD_JITTER * random.random() if jitter else 0.0
+            deadline = time.monotonic() + hold_seconds * (1 - spread)
             while True:
                 with self._lock:
                     if watched.version is None or watched.version > since:

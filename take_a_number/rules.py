@@ -121,6 +121,27 @@ def opening(hours, timezone, now):
     return False, None
 
 
+def next_change(hours, timezone, now):
+    """The Unix time after ``now`` at which what the queue says of its hours changes.
+
+    That is its next opening or closing, or the next local midnight (when
+    "tomorrow at 09:00" becomes "today at 09:00"), whichever comes first; None
+    without hours. A page showing the queue is out of date from then on.
+    """
+    if not hours:
+        return None
+    zone = zoneinfo.ZoneInfo(timezone)
+    local = datetime.datetime.fromtimestamp(now, zone)
+    today = local.date()
+    moments = [datetime.datetime.combine(today + datetime.timedelta(days=1), datetime.time(), zone)]
+    if today.weekday() in hours["days"]:
+        moments += [
+            datetime.datetime.combine(today, hours["opens"], zone),
+            datetime.datetime.combine(today, hours["closes"], zone),
+        ]
+    return min(moment.timestamp() for moment in moments if moment > local)
+
+
 def describe_opening(moment, now, timezone):
     """'at 09:00', 'tomorrow at 09:00' or 'on Monday at 09:00'."""
     local_now = datetime.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(timezone))
@@ -203,9 +224,15 @@ class Snapshot:
     active_servicers: int
     arrivals: list = dataclasses.field(default_factory=list)  # recent taken_at times
     places: dict = dataclasses.field(init=False, repr=False)
+    # When what it says of the opening hours goes out of date (next_change).
+    changes_at: float = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "places", {n: i for i, n in enumerate(self.waiting)})
+        hours = parse_hours(self.queue.get("opening_hours"))
+        object.__setattr__(
+            self, "changes_at", next_change(hours, self.queue.get("timezone"), self.taken_at)
+        )
 
     @property
     def version(self):

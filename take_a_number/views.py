@@ -11,7 +11,8 @@ import threading
 from . import rules, statistics
 
 # A snapshot also goes stale with time (the wait estimate counts recently
-# active servicers), so it is re-read at least this often.
+# active servicers), so it is re-read at least this often, and at once when
+# the queue opens or closes by its hours (Snapshot.changes_at).
 SNAPSHOT_MAX_AGE = 60
 CACHED_QUEUES = 1000
 CACHED_TICKETS = 20_000
@@ -80,6 +81,8 @@ class Snapshots:
 
 
 def _young(snapshot, now):
+    if snapshot.changes_at is not None and now >= snapshot.changes_at:
+        return False
     return now - snapshot.taken_at < SNAPSHOT_MAX_AGE
 
 

@@ -22,6 +22,11 @@ from take_a_number import main
 
 here, settings, threads = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 app = main({"here": here}, **settings)
+if len(sys.argv) > 4:
+    # The test moves the app's clock: seconds to add to the time, read from a file.
+    import time
+    clock_file = sys.argv[4]
+    app.clock = lambda: time.time() + float(open(clock_file).read())
 # As app.ini does: a thread for every held long-poll plus some for pages, and a
 # look-ahead so that waitress notices a page that went away while held.
 server = waitress.create_server(
@@ -41,8 +46,11 @@ server.run()
 class Server:
     """``take_a_number`` served by waitress in a child process on a free port."""
 
-    def __init__(self, directory, settings=None, threads=None):
+    def __init__(self, directory, settings=None, threads=None, clock_file=None):
+        """``clock_file``, if given, holds the seconds the app's clock is ahead of
+        (or, negative, behind) the real time, read on every request."""
         self.directory = str(directory)
+        self.clock_file = clock_file
         self.log_path = os.path.join(self.directory, "server.log")
         self.database = os.path.join(self.directory, "var", "test.sqlite")
         self.settings = {
@@ -68,6 +76,7 @@ class Server:
                 self.directory,
                 json.dumps(self.settings),
                 str(self.threads),
+                *([str(self.clock_file)] if self.clock_file else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

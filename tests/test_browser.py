@@ -6,19 +6,25 @@ with it enabled), so passing these tests proves that the app works without
 JavaScript: every flow is a plain form and pages refresh themselves.
 """
 
+import datetime
+import json
 import os
 import re
 import sqlite3
+import time
+import urllib.request
 from pprint import pformat
 
 import playwright.sync_api as playwright_api
 import pytest
 from browser_support import (
     LAPTOP,
+    PASSWORD,
     PORTRAIT,
     SCREENSHOT_DIR,
     VIEWPORTS,
     WRITE_SCREENSHOTS,
+    Server,
     contrast_problems,
     create_queue,
     focus_problems,
@@ -173,6 +179,57 @@ def test_with_javascript_pages_update_themselves_without_reloading(new_page, que
     # Controls that need JavaScript show only with it.
     expect(customer.get_by_role("button", name="Enable sound")).to_be_visible()
     assert layout_problems(owner) == []
+
+
+def test_with_javascript_take_a_number_appears_the_moment_the_queue_opens(
+    chromium, tmp_path, queue_id
+):
+    clock = tmp_path / "clock"
+    clock.write_text("0")
+    server = Server(tmp_path, settings={"push_hold_seconds": 20}, clock_file=clock).start()
+    page = None
+    try:
+        body = {"queue_id": queue_id, "title": "Lab", "password": PASSWORD, "name": "Desk 1"}
+        created = _api(server, "/api/v1/queues", **body)
+        now = datetime.datetime.now(datetime.UTC)
+        opens = (now + datetime.timedelta(hours=3)).replace(second=0, microsecond=0)
+        closes = opens + datetime.timedelta(minutes=30)
+        if closes.date() != opens.date():  # keep the window inside one day
+            opens, closes = opens.replace(hour=1, minute=0), opens.replace(hour=1, minute=30)
+        hours = {"days": list(range(7)), "timezone": "UTC"}
+        hours["opens"], hours["closes"] = opens.strftime("%H:%M"), closes.strftime("%H:%M")
+        _api(server, f"/api/v1/queues/{queue_id}/hours", token=created["token"], **hours)
+        clock.write_text(str(opens.timestamp() - time.time() - 3))  # 3 s before it opens
+
+        page = open_page(chromium, server, javascript=True)
+        page.goto(f"/{queue_id}")
+        take = page.get_by_role("button", name="Take a number")
+        expect(page.locator(".notice")).to_contain_text("The queue is closed. It opens")
+        expect(take).to_be_hidden()
+        # Nothing is written when it opens: the held update ends at that moment.
+        expect(take).to_be_visible(timeout=8_000)
+        expect(page.locator(".notice")).to_be_hidden()
+        take.click()
+        page.wait_for_url(f"**/{queue_id}/ticket/*")
+        assert my_number(page) == 1
+    finally:
+        if page is not None:
+            page.context.close()
+        server.stop()
+
+
+def _api(server, path, token=None, **body):
+    """POST JSON to the server's API; the answer's JSON."""
+    request = urllib.request.Request(
+        server.url + path,
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
 
 
 def test_a_second_servicer_signs_in_and_calls_a_customer(new_page, queue_id):

@@ -3,6 +3,7 @@
 import csv
 import datetime
 import io
+import time
 import xml.etree.ElementTree as ET
 
 from conftest import (
@@ -13,6 +14,7 @@ from conftest import (
     visible_buttons,
     waiting,
 )
+from webtest import TestApp
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 
@@ -179,10 +181,11 @@ def test_an_announcement_reaches_everyone_waiting(browser, new_browser):
     assert updates["announcement"] == "Back at 2 pm <b>sharp</b>"
 
 
-def test_outside_opening_hours_customers_see_when_it_opens(browser, new_browser):
-    create_queue(browser)
+def set_hours_ahead(browser, hours=3):
+    """Opening hours, every day in UTC, that start a few hours from now; their opening
+    as an aware datetime."""
     now = datetime.datetime.now(datetime.UTC)
-    opens = (now + datetime.timedelta(hours=3)).replace(second=0, microsecond=0)
+    opens = (now + datetime.timedelta(hours=hours)).replace(second=0, microsecond=0)
     closes = opens + datetime.timedelta(minutes=30)
     if closes.date() != opens.date():  # keep the window inside one day
         opens, closes = opens.replace(hour=1, minute=0), opens.replace(hour=1, minute=30)
@@ -194,10 +197,64 @@ def test_outside_opening_hours_customers_see_when_it_opens(browser, new_browser)
     form["opens"], form["closes"] = opens.strftime("%H:%M"), closes.strftime("%H:%M")
     form["timezone"] = "UTC"
     form.submit().follow()
+    return opens
+
+
+def test_outside_opening_hours_customers_see_when_it_opens(browser, new_browser):
+    create_queue(browser)
+    opens = set_hours_ahead(browser)
     join = new_browser().get("/cet236")
     assert "The queue is closed. It opens " in join
     assert opens.strftime("%H:%M") in join
     assert visible_buttons(join) == []
+
+
+def test_the_queue_page_offers_a_number_from_the_moment_it_opens(app, browser, new_browser):
+    create_queue(browser)
+    opens = set_hours_ahead(browser).timestamp()
+    customer = new_browser()
+    app.clock = lambda: opens - 10
+    assert visible_buttons(customer.get("/cet236")) == []
+    # Nothing was written since: only the clock says the page changed.
+    app.clock = lambda: opens + 1
+    join = customer.get("/cet236")
+    assert "The queue is closed" not in join
+    assert visible_buttons(join) == ["Take a number"]
+    ticket = take_number(customer)
+    assert my_number(ticket) == 1
+
+
+def test_a_held_live_update_is_answered_when_the_queue_opens(make_app, browser, new_browser):
+    app = make_app(push_hold_seconds="20")
+    browser, customer = TestApp(app), TestApp(app)
+    create_queue(browser)
+    opens = set_hours_ahead(browser).timestamp()
+    offset = opens - time.time() - 1.0  # the app's clock: 1 s before it opens
+    app.clock = lambda: time.time() + offset
+    view = customer.get("/cet236/updates").json
+    assert view["accepting"] is False
+    started = time.monotonic()
+    update = customer.get(f"/cet236/updates?since={view['version']}").json
+    # Answered as it opened, not when the 20 s hold ran out, with what it says now.
+    assert time.monotonic() - started < 5
+    assert update["version"] == view["version"]
+    assert update["accepting"] is True and update["notice"] == ""
+    app.close()
+
+
+def test_every_day_ticked_is_kept(browser):
+    create_queue(browser)
+    page = browser.get("/cet236/manage")
+    form = next(f for f in page.forms.values() if f.action.endswith("/manage/hours"))
+    form["always_open"] = False
+    for field in form.fields["days"]:
+        field.checked = field._value in ("0", "2", "4")  # Monday, Wednesday, Friday
+    form["opens"], form["closes"] = "09:00", "17:00"
+    form.submit().follow()
+    # The page shows the hours as stored.
+    page = browser.get("/cet236/manage")
+    ticked = page.html.select('input[name="days"][checked]')
+    assert [box["value"] for box in ticked] == ["0", "2", "4"]
 
 
 def test_opening_hours_are_validated(browser):

@@ -1,6 +1,9 @@
 """The rules of the line as plain functions: who is next, what each state allows,
 how long the wait is and how it is put into words."""
 
+import datetime
+import zoneinfo
+
 import pytest
 
 from take_a_number import rules
@@ -187,6 +190,49 @@ def test_a_longer_wait_reads_as_a_range_of_whole_minutes(estimate, words):
 )
 def test_how_long_ago_reads_in_minutes_then_hours(seconds, words):
     assert rules.describe_age(seconds) == words
+
+
+# -- opening hours ---------------------------------------------------------------------
+
+# Monday to Friday, 09:00 to 17:00.
+WEEKDAYS = rules.parse_hours('{"days": [0, 1, 2, 3, 4], "opens": "09:00", "closes": "17:00"}')
+
+
+def at(text, zone="UTC"):
+    """Unix time of a local time, e.g. at("2026-11-23 08:59:30") (a Monday)."""
+    local = datetime.datetime.fromisoformat(text).replace(tzinfo=zoneinfo.ZoneInfo(zone))
+    return local.timestamp()
+
+
+@pytest.mark.parametrize(
+    "now, change",
+    [
+        ("2026-11-23 08:59:30", "2026-11-23 09:00"),  # closed: it opens
+        ("2026-11-23 09:00:00", "2026-11-23 17:00"),  # open: it closes
+        ("2026-11-23 16:59:59", "2026-11-23 17:00"),
+        ("2026-11-23 17:00:00", "2026-11-24 00:00"),  # "tomorrow at 09:00" becomes "today"
+        ("2026-11-23 00:00:00", "2026-11-23 09:00"),
+        ("2026-11-21 12:00:00", "2026-11-22 00:00"),  # a Saturday: "on Monday" at midnight
+    ],
+)
+def test_what_a_queue_says_of_its_hours_changes_at_the_next_opening_closing_or_midnight(
+    now, change
+):
+    assert rules.next_change(WEEKDAYS, "UTC", at(now)) == at(change)
+
+
+def test_the_next_change_of_the_hours_is_in_the_queue_s_time_zone():
+    # 08:30 in London in summer is 07:30 UTC; it opens at 09:00 London time.
+    now = at("2026-07-06 08:30:00", "Europe/London")
+    assert rules.next_change(WEEKDAYS, "Europe/London", now) == at(
+        "2026-07-06 09:00", "Europe/London"
+    )
+    assert at("2026-07-06 09:00", "Europe/London") == at("2026-07-06 08:00")
+
+
+def test_a_queue_without_hours_never_changes_by_the_clock():
+    assert rules.next_change(None, "UTC", at("2026-11-23 12:00")) is None
+    assert snapshot([1]).changes_at is None
 
 
 # -- a snapshot of the queue ---------------------------------------------------------
