@@ -24,9 +24,9 @@ here, settings, threads = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 app = main({"here": here}, **settings)
 if len(sys.argv) > 4:
     # The test moves the app's clock: seconds to add to the time, read from a file.
-    import time
-    clock_file = sys.argv[4]
-    app.clock = lambda: time.time() + float(open(clock_file).read())
+    import pathlib, time
+    clock_file = pathlib.Path(sys.argv[4])
+    app.clock = lambda: time.time() + float(clock_file.read_text())
 # As app.ini does: a thread for every held long-poll plus some for pages, and a
 # look-ahead so that waitress notices a page that went away while held.
 server = waitress.create_server(

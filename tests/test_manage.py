@@ -224,7 +224,7 @@ def test_the_queue_page_offers_a_number_from_the_moment_it_opens(app, browser, n
     assert my_number(ticket) == 1
 
 
-def test_a_held_live_update_is_answered_when_the_queue_opens(make_app, browser, new_browser):
+def test_a_held_live_update_is_answered_when_the_queue_opens(make_app):
     app = make_app(push_hold_seconds="20")
     browser, customer = TestApp(app), TestApp(app)
     create_queue(browser)
