@@ -1,6 +1,7 @@
 """Fixtures: a fresh database file per test, the app built by its own factory,
 and browsers (WebTest apps with their own cookie jars) that speak for people."""
 
+import datetime
 import itertools
 import os
 
@@ -47,6 +48,17 @@ def browser(app):
 def new_browser(app):
     """Make as many separate browsers as a test needs."""
     return lambda **kwargs: TestApp(app, **kwargs)
+
+
+def hours_ahead(hours=3):
+    """A 30-minute opening window in UTC that starts a few hours from now, inside one
+    day: ``(opens, closes)`` as aware datetimes."""
+    now = datetime.datetime.now(datetime.UTC)
+    opens = (now + datetime.timedelta(hours=hours)).replace(second=0, microsecond=0)
+    closes = opens + datetime.timedelta(minutes=30)
+    if closes.date() != opens.date():
+        opens, closes = opens.replace(hour=1, minute=0), opens.replace(hour=1, minute=30)
+    return opens, closes
 
 
 def create_queue(browser, queue_id="cet236", title="CET236 lab help", name="Desk 1"):

@@ -6,7 +6,6 @@ with it enabled), so passing these tests proves that the app works without
 JavaScript: every flow is a plain form and pages refresh themselves.
 """
 
-import datetime
 import json
 import os
 import re
@@ -37,6 +36,7 @@ from browser_support import (
     structure_problems,
     take_number,
 )
+from conftest import hours_ahead
 
 expect = playwright_api.expect
 
@@ -191,11 +191,7 @@ def test_with_javascript_take_a_number_appears_the_moment_the_queue_opens(
     try:
         body = {"queue_id": queue_id, "title": "Lab", "password": PASSWORD, "name": "Desk 1"}
         created = _api(server, "/api/v1/queues", **body)
-        now = datetime.datetime.now(datetime.UTC)
-        opens = (now + datetime.timedelta(hours=3)).replace(second=0, microsecond=0)
-        closes = opens + datetime.timedelta(minutes=30)
-        if closes.date() != opens.date():  # keep the window inside one day
-            opens, closes = opens.replace(hour=1, minute=0), opens.replace(hour=1, minute=30)
+        opens, closes = hours_ahead()
         hours = {"days": list(range(7)), "timezone": "UTC"}
         hours["opens"], hours["closes"] = opens.strftime("%H:%M"), closes.strftime("%H:%M")
         _api(server, f"/api/v1/queues/{queue_id}/hours", token=created["token"], **hours)

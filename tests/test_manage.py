@@ -1,13 +1,13 @@
 """The owner's controls, roles, statistics, CSV, QR code and poster."""
 
 import csv
-import datetime
 import io
 import time
 import xml.etree.ElementTree as ET
 
 from conftest import (
     create_queue,
+    hours_ahead,
     my_number,
     press,
     take_number,
@@ -184,11 +184,7 @@ def test_an_announcement_reaches_everyone_waiting(browser, new_browser):
 def set_hours_ahead(browser, hours=3):
     """Opening hours, every day in UTC, that start a few hours from now; their opening
     as an aware datetime."""
-    now = datetime.datetime.now(datetime.UTC)
-    opens = (now + datetime.timedelta(hours=hours)).replace(second=0, microsecond=0)
-    closes = opens + datetime.timedelta(minutes=30)
-    if closes.date() != opens.date():  # keep the window inside one day
-        opens, closes = opens.replace(hour=1, minute=0), opens.replace(hour=1, minute=30)
+    opens, closes = hours_ahead(hours)
     page = browser.get("/cet236/manage")
     form = next(f for f in page.forms.values() if f.action.endswith("/manage/hours"))
     form["always_open"] = False
