@@ -122,41 +122,65 @@ class OptionsForm(_Form):
     no_show_policy = validators.OneOf([rules.NO_SHOW_END, rules.NO_SHOW_REQUEUE], not_empty=True)
 
 
+# Every zone the system knows: the opening hours form offers these, and only these.
+TIMEZONES = tuple(sorted(zoneinfo.available_timezones()))
+_KNOWN_TIMEZONES = frozenset(TIMEZONES)
+TIME_OF_DAY_PATTERN = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+
+
 class TimeOfDay(FancyValidator):
-    """'09:00' to a ``datetime.time``."""
+    """'09:00' (hours and minutes, nothing else) to a ``datetime.time``."""
 
     messages = {"format": "Use hours and minutes, like 09:00."}
 
     def _convert_to_python(self, value, state):
-        try:
-            return datetime.time.fromisoformat(str(value).strip())
-        except ValueError:
-            raise Invalid(self.message("format", state), value, state) from None
+        match = TIME_OF_DAY_PATTERN.match(str(value).strip())
+        if not match:
+            raise Invalid(self.message("format", state), value, state)
+        return datetime.time(int(match[1]), int(match[2]))
 
     def _convert_from_python(self, value, state):
         return value.strftime("%H:%M")
 
 
 class TimeZone(FancyValidator):
+    """A zone name the system knows, like Europe/London: not a folder of zones
+    (America), a file that is no zone, or a path."""
+
     messages = {"unknown": "Unknown time zone; use a name like Europe/London."}
 
     def _convert_to_python(self, value, state):
         value = str(value).strip()
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise Invalid(self.message("unknown", state), value, state) from None
+        if value not in _KNOWN_TIMEZONES:
+            raise Invalid(self.message("unknown", state), value, state)
         return value
 
 
 class HoursForm(_Form):
-    """Opening hours: the days, the times, the zone; or always open."""
+    """Opening hours: the days, the times, the zone; or always open.
+
+    A closing time before the opening time closes the next day (17:00 to
+    09:00 is overnight). With always open ticked, the days and times are
+    ignored, whatever they say.
+    """
 
     always_open = validators.StringBool(if_missing=False)
     days = ForEach(validators.Int(min=0, max=6), convert_to_list=True, if_missing=[])
     opens = TimeOfDay(if_missing=None, if_empty=None)
     closes = TimeOfDay(if_missing=None, if_empty=None)
     timezone = TimeZone(not_empty=True, messages={"empty": "Choose a time zone."})
+
+    def _convert_to_python(self, value_dict, state):
+        # Always open: the hour fields are ignored, even when they would not
+        # pass (a browser without JavaScript sends them as they stand).
+        try:
+            always_open = self.fields["always_open"].to_python(value_dict.get("always_open"))
+        except Invalid:
+            always_open = False  # and reported as the field's error
+        if always_open:
+            kept = ("always_open", "timezone")
+            value_dict = {k: v for k, v in value_dict.items() if k in kept}
+        return super()._convert_to_python(value_dict, state)
 
     def _validate_python(self, values, state):
         if values["always_open"]:
@@ -168,8 +192,8 @@ class HoursForm(_Form):
             errors["opens"] = "When does it open?"
         if values["closes"] is None:
             errors["closes"] = "When does it close?"
-        elif values["opens"] is not None and values["closes"] <= values["opens"]:
-            errors["closes"] = "Closing time must come after opening time."
+        elif values["opens"] is not None and values["closes"] == values["opens"]:
+            errors["closes"] = "Closing time must differ from opening time."
         if errors:
             raise Invalid("Check the opening hours.", values, state, error_dict=errors)
 

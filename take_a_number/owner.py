@@ -7,10 +7,6 @@ from webob import Response, exc
 
 from . import charts, forms, rules, security, statistics, store
 
-# Every zone the system knows, for the opening hours form.
-TIMEZONES = sorted(zoneinfo.available_timezones())
-
-
 # The owner's changes to a queue, shared by the Manage page and the JSON API:
 # name -> (FormEncode schema, apply(store, queue_id, values, now)).
 CHANGES = {
@@ -39,6 +35,10 @@ CHANGES = {
         lambda store, queue_id, values, now: store.clear_line(queue_id, now),
     ),
 }
+
+
+# The Manage page's fields in the order they come: the first in error gets the focus.
+MANAGE_FIELDS = (*forms.OptionsForm.fields, *forms.HoursForm.fields)
 
 
 def create_queue(store, values, now):
@@ -140,12 +140,16 @@ class OwnerController:
             servicer=servicer,
             servicers=self.store.active_servicers(queue_id),
             invite_url=f"{invite}?code={queue['staff_code'] or ''}",
-            notice=rules.closed_notice(queue, 0, self.app.now()),
+            status_words=rules.describe_status(queue, self.app.now()),
+            has_hours=hours is not None,
+            # Which change went through, after its 303: that section says "Saved".
+            saved=None if errors else req.GET.get("saved"),
+            first_error=next((name for name in MANAGE_FIELDS if name in (errors or {})), None),
             day_names=list(enumerate(rules.DAY_NAMES)),
-            timezones=TIMEZONES,
+            timezones=forms.TIMEZONES,
         )
 
-    def _change(self, req, queue_id, schema, apply):
+    def _change(self, req, queue_id, name, schema, apply):
         """Validate a management form and apply it, or show the page with the errors."""
         queue, _servicer, refusal = self._owner(req, queue_id)
         if refusal:
@@ -155,13 +159,17 @@ class OwnerController:
             defaults = {k: req.POST.getall(k) if k == "days" else v for k, v in req.POST.items()}
             return self.manage(req, queue_id, errors=errors, status=400, defaults=defaults)
         apply(values, self.app.now())
-        return self.app.redirect(req, "manage", queue_id=queue_id)
+        return self.app.redirect(req, "manage", queue_id=queue_id, saved=name, _anchor=name)
 
     def change(self, req, queue_id, change):
         """One of the owner's changes (see CHANGES), from the Manage page."""
         schema, apply = CHANGES[change]
         return self._change(
-            req, queue_id, schema, lambda values, now: apply(self.store, queue_id, values, now)
+            req,
+            queue_id,
+            change,
+            schema,
+            lambda values, now: apply(self.store, queue_id, values, now),
         )
 
     def revoke(self, req, queue_id, servicer_id):

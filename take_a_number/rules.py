@@ -87,7 +87,11 @@ def can_move_back(ticket, people_behind):
 
 
 def parse_hours(text):
-    """Opening hours as stored: ``{"days": [0..6], "opens": "09:00", "closes": "17:00"}``."""
+    """Opening hours as stored: ``{"days": [0..6], "opens": "09:00", "closes": "17:00"}``.
+
+    A day ticked is a day an opening starts: with a closing time before the
+    opening time (17:00 to 09:00) it closes the next morning.
+    """
     if not text:
         return None
     hours = json.loads(text)
@@ -98,6 +102,38 @@ def parse_hours(text):
     }
 
 
+def _local_moment(day, time, zone):
+    """When a clock in ``zone`` reads ``time`` on ``day``, as an aware datetime.
+
+    A time the clocks skip in spring comes an hour later by the clock (02:30
+    becomes 03:30); in autumn the first of the two comes.
+    """
+    moment = datetime.datetime.combine(day, time, zone).timestamp()
+    return datetime.datetime.fromtimestamp(moment, zone)
+
+
+def opening_window(hours, timezone, now):
+    """``(opens, closes)``: the opening the queue is in at Unix time ``now``, or
+    the next one; aware datetimes in the queue's zone, or None with no day open.
+
+    Each ticked day's opening starts that day at the opening time and ends at
+    the closing time, the next day when that is earlier (overnight), so the
+    opening that started yesterday evening may still be on.
+    """
+    zone = zoneinfo.ZoneInfo(timezone)
+    today = datetime.datetime.fromtimestamp(now, zone).date()
+    overnight = hours["closes"] < hours["opens"]
+    for offset in range(-1, 8):
+        day = today + datetime.timedelta(days=offset)
+        if day.weekday() not in hours["days"]:
+            continue
+        closing_day = day + datetime.timedelta(days=1) if overnight else day
+        closes = _local_moment(closing_day, hours["closes"], zone)
+        if now < closes.timestamp():
+            return _local_moment(day, hours["opens"], zone), closes
+    return None
+
+
 def opening(hours, timezone, now):
     """``(open_now, next_opening)`` for opening hours in a time zone at Unix time ``now``.
 
@@ -106,19 +142,13 @@ def opening(hours, timezone, now):
     """
     if not hours:
         return True, None
-    zone = zoneinfo.ZoneInfo(timezone)
-    local = datetime.datetime.fromtimestamp(now, zone)
-    for offset in range(8):
-        day = local.date() + datetime.timedelta(days=offset)
-        if day.weekday() not in hours["days"]:
-            continue
-        opens = datetime.datetime.combine(day, hours["opens"], zone)
-        closes = datetime.datetime.combine(day, hours["closes"], zone)
-        if opens <= local < closes:
-            return True, None
-        if local < opens:
-            return False, opens
-    return False, None
+    window = opening_window(hours, timezone, now)
+    if window is None:
+        return False, None
+    opens, _closes = window
+    if opens.timestamp() <= now:
+        return True, None
+    return False, opens
 
 
 def next_change(hours, timezone, now):
@@ -131,19 +161,16 @@ def next_change(hours, timezone, now):
     if not hours:
         return None
     zone = zoneinfo.ZoneInfo(timezone)
-    local = datetime.datetime.fromtimestamp(now, zone)
-    today = local.date()
-    moments = [datetime.datetime.combine(today + datetime.timedelta(days=1), datetime.time(), zone)]
-    if today.weekday() in hours["days"]:
-        moments += [
-            datetime.datetime.combine(today, hours["opens"], zone),
-            datetime.datetime.combine(today, hours["closes"], zone),
-        ]
-    return min(moment.timestamp() for moment in moments if moment > local)
+    tomorrow = datetime.datetime.fromtimestamp(now, zone).date() + datetime.timedelta(days=1)
+    moments = [_local_moment(tomorrow, datetime.time(), zone).timestamp()]
+    window = opening_window(hours, timezone, now)
+    if window is not None:
+        moments += [moment.timestamp() for moment in window]
+    return min(moment for moment in moments if moment > now)
 
 
 def describe_opening(moment, now, timezone):
-    """'at 09:00', 'tomorrow at 09:00' or 'on Monday at 09:00'."""
+    """'today at 09:00', 'tomorrow at 09:00' or 'on Monday at 09:00'."""
     local_now = datetime.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(timezone))
     days = (moment.date() - local_now.date()).days
     at = moment.strftime("%H:%M")
@@ -152,6 +179,28 @@ def describe_opening(moment, now, timezone):
     if days == 1:
         return f"tomorrow at {at}"
     return f"on {DAY_NAMES[moment.weekday()]} at {at}"
+
+
+def describe_status(queue, now):
+    """The queue's status as its owner reads it, the opening hours included.
+
+    'Paused', 'Closed', 'Open', 'Open — within opening hours: it closes today
+    at 17:00' or 'Open — but outside opening hours: it opens tomorrow at 09:00'.
+    """
+    if queue["status"] != OPEN:
+        return queue["status"].capitalize()
+    hours = parse_hours(queue["opening_hours"])
+    if not hours:
+        return "Open"
+    window = opening_window(hours, queue["timezone"], now)
+    if window is None:
+        return "Open — but no day is open in its opening hours"
+    opens, closes = window
+    if opens.timestamp() <= now:
+        when = describe_opening(closes, now, queue["timezone"])
+        return f"Open — within opening hours: it closes {when}"
+    when = describe_opening(opens, now, queue["timezone"])
+    return f"Open — but outside opening hours: it opens {when}"
 
 
 def closed_notice(queue, waiting, now):

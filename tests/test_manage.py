@@ -1,10 +1,12 @@
 """The owner's controls, roles, statistics, CSV, QR code and poster."""
 
 import csv
+import datetime
 import io
 import time
 import xml.etree.ElementTree as ET
 
+import pytest
 from conftest import (
     create_queue,
     hours_ahead,
@@ -15,6 +17,8 @@ from conftest import (
     waiting,
 )
 from webtest import TestApp
+
+from take_a_number import rules
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 
@@ -258,10 +262,10 @@ def test_opening_hours_are_validated(browser):
     page = browser.get("/cet236/manage")
     form = next(f for f in page.forms.values() if f.action.endswith("/manage/hours"))
     form["always_open"] = False
-    form["opens"], form["closes"] = "17:00", "09:00"
+    form["opens"], form["closes"] = "09:00", "09:00"
     result = form.submit(status=400)
     assert result.status_int == 400
-    assert "Closing time must come after opening time." in result
+    assert "Closing time must differ from opening time." in result
 
 
 # -- customer rules -----------------------------------------------------------------------
@@ -356,3 +360,159 @@ def test_the_console_says_when_the_line_is_growing(app, browser, new_browser):
     assert flow["class"] == ["flow", "flow-shrinking"]
     assert flow.select_one(".flow-headline").get_text() == "The line is shrinking."
     assert "arrivals/min vs" in flow.get_text()
+
+
+# -- opening hours: hostile input, overnight hours, one status ------------------------------
+
+
+def hours_form(browser):
+    page = browser.get("/cet236/manage")
+    return next(f for f in page.forms.values() if f.action.endswith("/manage/hours"))
+
+
+def set_hours(browser, days, opens, closes, timezone="UTC"):
+    """Submit the opening hours form; returns the answer (a 303, or the page with errors)."""
+    form = hours_form(browser)
+    form["always_open"] = False
+    for field in form.fields["days"]:
+        field.checked = field._value in {str(day) for day in days}
+    form["opens"], form["closes"] = opens, closes
+    form["timezone"].force_value(timezone)
+    return form.submit(status="*")
+
+
+def at(text):
+    """Unix time of a UTC time, e.g. at("2026-11-27 17:00") (a Friday)."""
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC).timestamp()
+
+
+UNKNOWN_ZONES = ["America", "Etc", "Europe/" + "x" * 300, "../../etc/passwd", "zone.tab"]
+
+
+@pytest.mark.parametrize("timezone", UNKNOWN_ZONES)
+def test_a_time_zone_that_is_no_zone_gets_a_clear_message_not_an_error(browser, timezone):
+    create_queue(browser)
+    page = set_hours(browser, [0], "09:00", "17:00", timezone)
+    assert page.status_int == 400
+    assert "Unknown time zone; use a name like Europe/London." in page
+    # The owner's choice is kept for them to correct; the stored zone did not change.
+    assert browser.get("/cet236/manage").html.select_one("#timezone option[selected]") is not None
+
+
+@pytest.mark.parametrize("opens", ["09:00+05:00", "09:00Z", "09:00:00.5", "24:00", "9h"])
+def test_an_opening_time_with_an_offset_or_seconds_gets_a_clear_message(browser, opens):
+    create_queue(browser)
+    page = set_hours(browser, [0], opens, "17:00")
+    assert page.status_int == 400
+    assert "Use hours and minutes, like 09:00." in page
+
+
+def test_bad_zones_and_times_get_a_400_over_the_api_too(browser):
+    api = TestApp(browser.app)
+    body = {"queue_id": "lab", "title": "Lab", "password": "correct horse", "name": "Desk 1"}
+    owner = api.post_json("/api/v1/queues", body, status=201).json["token"]
+    headers = {"Authorization": f"Bearer {owner}"}
+    good = {"days": [0], "opens": "09:00", "closes": "17:00", "timezone": "UTC"}
+    for change, field in [
+        *[({"timezone": zone}, "timezone") for zone in UNKNOWN_ZONES],
+        ({"opens": "09:00+05:00"}, "opens"),
+        ({"closes": "17:00-03:00"}, "closes"),
+        ({"always_open": True, "timezone": "America"}, "timezone"),
+    ]:
+        answer = api.post_json(
+            "/api/v1/queues/lab/hours", {**good, **change}, headers=headers, status=400
+        )
+        assert field in answer.json["error"]["fields"], change
+    assert api.get("/api/v1/queues/lab/settings", headers=headers).json["opening_hours"] is None
+
+
+def test_always_open_ignores_whatever_the_hour_fields_say(browser):
+    create_queue(browser)
+    set_hours(browser, [0], "09:00", "17:00").follow()
+    form = hours_form(browser)
+    form["always_open"] = True
+    for field in form.fields["days"]:
+        field.checked = False
+    form["opens"], form["closes"] = "soon", ""
+    page = form.submit().follow()
+    assert page.html.select_one("#always_open").has_attr("checked")
+    assert page.html.select_one(".queue-status").get_text(strip=True) == "Open"
+
+
+def test_overnight_hours_are_kept_and_give_numbers_until_the_morning(app, browser, new_browser):
+    create_queue(browser)
+    set_hours(browser, [4], "17:00", "09:00").follow()  # Friday night
+    form = hours_form(browser)
+    assert (form["opens"].value, form["closes"].value) == ("17:00", "09:00")
+    app.clock = lambda: at("2026-11-28 02:00")  # Saturday, 2 in the morning
+    assert "it closes today at 09:00" in browser.get("/cet236/manage")
+    customer = new_browser()
+    assert visible_buttons(customer.get("/cet236")) == ["Take a number"]
+    assert my_number(take_number(customer)) == 1
+    app.clock = lambda: at("2026-11-28 09:30")
+    join = new_browser().get("/cet236")
+    assert "The queue is closed. It opens on Friday at 17:00." in join
+    assert visible_buttons(join) == []
+    refused = new_browser().get("/cet236").forms[0].submit(status=409)
+    assert "It opens on Friday at 17:00" in refused
+
+
+def test_the_database_agrees_with_the_pages_on_overnight_hours(app, browser):
+    """Takes written together check the hours in SQL (tan_open_at): the same rule."""
+    create_queue(browser)
+    set_hours(browser, [4], "17:00", "09:00", "Europe/London").follow()
+    queue = app.store.get_queue("cet236")
+    for hour in range(24 * 8):
+        now = at("2026-11-23 00:00") + hour * 3600 + 900
+        (in_sql,) = app.store.db.execute(
+            "SELECT tan_open_at(opening_hours, timezone, ?) FROM queues WHERE id = ?",
+            (now, "cet236"),
+        ).fetchone()
+        assert bool(in_sql) is (rules.closed_notice(queue, 0, now) is None), hour
+
+
+def test_the_manage_page_shows_one_status_with_the_opening_hours(app, browser):
+    create_queue(browser)
+    set_hours(browser, [0, 1, 2, 3, 4], "08:57", "17:00").follow()
+    app.clock = lambda: at("2026-11-23 07:00")  # Monday, before it opens
+    page = browser.get("/cet236/manage")
+    status = page.html.select_one(".queue-status").get_text(strip=True)
+    assert status == "Open — but outside opening hours: it opens today at 08:57"
+    assert "Status: Open" not in page.html.get_text()
+    assert page.html.select_one("[aria-pressed=true]").get_text(strip=True) == "Open"
+    app.clock = lambda: at("2026-11-23 12:00")
+    status = browser.get("/cet236/manage").html.select_one(".queue-status").get_text(strip=True)
+    assert status == "Open — within opening hours: it closes today at 17:00"
+
+
+@pytest.mark.parametrize(
+    "form_action, fields, section",
+    [
+        ("/manage/options", {"announcement": "Back at 2"}, "options"),
+        ("/manage/hours", {"always_open": True}, "hours"),
+        ("/manage/status", {}, "status"),
+    ],
+)
+def test_each_save_is_confirmed(browser, form_action, fields, section):
+    create_queue(browser)
+    saved = manage(browser, form_action, **fields)
+    assert saved.status_int == 303
+    assert saved.location.endswith(f"/cet236/manage?saved={section}#{section}")
+    page = saved.follow()
+    assert [p.get_text(strip=True) for p in page.html.select(f"#{section} .saved")] == ["Saved."]
+    assert len(page.html.select(".saved")) == 1
+    assert browser.get("/cet236/manage").html.select(".saved") == []
+
+
+def test_after_an_error_the_first_field_in_error_has_the_focus(browser):
+    create_queue(browser)
+    page = set_hours(browser, [1], "9h", "", "America")
+    assert page.status_int == 400
+    assert [tag["id"] for tag in page.html.select("[autofocus]")] == ["opens"]
+    page = set_hours(browser, [], "09:00", "17:00")
+    assert [tag["name"] for tag in page.html.select("[autofocus]")] == ["days"]
+    assert page.html.select_one("[autofocus]")["value"] == "0"
+    page = manage(browser, "/manage/options", max_waiting="lots")
+    assert [tag["id"] for tag in page.html.select("[autofocus]")] == ["max_waiting"]
+    assert page.html.select(".saved") == []
+    assert browser.get("/cet236/manage").html.select("[autofocus]") == []

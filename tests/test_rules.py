@@ -235,6 +235,139 @@ def test_a_queue_without_hours_never_changes_by_the_clock():
     assert snapshot([1]).changes_at is None
 
 
+# Overnight: ticked Friday only, 17:00 to 09:00 the next morning.
+FRIDAY_NIGHT = rules.parse_hours('{"days": [4], "opens": "17:00", "closes": "09:00"}')
+
+
+@pytest.mark.parametrize(
+    "now, open_now, next_opening",
+    [
+        ("2026-11-26 20:00:00", False, "2026-11-27 17:00"),  # Thursday night: not ticked
+        ("2026-11-27 08:00:00", False, "2026-11-27 17:00"),  # Friday morning: Thursday's
+        ("2026-11-27 16:59:59", False, "2026-11-27 17:00"),
+        ("2026-11-27 17:00:00", True, None),
+        ("2026-11-27 23:59:59", True, None),
+        ("2026-11-28 00:00:00", True, None),  # Saturday morning: still Friday's opening
+        ("2026-11-28 08:59:59", True, None),
+        ("2026-11-28 09:00:00", False, "2026-12-04 17:00"),  # closed until next Friday
+        ("2026-11-29 08:00:00", False, "2026-12-04 17:00"),  # Sunday: Saturday not ticked
+    ],
+)
+def test_overnight_hours_are_open_from_the_evening_of_a_ticked_day_until_the_next_morning(
+    now, open_now, next_opening
+):
+    is_open, opens = rules.opening(FRIDAY_NIGHT, "UTC", at(now))
+    assert is_open is open_now
+    assert (opens and opens.timestamp()) == (next_opening and at(next_opening))
+
+
+@pytest.mark.parametrize(
+    "now, change",
+    [
+        ("2026-11-27 12:00:00", "2026-11-27 17:00"),  # it opens
+        ("2026-11-27 18:00:00", "2026-11-28 00:00"),  # "closes tomorrow" becomes "today"
+        ("2026-11-28 00:00:00", "2026-11-28 09:00"),  # it closes
+        ("2026-11-28 09:00:00", "2026-11-29 00:00"),
+    ],
+)
+def test_overnight_hours_change_at_opening_midnight_and_closing(now, change):
+    assert rules.next_change(FRIDAY_NIGHT, "UTC", at(now)) == at(change)
+
+
+def test_overnight_hours_across_the_spring_change_close_by_the_clock():
+    # London's clocks go from 01:00 to 02:00 on Sunday 29 March 2026.
+    saturday = rules.parse_hours('{"days": [5], "opens": "22:00", "closes": "06:00"}')
+    london = "Europe/London"
+    assert rules.opening(saturday, london, at("2026-03-29 05:59:59", london)) == (True, None)
+    assert rules.opening(saturday, london, at("2026-03-29 06:00:00", london))[0] is False
+    assert rules.next_change(saturday, london, at("2026-03-29 00:30:00", london)) == at(
+        "2026-03-29 06:00", london
+    )
+    # Seven hours by the clock that night, not eight.
+    assert at("2026-03-29 06:00", london) - at("2026-03-28 22:00", london) == 7 * 3600
+
+
+def test_overnight_hours_across_the_autumn_change_close_by_the_clock():
+    # London's clocks go from 02:00 back to 01:00 on Sunday 25 October 2026.
+    saturday = rules.parse_hours('{"days": [5], "opens": "22:00", "closes": "06:00"}')
+    london = "Europe/London"
+    for hour in ("00:30", "01:30", "05:59"):
+        assert rules.opening(saturday, london, at(f"2026-10-25 {hour}:00", london))[0] is True
+    assert rules.opening(saturday, london, at("2026-10-25 06:00:00", london))[0] is False
+    assert at("2026-10-25 06:00", london) - at("2026-10-24 22:00", london) == 9 * 3600
+
+
+def test_an_opening_time_the_clocks_skip_comes_an_hour_later_by_the_clock():
+    sunday = rules.parse_hours('{"days": [6], "opens": "01:30", "closes": "05:00"}')
+    london = "Europe/London"
+    now = at("2026-03-29 00:15:00", london)
+    is_open, opens = rules.opening(sunday, london, now)
+    assert is_open is False
+    assert rules.describe_opening(opens, now, london) == "today at 02:30"
+
+
+def test_overnight_hours_follow_the_queues_time_zone():
+    # 17:00 in New York on a Friday in November is 22:00 UTC.
+    new_york = "America/New_York"
+    assert rules.opening(FRIDAY_NIGHT, new_york, at("2026-11-27 21:59:59"))[0] is False
+    assert rules.opening(FRIDAY_NIGHT, new_york, at("2026-11-27 22:00:00"))[0] is True
+    assert rules.opening(FRIDAY_NIGHT, new_york, at("2026-11-28 13:59:59"))[0] is True
+    assert rules.opening(FRIDAY_NIGHT, new_york, at("2026-11-28 14:00:00"))[0] is False
+
+
+def queue_with(status="open", opening_hours=None, timezone="UTC"):
+    return {
+        "status": status,
+        "opening_hours": opening_hours,
+        "timezone": timezone,
+        "max_waiting": None,
+    }
+
+
+FRIDAY_NIGHT_TEXT = '{"days": [4], "opens": "17:00", "closes": "09:00"}'
+
+
+@pytest.mark.parametrize(
+    "queue, now, words",
+    [
+        (queue_with(), "2026-11-27 12:00:00", "Open"),
+        (queue_with("paused", FRIDAY_NIGHT_TEXT), "2026-11-27 18:00:00", "Paused"),
+        (queue_with("closed"), "2026-11-27 12:00:00", "Closed"),
+        (
+            queue_with(opening_hours=FRIDAY_NIGHT_TEXT),
+            "2026-11-27 08:57:00",
+            "Open — but outside opening hours: it opens today at 17:00",
+        ),
+        (
+            queue_with(opening_hours=FRIDAY_NIGHT_TEXT),
+            "2026-11-27 18:00:00",
+            "Open — within opening hours: it closes tomorrow at 09:00",
+        ),
+        (
+            queue_with(opening_hours=FRIDAY_NIGHT_TEXT),
+            "2026-11-28 01:00:00",
+            "Open — within opening hours: it closes today at 09:00",
+        ),
+        (
+            queue_with(opening_hours=FRIDAY_NIGHT_TEXT),
+            "2026-11-28 10:00:00",
+            "Open — but outside opening hours: it opens on Friday at 17:00",
+        ),
+    ],
+)
+def test_the_owner_reads_one_status_that_includes_the_opening_hours(queue, now, words):
+    assert rules.describe_status(queue, at(now)) == words
+
+
+def test_the_owners_status_and_the_customers_notice_agree_on_the_hours():
+    queue = queue_with(opening_hours=FRIDAY_NIGHT_TEXT)
+    for hour in range(0, 24 * 8):
+        now = at("2026-11-23 00:00:00") + hour * 3600 + 1800
+        customers_told_closed = rules.closed_notice(queue, 0, now) is not None
+        owner_told_closed = "outside opening hours" in rules.describe_status(queue, now)
+        assert customers_told_closed is owner_told_closed, hour
+
+
 # -- a snapshot of the queue ---------------------------------------------------------
 
 
