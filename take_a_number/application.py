@@ -19,7 +19,7 @@ from webob.dec import wsgify
 from webob.multidict import MultiDict
 from webob.static import FileApp
 
-from . import api, board, customer, notifications, owner, routing, security, servicer, views
+from . import api, board, customer, forms, notifications, owner, routing, security, servicer, views
 
 log = logging.getLogger(__name__)
 
@@ -558,15 +558,22 @@ class Application:
         return response
 
     def not_found(self, req, queue_id=None):
-        """404; for a free queue id, offer to create it."""
+        """404; for a queue id, say there is no such queue and to check the link.
+
+        Most who follow a queue link are customers with a typo, so creating
+        the queue is only a small link, and only for a name one could create.
+        """
+        if not queue_id:
+            return self.error_page(
+                req, exc.HTTPNotFound, "Not found", "There is nothing at this address."
+            )
         return self.error_page(
             req,
             exc.HTTPNotFound,
-            "Not found",
-            f"There is no queue called “{queue_id}”."
-            if queue_id
-            else "There is nothing at this address.",
-            create_queue_id=queue_id,
+            "No such queue",
+            f"There is no queue called “{queue_id}”. Check the link or the address you "
+            "were given: a letter may be missing or mistyped.",
+            create_queue_id=None if queue_id in forms.RESERVED_QUEUE_IDS else queue_id,
         )
 
     def rate_limited(self, req, limit_name, key):

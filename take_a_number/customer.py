@@ -27,20 +27,25 @@ class CustomerController:
         snapshot = self.app.snapshots.get(queue_id, self.app.now())
         if snapshot is None:
             return self.app.not_found(req, queue_id)
+        # A browser holding a number is shown it, in place of the Take button.
         ticket = self._open_ticket(req, queue_id)
-        if ticket is not None:
-            return self.app.redirect(req, "ticket", queue_id=queue_id, token=ticket["token"])
         view = views.queue_view(snapshot)
-        return self.app.render(
+        response = self.app.render(
             req,
             "join.html",
             view["title"],
-            cache_key=views.frozen(view),
+            cache_key=(views.frozen(view), ticket and ticket["token"]),
             view=view,
+            ticket=ticket,
             live_url=req.urls("queue_updates", queue_id=queue_id),
             live_page="queue",
             refresh_seconds=self.app.settings["refresh_seconds"],
         )
+        # Not kept by the browser: Back after taking a number asks again, and
+        # then says which number this browser holds (a kept page would offer
+        # "Take a number" still).
+        response.cache_control = "no-store"
+        return response
 
     def take(self, req, queue_id):
         ticket = self._open_ticket(req, queue_id)

@@ -211,6 +211,15 @@ def hours_json(values):
     )
 
 
+def as_typed(schema, form):
+    """A form's fields as sent, to fill it in again beside its errors: every field
+    of the schema, empty when it was not sent (as a checkbox left unticked)."""
+    return {
+        name: form.getall(name) if isinstance(field, ForEach) else form.get(name, "")
+        for name, field in schema.fields.items()
+    }
+
+
 def validate(schema, params):
     """``(values, errors)``: converted values, or a dict of messages per field.
 

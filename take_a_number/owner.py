@@ -156,7 +156,7 @@ class OwnerController:
             return refusal
         values, errors = forms.validate(schema, req.POST)
         if errors:
-            defaults = {k: req.POST.getall(k) if k == "days" else v for k, v in req.POST.items()}
+            defaults = forms.as_typed(schema, req.POST)
             return self.manage(req, queue_id, errors=errors, status=400, defaults=defaults)
         apply(values, self.app.now())
         return self.app.redirect(req, "manage", queue_id=queue_id, saved=name, _anchor=name)

@@ -78,8 +78,9 @@ def test_owner_creates_a_queue_and_serves_a_customer(new_page, queue_id, server,
     expect(customer.locator(".ticket")).to_have_class(re.compile(r"\bstate-called\b"))
     expect(customer.locator(".status-message")).to_have_text("It's your turn — go to Desk 1.")
 
-    # The queue's link brings a customer holding a ticket back to it.
+    # The queue's link leads a customer holding a ticket back to it.
     customer.goto(link)
+    customer.get_by_role("link", name="You already have number 1 — see your ticket").click()
     expect(customer).to_have_url(ticket_url)
 
     press(owner, "Done")
@@ -471,3 +472,22 @@ def test_long_names_and_big_numbers_still_fit_a_phone(new_page, queue_id, server
             if found:
                 problems[f"{page.url} {name}"] = found
     assert not problems, pformat(problems)
+
+
+@pytest.mark.parametrize("javascript", [False, True], ids=["no-js", "js"])
+def test_back_after_taking_a_number_shows_the_number_this_browser_holds(
+    new_page, queue_id, javascript
+):
+    owner = create_queue(new_page(), queue_id)
+    customer = new_page(javascript=javascript)
+    assert take_number(customer, join_url(owner)) == 1
+    ticket_url = customer.url
+    customer.go_back()
+    expect(customer).to_have_url(join_url(owner))
+    held = customer.get_by_role("link", name="You already have number 1 — see your ticket")
+    expect(held).to_be_visible()
+    expect(customer.get_by_role("button", name="Take a number")).to_have_count(0)
+    assert layout_problems(customer) == []
+    held.click()
+    expect(customer).to_have_url(ticket_url)
+    assert my_number(customer) == 1

@@ -30,6 +30,7 @@ from browser_support import (
     structure_problems,
     take_number,
 )
+from conftest import hours_ahead
 
 expect = playwright_api.expect
 
@@ -306,3 +307,72 @@ def test_the_owners_console_shows_the_growing_line_and_the_qr_code(visit_as_owne
     for link in ("Manage the queue", "Printable poster", "Display board"):
         expect(page.get_by_role("link", name=link)).to_be_visible()
     assert layout_problems(page) == []
+
+
+# -- the Manage page's status, opening hours and confirmations ------------------------
+
+
+@pytest.mark.parametrize("javascript", [False, True], ids=["no-js", "js"])
+def test_the_manage_page_says_one_status_with_the_hours_and_confirms_each_save(
+    new_page, queue_id, javascript
+):
+    owner = create_queue(new_page(javascript=javascript), queue_id)
+    link = join_url(owner)
+    owner.goto(f"/{queue_id}/manage")
+    always_open = owner.get_by_label("Always open (no opening hours)")
+    opens_at, closes_at = owner.get_by_label("Opens at"), owner.get_by_label("Closes at")
+    expect(always_open).to_be_checked()
+    if javascript:  # switched off while "Always open" is ticked, on again live
+        expect(opens_at).to_be_disabled()
+        expect(owner.get_by_label("Monday")).to_be_disabled()
+        always_open.uncheck()
+        expect(opens_at).to_be_enabled()
+        expect(owner.get_by_label("Monday")).to_be_enabled()
+    else:  # left as they are: the server ignores them
+        expect(opens_at).to_be_enabled()
+        always_open.uncheck()
+
+    # A mistake: the page comes back with the focus on the field to correct.
+    opens, closes = hours_ahead()
+    opens_at.fill("")
+    owner.get_by_role("button", name="Save opening hours").click()
+    expect(owner.locator("#opens-error")).to_have_text("When does it open?")
+    expect(opens_at).to_be_focused()
+    expect(owner.locator(".saved")).to_have_count(0)
+
+    for day in ("Saturday", "Sunday"):
+        owner.get_by_label(day).check()
+    opens_at.fill(opens.strftime("%H:%M"))
+    closes_at.fill(closes.strftime("%H:%M"))
+    owner.get_by_label("Time zone").select_option("UTC")
+    owner.get_by_role("button", name="Save opening hours").click()
+    owner.wait_for_url(f"**/{queue_id}/manage?saved=hours#hours")
+    saved = owner.locator("#hours .saved")
+    expect(saved).to_have_text("Saved.")
+    expect(saved).to_be_in_viewport()
+    # One status, saying what the customers read.
+    status = owner.locator(".queue-status")
+    expect(status).to_have_text(
+        re.compile(r"^Open — but outside opening hours: it opens .*" + opens.strftime("%H:%M"))
+    )
+    expect(owner.get_by_role("button", name="Open", exact=True)).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    customer = new_page()
+    customer.goto(link)
+    expect(customer.locator(".notice")).to_contain_text("It opens ")
+    expect(customer.locator(".notice")).to_contain_text(opens.strftime("%H:%M"))
+
+    owner.get_by_role("button", name="Pause").click()
+    expect(status).to_have_text("Paused")
+    expect(owner.locator("#status .saved")).to_have_text("Saved.")
+    assert layout_problems(owner) == []
+
+
+def test_without_javascript_always_open_saves_whatever_the_hour_fields_hold(new_page, queue_id):
+    owner = create_queue(new_page(), queue_id)
+    owner.goto(f"/{queue_id}/manage")
+    owner.get_by_label("Opens at").fill("")
+    owner.get_by_role("button", name="Save opening hours").click()
+    expect(owner.locator("#hours .saved")).to_have_text("Saved.")
+    expect(owner.locator(".queue-status")).to_have_text("Open")

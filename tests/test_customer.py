@@ -44,6 +44,11 @@ def test_customers_get_increasing_numbers_and_see_their_place(browser, new_brows
     assert "You're next." in first.html.get_text()
 
 
+def held_ticket_link(join_page):
+    """Where the queue page's "You already have number N — see your ticket" leads."""
+    return join_page.html.select_one(".held-ticket a")["href"]
+
+
 def test_reloading_or_pressing_back_never_makes_a_second_ticket(browser, new_browser):
     create_queue(browser)
     customer = new_browser()
@@ -52,8 +57,8 @@ def test_reloading_or_pressing_back_never_makes_a_second_ticket(browser, new_bro
     # Back to the join page's form, submitted again: the same ticket.
     again = join_page.forms[0].submit().follow()
     assert again.request.path == ticket.request.path
-    # Reloading the queue page takes the customer to their ticket.
-    assert customer.get("/cet236").follow().request.path == ticket.request.path
+    # Reloading the queue page leads the customer to their ticket.
+    assert held_ticket_link(customer.get("/cet236")) == ticket.request.path
     assert customer.get(ticket.request.path).status_int == 200
     assert waiting(browser) == 1
 
@@ -119,7 +124,7 @@ def test_ticket_link_keeps_the_place_on_another_device(browser, new_browser):
     page = other_device.get(ticket.request.path)
     assert my_number(page) == 1
     # The other device now holds that ticket: its queue page leads back to it.
-    assert other_device.get("/cet236").follow().request.path == ticket.request.path
+    assert held_ticket_link(other_device.get("/cet236")) == ticket.request.path
 
 
 def test_wait_estimate_appears_only_after_three_services(app, browser, new_browser):
@@ -143,11 +148,22 @@ def test_pages_refresh_themselves_until_push_exists(browser, new_browser):
         assert page.html.find("meta", attrs={"http-equiv": "refresh"})["content"] == "5"
 
 
-def test_unknown_queue_gets_a_404_that_offers_to_create_it(browser):
-    page = browser.get("/nosuch", status=404)
+def test_a_mistyped_queue_link_says_there_is_no_such_queue_and_to_check_the_link(browser):
+    page = browser.get("/nope", status=404)
+    assert page.html.h1.get_text() == "No such queue"
+    assert "There is no queue called “nope”. Check the link" in page.html.get_text()
+    # No big button to create it: a customer with a typo is not setting up a queue.
+    assert page.html.select("a.button, button") == []
     link = page.html.find("a", string=lambda s: s and "Create the queue" in s)
-    assert link["href"] == "/?queue_id=nosuch"
-    assert browser.get(link["href"]).forms[0]["queue_id"].value == "nosuch"
+    assert "hint" in link.parent["class"]
+    assert link["href"] == "/?queue_id=nope"
+    assert browser.get(link["href"]).forms[0]["queue_id"].value == "nope"
+
+
+def test_a_link_to_a_reserved_name_offers_no_queue_to_create(browser):
+    page = browser.get("/help", status=404)
+    assert "There is no queue called “help”" in page
+    assert "Create the queue" not in page
 
 
 def test_unknown_ticket_gets_a_404_with_a_way_back(browser):
@@ -271,3 +287,22 @@ def test_under_several_processes_a_page_shows_another_processs_change_at_once(ma
 
     press(console, "Next")  # the first worker calls them
     assert "It's your turn" in customer.get(path).html.get_text()
+
+
+def test_back_on_the_queue_page_says_which_number_this_browser_holds(browser, new_browser):
+    console = create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    join = customer.get("/cet236")
+    assert join.status_int == 200
+    link = join.html.find("a", string="You already have number 1 — see your ticket")
+    assert link["href"] == ticket.request.path
+    assert "Take a number" not in join
+    # Never kept by the browser, so Back asks again rather than showing the old page.
+    assert join.headers["Cache-Control"] == "no-store"
+    # Others still get the button; once served, so does this customer.
+    assert visible_buttons(new_browser().get("/cet236")) == ["Take a number"]
+    press(press(console, "Next"), "Done")
+    again = customer.get("/cet236")
+    assert visible_buttons(again) == ["Take a number"]
+    assert "You already have" not in again

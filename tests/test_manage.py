@@ -275,7 +275,7 @@ def test_not_ready_lets_the_next_person_go_first_a_limited_number_of_times(brows
     console = create_queue(browser)
     slow, other, third = new_browser(), new_browser(), new_browser()
     ticket = take_number(slow)
-    take_number(other)
+    others_ticket = take_number(other)
     take_number(third)
     page = press(slow.get(ticket.request.path), "Not ready – let the next person go first")
     assert "Position in line: 2" in page
@@ -283,7 +283,7 @@ def test_not_ready_lets_the_next_person_go_first_a_limited_number_of_times(brows
     assert "Position in line: 3" in page
     assert "Not ready – let the next person go first" not in visible_buttons(page)
     press(console, "Next")
-    assert "It's your turn" in other.get("/cet236").follow().html.get_text()
+    assert "It's your turn" in other.get(others_ticket.request.path).html.get_text()
 
 
 def test_a_no_show_goes_to_the_end_of_the_line_once_when_the_owner_says_so(browser, new_browser):
@@ -516,3 +516,13 @@ def test_after_an_error_the_first_field_in_error_has_the_focus(browser):
     assert [tag["id"] for tag in page.html.select("[autofocus]")] == ["max_waiting"]
     assert page.html.select(".saved") == []
     assert browser.get("/cet236/manage").html.select("[autofocus]") == []
+
+
+def test_a_form_with_a_mistake_comes_back_as_it_was_sent(browser):
+    create_queue(browser)  # always open
+    page = set_hours(browser, [5, 6], "", "17:00")
+    assert page.status_int == 400
+    assert not page.html.select_one("#always_open").has_attr("checked")
+    ticked = page.html.select('input[name="days"][checked]')
+    assert [box["value"] for box in ticked] == ["5", "6"]
+    assert page.html.select_one("#closes")["value"] == "17:00"
