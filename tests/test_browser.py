@@ -314,11 +314,12 @@ def test_bad_input_shows_an_error_next_to_each_field(new_page, queue_id):
     _assert_error_next_to(page, "queue_id", "That name is taken; choose another.")
 
 
-def test_an_unknown_queue_offers_to_create_it(new_page, queue_id):
+def test_an_unknown_queue_says_to_check_the_link_and_still_lets_one_create_it(new_page, queue_id):
     page = new_page()
     response = page.goto(f"/{queue_id}")
     assert response.status == 404
-    expect(page.locator("h1")).to_have_text("Not found")
+    expect(page.locator("h1")).to_have_text("No such queue")
+    expect(page.locator(".lead")).to_contain_text("Check the link")
     page.get_by_role("link", name=f"Create the queue “{queue_id}”").click()
     expect(page.get_by_label("Link name")).to_have_value(queue_id)
     page.get_by_label("Title shown to customers").fill("Found it")
