@@ -526,3 +526,15 @@ def test_a_form_with_a_mistake_comes_back_as_it_was_sent(browser):
     ticked = page.html.select('input[name="days"][checked]')
     assert [box["value"] for box in ticked] == ["5", "6"]
     assert page.html.select_one("#closes")["value"] == "17:00"
+
+
+def test_clearing_the_line_is_confirmed_on_the_manage_page(browser, new_browser):
+    create_queue(browser)
+    take_number(new_browser())
+    confirm = browser.get("/cet236/manage/clear")
+    form = next(f for f in confirm.forms.values() if f.action.endswith("/manage/clear"))
+    page = form.submit().follow()
+    assert page.html.select_one("#status .saved").get_text(strip=True) == (
+        "The waiting line is cleared."
+    )
+    assert waiting(browser) == 0
