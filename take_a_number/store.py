@@ -277,6 +277,12 @@ class Store:
         # (count, seconds) per browser and per address, a count of 0 for none:
         # take_ticket holds each queue's takes to them (see _insert_takes).
         self.take_limits = take_limits or {"browser": (0, 1), "address": (0, 1)}
+        self._take_limits_on = [
+            (column, *self.take_limits[column])
+            for column in ("browser", "address")
+            if self.take_limits[column][0]
+        ]
+        self._take_statements = {}  # by number of takes, see _take_statement
         self._pruned_at = float("-inf")
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
@@ -728,6 +734,8 @@ class Store:
         of them writes all those that came meanwhile in one statement. Each
         waits for its own ticket and gets it only once it is committed.
         """
+        if not self.take_limits["address"][0]:
+            address = None  # a ticket keeps it only while it counts
         take = _Take(queue_id, token, now, browser, address)
         with self._takes_lock:
             self._takes.append(take)
@@ -817,41 +825,20 @@ class Store:
         may refuse a take that the rules allow (_take_one then writes it alone),
         never the reverse. The takes written get the next numbers, in order.
         """
-        values, params = [], []
+        params = []
         ranks = collections.Counter()
         for n, take in enumerate(takes, 1):
             ranks[take.address] += 1
-            values.append("(?, ?, ?, ?, ?, ?)")
             params += (n, take.token, take.now, take.browser, take.address, ranks[take.address])
         # One moment for the opening hours, so the takes go in together or not at all.
         params += (queue_id, max(take.now for take in takes), queue_id)
-        limits = []
-        for column, rank in (("browser", "1"), ("address", "b.rank")):
-            count, period = self.take_limits[column]
-            if count:
-                # A constant column name; the values are parameters.
-                limits.append(
-                    f"AND (b.{column} IS NULL OR {rank} + (SELECT count(*) FROM tickets "
-                    f"WHERE queue_id = ? AND {column} = b.{column} AND taken_at > b.now - ?) "
-                    "<= ?) "
-                )
-                params += (queue_id, period, count)
+        for _column, count, period in self._take_limits_on:
+            params += (queue_id, period, count)
+        sql = self._take_statements.get(len(takes))
+        if sql is None:
+            sql = self._take_statements[len(takes)] = self._take_statement(len(takes))
         with self._write_lock:
-            rows = self.db.conn.execute(
-                "WITH b (n, token, now, browser, address, rank) AS (VALUES "
-                + ", ".join(values)
-                + ") INSERT INTO tickets "
-                "(queue_id, number, token, state, taken_at, browser, address, line_position) "
-                "SELECT q.id, q.last_number + row_number() OVER w, b.token, 'waiting', b.now, "
-                "b.browser, b.address, q.last_number + row_number() OVER w FROM queues q, b "
-                "WHERE q.id = ? AND q.status = 'open' "
-                "AND (q.opening_hours IS NULL OR tan_open_at(q.opening_hours, q.timezone, ?)) "
-                "AND (coalesce(q.max_waiting, 0) = 0 OR b.n + (SELECT count(*) FROM tickets "
-                "WHERE queue_id = ? AND state = 'waiting') <= q.max_waiting) "
-                + "".join(limits)
-                + "WINDOW w AS (ORDER BY b.n) ORDER BY b.n RETURNING id, number, token",
-                params,
-            ).fetchall()
+            rows = self.db.conn.execute(sql, params).fetchall()
         if not rows:
             return {}
         self._committed()
@@ -867,6 +854,30 @@ class Store:
             }
             for ticket_id, number, token in rows
         }
+
+    def _take_statement(self, takes):
+        """_insert_takes's statement for so many takes (made once per number of takes)."""
+        limits = "".join(
+            # A constant column name; the values are parameters.
+            f"AND (b.{column} IS NULL OR {'b.rank' if column == 'address' else '1'} + "
+            f"(SELECT count(*) FROM tickets WHERE queue_id = ? AND {column} = b.{column} "
+            "AND taken_at > b.now - ?) <= ?) "
+            for column, _count, _period in self._take_limits_on
+        )
+        return (
+            "WITH b (n, token, now, browser, address, rank) AS (VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?)"] * takes)
+            + ") INSERT INTO tickets "
+            "(queue_id, number, token, state, taken_at, browser, address, line_position) "
+            "SELECT q.id, q.last_number + row_number() OVER w, b.token, 'waiting', b.now, "
+            "b.browser, b.address, q.last_number + row_number() OVER w FROM queues q, b "
+            "WHERE q.id = ? AND q.status = 'open' "
+            "AND (q.opening_hours IS NULL OR tan_open_at(q.opening_hours, q.timezone, ?)) "
+            "AND (coalesce(q.max_waiting, 0) = 0 OR b.n + (SELECT count(*) FROM tickets "
+            "WHERE queue_id = ? AND state = 'waiting') <= q.max_waiting) "
+            + limits
+            + "WINDOW w AS (ORDER BY b.n) ORDER BY b.n RETURNING id, number, token"
+        )
 
     def _take_one(self, take):
         """take_ticket for one ticket: one statement, and if it refuses, why."""
@@ -902,9 +913,9 @@ class Store:
     def _take_wait(self, take):
         """Seconds until the take limits let ``take`` through; 0 if they do now."""
         wait = 0
-        for column, value in (("browser", take.browser), ("address", take.address)):
-            count, period = self.take_limits[column]
-            if count and value is not None:
+        for column, count, period in self._take_limits_on:
+            value = take.browser if column == "browser" else take.address
+            if value is not None:
                 # Once the count-th newest counted ticket is out of the period, one more may go.
                 row = self.db.execute(
                     f"SELECT taken_at FROM tickets WHERE queue_id = ? AND {column} = ? "
