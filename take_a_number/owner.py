@@ -56,7 +56,7 @@ def create_queue(store, values, now):
     return store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
 
 
-TOO_MANY_QUEUES = "As many queues as one address may create for now were created from here."
+TOO_MANY_QUEUES = "This address has created as many queues as it may for now."
 
 
 def create_counted(app, req, values):
