@@ -2,6 +2,8 @@
 shaped so that they stop scripts without locking people out."""
 
 import collections
+import contextlib
+import random
 import threading
 
 import pytest
@@ -12,7 +14,7 @@ from test_store import takes_arriving_together
 from webtest import TestApp
 
 from take_a_number import config, limits, security
-from take_a_number.store import NotTaking, Store, TooManyTakes
+from take_a_number.store import NotTaking, Store, TooManyTakes, _Take
 
 T0 = 1_750_000_000.0
 NAT = "198.51.100.7"  # a lecture hall behind one address
@@ -424,3 +426,55 @@ def test_a_ticket_forgets_its_address_once_it_no_longer_counts(make_app):
     take_number(client(app))
     addresses = [row[0] for row in app.store.db.execute("SELECT address FROM tickets")]
     assert addresses == [None, app.limits.subject(NAT)]
+
+
+def test_takes_written_together_never_pass_a_limit_and_refuse_only_what_one_binds(tmp_path):
+    """Random batches against random limits and earlier tickets: whatever the mix,
+    no limit is passed, numbers stay gapless, and every refused take is one that a
+    limit (or the line's maximum) still refuses at the end."""
+    rng = random.Random(10)
+    for case in range(150):
+        address_limit, browser_limit = rng.choice([0, 1, 2, 4]), rng.choice([0, 1, 2])
+        store = Store(
+            tmp_path / f"{case}.sqlite",
+            take_limits=take_limits(browser=browser_limit, address=address_limit),
+        )
+        store.migrate()
+        queue_id, max_waiting = "q", rng.choice([None, 2, 5, 9])
+        store.create_queue(queue_id, "Q", "not-a-real-hash", T0)
+        store.set_options(queue_id, T0, "", max_waiting, "end")
+        addresses, browsers = ["a", "b", "c", None], [f"b{i}" for i in range(8)] + [None]
+        for i in range(rng.randrange(4)):  # earlier tickets, still within the period
+            with contextlib.suppress(NotTaking, TooManyTakes):
+                store.take_ticket(queue_id, f"early-{i}", T0, rng.choice(browsers), "a")
+        if store.ticket_by_token("early-0"):
+            store.leave("early-0", T0)  # left: still counts toward the limits, not the line
+        batch = [
+            _Take(queue_id, f"t{i}", T0 + 1, rng.choice(browsers), rng.choice(addresses))
+            for i in range(rng.randrange(2, 25))
+        ]
+        store._takes, store._taking = list(batch), True
+        store._write_takes()
+
+        tickets = store._rows("SELECT * FROM tickets WHERE queue_id = ?", (queue_id,))
+        assert sorted(t["number"] for t in tickets) == list(range(1, len(tickets) + 1)), case
+        waiting = [t for t in tickets if t["state"] == "waiting"]
+        if max_waiting:
+            assert len(waiting) <= max_waiting
+        counts = {
+            column: collections.Counter(t[column] for t in tickets if t[column] is not None)
+            for column in ("browser", "address")
+        }
+        for column, limit in (("browser", browser_limit), ("address", address_limit)):
+            if limit:
+                assert max(counts[column].values(), default=0) <= limit, (case, column)
+        for take in batch:
+            if take.ticket is not None:
+                assert take.ticket["token"] in {t["token"] for t in tickets}
+                continue
+            assert isinstance(take.error, NotTaking | TooManyTakes), (case, take.error)
+            full = bool(max_waiting) and len(waiting) >= max_waiting
+            over_browser = browser_limit and counts["browser"][take.browser] >= browser_limit
+            over_address = address_limit and counts["address"][take.address] >= address_limit
+            assert full or over_browser or over_address, case
+        store.close_all()
