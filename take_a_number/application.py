@@ -601,7 +601,8 @@ class Application:
         """
         result, retry_after = self.limits.sign_in(queue_id, req.remote_addr, check, self.now())
         if retry_after:
-            return None, self.too_many(req, retry_after, "Too many wrong passwords.")
+            message = "Too many wrong passwords from this address."
+            return None, self.too_many(req, retry_after, message)
         return result, None
 
 
