@@ -124,6 +124,7 @@ def main(argv=None):
             {"here": workdir},
             database=database,
             rate_limit_take_ticket="off",
+            rate_limit_take_ticket_per_address="off",
             rate_limit_create_queue="off",
         )
         selected = args.only or ["take", "floor", "ticket"]

@@ -124,6 +124,7 @@ def write_ini(path, app_ini, port, database=None, secret=None):
             "database": database,
             "secret": secret,
             "rate_limit_take_ticket": "off",
+            "rate_limit_take_ticket_per_address": "off",
             "rate_limit_create_queue": "off",
         }
     out["server:main"] = dict(server_settings(app_ini), host="127.0.0.1", port=str(port))

@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 import os  # noqa: E402 - the version comes first: submodules import it
 
-from . import config, security  # noqa: E402
+from . import config, limits, security  # noqa: E402
 from .application import Application  # noqa: E402
 from .store import Store  # noqa: E402
 
@@ -22,7 +22,11 @@ def resource_dir(name):
 
 
 def make_store(settings):
-    store = Store(settings["database"], synchronous=settings["sqlite_synchronous"])
+    store = Store(
+        settings["database"],
+        synchronous=settings["sqlite_synchronous"],
+        take_limits=limits.take_limits(settings),
+    )
     store.migrate()
     return store
 

@@ -8,7 +8,7 @@ they sign in (or create a queue) through the API. Errors are always
 
 import json
 
-from . import forms, openapi, owner, rules, security, statistics, store, views
+from . import customer, forms, openapi, owner, rules, security, statistics, store, views
 
 
 class ApiController:
@@ -78,14 +78,14 @@ class ApiController:
     # -- queues -----------------------------------------------------------------
 
     def create_queue(self, req):
-        refused = self.app.rate_limited(req, "create_queue", req.remote_addr)
+        refused = self.app.rate_limited(req, "create_attempts", req.remote_addr)
         if refused:
-            return self.app.json_error(req, 429, "rate_limited", "Too many queues created; wait.")
+            return refused
         values, error = self._validate(req, forms.CreateQueueForm)
         if error:
             return error
         try:
-            servicer = owner.create_queue(self.store, values, self.app.now())
+            servicer, retry_after = owner.create_counted(self.app, req, values)
         except store.QueueExists:
             return self.app.json_error(
                 req,
@@ -94,6 +94,8 @@ class ApiController:
                 "That queue id is taken.",
                 fields={"queue_id": "That name is taken; choose another."},
             )
+        if retry_after:
+            return self.app.too_many(req, retry_after, owner.TOO_MANY_QUEUES)
         body = {
             "queue": views.queue_view(self._snapshot(values["queue_id"])),
             "servicer_name": servicer["name"],
@@ -115,13 +117,17 @@ class ApiController:
     # -- tickets ----------------------------------------------------------------
 
     def take(self, req, queue_id):
-        refused = self.app.rate_limited(req, "take_ticket", f"api:{req.remote_addr}")
-        if refused:
-            return self.app.json_error(req, 429, "rate_limited", "Too many tickets taken; wait.")
         try:
-            ticket = self.store.take_ticket(queue_id, security.new_token(), self.app.now())
+            ticket = self.store.take_ticket(
+                queue_id,
+                security.new_token(),
+                self.app.now(),
+                address=self.app.limits.subject(req.remote_addr),
+            )
         except LookupError:
             return self._no_queue(req)
+        except store.TooManyTakes as refusal:
+            return self.app.too_many(req, refusal.retry_after, customer.TOO_MANY_TAKES)
         except store.NotTaking as refusal:
             return self.app.json_error(req, 409, "not_taking", str(refusal))
         ticket = self.app.snapshots.ticket(ticket["token"])
@@ -163,13 +169,14 @@ class ApiController:
         queue = self.store.get_queue(queue_id)
         if queue is None:
             return self._no_queue(req)
-        refused = self.app.rate_limited(req, "sign_in", req.remote_addr)
-        if refused:
-            return self.app.json_error(req, 429, "rate_limited", "Too many sign-in attempts; wait.")
         values, error = self._validate(req, forms.SignInForm)
         if error:
             return error
-        role = security.sign_in_role(queue, values["password"])
+        role, refused = self.app.checked_sign_in(
+            req, queue_id, lambda: security.sign_in_role(queue, values["password"])
+        )
+        if refused:
+            return refused
         if role is None:
             message = "That is neither this queue's password nor its staff code."
             return self.app.json_error(

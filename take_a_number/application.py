@@ -19,7 +19,19 @@ from webob.dec import wsgify
 from webob.multidict import MultiDict
 from webob.static import FileApp
 
-from . import api, board, customer, forms, notifications, owner, routing, security, servicer, views
+from . import (
+    api,
+    board,
+    customer,
+    forms,
+    limits,
+    notifications,
+    owner,
+    routing,
+    security,
+    servicer,
+    views,
+)
 
 log = logging.getLogger(__name__)
 
@@ -257,10 +269,7 @@ class Application:
         self.templates = Templates(template_dir)
         self.static = StaticFiles(static_dir, settings["static_max_age"])
         self.sessions = security.SessionCookies(secret, settings["session_max_age"])
-        self.limits = {
-            name: security.RateLimiter(*security.parse_rate(settings[f"rate_limit_{name}"]))
-            for name in ("create_queue", "sign_in", "take_ticket")
-        }
+        self.limits = limits.Limits(store, secret, limits.rates(settings))
         self.controllers = {
             "owner": owner.OwnerController(self),
             "customer": customer.CustomerController(self),
@@ -576,19 +585,33 @@ class Application:
             create_queue_id=None if queue_id in forms.RESERVED_QUEUE_IDS else queue_id,
         )
 
-    def rate_limited(self, req, limit_name, key):
-        """A 429 page if ``key`` went over the named limit, else None."""
-        retry_after = self.limits[limit_name].hit(key, self.now())
-        if not retry_after:
-            return None
-        response = self.error_page(
-            req,
-            exc.HTTPTooManyRequests,
-            "Too many attempts",
-            f"Please wait {retry_after} seconds and try again.",
-        )
+    def rate_limited(self, req, limit_name, *subject):
+        """A 429 if this request goes over the named limit (it counts), else None."""
+        _hit, retry_after = self.limits.hit(limit_name, *subject, now=self.now())
+        return self.too_many(req, retry_after) if retry_after else None
+
+    def too_many(self, req, retry_after, message="Too many attempts from this address."):
+        """429 with Retry-After, as a page or, for the API, a JSON error that says the wait."""
+        text = f"{message} Please wait {limits.wait_text(retry_after)} and try again."
+        if is_api(req):
+            error = {"code": "rate_limited", "message": text, "retry_after": retry_after}
+            response = self.json(req, {"error": error}, status=429)
+        else:
+            response = self.error_page(req, exc.HTTPTooManyRequests, "Too many attempts", text)
         response.retry_after = retry_after
         return response
+
+    def checked_sign_in(self, req, queue_id, check):
+        """``check()`` (a sign-in's password check) behind the brute-force limits.
+
+        Returns ``(what check returned, None)``, or ``(None, a 429)`` when this
+        address must wait before it may try this queue again (limits.Limits.sign_in).
+        """
+        result, retry_after = self.limits.sign_in(queue_id, req.remote_addr, check, self.now())
+        if retry_after:
+            message = "Too many wrong passwords from this address."
+            return None, self.too_many(req, retry_after, message)
+        return result, None
 
 
 def is_api(req):

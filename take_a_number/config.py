@@ -6,6 +6,8 @@ Any setting ``name`` can be overridden by the environment variable
 
 import os
 
+from . import limits
+
 ENV_PREFIX = "TAKE_A_NUMBER_"
 
 # Every setting with its default; app.ini documents each of them.
@@ -19,8 +21,11 @@ DEFAULTS = {
     "ticket_cookie_max_age": "86400",
     "static_max_age": "3600",
     "rate_limit_create_queue": "10/hour",
+    "rate_limit_create_attempts": "60/hour",
     "rate_limit_sign_in": "20/600",
+    "rate_limit_sign_in_slowed": "1/30",
     "rate_limit_take_ticket": "10/minute",
+    "rate_limit_take_ticket_per_address": "60/minute",
     "push_max_held": "500",
     "push_hold_seconds": "25",
     "push_retry_seconds": "5",
@@ -75,4 +80,9 @@ def read_settings(settings, here=None, environ=None):
         raise SettingsError("push_watch_interval must be between 0 and 5 seconds")
     if result["sqlite_synchronous"].lower() not in ("normal", "full", "extra"):
         raise SettingsError("sqlite_synchronous must be normal, full or extra")
+    for name in limits.NAMES:
+        try:
+            limits.parse_rate(result[f"rate_limit_{name}"])
+        except ValueError as error:
+            raise SettingsError(f"rate_limit_{name}: {error}") from None
     return result

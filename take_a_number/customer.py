@@ -4,6 +4,8 @@ from webob import exc
 
 from . import rules, security, store, views
 
+TOO_MANY_TAKES = "Too many numbers were taken from this browser or address."
+
 
 def ticket_cookie(queue_id):
     """One ticket cookie per queue: a browser holds one open ticket per queue."""
@@ -50,18 +52,18 @@ class CustomerController:
     def take(self, req, queue_id):
         ticket = self._open_ticket(req, queue_id)
         if ticket is None:
-            refused = self.app.rate_limited(req, "take_ticket", req.session["csrf"])
-            if refused:
-                return refused
             try:
                 ticket = self.store.take_ticket(
                     queue_id,
                     security.new_token(),
                     self.app.now(),
                     browser=security.browser_key(req.session),
+                    address=self.app.limits.subject(req.remote_addr),
                 )
             except LookupError:
                 return self.app.not_found(req, queue_id)
+            except store.TooManyTakes as refusal:
+                return self.app.too_many(req, refusal.retry_after, TOO_MANY_TAKES)
             except store.NotTaking:
                 # Paused, closed, outside opening hours or full: the page says which.
                 response = self.join(req, queue_id)

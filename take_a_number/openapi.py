@@ -66,6 +66,10 @@ SCHEMAS = {
                 "properties": {
                     "code": {"type": "string"},
                     "message": {"type": "string"},
+                    "retry_after": {
+                        "type": "integer",
+                        "description": "With 429: seconds to wait, as in Retry-After.",
+                    },
                     "fields": {
                         "type": "object",
                         "additionalProperties": {"type": "string"},

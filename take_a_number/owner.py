@@ -5,7 +5,7 @@ import zoneinfo
 import tempita
 from webob import Response, exc
 
-from . import charts, forms, rules, security, statistics, store
+from . import charts, forms, limits, rules, security, statistics, store
 
 # The owner's changes to a queue, shared by the Manage page and the JSON API:
 # name -> (FormEncode schema, apply(store, queue_id, values, now)).
@@ -56,6 +56,24 @@ def create_queue(store, values, now):
     return store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
 
 
+TOO_MANY_QUEUES = "This address has created as many queues as it may for now."
+
+
+def create_counted(app, req, values):
+    """create_queue, counted against the creation limit of the client's address.
+
+    Returns ``(the owner's servicer row, 0)``, or ``(None, seconds to wait)``
+    when the limit is reached; raises store.QueueExists (which does not count).
+    """
+    now = app.now()
+    return app.limits.counted_if_done(
+        "create_queue",
+        req.remote_addr,
+        now=now,
+        action=lambda: create_queue(app.store, values, now),
+    )
+
+
 class OwnerController:
     def __init__(self, app):
         self.app = app
@@ -73,18 +91,26 @@ class OwnerController:
         )
 
     def create_queue(self, req):
-        refused = self.app.rate_limited(req, "create_queue", req.remote_addr)
+        refused = self.app.rate_limited(req, "create_attempts", req.remote_addr)
         if refused:
             return refused
         values, errors = forms.validate(forms.CreateQueueForm, req.POST)
+        retry_after = 0
         if not errors:
             try:
-                servicer = create_queue(self.store, values, self.app.now())
+                servicer, retry_after = create_counted(self.app, req, values)
             except store.QueueExists:
                 errors = {"queue_id": "That name is taken; choose another."}
+        if retry_after:
+            wait = limits.wait_text(retry_after)
+            errors = {"form": f"{TOO_MANY_QUEUES} Please wait {wait} before creating another."}
         if errors:
+            # What was typed stays, but the password.
             defaults = {k: req.POST.get(k, "") for k in ("queue_id", "title", "name")}
-            return self._form(req, defaults, errors, status=400)
+            response = self._form(req, defaults, errors, status=429 if retry_after else 400)
+            if retry_after:
+                response.retry_after = retry_after
+            return response
         req.session.sign_in(values["queue_id"], servicer["id"])
         return self.app.redirect(req, "console", queue_id=values["queue_id"])
 

@@ -1,7 +1,6 @@
-"""Passwords, signed session cookies, CSRF tokens, rate limits and headers."""
+"""Passwords, signed session cookies, CSRF tokens and headers (rate limits: limits.py)."""
 
 import base64
-import collections
 import hashlib
 import hmac
 import json
@@ -234,46 +233,6 @@ def cookie_options(request):
         "samesite": "lax",
         "secure": request.scheme == "https",
     }
-
-
-class RateLimiter:
-    """At most ``limit`` hits per key in any ``period`` seconds, in this process."""
-
-    def __init__(self, limit, period):
-        self.limit = limit
-        self.period = period
-        self._hits = collections.defaultdict(collections.deque)
-        self._lock = threading.Lock()
-
-    def hit(self, key, now):
-        """Record a hit; return 0 if allowed, else the seconds until one is."""
-        if not self.limit:
-            return 0
-        with self._lock:
-            hits = self._hits[key]
-            while hits and hits[0] <= now - self.period:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(1, int(hits[0] + self.period - now) + 1)
-            hits.append(now)
-            if len(self._hits) > 10_000:
-                self._forget_idle(now)
-            return 0
-
-    def _forget_idle(self, now):
-        for key in [k for k, hits in self._hits.items() if hits[-1] <= now - self.period]:
-            del self._hits[key]
-
-
-def parse_rate(text):
-    """'10/hour', '5/minute', '30/60' (per seconds) or 'off' as (limit, seconds)."""
-    text = str(text).strip().lower()
-    if text in ("", "off", "0", "none"):
-        return 0, 1
-    count, _, per = text.partition("/")
-    units = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-    period = units.get(per.strip()) or int(per)
-    return int(count), period
 
 
 CONTENT_SECURITY_POLICY = (

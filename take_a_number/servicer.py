@@ -65,11 +65,14 @@ class ServicerController:
         queue = self.store.get_queue(queue_id)
         if queue is None:
             return self.app.not_found(req, queue_id)
-        refused = self.app.rate_limited(req, "sign_in", req.remote_addr)
-        if refused:
-            return refused
         values, errors = forms.validate(forms.SignInForm, req.POST)
-        role = None if errors else security.sign_in_role(queue, values["password"])
+        role = None
+        if not errors:
+            role, refused = self.app.checked_sign_in(
+                req, queue_id, lambda: security.sign_in_role(queue, values["password"])
+            )
+            if refused:
+                return refused
         if not errors and role is None:
             errors = {"password": "That is neither this queue's password nor its staff code."}
         if not errors:

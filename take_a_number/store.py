@@ -14,8 +14,10 @@ several processes serve (``exact``), else at most ``FOREIGN_CHECK_SECONDS``
 later, so that a page served from memory costs no SQLite call at all.
 """
 
+import collections
 import contextlib
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -35,10 +37,13 @@ ACTIVE_SERVICER_SECONDS = 30 * 60
 IDLE_CONNECTIONS = 16
 # How many calls the display board lists.
 RECENT_CALLS = 6
-# Takes written in one statement at most (4 SQL variables each).
+# Takes written in one statement at most (6 SQL variables each).
 MAX_TAKES_TOGETHER = 200
 # Unless ``Store.exact``, another process's commit is noticed within this long.
 FOREIGN_CHECK_SECONDS = 0.05
+# How often each process deletes rate-limit hits that have expired, and forgets
+# the address hashes of tickets older than the per-address take period.
+PRUNE_SECONDS = 60
 
 
 def _open_at(opening_hours, timezone, now):
@@ -46,13 +51,29 @@ def _open_at(opening_hours, timezone, now):
     return rules.opening(rules.parse_hours(opening_hours), timezone, now)[0]
 
 
+def _whole_seconds(seconds):
+    """A wait as a Retry-After gives it: whole seconds, at least 1."""
+    return max(1, math.ceil(seconds))
+
+
 class _Take:
     """A take_ticket call, waiting for its ticket to be written."""
 
-    __slots__ = ("queue_id", "token", "now", "browser", "ready", "lead", "ticket", "error")
+    __slots__ = (
+        "queue_id",
+        "token",
+        "now",
+        "browser",
+        "address",
+        "ready",
+        "lead",
+        "ticket",
+        "error",
+    )
 
-    def __init__(self, queue_id, token, now, browser):
-        self.queue_id, self.token, self.now, self.browser = queue_id, token, now, browser
+    def __init__(self, queue_id, token, now, browser, address):
+        self.queue_id, self.token, self.now = queue_id, token, now
+        self.browser, self.address = browser, address
         self.ready = threading.Lock()
         self.ready.acquire()  # released when answered, or when it is to write next
         self.lead = False
@@ -69,6 +90,14 @@ class NameInUse(Exception):
 
 class NotTaking(Exception):
     """The queue gives no numbers now; the message says why."""
+
+
+class TooManyTakes(Exception):
+    """This browser or address took as many numbers as its limit allows for now."""
+
+    def __init__(self, retry_after):
+        super().__init__(f"too many tickets taken; wait {retry_after} s")
+        self.retry_after = retry_after
 
 
 def _create_core_tables(db):
@@ -211,6 +240,23 @@ def _add_one_statement_take(db):
     )
 
 
+def _add_rate_limits(db):
+    # Rate limits that hold across processes: a hit per row, until it expires.
+    # Keys hold HMACs of addresses, never an address.
+    db["rate_limit_hits"].create(
+        {"id": int, "key": str, "expires": float}, pk="id", not_null={"key", "expires"}
+    )
+    db["rate_limit_hits"].create_index(["key", "expires"])
+    db["rate_limit_hits"].create_index(["expires"])
+    # Takes per address are counted from the tickets themselves (an HMAC of the
+    # address, forgotten once older than the limit's period).
+    db["tickets"].add_column("address", str)
+    db.execute(
+        "CREATE INDEX tickets_recent_by_address ON tickets (queue_id, address, taken_at) "
+        "WHERE address IS NOT NULL"
+    )
+
+
 # Named, recorded migrations, applied in order at start-up. Never edit one that
 # has shipped: add a new one.
 MIGRATIONS = [
@@ -219,14 +265,25 @@ MIGRATIONS = [
     ("0003_api_tokens", _add_api_tokens),
     ("0004_owner_controls", _add_owner_controls),
     ("0005_one_statement_take", _add_one_statement_take),
+    ("0006_rate_limits", _add_rate_limits),
 ]
 
 
 class Store:
     """All reads and writes of queues, servicers, tickets and events."""
 
-    def __init__(self, path, synchronous="normal", busy_timeout=10.0):
+    def __init__(self, path, synchronous="normal", busy_timeout=10.0, take_limits=None):
         self.path = os.path.abspath(path)
+        # (count, seconds) per browser and per address, a count of 0 for none:
+        # take_ticket holds each queue's takes to them (see _insert_takes).
+        self.take_limits = take_limits or {"browser": (0, 1), "address": (0, 1)}
+        self._take_limits_on = [
+            (column, *self.take_limits[column])
+            for column in ("browser", "address")
+            if self.take_limits[column][0]
+        ]
+        self._take_statements = {}  # by number of takes, see _take_statement
+        self._pruned_at = float("-inf")
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._local = threading.local()
@@ -313,8 +370,12 @@ class Store:
                 self._probe = None
 
     @contextlib.contextmanager
-    def immediate(self):
-        """A read-modify-write transaction holding the write lock from its start."""
+    def immediate(self, shown=True):
+        """A read-modify-write transaction holding the write lock from its start.
+
+        ``shown=False`` for writes that no page shows (rate limits): pages
+        made before it stay valid.
+        """
         conn = self.db.conn
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
@@ -325,7 +386,8 @@ class Store:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        self._committed()
+        if shown:
+            self._committed()
 
     def _write_statement(self, sql, params):
         """One writing statement, run to its end as a transaction of its own.
@@ -656,20 +718,25 @@ class Store:
 
     # -- tickets ---------------------------------------------------------------
 
-    def take_ticket(self, queue_id, token, now, browser=None):
+    def take_ticket(self, queue_id, token, now, browser=None, address=None):
         """Give the next number of the queue to a new ticket and return it.
 
         If ``browser`` already holds an open ticket in this queue, return that
         one instead: a browser never holds two (a unique index sees to it).
-        Raises NotTaking when the queue gives no numbers now, LookupError when
-        there is no such queue.
+        The queue's tickets of the last while are held to ``take_limits``: so
+        many per ``browser``, so many per ``address`` (a hash of the client's
+        address, which the ticket keeps while it counts). Raises NotTaking when
+        the queue gives no numbers now, TooManyTakes over a limit, LookupError
+        when there is no such queue.
 
         Takes that arrive together are written together (group commit): while
         one thread writes, the takes of the others wait in line, and the next
-        of them writes all those that came meanwhile in one transaction. Each
+        of them writes all those that came meanwhile in one statement. Each
         waits for its own ticket and gets it only once it is committed.
         """
-        take = _Take(queue_id, token, now, browser)
+        if not self.take_limits["address"][0]:
+            address = None  # a ticket keeps it only while it counts
+        take = _Take(queue_id, token, now, browser, address)
         with self._takes_lock:
             self._takes.append(take)
             if not self._taking:
@@ -686,6 +753,10 @@ class Store:
         with self._takes_lock:
             batch, self._takes = self._takes, []
         try:
+            try:
+                self.prune_limits(max(take.now for take in batch))
+            except sqlite3.Error:
+                log.exception("could not prune the rate limits; next time")
             if len(batch) > 1:
                 try:
                     self._take_together(batch)
@@ -694,9 +765,7 @@ class Store:
             for take in batch:
                 if take.ticket is None and take.error is None:
                     try:
-                        take.ticket = self._take_one(
-                            take.queue_id, take.token, take.now, take.browser
-                        )
+                        take.ticket = self._take_one(take)
                     except BaseException as error:  # raised in its own thread
                         take.error = error
         finally:
@@ -711,10 +780,11 @@ class Store:
                     self._taking = False
 
     def _take_together(self, batch):
-        """Write the takes of each queue in one transaction; leave the rest.
+        """Write the takes of each queue in one statement; leave the rest.
 
-        Left for _take_one, which says why: a queue that gives no numbers now
-        or limits its line, a browser that already holds a ticket, a lone take.
+        Left for _take_one, which takes them alone or says why not: takes the
+        statement refused, a browser's second take, every take of a statement
+        that failed because a browser holds a ticket already, a lone take.
         """
         groups = {}
         for take in batch:
@@ -734,102 +804,173 @@ class Store:
                     self._insert_together(queue_id, chunk)
 
     def _insert_together(self, queue_id, takes):
-        params = []
-        for n, take in enumerate(takes, 1):
-            params += (n, take.token, take.now, take.browser)
-        # One moment for the opening hours, so the batch goes in whole or not at all.
-        params += (queue_id, max(take.now for take in takes))
         try:
-            # One statement, its own transaction, holding the write lock from
-            # its start (as _take_one's). The trigger makes SQLite read the
-            # whole SELECT before it inserts a row, so every row sees the
-            # counter as it was. (A statement starting with WITH would not
-            # report its rowcount.)
-            with self._write_lock:
-                cursor = self.db.conn.execute(
-                    "INSERT INTO tickets "
-                    "(queue_id, number, token, state, taken_at, browser, line_position) "
-                    "SELECT q.id, q.last_number + b.column1, b.column2, 'waiting', "
-                    "b.column3, b.column4, q.last_number + b.column1 FROM queues q, (VALUES "
-                    + ", ".join(["(?, ?, ?, ?)"] * len(takes))
-                    + ") b WHERE q.id = ? AND q.status = 'open' "
-                    "AND coalesce(q.max_waiting, 0) = 0 AND (q.opening_hours IS NULL "
-                    "OR tan_open_at(q.opening_hours, q.timezone, ?)) "
-                    "ORDER BY b.column1",
-                    params,
-                )
-                inserted, last_id = cursor.rowcount, cursor.lastrowid
+            tickets = self._insert_takes(queue_id, takes)
         except sqlite3.IntegrityError:
             return  # a browser holds a ticket already, or a token is in use
-        if not inserted:
-            return  # not taking numbers now: _take_one says why
-        self._committed()
-        # Inserted by one statement: consecutive ids and numbers. A number
-        # never changes, so this needs no lock.
-        (last_number,) = self.db.execute(
-            "SELECT number FROM tickets WHERE id = ?", (last_id,)
-        ).fetchone()
-        first_id, first_number = last_id - len(takes), last_number - len(takes)
-        for n, take in enumerate(takes, 1):
-            take.ticket = {
-                "id": first_id + n,
-                "queue_id": queue_id,
-                "number": first_number + n,
-                "token": take.token,
-                "state": "waiting",
-                "taken_at": take.now,
-            }
+        for take in takes:
+            take.ticket = tickets.get(take.token)
 
-    def _take_one(self, queue_id, token, now, browser):
-        """take_ticket for one ticket: one statement."""
+    def _insert_takes(self, queue_id, takes):
+        """Write takes of one queue in one statement; return ``{token: ticket}`` of those written.
+
+        The statement checks each take: the queue gives numbers (open, within
+        its hours), and neither the line's maximum nor a limit would be passed.
+        It takes the write lock as it starts, and SQLite reads its whole SELECT
+        before it inserts a row (the SELECT reads tickets), so every take is
+        judged on the tickets as they were before the statement: a take's place
+        in the statement (``n``) and among the takes of its address (``rank``)
+        count the takes before it as if written. A take refused for any reason
+        leaves those counts a little high for the takes after it: the statement
+        may refuse a take that the rules allow (_take_one then writes it alone),
+        never the reverse. The takes written get the next numbers, in order.
+        """
+        params = []
+        ranks = collections.Counter()
+        for n, take in enumerate(takes, 1):
+            ranks[take.address] += 1
+            params += (n, take.token, take.now, take.browser, take.address, ranks[take.address])
+        # One moment for the opening hours, so the takes go in together or not at all.
+        params += (queue_id, max(take.now for take in takes), queue_id)
+        for _column, count, period in self._take_limits_on:
+            params += (queue_id, period, count)
+        sql = self._take_statements.get(len(takes))
+        if sql is None:
+            sql = self._take_statements[len(takes)] = self._take_statement(len(takes))
+        with self._write_lock:
+            rows = self.db.conn.execute(sql, params).fetchall()
+        if not rows:
+            return {}
+        self._committed()
+        taken_at = {take.token: take.now for take in takes}
+        return {
+            token: {
+                "id": ticket_id,
+                "queue_id": queue_id,
+                "number": number,
+                "token": token,
+                "state": "waiting",
+                "taken_at": taken_at[token],
+            }
+            for ticket_id, number, token in rows
+        }
+
+    def _take_statement(self, takes):
+        """_insert_takes's statement for so many takes (made once per number of takes)."""
+        limits = "".join(
+            # A constant column name; the values are parameters.
+            f"AND (b.{column} IS NULL OR {'b.rank' if column == 'address' else '1'} + "
+            f"(SELECT count(*) FROM tickets WHERE queue_id = ? AND {column} = b.{column} "
+            "AND taken_at > b.now - ?) <= ?) "
+            for column, _count, _period in self._take_limits_on
+        )
+        return (
+            "WITH b (n, token, now, browser, address, rank) AS (VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?)"] * takes)
+            + ") INSERT INTO tickets "
+            "(queue_id, number, token, state, taken_at, browser, address, line_position) "
+            "SELECT q.id, q.last_number + row_number() OVER w, b.token, 'waiting', b.now, "
+            "b.browser, b.address, q.last_number + row_number() OVER w FROM queues q, b "
+            "WHERE q.id = ? AND q.status = 'open' "
+            "AND (q.opening_hours IS NULL OR tan_open_at(q.opening_hours, q.timezone, ?)) "
+            "AND (coalesce(q.max_waiting, 0) = 0 OR b.n + (SELECT count(*) FROM tickets "
+            "WHERE queue_id = ? AND state = 'waiting') <= q.max_waiting) "
+            + limits
+            + "WINDOW w AS (ORDER BY b.n) ORDER BY b.n RETURNING id, number, token"
+        )
+
+    def _take_one(self, take):
+        """take_ticket for one ticket: one statement, and if it refuses, why."""
         for _attempt in range(3):
             try:
-                # One statement, which takes the write lock as it starts: it
-                # checks that the queue gives numbers (open, within its hours,
-                # not full), and the ticket_taken trigger moves the queue's
-                # counter and version on and records the event.
-                rows = self._write_statement(
-                    "INSERT INTO tickets "
-                    "(queue_id, number, token, state, taken_at, browser, line_position) "
-                    "SELECT id, last_number + 1, ?, 'waiting', ?, ?, last_number + 1 "
-                    "FROM queues WHERE id = ? AND status = 'open' "
-                    "AND (coalesce(max_waiting, 0) = 0 OR max_waiting > "
-                    "(SELECT count(*) FROM tickets WHERE queue_id = queues.id "
-                    "AND state = 'waiting')) "
-                    "AND (opening_hours IS NULL OR tan_open_at(opening_hours, timezone, ?)) "
-                    "RETURNING id, number",
-                    (token, now, browser, queue_id, now),
-                )
+                ticket = self._insert_takes(take.queue_id, [take]).get(take.token)
             except sqlite3.IntegrityError as error:
                 if "browser" not in str(error):
                     raise
+                ticket = None
+            if ticket is None and take.browser is not None:
+                # The browser's own open ticket, whatever the limits say.
                 ticket = self._row(
                     "SELECT * FROM tickets WHERE browser = ? AND queue_id = ? "
                     "AND state IN ('waiting', 'called')",
-                    (browser, queue_id),
+                    (take.browser, take.queue_id),
                 )
-                if ticket is None:
-                    continue  # closed between the two statements: try again
+            if ticket is not None:
                 return ticket
-            if rows:
-                ticket_id, number = rows[0]
-                return {
-                    "id": ticket_id,
-                    "queue_id": queue_id,
-                    "number": number,
-                    "token": token,
-                    "state": "waiting",
-                    "taken_at": now,
-                }
             # Nothing taken: say why.
-            queue = self.get_queue(queue_id)
+            queue = self.get_queue(take.queue_id)
             if queue is None:
-                raise LookupError(f"no queue {queue_id!r}")
-            notice = rules.closed_notice(queue, self._waiting_count(queue_id), now)
+                raise LookupError(f"no queue {take.queue_id!r}")
+            notice = rules.closed_notice(queue, self._waiting_count(take.queue_id), take.now)
             if notice:
                 raise NotTaking(notice)
-            # It opened again in between: try again.
+            wait = self._take_wait(take)
+            if wait:
+                raise TooManyTakes(wait)
+            # It opened again, or a ticket left the limit's period, in between: try again.
         raise NotTaking("The queue is busy. Please try again.")
+
+    def _take_wait(self, take):
+        """Seconds until the take limits let ``take`` through; 0 if they do now."""
+        wait = 0
+        for column, count, period in self._take_limits_on:
+            value = take.browser if column == "browser" else take.address
+            if value is not None:
+                # Once the count-th newest counted ticket is out of the period, one more may go.
+                row = self.db.execute(
+                    f"SELECT taken_at FROM tickets WHERE queue_id = ? AND {column} = ? "
+                    "AND taken_at > ? ORDER BY taken_at DESC LIMIT 1 OFFSET ?",
+                    (take.queue_id, value, take.now - period, count - 1),
+                ).fetchone()
+                if row is not None:
+                    wait = max(wait, _whole_seconds(row[0] + period - take.now))
+        return wait
+
+    # -- rate limits ------------------------------------------------------------
+
+    def limit_hit(self, key, rate, now, always=False):
+        """Count a hit of ``key`` if fewer than ``rate`` = (count, seconds) are counted.
+
+        Returns ``(hit id, 0)``, or ``(None, seconds to wait)`` when the limit
+        is reached; with ``always``, the hit is counted either way (and its id
+        given with the wait). Hits expire ``seconds`` after they are counted.
+        """
+        count, period = rate
+        self.prune_limits(now)
+        with self.immediate(shown=False) as db:
+            row = db.execute(
+                "SELECT expires FROM rate_limit_hits WHERE key = ? AND expires > ? "
+                "ORDER BY expires DESC LIMIT 1 OFFSET ?",
+                (key, now, count - 1),
+            ).fetchone()
+            wait = _whole_seconds(row[0] - now) if row is not None else 0
+            hit_id = None
+            if always or not wait:
+                hit_id = db.execute(
+                    "INSERT INTO rate_limit_hits (key, expires) VALUES (?, ?)", (key, now + period)
+                ).lastrowid
+        return hit_id, wait
+
+    def limit_forget(self, hit_id):
+        """Un-count a hit (what it counted did not happen after all)."""
+        with self.immediate(shown=False) as db:
+            db.execute("DELETE FROM rate_limit_hits WHERE id = ?", (hit_id,))
+
+    def prune_limits(self, now):
+        """Delete expired hits, and forget the addresses of tickets that no longer count.
+
+        At most once per PRUNE_SECONDS in each process, by whichever caller comes.
+        """
+        if now - self._pruned_at < PRUNE_SECONDS:
+            return
+        self._pruned_at = now
+        _count, period = self.take_limits["address"]
+        with self.immediate(shown=False) as db:
+            db.execute("DELETE FROM rate_limit_hits WHERE expires <= ?", (now,))
+            db.execute(
+                "UPDATE tickets SET address = NULL WHERE address IS NOT NULL AND taken_at <= ?",
+                (now - period,),
+            )
 
     def _waiting_count(self, queue_id):
         return self._scalar(

@@ -24,6 +24,8 @@ def settings(tmp_path):
         "rate_limit_create_queue": "off",
         "rate_limit_sign_in": "off",
         "rate_limit_take_ticket": "off",
+        "rate_limit_take_ticket_per_address": "off",
+        "rate_limit_create_attempts": "off",
     }
 
 

@@ -58,6 +58,8 @@ class Server:
             "rate_limit_create_queue": "off",
             "rate_limit_sign_in": "off",
             "rate_limit_take_ticket": "off",
+            "rate_limit_take_ticket_per_address": "off",
+            "rate_limit_create_attempts": "off",
             "push_max_held": 20,
         }
         self.settings.update(settings or {})

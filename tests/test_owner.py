@@ -87,7 +87,7 @@ def test_queue_creation_is_rate_limited_per_client_address(make_app):
     create_queue(one, "first")
     create_queue(one, "second")
     refused = submit_create_form(one, status=429, queue_id="third")
-    assert "Too many attempts" in refused
+    assert "Please wait about 60 minutes before creating another." in refused
     assert int(refused.headers["Retry-After"]) > 0
     assert one.get("/third", status=404)
     create_queue(other, "third")  # another address is not held back

@@ -93,7 +93,7 @@ def test_sign_in_needs_a_name(browser, new_browser):
 def test_sign_in_is_rate_limited_per_client_address(make_app):
     from webtest import TestApp
 
-    app = make_app(rate_limit_sign_in="3/600")
+    app = make_app(rate_limit_sign_in="3/600", rate_limit_sign_in_slowed="off")
     create_queue(TestApp(app))
     guesser = TestApp(app)
     for attempt in range(3):
