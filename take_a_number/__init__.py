@@ -22,7 +22,11 @@ def resource_dir(name):
 
 
 def make_store(settings):
-    store = Store(settings["database"], synchronous=settings["sqlite_synchronous"])
+    store = Store(
+        settings["database"],
+        synchronous=settings["sqlite_synchronous"],
+        servicer_idle_seconds=settings["servicer_idle_minutes"] * 60,
+    )
     store.migrate()
     return store
 
