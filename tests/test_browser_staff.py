@@ -3,11 +3,26 @@ servicer who leaves does with the customer they called."""
 
 import playwright.sync_api as playwright_api
 import pytest
-from browser_support import accept, create_queue, invite, join_url, press, take_number
+from browser_support import (
+    accept,
+    contrast_problems,
+    create_queue,
+    invite,
+    join_url,
+    layout_problems,
+    press,
+    structure_problems,
+    take_number,
+)
 
 expect = playwright_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("server_stays_healthy")]
+
+
+def page_problems(page):
+    return layout_problems(page) + structure_problems(page) + contrast_problems(page)
+
 
 # Every text the page showed, recorded as it changes (live updates included).
 RECORD_TEXTS = """
@@ -24,6 +39,10 @@ def test_revoked_servicer_is_told_why_and_the_invite_link_no_longer_works(new_pa
     owner = create_queue(new_page(), queue_id)
     link = invite(owner, queue_id, "Desk 2")
     expect(owner.locator(".new-invitation")).to_contain_text("It is shown only this once")
+    assert page_problems(owner) == []
+    invited = new_page()
+    invited.goto(link)
+    assert page_problems(invited) == []
     helper = accept(new_page(javascript=True), link, "Desk 2")
     expect(helper.locator(".signed-in")).to_contain_text("Signed in as Desk 2")
 
@@ -66,6 +85,7 @@ def test_a_called_customer_goes_back_to_waiting_first_when_the_servicer_puts_the
     )
     press(helper, "Sign out")
     expect(helper.locator("h1")).to_contain_text("Sign out of")
+    assert page_problems(helper) == []
     press(helper, "Put #1 back at the front")
     expect(helper.locator(".left-reason")).to_have_text("You signed out.")
 
