@@ -220,7 +220,8 @@ SCHEMAS = {
         },
     },
     "SignIn": {
-        "oneOf": [
+        "description": "With `code`, an invitation signs its servicer in; else the password.",
+        "anyOf": [
             {
                 "type": "object",
                 "description": "The owner: the queue's password and a name or desk.",
@@ -239,7 +240,7 @@ SCHEMAS = {
                 "required": ["code"],
                 "properties": {"code": {"type": "string", "minLength": 1, "maxLength": 40}},
             },
-        ]
+        ],
     },
     "Invite": {
         "type": "object",

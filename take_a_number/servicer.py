@@ -24,7 +24,7 @@ def sign_in_servicer(store, queue, fields, now):
     With ``code``, the servicer an invitation was made for (under its name);
     else the owner, with the queue's password and a name of their choice.
     """
-    if fields.get("code"):
+    if "code" in fields:
         values, errors = forms.validate(forms.InvitedSignInForm, fields)
         if errors:
             raise SignInRefused(400, "invalid", errors)

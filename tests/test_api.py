@@ -363,3 +363,44 @@ def test_the_owner_reads_statistics_over_the_api(api):
     assert report["overall"]["tickets"] == 3
     assert report["overall"]["served"] == 2
     assert [s["servicer_name"] for s in report["servicers"]] == ["Desk 1"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": ""},
+        {"code": "x" * 41},
+        {"code": ["K7P2", "X9QM"]},
+        {"code": {"nested": 1}},
+        {"code": 12345},
+        {"code": "K7P2-X9QM-4RTD"},
+        {"code": "\u00e9\u0000\ud7ff"},
+    ],
+)
+def test_hostile_invitation_codes_are_refused_plainly(api, body):
+    create_queue(api)
+    response = api("post", "/queues/lab/servicers", json=body, status="*")
+    assert response.status_int in (400, 401), response
+    assert response.json["error"]["code"] in ("invalid", "invitation_refused")
+
+
+def test_hostile_invitations_are_refused_plainly(api):
+    owner = create_queue(api)["token"]
+    for body in (
+        {"name": ""},
+        {"name": "x" * 41},
+        {"name": "Desk", "valid_for_hours": 0},
+        {"name": "Desk", "valid_for_hours": 10**30},
+        {"name": "Desk", "valid_for_hours": "soon"},
+        {"name": "Desk", "valid_for_hours": True},
+    ):
+        response = api("post", "/queues/lab/invitations", json=body, token=owner, status=400)
+        assert response.json["error"]["code"] == "invalid", body
+    api("delete", "/queues/lab/invitations/999999999999999999", token=owner, status=404)
+    api(
+        "delete",
+        "/queues/lab/invitations/9999999999999999999999",
+        token=owner,
+        status=404,
+        documented=False,
+    )

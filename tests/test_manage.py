@@ -432,3 +432,25 @@ def test_the_console_says_when_the_line_is_growing(app, browser, new_browser):
     assert flow["class"] == ["flow", "flow-shrinking"]
     assert flow.select_one(".flow-headline").get_text() == "The line is shrinking."
     assert "arrivals/min vs" in flow.get_text()
+
+
+def test_hostile_invitation_forms_get_a_clear_400(browser, new_browser):
+    create_queue(browser)
+    csrf = _csrf(browser.get("/cet236/manage"))
+    for fields in (
+        {"name": ""},
+        {"name": "x" * 41},
+        {"name": "Desk", "valid_for_hours": "-1"},
+        {"name": "Desk", "valid_for_hours": "9" * 30},
+    ):
+        browser.post("/cet236/manage/invitations", dict(fields, csrf_token=csrf), status=400)
+    browser.post("/cet236/manage/invitations/999999999999999999/revoke", {"csrf_token": csrf})
+    browser.post(
+        "/cet236/manage/invitations/99999999999999999999/revoke", {"csrf_token": csrf}, status=404
+    )
+    stranger = new_browser()
+    token = _csrf(stranger.get("/cet236/serve"))
+    for code in ("", "x" * 41, "K7P2-X9QM-4RTD", "\u00e9"):
+        page = stranger.post("/cet236/sign-in", {"csrf_token": token, "code": code}, status=400)
+        assert "Signed in as" not in page
+    stranger.get("/cet236/serve?code=%ff%fe", status=400)  # not UTF-8: a plain 400
