@@ -564,7 +564,15 @@ PATHS = {
             "summary": "Wait for the console to change.",
             "security": BEARER,
             "parameters": [QUEUE_ID, SINCE],
-            "responses": {**_updates(_ref("Console"), "The console."), **UNAUTHORIZED},
+            "responses": {
+                **_updates(_ref("Console"), "The console."),
+                "404": _json(
+                    _ref("Error"),
+                    "The servicer left while the request was held (signed out, revoked or "
+                    "released); the next request says which, with 401.",
+                ),
+                **UNAUTHORIZED,
+            },
         }
     },
     "/queues/{queue_id}/next": _servicer_action(

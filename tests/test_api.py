@@ -1,5 +1,8 @@
 """The JSON API, each response checked against the OpenAPI document it serves."""
 
+import threading
+import time
+
 import pytest
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
@@ -404,3 +407,27 @@ def test_hostile_invitations_are_refused_plainly(api):
         status=404,
         documented=False,
     )
+
+
+def test_a_console_update_held_while_the_servicer_is_revoked_ends_and_says_so(app, api):
+    owner = create_queue(api)["token"]
+    code = api(
+        "post", "/queues/lab/invitations", json={"name": "Desk 2"}, token=owner, status=201
+    ).json["code"]
+    staff = api("post", "/queues/lab/servicers", json={"code": code}, status=201).json["token"]
+    version = api("get", "/queues/lab/console", token=staff).json["version"]
+    answers = []
+    waiter = threading.Thread(
+        target=lambda: answers.append(
+            api("get", f"/queues/lab/console/updates?since={version}", token=staff, status="*")
+        )
+    )
+    waiter.start()
+    time.sleep(0.2)
+    servicers = api("get", "/queues/lab/settings", token=owner).json["servicers"]
+    desk2 = next(s["id"] for s in servicers if s["name"] == "Desk 2")
+    api("delete", f"/queues/lab/servicers/{desk2}", token=owner)
+    waiter.join(10)
+    assert answers[0].status_int == 404
+    refused = api("get", "/queues/lab/console", token=staff, status=401)
+    assert refused.json["error"]["code"] == "revoked"
