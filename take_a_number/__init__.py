@@ -26,6 +26,7 @@ def make_store(settings):
         settings["database"],
         synchronous=settings["sqlite_synchronous"],
         take_limits=limits.take_limits(settings),
+        servicer_idle_seconds=settings["servicer_idle_minutes"] * 60,
     )
     store.migrate()
     return store

@@ -9,6 +9,10 @@ they sign in (or create a queue) through the API. Errors are always
 import json
 
 from . import customer, forms, openapi, owner, rules, security, statistics, store, views
+from .servicer import SignInRefused, attempt_sign_in, left_reason
+
+# The error code of a token whose servicer is no longer signed in, by left_reason.
+LEFT_CODES = {rules.SIGNED_OUT: "signed_out", rules.REVOKED: "revoked", rules.IDLE: "released"}
 
 
 class ApiController:
@@ -40,16 +44,25 @@ class ApiController:
         return values, None
 
     def _servicer(self, req, queue_id):
-        """The servicer the bearer token acts as on this queue, or an error response."""
+        """The servicer the bearer token acts as on this queue, or an error response.
+
+        Checked in the database on every request: a token of a servicer who
+        signed out, was revoked or released stops working at once, everywhere.
+        """
         token = security.bearer_token(req)
-        servicer = token and self.store.servicer_by_api_token(security.token_hash(token))
-        if not servicer or servicer["queue_id"] != queue_id:
-            response = self.app.json_error(
-                req, 401, "unauthorized", "Send a servicer's token: Authorization: Bearer <token>."
-            )
-            response.www_authenticate = ("Bearer", {"realm": "take-a-number"})
-            return None, response
-        return servicer, None
+        found = token and self.store.servicer_of_api_token(security.token_hash(token))
+        if not found or found["queue_id"] != queue_id:
+            code = "unauthorized"
+            message = "Send a servicer's token: Authorization: Bearer <token>."
+        elif found["signed_out_at"] is not None:
+            code = LEFT_CODES[found["left_reason"] or rules.SIGNED_OUT]
+            message = left_reason(found) + " This token no longer works."
+        else:
+            self.store.seen(found, self.app.now())
+            return found, None
+        response = self.app.json_error(req, 401, code, message)
+        response.www_authenticate = ("Bearer", {"realm": "take-a-number"})
+        return None, response
 
     def _issue_token(self, servicer):
         token = security.new_token()
@@ -169,35 +182,46 @@ class ApiController:
         queue = self.store.get_queue(queue_id)
         if queue is None:
             return self._no_queue(req)
-        values, error = self._validate(req, forms.SignInForm)
-        if error:
-            return error
-        role, refused = self.app.checked_sign_in(
-            req, queue_id, lambda: security.sign_in_role(queue, values["password"])
-        )
+        body = self._body(req)
+        if body is None:
+            return self.app.json_error(req, 400, "bad_request", "Send a JSON object.")
+        fields = {k: _field(v) for k, v in body.items()}
+        try:
+            signed_in, refused = attempt_sign_in(self.app, req, queue, fields)
+        except SignInRefused as refusal:
+            messages = {
+                400: "Some fields are not valid.",
+                401: next(iter(refusal.fields.values())),
+                409: next(iter(refusal.fields.values())),
+            }
+            return self.app.json_error(
+                req, refusal.status, refusal.code, messages[refusal.status], fields=refusal.fields
+            )
         if refused:
             return refused
-        if role is None:
-            message = "That is neither this queue's password nor its staff code."
-            return self.app.json_error(
-                req, 401, "wrong_password", message, fields={"password": message}
-            )
-        try:
-            servicer = self.store.sign_in(
-                queue_id, values["name"], self.app.now(), is_owner=role == "owner"
-            )
-        except store.NameInUse:
-            message = "Someone else is signed in under this name; choose another."
-            return self.app.json_error(req, 409, "name_in_use", message, fields={"name": message})
-        body = {"servicer_name": servicer["name"], "token": self._issue_token(servicer)}
+        body = {"servicer_name": signed_in["name"], "token": self._issue_token(signed_in)}
         return self.app.json(req, body, status=201)
 
     def sign_out(self, req, queue_id):
-        servicer, error = self._servicer(req, queue_id)
+        """Sign out; the customer called goes back to the front unless ``?customer=served``."""
+        me, error = self._servicer(req, queue_id)
         if error:
             return error
-        self.store.sign_out(servicer["id"], self.app.now())
-        return self.app.json(req, {"signed_out": servicer["name"]})
+        choice = req.GET.get("customer", rules.PUT_BACK)
+        if choice not in rules.LEAVING_CHOICES:
+            return self.app.json_error(
+                req, 400, "bad_request", "customer must be 'front' or 'served'."
+            )
+        current = self.store.current_ticket(me["id"])
+        self.store.sign_out(me["id"], self.app.now(), choice)
+        return self.app.json(
+            req,
+            {
+                "signed_out": me["name"],
+                "put_back": current["number"] if current and choice == rules.PUT_BACK else None,
+                "served": current["number"] if current and choice == rules.FINISH else None,
+            },
+        )
 
     def console(self, req, queue_id):
         servicer, error = self._servicer(req, queue_id)
@@ -213,10 +237,13 @@ class ApiController:
         return self.app.live(
             req,
             queue_id,
-            lambda snapshot: views.console_view(
-                snapshot, self.store.get_servicer(servicer["id"]), self.app.now()
-            ),
+            lambda snapshot: self._console_view(snapshot, queue_id, servicer["id"]),
         )
+
+    def _console_view(self, snapshot, queue_id, servicer_id):
+        """The console as it is now; None once the servicer left (the answer is then a 404)."""
+        now_signed_in = self.store.active_servicer(queue_id, servicer_id)
+        return now_signed_in and views.console_view(snapshot, now_signed_in, self.app.now())
 
     # -- the owner ----------------------------------------------------------------------
 
@@ -261,11 +288,16 @@ class ApiController:
                     "closes": hours["closes"].strftime("%H:%M"),
                 },
                 "timezone": queue["timezone"],
-                "staff_code": queue["staff_code"],
                 "servicers": [
-                    {"id": s["id"], "name": s["name"], "is_owner": bool(s["is_owner"])}
+                    {
+                        "id": s["id"],
+                        "name": s["name"],
+                        "is_owner": bool(s["is_owner"]),
+                        "invitation_id": s["invitation_id"],
+                    }
                     for s in self.store.active_servicers(queue_id)
                 ],
+                "invitations": [_invitation(i) for i in self.store.invitations(queue_id)],
             },
         )
 
@@ -293,17 +325,45 @@ class ApiController:
         return self.app.json(req, body, status=201)
 
     def revoke(self, req, queue_id, servicer_id):
+        """Revoke a servicer: signed out, tokens and invitation dead, customer back in front."""
         owner, error = self._owner(req, queue_id)
         if error:
             return error
-        target = self.store.active_servicer(queue_id, int(servicer_id))
-        if target is None:
-            return self.app.json_error(req, 404, "not_found", "No such servicer is signed in.")
-        if target["id"] == owner["id"]:
+        if int(servicer_id) == owner["id"]:
             return self.app.json_error(
                 req, 409, "yourself", "Sign out instead of revoking yourself."
             )
-        self.store.sign_out(target["id"], self.app.now())
+        if not self.store.revoke_servicer(queue_id, int(servicer_id), self.app.now()):
+            return self.app.json_error(req, 404, "not_found", "No such servicer is signed in.")
+        return self.settings(req, queue_id)
+
+    def invite(self, req, queue_id):
+        """The owner makes a personal invitation; its code is in this answer only."""
+        _owner, error = self._owner(req, queue_id)
+        if error:
+            return error
+        values, error = self._validate(req, forms.InvitationForm)
+        if error:
+            return error
+        try:
+            invitation, code = owner.invite(self.store, queue_id, values, self.app.now())
+        except store.NameInUse:
+            message = owner.INVITATION_NAME_IN_USE
+            return self.app.json_error(req, 409, "name_in_use", message, fields={"name": message})
+        body = dict(
+            _invitation(dict(invitation, signed_in=False)),
+            code=code,
+            link=owner.invitation_link(req, queue_id, code),
+        )
+        return self.app.json(req, body, status=201)
+
+    def revoke_invitation(self, req, queue_id, invitation_id):
+        """Revoke an invitation and sign out whoever it signed in."""
+        _owner, error = self._owner(req, queue_id)
+        if error:
+            return error
+        if not self.store.revoke_invitation(queue_id, int(invitation_id), self.app.now()):
+            return self.app.json_error(req, 404, "not_found", "No such invitation is live.")
         return self.settings(req, queue_id)
 
     def statistics(self, req, queue_id):
@@ -333,6 +393,17 @@ def _field(value):
     if isinstance(value, list):
         return [_field(item) for item in value]
     return str(value)
+
+
+def _invitation(invitation):
+    """An invitation as the API shows it (never its code, but once when made)."""
+    return {
+        "id": invitation["id"],
+        "name": invitation["name"],
+        "created_at": invitation["created_at"],
+        "expires_at": invitation["expires_at"],
+        "signed_in": bool(invitation["signed_in"]),
+    }
 
 
 def _queue_status(snapshot):

@@ -30,6 +30,7 @@ DEFAULTS = {
     "push_hold_seconds": "25",
     "push_retry_seconds": "5",
     "push_watch_interval": "0.05",
+    "servicer_idle_minutes": "30",
 }
 
 INTEGERS = {
@@ -40,6 +41,7 @@ INTEGERS = {
     "push_max_held",
     "push_hold_seconds",
     "push_retry_seconds",
+    "servicer_idle_minutes",
 }
 NUMBERS = {"push_watch_interval"}
 # Proxies commonly time out after 60 s; a held request must answer well before.

@@ -86,15 +86,48 @@ class CreateQueueForm(_Form):
 
 
 class SignInForm(_Form):
+    """The owner signs in with the queue's password."""
+
     password = validators.UnicodeString(
         not_empty=True,
         max=200,
         messages={
-            "empty": "Enter the queue's password or your staff code.",
-            "missing": "Enter the queue's password or your staff code.",
+            "empty": "Enter the queue's password.",
+            "missing": "Enter the queue's password.",
         },
     )
     name = _text(40)
+
+
+class InvitedSignInForm(_Form):
+    """A servicer signs in with the code of the invitation the owner made for them."""
+
+    code = validators.UnicodeString(
+        not_empty=True,
+        max=40,
+        messages={"empty": "Enter your invitation code.", "missing": "Enter your invitation code."},
+    )
+
+
+# How long an invitation may stay valid, in hours (the form offers a few).
+INVITATION_HOURS = {8: "8 hours", 24: "1 day", 168: "7 days", 720: "30 days"}
+
+
+class InvitationForm(_Form):
+    """The owner invites a servicer: their name or desk, and how long the link works."""
+
+    name = _text(40)
+    valid_for_hours = validators.Int(
+        min=1,
+        max=8760,
+        if_empty=None,
+        if_missing=None,
+        messages={
+            "integer": "Enter a whole number of hours, or leave it empty.",
+            "tooLow": "At least %(min)s hour.",
+            "tooHigh": "At most %(max)s hours (a year).",
+        },
+    )
 
 
 class StaffForm(_Form):

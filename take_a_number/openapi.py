@@ -19,7 +19,15 @@ ERRORS = {
     "404": _json(_ref("Error"), "No such queue or ticket."),
     "429": _json(_ref("Error"), "Too many requests; see Retry-After."),
 }
-UNAUTHORIZED = {"401": _json(_ref("Error"), "No valid servicer token.")}
+UNAUTHORIZED = {
+    "401": _json(
+        _ref("Error"),
+        "No valid servicer token. The code says why: `unauthorized` (no such token), "
+        "`signed_out`, `revoked` (the owner revoked this servicer) or `released` (the desk "
+        "was idle for servicer_idle_minutes). A token never works again once its servicer "
+        "left; the customer they had called is back at the front of the line.",
+    )
+}
 
 QUEUE_ID = {
     "name": "queue_id",
@@ -216,12 +224,67 @@ SCHEMAS = {
         },
     },
     "SignIn": {
+        "description": "With `code`, an invitation signs its servicer in; else the password.",
+        "anyOf": [
+            {
+                "type": "object",
+                "description": "The owner: the queue's password and a name or desk.",
+                "required": ["password", "name"],
+                "properties": {
+                    "password": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 40},
+                },
+            },
+            {
+                "type": "object",
+                "description": (
+                    "An invited servicer: the code of their invitation. They are signed in "
+                    "under the invitation's name, on any device, until it is revoked or expires."
+                ),
+                "required": ["code"],
+                "properties": {"code": {"type": "string", "minLength": 1, "maxLength": 40}},
+            },
+        ],
+    },
+    "Invite": {
         "type": "object",
-        "required": ["password", "name"],
+        "required": ["name"],
         "properties": {
-            "password": {"type": "string"},
-            "name": {"type": "string", "maxLength": 40},
+            "name": {"type": "string", "minLength": 1, "maxLength": 40},
+            "valid_for_hours": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 8760,
+                "description": "How long the link works; without it, until revoked.",
+            },
         },
+    },
+    "Invitation": {
+        "type": "object",
+        "required": ["id", "name", "created_at", "expires_at", "signed_in"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "created_at": {"type": "number"},
+            "expires_at": {"type": ["number", "null"]},
+            "signed_in": {"type": "boolean"},
+        },
+    },
+    "NewInvitation": {
+        "allOf": [
+            _ref("Invitation"),
+            {
+                "type": "object",
+                "required": ["code", "link"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "description": "Shown in this answer only; the server keeps a hash.",
+                    },
+                    "link": {"type": "string", "description": "The console, with the code."},
+                },
+            },
+        ]
     },
     "QueueCreated": {
         "type": "object",
@@ -246,8 +309,8 @@ SCHEMAS = {
             "no_show_policy",
             "opening_hours",
             "timezone",
-            "staff_code",
             "servicers",
+            "invitations",
         ],
         "properties": {
             "status": {"type": "string", "enum": ["open", "paused", "closed"]},
@@ -269,18 +332,23 @@ SCHEMAS = {
                 ]
             },
             "timezone": {"type": "string"},
-            "staff_code": {"type": ["string", "null"]},
             "servicers": {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["id", "name", "is_owner"],
+                    "required": ["id", "name", "is_owner", "invitation_id"],
                     "properties": {
                         "id": {"type": "integer"},
                         "name": {"type": "string"},
                         "is_owner": {"type": "boolean"},
+                        "invitation_id": {"type": ["integer", "null"]},
                     },
                 },
+            },
+            "invitations": {
+                "type": "array",
+                "description": "Invitations not revoked (expired ones too), without codes.",
+                "items": _ref("Invitation"),
             },
         },
     },
@@ -330,8 +398,18 @@ SCHEMAS = {
     },
     "SignedOut": {
         "type": "object",
-        "required": ["signed_out"],
-        "properties": {"signed_out": {"type": "string"}},
+        "required": ["signed_out", "put_back", "served"],
+        "properties": {
+            "signed_out": {"type": "string"},
+            "put_back": {
+                "type": ["integer", "null"],
+                "description": "The number put back at the front of the line, if any.",
+            },
+            "served": {
+                "type": ["integer", "null"],
+                "description": "The number finished as served (customer=served), if any.",
+            },
+        },
     },
 }
 
@@ -341,7 +419,7 @@ def _body(name):
 
 
 OWNER_ONLY = {
-    "401": _json(_ref("Error"), "No valid servicer token."),
+    **UNAUTHORIZED,
     "403": _json(_ref("Error"), "The token is a staff member's, not the owner's."),
 }
 
@@ -443,18 +521,38 @@ PATHS = {
             "requestBody": _body("SignIn"),
             "responses": {
                 "201": _json(_ref("SignedIn"), "Signed in."),
-                "401": _json(_ref("Error"), "Neither the password nor the staff code."),
-                "409": _json(_ref("Error"), "The name is in use by a servicer of the other role."),
+                "401": _json(
+                    _ref("Error"),
+                    "`wrong_password`, or `invitation_refused`: an unknown, revoked or "
+                    "expired invitation code (the message says which).",
+                ),
+                "409": _json(_ref("Error"), "Another servicer is signed in under the name."),
                 **ERRORS,
             },
         }
     },
     "/queues/{queue_id}/servicers/me": {
         "delete": {
-            "summary": "Sign out; the customer being served counts as served.",
+            "summary": (
+                "Sign out. The customer this servicer called goes back to the front of the "
+                "line (waiting, first, same number), unless customer=served."
+            ),
             "security": BEARER,
-            "parameters": [QUEUE_ID],
-            "responses": {"200": _json(_ref("SignedOut"), "Signed out."), **UNAUTHORIZED},
+            "parameters": [
+                QUEUE_ID,
+                {
+                    "name": "customer",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["front", "served"], "default": "front"},
+                    "description": "What became of the customer called: put back, or served.",
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("SignedOut"), "Signed out."),
+                "400": _json(_ref("Error"), "customer is neither front nor served."),
+                **UNAUTHORIZED,
+            },
         }
     },
     "/queues/{queue_id}/console": {
@@ -470,7 +568,15 @@ PATHS = {
             "summary": "Wait for the console to change.",
             "security": BEARER,
             "parameters": [QUEUE_ID, SINCE],
-            "responses": {**_updates(_ref("Console"), "The console."), **UNAUTHORIZED},
+            "responses": {
+                **_updates(_ref("Console"), "The console."),
+                "404": _json(
+                    _ref("Error"),
+                    "The servicer left while the request was held (signed out, revoked or "
+                    "released); the next request says which, with 401.",
+                ),
+                **UNAUTHORIZED,
+            },
         }
     },
     "/queues/{queue_id}/next": _servicer_action(
@@ -481,7 +587,7 @@ PATHS = {
     "/queues/{queue_id}/recall": _servicer_action("Recall: signal the current customer again."),
     "/queues/{queue_id}/settings": {
         "get": {
-            "summary": "The owner's view: status, rules, opening hours, staff code, servicers.",
+            "summary": "The owner's view: status, rules, opening hours, servicers, invitations.",
             "security": BEARER,
             "parameters": [QUEUE_ID],
             "responses": {"200": _json(_ref("Settings"), "The settings."), **OWNER_ONLY},
@@ -495,9 +601,6 @@ PATHS = {
     ),
     "/queues/{queue_id}/hours": _owner_change(
         "Opening hours (days, times, time zone), or always open.", "Hours"
-    ),
-    "/queues/{queue_id}/staff-code": _owner_change(
-        "A new staff code; the old one stops letting anyone sign in.", None
     ),
     "/queues/{queue_id}/clear": _owner_change("Clear the waiting line.", None),
     "/queues/{queue_id}/tokens": {
@@ -514,9 +617,52 @@ PATHS = {
             },
         }
     },
+    "/queues/{queue_id}/invitations": {
+        "post": {
+            "summary": (
+                "Invite a servicer: one link with a code, shown in this answer only, that "
+                "signs them in under this name until revoked or expired."
+            ),
+            "security": BEARER,
+            "parameters": [QUEUE_ID],
+            "requestBody": _body("Invite"),
+            "responses": {
+                "201": _json(_ref("NewInvitation"), "The invitation, with its code and link."),
+                "400": _json(_ref("Error"), "A field is not valid."),
+                "409": _json(_ref("Error"), "A live invitation has this name."),
+                **OWNER_ONLY,
+            },
+        }
+    },
+    "/queues/{queue_id}/invitations/{invitation_id}": {
+        "delete": {
+            "summary": (
+                "Revoke an invitation: its code stops working and whoever it signed in is "
+                "signed out at once (sessions and tokens), their customer back at the front."
+            ),
+            "security": BEARER,
+            "parameters": [
+                QUEUE_ID,
+                {
+                    "name": "invitation_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("Settings"), "The settings afterwards."),
+                "404": _json(_ref("Error"), "No such invitation is live."),
+                **OWNER_ONLY,
+            },
+        }
+    },
     "/queues/{queue_id}/servicers/{servicer_id}": {
         "delete": {
-            "summary": "Revoke a servicer: they are signed out and their tokens stop working.",
+            "summary": (
+                "Revoke a servicer: signed out at once, sessions and tokens refused (401 "
+                "revoked), their invitation dead, the customer they called back at the front."
+            ),
             "security": BEARER,
             "parameters": [
                 QUEUE_ID,

@@ -24,12 +24,6 @@ CHANGES = {
             queue_id, now, forms.hours_json(values), values["timezone"]
         ),
     ),
-    "staff_code": (
-        forms.EmptyForm,
-        lambda store, queue_id, values, now: store.set_staff_code(
-            queue_id, security.new_staff_code(), now
-        ),
-    ),
     "clear": (
         forms.EmptyForm,
         lambda store, queue_id, values, now: store.clear_line(queue_id, now),
@@ -51,7 +45,6 @@ def create_queue(store, values, now):
         values["title"],
         security.hash_password(values["password"]),
         now,
-        staff_code=security.new_staff_code(),
     )
     return store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
 
@@ -72,6 +65,32 @@ def create_counted(app, req, values):
         now=now,
         action=lambda: create_queue(app.store, values, now),
     )
+
+
+def invite(store, queue_id, values, now):
+    """A personal invitation from InvitationForm's values: ``(invitation, code)``.
+
+    The code is shown to the owner this once; only its hash is kept. Raises
+    store.NameInUse when a live invitation has that name.
+    """
+    code = security.new_invitation_code()
+    hours = values["valid_for_hours"]
+    invitation = store.create_invitation(
+        queue_id,
+        values["name"],
+        security.invitation_code_hash(code),
+        now,
+        expires_at=now + hours * 3600 if hours else None,
+    )
+    return invitation, code
+
+
+def invitation_link(req, queue_id, code):
+    """The link that signs an invited servicer in: the console, with their code."""
+    return f"{req.host_url}{req.urls('console', queue_id=queue_id)}?code={code}"
+
+
+INVITATION_NAME_IN_USE = "There is already an invitation under this name; choose another."
 
 
 class OwnerController:
@@ -132,7 +151,7 @@ class OwnerController:
                     req,
                     exc.HTTPForbidden,
                     "Only the owner can do this",
-                    "Sign in with the queue's password, not the staff code, to manage it.",
+                    "Only the owner, who signs in with the queue's password, can manage it.",
                     join_queue_id=queue_id,
                 ),
             )
@@ -154,7 +173,11 @@ class OwnerController:
             "timezone": queue["timezone"],
         }
         filled.update(defaults or {})
-        invite = req.host_url + req.urls("console", queue_id=queue_id)
+        new_invitation = req.session.pop("new_invitation", None)
+        if new_invitation:
+            req.session.changed = True
+            new_invitation["link"] = invitation_link(req, queue_id, new_invitation["code"])
+        now = self.app.now()
         return self.app.render_form(
             req,
             "manage.html",
@@ -165,12 +188,20 @@ class OwnerController:
             queue=queue,
             servicer=servicer,
             servicers=self.store.active_servicers(queue_id),
-            invite_url=f"{invite}?code={queue['staff_code'] or ''}",
-            status_words=rules.describe_status(queue, self.app.now()),
+            status_words=rules.describe_status(queue, now),
             has_hours=hours is not None,
             # Which change went through, after its 303: that section says "Saved".
             saved=None if errors else req.GET.get("saved"),
             first_error=next((name for name in MANAGE_FIELDS if name in (errors or {})), None),
+            invitations=[
+                dict(i, expired=i["expires_at"] is not None and i["expires_at"] <= now)
+                for i in self.store.invitations(queue_id)
+            ],
+            new_invitation=new_invitation,
+            invitation_hours=forms.INVITATION_HOURS,
+            describe_time=lambda moment: statistics.local_time(
+                moment, zoneinfo.ZoneInfo(queue["timezone"])
+            ).strftime("%Y-%m-%d %H:%M"),
             day_names=list(enumerate(rules.DAY_NAMES)),
             timezones=forms.TIMEZONES,
         )
@@ -198,13 +229,40 @@ class OwnerController:
             lambda values, now: apply(self.store, queue_id, values, now),
         )
 
+    def invite(self, req, queue_id):
+        """The owner makes a personal invitation; the Manage page shows its link once."""
+        queue, _owner, refusal = self._owner(req, queue_id)
+        if refusal:
+            return refusal
+        values, errors = forms.validate(forms.InvitationForm, req.POST)
+        if not errors:
+            try:
+                invitation, code = invite(self.store, queue_id, values, self.app.now())
+            except store.NameInUse:
+                errors = {"name": INVITATION_NAME_IN_USE}
+        if errors:
+            defaults = {k: req.POST.get(k, "") for k in ("name", "valid_for_hours")}
+            return self.manage(req, queue_id, errors=errors, status=400, defaults=defaults)
+        # Shown once, on the page this redirects to; never stored but as a hash.
+        req.session["new_invitation"] = {"name": invitation["name"], "code": code}
+        req.session.changed = True
+        return self.app.redirect(req, "manage", queue_id=queue_id)
+
     def revoke(self, req, queue_id, servicer_id):
+        """Revoke a servicer: signed out at once, their invitation dead."""
         queue, owner, refusal = self._owner(req, queue_id)
         if refusal:
             return refusal
-        target = self.store.active_servicer(queue_id, int(servicer_id))
-        if target is not None and target["id"] != owner["id"]:
-            self.store.sign_out(target["id"], self.app.now())
+        if int(servicer_id) != owner["id"]:
+            self.store.revoke_servicer(queue_id, int(servicer_id), self.app.now())
+        return self.app.redirect(req, "manage", queue_id=queue_id)
+
+    def revoke_invitation(self, req, queue_id, invitation_id):
+        """Revoke an invitation, and sign out whoever it signed in."""
+        queue, _owner, refusal = self._owner(req, queue_id)
+        if refusal:
+            return refusal
+        self.store.revoke_invitation(queue_id, int(invitation_id), self.app.now())
         return self.app.redirect(req, "manage", queue_id=queue_id)
 
     def confirm_clear(self, req, queue_id):

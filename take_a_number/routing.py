@@ -11,12 +11,13 @@ OWNER_CHANGES = [
     ("status", "status"),
     ("options", "options"),
     ("hours", "hours"),
-    ("staff_code", "staff-code"),
     ("clear", "clear"),
 ]
 # The servicer console's buttons: route name and path.
 BUTTONS = [("call_next", "next"), ("done", "done"), ("no_show", "no-show"), ("recall", "recall")]
 QUEUE = {"queue_id": r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]"}
+# An invitation's id: digits, short enough for SQLite's integers.
+INVITATION = dict(QUEUE, invitation_id=r"[0-9]{1,18}")
 
 
 def make_mapper():
@@ -73,6 +74,15 @@ def make_mapper():
         conditions=DELETE,
         requirements=dict(QUEUE, servicer_id=r"\d+"),
     )
+    route("api_invite", API + "/queues/{queue_id}/invitations", "api", "invite", POST)
+    mapper.connect(
+        "api_revoke_invitation",
+        API + "/queues/{queue_id}/invitations/{invitation_id}",
+        controller="api",
+        action="revoke_invitation",
+        conditions=DELETE,
+        requirements=INVITATION,
+    )
     for button, path in BUTTONS:
         route(
             f"api_{button}",
@@ -105,6 +115,7 @@ def make_mapper():
     route("console", "/{queue_id}/serve", "servicer", "console", GET)
     route("console_updates", "/{queue_id}/serve/updates", "servicer", "updates", GET)
     route("sign_in", "/{queue_id}/sign-in", "servicer", "sign_in", POST)
+    route("confirm_sign_out", "/{queue_id}/serve/sign-out", "servicer", "confirm_sign_out", GET)
     route("sign_out", "/{queue_id}/sign-out", "servicer", "sign_out", POST)
     for button, path in BUTTONS:
         route(button, f"/{{queue_id}}/serve/{path}", "servicer", "press", POST, button=button)
@@ -127,6 +138,15 @@ def make_mapper():
         action="revoke",
         conditions=POST,
         requirements=dict(QUEUE, servicer_id=r"\d+"),
+    )
+    route("manage_invite", "/{queue_id}/manage/invitations", "owner", "invite", POST)
+    mapper.connect(
+        "manage_revoke_invitation",
+        "/{queue_id}/manage/invitations/{invitation_id}/revoke",
+        controller="owner",
+        action="revoke_invitation",
+        conditions=POST,
+        requirements=INVITATION,
     )
     route("manage_stats", "/{queue_id}/manage/stats", "owner", "statistics", GET)
     route("manage_csv", "/{queue_id}/manage/tickets.csv", "owner", "tickets_csv", GET)

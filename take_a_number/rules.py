@@ -76,6 +76,62 @@ def requeue_no_show(ticket, policy):
     return policy == NO_SHOW_REQUEUE and not ticket["requeued"]
 
 
+def front_of_line(waiting):
+    """The place in line before everyone waiting (``waiting``: their ``line_position``)."""
+    return min((ticket["line_position"] for ticket in waiting), default=1) - 1
+
+
+# What a servicer who leaves does with the customer they called: finish them
+# as served, or put them back at the front of the line.
+FINISH, PUT_BACK = "served", "front"
+LEAVING_CHOICES = (FINISH, PUT_BACK)
+
+
+def customer_of_leaving_servicer(choice=PUT_BACK):
+    """What becomes of the customer a servicer called, when the servicer leaves.
+
+    A servicer who signs out, is revoked or whose desk is released for
+    idleness before pressing Done sends their customer back: waiting, first in
+    line, with the same number (``WAITING``). Only a servicer who signs out
+    and says the customer was served (``FINISH``) ends the ticket as
+    ``SERVED``. A service that never happened is never counted as one.
+    """
+    return SERVED if choice == FINISH else WAITING
+
+
+# Why a servicer is no longer signed in (servicers.left_reason), in words.
+SIGNED_OUT, REVOKED, IDLE = "signed_out", "revoked", "idle"
+LEFT_REASONS = {
+    SIGNED_OUT: "You signed out.",
+    REVOKED: "The owner revoked your access to this queue.",
+    IDLE: "You were signed out because your console was closed and no button was "
+    "pressed for a long while. Your customer went back to the front of the line.",
+}
+
+
+def is_idle(servicer, now, idle_seconds):
+    """A desk with no console open and no action for ``idle_seconds`` (0: never) is released."""
+    if not idle_seconds or servicer["signed_out_at"] is not None:
+        return False
+    seen = servicer["last_seen_at"] or servicer["signed_in_at"]
+    return now - seen >= idle_seconds
+
+
+def invitation_refusal(invitation, now):
+    """Why an invitation code cannot sign anyone in, in words; None when it can.
+
+    An invitation signs in its servicer until the owner revokes it or it
+    expires; it can be used again, on any device, by the person it was made for.
+    """
+    if invitation is None:
+        return "That is not an invitation code of this queue."
+    if invitation["revoked_at"] is not None:
+        return "The owner revoked this invitation. Ask them for a new one."
+    if invitation["expires_at"] is not None and now >= invitation["expires_at"]:
+        return "This invitation has expired. Ask the owner for a new one."
+    return None
+
+
 def can_move_back(ticket, people_behind):
     """'Not ready, let the next person go first': while waiting, a few times."""
     return (

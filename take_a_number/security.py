@@ -67,33 +67,18 @@ TOKENS_PER_READ = 64
 _tokens = threading.local()
 
 
-STAFF_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+INVITATION_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 
 
-def new_staff_code():
-    """A code the owner hands to staff, like 'K7P2-X9QM' (40 bits)."""
-    letters = "".join(secrets.choice(STAFF_CODE_ALPHABET) for _ in range(8))
-    return f"{letters[:4]}-{letters[4:]}"
+def new_invitation_code():
+    """A servicer's invitation code, like 'K7P2-X9QM-4RTD' (60 bits): shown once, stored hashed."""
+    letters = "".join(secrets.choice(INVITATION_CODE_ALPHABET) for _ in range(12))
+    return f"{letters[:4]}-{letters[4:8]}-{letters[8:]}"
 
 
-def staff_code_matches(given, staff_code):
-    """Compare codes ignoring case, spaces and dashes, in constant time."""
-    if not staff_code:
-        return False
-
-    def normal(code):
-        return "".join(code.split()).replace("-", "").upper()
-
-    return hmac.compare_digest(normal(given).encode(), normal(staff_code).encode())
-
-
-def sign_in_role(queue, secret):
-    """Who the queue's password or staff code makes you: 'owner', 'staff', or None."""
-    if verify_password(secret, queue["password_hash"]):
-        return "owner"
-    if staff_code_matches(secret, queue["staff_code"]):
-        return "staff"
-    return None
+def invitation_code_hash(code):
+    """How an invitation code is stored and looked up: case, spaces and dashes ignored."""
+    return token_hash("".join(str(code).split()).replace("-", "").upper())
 
 
 def token_hash(token):

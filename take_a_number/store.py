@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # How many recent services feed the wait estimate and the line-growth model.
 RECENT_SERVICES = statistics.RECENT_SERVICES
+# A servicer's last_seen_at is written at most this often (Store.seen).
+SEEN_EVERY_SECONDS = 60
 # A servicer counts as active for the estimate if they called someone this recently.
 ACTIVE_SERVICER_SECONDS = 30 * 60
 # Released connections kept open for reuse; more are closed.
@@ -86,6 +88,10 @@ class QueueExists(Exception):
 
 class NameInUse(Exception):
     """A servicer of the other role is signed in under this name."""
+
+
+class InvitationRefused(Exception):
+    """An invitation code that signs nobody in; the message says why."""
 
 
 class NotTaking(Exception):
@@ -257,6 +263,41 @@ def _add_rate_limits(db):
     )
 
 
+def _add_invitations(db):
+    # Personal invitations replace the shared staff code: one per servicer, its
+    # code stored as a hash; each servicer remembers the invitation that signed
+    # them in, why they left, and when their console or a button was last seen.
+    db["invitations"].create(
+        {
+            "id": int,
+            "queue_id": str,
+            "name": str,
+            "code_hash": str,
+            "created_at": float,
+            "expires_at": float,
+            "revoked_at": float,
+        },
+        pk="id",
+        not_null={"queue_id", "name", "code_hash", "created_at"},
+        foreign_keys=[("queue_id", "queues", "id")],
+    )
+    db["invitations"].create_index(["code_hash"], unique=True)
+    db["invitations"].create_index(["queue_id", "revoked_at"])
+    servicers = db["servicers"]
+    servicers.add_column("invitation_id", int)
+    servicers.add_column("left_reason", str)
+    servicers.add_column("last_seen_at", float)
+    servicers.create_index(["invitation_id"])
+    db.execute(
+        "UPDATE servicers SET last_seen_at = max(signed_in_at, coalesce("
+        "(SELECT max(at) FROM events WHERE events.servicer_id = servicers.id), 0))"
+    )
+    db.execute("UPDATE servicers SET left_reason = 'signed_out' WHERE signed_out_at IS NOT NULL")
+    # Shared staff codes stop working: the owner invites each servicer instead.
+    # Those signed in with one stay signed in until they sign out or are revoked.
+    db.execute("UPDATE queues SET staff_code = NULL")
+
+
 # Named, recorded migrations, applied in order at start-up. Never edit one that
 # has shipped: add a new one.
 MIGRATIONS = [
@@ -266,13 +307,21 @@ MIGRATIONS = [
     ("0004_owner_controls", _add_owner_controls),
     ("0005_one_statement_take", _add_one_statement_take),
     ("0006_rate_limits", _add_rate_limits),
+    ("0007_personal_invitations", _add_invitations),
 ]
 
 
 class Store:
     """All reads and writes of queues, servicers, tickets and events."""
 
-    def __init__(self, path, synchronous="normal", busy_timeout=10.0, take_limits=None):
+    def __init__(
+        self,
+        path,
+        synchronous="normal",
+        busy_timeout=10.0,
+        take_limits=None,
+        servicer_idle_seconds=0,
+    ):
         self.path = os.path.abspath(path)
         # (count, seconds) per browser and per address, a count of 0 for none:
         # take_ticket holds each queue's takes to them (see _insert_takes).
@@ -284,6 +333,8 @@ class Store:
         ]
         self._take_statements = {}  # by number of takes, see _take_statement
         self._pruned_at = float("-inf")
+        # A desk with no console open and no action this long is released (0: never).
+        self.servicer_idle_seconds = servicer_idle_seconds
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._local = threading.local()
@@ -524,13 +575,12 @@ class Store:
 
     # -- queues --------------------------------------------------------------
 
-    def create_queue(self, queue_id, title, password_hash, now, staff_code=None):
+    def create_queue(self, queue_id, title, password_hash, now):
         try:
             with self.immediate() as db:
                 db.execute(
-                    "INSERT INTO queues (id, title, password_hash, created_at, staff_code) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (queue_id, title, password_hash, now, staff_code),
+                    "INSERT INTO queues (id, title, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                    (queue_id, title, password_hash, now),
                 )
                 self._event(db, queue_id, "create", now)
         except sqlite3.IntegrityError:
@@ -583,7 +633,12 @@ class Store:
         return max((r[0] for r in rows), default=event_id), {r[1] for r in rows if r[1]}
 
     def queue_snapshot(self, queue_id, now):
-        """Everything the pages of a queue show, read at one moment; None if no such queue."""
+        """Everything the pages of a queue show, read at one moment; None if no such queue.
+
+        Idle desks are released first (release_idle_desks): every page of the
+        queue reads its snapshot at least once a minute while anyone looks.
+        """
+        self.release_idle_desks(queue_id, now)
         with self.reading():
             queue = self.get_queue(queue_id)
             if queue is None:
@@ -647,29 +702,62 @@ class Store:
     # -- servicers -------------------------------------------------------------
 
     def sign_in(self, queue_id, name, now, is_owner=False):
-        """Sign a servicer in; the same name (any case) and role resumes an active servicer.
+        """Sign a servicer in by name; the same name (any case) and role resumes an active one.
 
-        Raises NameInUse when a servicer of the other role is signed in under
-        that name: a staff member can never resume the owner's desk.
+        The owner signs in so, with the queue's password; invited servicers
+        through sign_in_invited. Raises NameInUse when another kind of servicer
+        is signed in under that name: nobody can resume the owner's desk.
         """
         with self.immediate() as db:
-            row = self._row(
-                "SELECT * FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL "
-                "AND lower(name) = lower(?) ORDER BY id LIMIT 1",
-                (queue_id, name),
-            )
+            row = self._active_by_name(queue_id, name)
             if row is not None:
-                if bool(row["is_owner"]) != is_owner:
+                if bool(row["is_owner"]) != is_owner or row["invitation_id"] is not None:
                     raise NameInUse(name)
                 return row
-            servicer_id = db.execute(
-                "INSERT INTO servicers (queue_id, name, signed_in_at, is_owner) "
-                "VALUES (?, ?, ?, ?)",
-                (queue_id, name, now, int(is_owner)),
-            ).lastrowid
-            self._event(db, queue_id, "sign_in", now, servicer_id=servicer_id)
-            self._touch(db, queue_id)
+            return self._new_servicer(db, queue_id, name, now, is_owner=is_owner)
+
+    def _active_by_name(self, queue_id, name):
+        return self._row(
+            "SELECT * FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL "
+            "AND lower(name) = lower(?) ORDER BY id LIMIT 1",
+            (queue_id, name),
+        )
+
+    def _new_servicer(self, db, queue_id, name, now, is_owner=False, invitation_id=None):
+        servicer_id = db.execute(
+            "INSERT INTO servicers "
+            "(queue_id, name, signed_in_at, is_owner, invitation_id, last_seen_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (queue_id, name, now, int(is_owner), invitation_id, now),
+        ).lastrowid
+        self._event(db, queue_id, "sign_in", now, servicer_id=servicer_id)
+        self._touch(db, queue_id)
         return self.get_servicer(servicer_id)
+
+    def sign_in_invited(self, queue_id, code_hash, now):
+        """Sign in the servicer an invitation was made for, on this device too.
+
+        While one is signed in with the invitation, another device resumes the
+        same desk. Raises InvitationRefused (revoked, expired, unknown) or
+        NameInUse (someone else took the invitation's name meanwhile).
+        """
+        with self.immediate() as db:
+            invitation = self.invitation_by_code(queue_id, code_hash)
+            refusal = rules.invitation_refusal(invitation, now)
+            if refusal:
+                raise InvitationRefused(refusal)
+            row = self._row(
+                "SELECT * FROM servicers WHERE invitation_id = ? AND signed_out_at IS NULL "
+                "ORDER BY id LIMIT 1",
+                (invitation["id"],),
+            )
+            if row is not None:
+                return row
+            if self._active_by_name(queue_id, invitation["name"]) is not None:
+                raise NameInUse(invitation["name"])
+            return self._new_servicer(
+                db, queue_id, invitation["name"], now, invitation_id=invitation["id"]
+            )
 
     def get_servicer(self, servicer_id):
         return self._row("SELECT * FROM servicers WHERE id = ?", (servicer_id,))
@@ -681,17 +769,166 @@ class Store:
             (servicer_id, queue_id),
         )
 
-    def sign_out(self, servicer_id, now):
-        """Sign out; a customer still being served by them counts as served."""
+    def servicer_of_queue(self, queue_id, servicer_id):
+        """The servicer of this queue, signed in or not (to say why they left), or None."""
+        return self._row(
+            "SELECT * FROM servicers WHERE id = ? AND queue_id = ?", (servicer_id, queue_id)
+        )
+
+    def sign_out(self, servicer_id, now, choice=rules.PUT_BACK):
+        """Sign out; the customer they called goes back to the front unless ``choice`` is FINISH.
+
+        Their sessions and API tokens stop working at once: both are checked
+        against ``signed_out_at`` on every request.
+        """
         with self.immediate() as db:
             servicer = self.get_servicer(servicer_id)
-            if servicer is None or servicer["signed_out_at"] is not None:
-                return
-            self._finish_current(db, servicer, "served", now)
-            db.execute("UPDATE servicers SET signed_out_at = ? WHERE id = ?", (now, servicer_id))
-            db.execute("DELETE FROM api_tokens WHERE servicer_id = ?", (servicer_id,))
-            self._event(db, servicer["queue_id"], "sign_out", now, servicer_id=servicer_id)
-            self._touch(db, servicer["queue_id"])
+            if servicer is not None:
+                self._leave(db, servicer, now, rules.SIGNED_OUT, choice)
+
+    def _leave(self, db, servicer, now, reason, choice=rules.PUT_BACK):
+        """The servicer leaves their desk (rules.customer_of_leaving_servicer); True if they did."""
+        if servicer["signed_out_at"] is not None:
+            return False
+        ticket = self.current_ticket(servicer["id"])
+        if ticket is not None:
+            if rules.customer_of_leaving_servicer(choice) == rules.SERVED:
+                self._set_state(db, ticket, rules.SERVED, now)
+            else:
+                self._put_back_at_the_front(db, ticket, now)
+        db.execute(
+            "UPDATE servicers SET signed_out_at = ?, left_reason = ? WHERE id = ?",
+            (now, reason, servicer["id"]),
+        )
+        self._event(db, servicer["queue_id"], "sign_out", now, servicer_id=servicer["id"])
+        self._touch(db, servicer["queue_id"])
+        return True
+
+    def _put_back_at_the_front(self, db, ticket, now):
+        """A called customer whose servicer left waits again, first, with the same number."""
+        rules.check_transition(ticket["state"], rules.WAITING)
+        waiting = self._rows(
+            "SELECT line_position FROM tickets WHERE queue_id = ? AND state = 'waiting'",
+            (ticket["queue_id"],),
+        )
+        db.execute(
+            "UPDATE tickets SET state = 'waiting', called_at = NULL, servicer_id = NULL, "
+            "recalls = 0, line_position = ? WHERE id = ?",
+            (rules.front_of_line(waiting), ticket["id"]),
+        )
+        self._event(
+            db,
+            ticket["queue_id"],
+            "put_back",
+            now,
+            ticket_id=ticket["id"],
+            servicer_id=ticket["servicer_id"],
+        )
+
+    def revoke_servicer(self, queue_id, servicer_id, now):
+        """The owner revokes a servicer: signed out, their invitation dead. True if found."""
+        with self.immediate() as db:
+            servicer = self.active_servicer(queue_id, servicer_id)
+            if servicer is None:
+                return False
+            if servicer["invitation_id"] is not None:
+                self._revoke_invitation(db, queue_id, servicer["invitation_id"], now)
+            else:
+                self._leave(db, servicer, now, rules.REVOKED)
+        return True
+
+    def revoke_invitation(self, queue_id, invitation_id, now):
+        """The owner revokes an invitation and whoever it signed in. True if it was live."""
+        with self.immediate() as db:
+            return self._revoke_invitation(db, queue_id, invitation_id, now)
+
+    def _revoke_invitation(self, db, queue_id, invitation_id, now):
+        revoked = db.execute(
+            "UPDATE invitations SET revoked_at = ? "
+            "WHERE id = ? AND queue_id = ? AND revoked_at IS NULL",
+            (now, invitation_id, queue_id),
+        ).rowcount
+        for servicer in self._rows(
+            "SELECT * FROM servicers WHERE invitation_id = ? AND signed_out_at IS NULL",
+            (invitation_id,),
+        ):
+            self._leave(db, servicer, now, rules.REVOKED)
+        if revoked:
+            self._event(db, queue_id, "revoke", now)
+            self._touch(db, queue_id)
+        return bool(revoked)
+
+    def seen(self, servicer, now, every=SEEN_EVERY_SECONDS):
+        """The servicer's console is open or they pressed a button: not idle.
+
+        Written at most once per ``every`` seconds per servicer, so that
+        the console's live updates cost no write each time. Changes no page.
+        """
+        if servicer["last_seen_at"] is not None and now - servicer["last_seen_at"] < every:
+            return
+        with self._write_lock:
+            self.db.execute(
+                "UPDATE servicers SET last_seen_at = ? WHERE id = ?", (now, servicer["id"])
+            )
+        self._committed()
+
+    def release_idle_desks(self, queue_id, now):
+        """Sign out the queue's servicers idle for servicer_idle_seconds (rules.is_idle).
+
+        Their customers go back to the front of the line. Returns how many.
+        """
+        idle = self.servicer_idle_seconds
+        if not idle or not self._scalar(
+            "SELECT count(*) FROM servicers WHERE queue_id = ? AND signed_out_at IS NULL "
+            "AND coalesce(last_seen_at, signed_in_at) <= ?",
+            (queue_id, now - idle),
+        ):
+            return 0
+        released = 0
+        with self.immediate() as db:
+            for servicer in self.active_servicers(queue_id):
+                if rules.is_idle(servicer, now, idle):
+                    released += self._leave(db, servicer, now, rules.IDLE)
+        return released
+
+    # -- invitations -------------------------------------------------------------
+
+    def create_invitation(self, queue_id, name, code_hash, now, expires_at=None):
+        """A personal invitation for the servicer ``name``; return it.
+
+        Raises NameInUse when a live invitation of the queue has that name.
+        """
+        with self.immediate() as db:
+            if self._row(
+                "SELECT id FROM invitations WHERE queue_id = ? AND revoked_at IS NULL "
+                "AND (expires_at IS NULL OR expires_at > ?) AND lower(name) = lower(?)",
+                (queue_id, now, name),
+            ):
+                raise NameInUse(name)
+            invitation_id = db.execute(
+                "INSERT INTO invitations (queue_id, name, code_hash, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (queue_id, name, code_hash, now, expires_at),
+            ).lastrowid
+            self._event(db, queue_id, "invite", now)
+        return self._row("SELECT * FROM invitations WHERE id = ?", (invitation_id,))
+
+    def invitation_by_code(self, queue_id, code_hash):
+        return self._row(
+            "SELECT * FROM invitations WHERE code_hash = ? AND queue_id = ?",
+            (code_hash, queue_id),
+        )
+
+    def invitations(self, queue_id):
+        """The queue's invitations not revoked, oldest first, with ``signed_in`` (0 or 1)."""
+        return self._rows(
+            "SELECT i.*, EXISTS (SELECT 1 FROM servicers s WHERE s.invitation_id = i.id "
+            "AND s.signed_out_at IS NULL) AS signed_in FROM invitations i "
+            "WHERE i.queue_id = ? AND i.revoked_at IS NULL ORDER BY i.id",
+            (queue_id,),
+        )
+
+    # -- API tokens ----------------------------------------------------------------
 
     def add_api_token(self, servicer_id, token_hash, now):
         with self.immediate() as db:
@@ -700,11 +937,15 @@ class Store:
                 (token_hash, servicer_id, now),
             )
 
-    def servicer_by_api_token(self, token_hash):
-        """The signed-in servicer a bearer token acts as, or None."""
+    def servicer_of_api_token(self, token_hash):
+        """The servicer a bearer token acts as, signed in or not (``signed_out_at``), or None.
+
+        A token is good while its servicer is signed in; once they sign out
+        or are revoked it never works again (left_reason says why).
+        """
         return self._row(
             "SELECT s.* FROM api_tokens a JOIN servicers s ON s.id = a.servicer_id "
-            "WHERE a.token_hash = ? AND s.signed_out_at IS NULL",
+            "WHERE a.token_hash = ?",
             (token_hash,),
         )
 
@@ -1077,6 +1318,10 @@ class Store:
         Returns ``(finished, called)``; ``called`` is None when nobody waits.
         """
         with self.immediate() as db:
+            current = self.active_servicer(servicer["queue_id"], servicer["id"])
+            if current is None:  # signed out or revoked meanwhile: calls nobody
+                return None, None
+            self._pressed(db, servicer, now)
             finished = self._finish_current(db, servicer, "served", now)
             waiting = self._rows(
                 "SELECT id, number, line_position FROM tickets "
@@ -1084,7 +1329,7 @@ class Store:
                 (servicer["queue_id"],),
             )
             called = rules.next_in_line(waiting)
-            if called is not None and not self.get_servicer(servicer["id"])["started_at"]:
+            if called is not None and not current["started_at"]:
                 # "Start serving": this servicer's first call since signing in.
                 db.execute(
                     "UPDATE servicers SET started_at = ? WHERE id = ?", (now, servicer["id"])
@@ -1121,11 +1366,17 @@ class Store:
     def finish_current(self, servicer, state, now):
         """Done (``served``) or No show (``no_show``) for this servicer's customer."""
         with self.immediate() as db:
+            self._pressed(db, servicer, now)
             return self._finish_current(db, servicer, state, now)
+
+    def _pressed(self, db, servicer, now):
+        """A button pressed is an action: the desk is not idle (rules.is_idle)."""
+        db.execute("UPDATE servicers SET last_seen_at = ? WHERE id = ?", (now, servicer["id"]))
 
     def recall(self, servicer, now):
         """Signal this servicer's current customer again; return the ticket or None."""
         with self.immediate() as db:
+            self._pressed(db, servicer, now)
             ticket = self.current_ticket(servicer["id"])
             if ticket is not None:
                 db.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (ticket["id"],))
@@ -1170,10 +1421,6 @@ class Store:
     def set_opening_hours(self, queue_id, now, opening_hours, timezone):
         """``opening_hours`` as JSON text (see rules.parse_hours), or None for always."""
         self._update_queue(queue_id, now, "hours", opening_hours=opening_hours, timezone=timezone)
-
-    def set_staff_code(self, queue_id, staff_code, now):
-        """A new staff code: the old one stops letting anyone sign in."""
-        self._update_queue(queue_id, now, "staff_code", staff_code=staff_code)
 
     def clear_line(self, queue_id, now):
         """Everyone waiting leaves the line; return how many."""

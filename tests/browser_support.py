@@ -38,7 +38,7 @@ def create_queue(page, queue_id, title="CET236 lab help", name="Desk 1", passwor
     page.goto("/")
     page.get_by_label("Link name").fill(queue_id)
     page.get_by_label("Title shown to customers").fill(title)
-    page.get_by_label("Password for servicers").fill(password)
+    page.get_by_label("Your password").fill(password)
     page.get_by_label("Your name or desk").fill(name)
     page.get_by_role("button", name="Create a queue").click()
     page.wait_for_url(f"**/{queue_id}/serve")
@@ -46,11 +46,27 @@ def create_queue(page, queue_id, title="CET236 lab help", name="Desk 1", passwor
 
 
 def sign_in(page, queue_id, name="Desk 2", password=PASSWORD):
-    """A servicer opens the console address and signs in with the labelled form."""
+    """The owner opens the console address and signs in with the labelled form."""
     page.goto(f"/{queue_id}/serve")
     page.get_by_label("Your name or desk").fill(name)
-    page.get_by_label("Password or staff code").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Queue password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    return page
+
+
+def invite(owner, queue_id, name="Desk 2"):
+    """The owner makes a personal invitation on the Manage page; returns its link."""
+    owner.goto(f"/{queue_id}/manage")
+    owner.get_by_label("Their name or desk").fill(name)
+    owner.get_by_role("button", name="Make an invitation").click()
+    return owner.locator(".new-invitation .invite-link").get_attribute("href")
+
+
+def accept(page, link, name="Desk 2"):
+    """An invited servicer opens their link and signs in; lands on the console."""
+    page.goto(link)
+    page.get_by_role("button", name=f"Sign in as {name}").click()
+    page.wait_for_selector(".signed-in")
     return page
 
 

@@ -81,6 +81,20 @@ def sign_in(browser, queue_id="cet236", name="Desk 2", password=PASSWORD):
     return form.submit().follow()
 
 
+def invite(owner, name="Desk 2", queue_id="cet236", valid_for_hours=""):
+    """The owner makes a personal invitation on the Manage page; returns its link (shown once)."""
+    page = owner.get(f"/{queue_id}/manage")
+    form = next(f for f in page.forms.values() if f.action.endswith("/manage/invitations"))
+    form["name"], form["valid_for_hours"] = name, valid_for_hours
+    return form.submit().follow().html.select_one(".new-invitation .invite-link")["href"]
+
+
+def accept(browser, link, status=303):
+    """A servicer opens their invitation link and signs in; returns the answer to it."""
+    form = next(f for f in browser.get(link).forms.values() if "code" in f.fields)
+    return form.submit(status=status)
+
+
 def take_number(browser, queue_id="cet236"):
     """A customer takes a number from the queue's page; returns the ticket page."""
     return browser.get(f"/{queue_id}").forms[0].submit().follow()

@@ -1,5 +1,8 @@
 """The JSON API, each response checked against the OpenAPI document it serves."""
 
+import threading
+import time
+
 import pytest
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
@@ -148,16 +151,37 @@ def test_servicers_sign_in_with_the_password_and_out_again(api):
     wrong = api(
         "post", "/queues/lab/servicers", json={"name": "D2", "password": "nope"}, status=401
     )
-    assert wrong.json["error"]["fields"] == {
-        "password": "That is neither this queue's password nor its staff code."
-    }
+    assert wrong.json["error"]["code"] == "wrong_password"
+    assert wrong.json["error"]["fields"]["password"].startswith("That is not this queue's password")
     signed_in = api(
         "post", "/queues/lab/servicers", json={"name": "Desk 2", "password": PASSWORD}, status=201
     ).json
     token = signed_in["token"]
     assert api("get", "/queues/lab/console", token=token).json["servicer_name"] == "Desk 2"
-    assert api("delete", "/queues/lab/servicers/me", token=token).json == {"signed_out": "Desk 2"}
-    api("get", "/queues/lab/console", token=token, status=401)
+    signed_out = api("delete", "/queues/lab/servicers/me", token=token).json
+    assert signed_out == {"signed_out": "Desk 2", "put_back": None, "served": None}
+    refused = api("get", "/queues/lab/console", token=token, status=401).json
+    assert refused["error"]["code"] == "signed_out"
+
+
+def test_signing_out_over_the_api_puts_the_called_customer_back_at_the_front(api):
+    owner = create_queue(api)["token"]
+    desk2 = api(
+        "post", "/queues/lab/servicers", json={"name": "Desk 2", "password": PASSWORD}, status=201
+    ).json["token"]
+    first, second = (api("post", "/queues/lab/tickets", status=201).json for _ in range(2))
+    api("post", "/queues/lab/next", token=desk2)
+    api("delete", "/queues/lab/servicers/me?customer=nonsense", token=desk2, status=400)
+    signed_out = api("delete", "/queues/lab/servicers/me", token=desk2).json
+    assert signed_out["put_back"] == 1
+    ticket = api("get", f"/tickets/{first['token']}").json
+    assert (ticket["number"], ticket["state"], ticket["position"]) == (1, "waiting", 1)
+    assert api("get", f"/tickets/{second['token']}").json["position"] == 2
+    # The next call is #1 again; a servicer who says so finishes them as served.
+    assert api("post", "/queues/lab/next", token=owner).json["current_number"] == 1
+    finished = api("delete", "/queues/lab/servicers/me?customer=served", token=owner)
+    assert finished.json["served"] == 1
+    assert api("get", f"/tickets/{first['token']}").json["state"] == "served"
 
 
 def test_servicer_actions_need_a_valid_token_for_that_queue(api):
@@ -263,27 +287,73 @@ def test_the_owner_runs_the_queue_over_the_api(api):
     assert always.json["opening_hours"] is None
 
 
-def test_the_owner_issues_and_revokes_staff_tokens(api):
+def test_the_owner_invites_and_revokes_servicers_over_the_api(api):
     owner = create_queue(api)["token"]
-    old_code = api("get", "/queues/lab/settings", token=owner).json["staff_code"]
+    made = api("post", "/queues/lab/invitations", json={"name": "Desk 2"}, token=owner, status=201)
+    code = made.json["code"]
+    assert made.json["link"] == f"http://localhost/lab/serve?code={code}"
+    assert made.json["expires_at"] is None
+    again = api("post", "/queues/lab/invitations", json={"name": "desk 2"}, token=owner, status=409)
+    assert again.json["error"]["code"] == "name_in_use"
+    listed = api("get", "/queues/lab/settings", token=owner).json["invitations"]
+    assert listed == [{**{k: made.json[k] for k in listed[0]}, "signed_in": False}]
+    assert "code" not in listed[0]
+    # The invitation signs Desk 2 in, under its name, on one device and another.
+    phone = api("post", "/queues/lab/servicers", json={"code": code}, status=201).json
+    laptop = api("post", "/queues/lab/servicers", json={"code": code.lower()}, status=201).json
+    assert phone["servicer_name"] == laptop["servicer_name"] == "Desk 2"
+    forbidden = api("post", "/queues/lab/clear", token=phone["token"], status=403)
+    assert forbidden.json["error"]["code"] == "not_owner"
+    ticket = api("post", "/queues/lab/tickets", status=201).json
+    api("post", "/queues/lab/next", token=phone["token"])
+    # Revoking ends both devices' tokens at once and puts the customer back in front.
+    invitation_id = made.json["id"]
+    api("delete", f"/queues/lab/invitations/{invitation_id}", token=owner)
+    for token in (phone["token"], laptop["token"]):
+        refused = api("get", "/queues/lab/console", token=token, status=401).json["error"]
+        assert refused["code"] == "revoked"
+        assert refused["message"].startswith("The owner revoked your access to this queue.")
+    after = api("get", f"/tickets/{ticket['token']}").json
+    assert (after["state"], after["position"]) == ("waiting", 1)
+    refused = api("post", "/queues/lab/servicers", json={"code": code}, status=401).json
+    assert refused["error"]["code"] == "invitation_refused"
+    assert "revoked" in refused["error"]["message"]
+    api("delete", f"/queues/lab/invitations/{invitation_id}", token=owner, status=404)
+    assert api("get", "/queues/lab/settings", token=owner).json["invitations"] == []
+
+
+def test_the_owner_revokes_a_servicer_by_id_over_the_api(api):
+    owner = create_queue(api)["token"]
     staff = api("post", "/queues/lab/tokens", json={"name": "Desk 2"}, token=owner, status=201)
     staff_token = staff.json["token"]
     assert api("get", "/queues/lab/console", token=staff_token).json["servicer_name"] == "Desk 2"
-    # Staff tokens cannot run the queue.
-    forbidden = api("post", "/queues/lab/clear", token=staff_token, status=403)
-    assert forbidden.json["error"]["code"] == "not_owner"
-    # A staff member signs in with the staff code; a new code locks that code out.
-    by_code = {"name": "Desk 3", "password": old_code}
-    api("post", "/queues/lab/servicers", json=by_code, status=201)
-    new_code = api("post", "/queues/lab/staff-code", token=owner).json["staff_code"]
-    assert new_code != old_code
-    api("post", "/queues/lab/servicers", json={**by_code, "name": "Desk 4"}, status=401)
+    code = api(
+        "post", "/queues/lab/invitations", json={"name": "Desk 3"}, token=owner, status=201
+    ).json["code"]
+    desk3 = api("post", "/queues/lab/servicers", json={"code": code}, status=201).json["token"]
     servicers = api("get", "/queues/lab/settings", token=owner).json["servicers"]
-    desk2 = next(s["id"] for s in servicers if s["name"] == "Desk 2")
-    api("delete", f"/queues/lab/servicers/{desk2}", token=owner)
-    api("get", "/queues/lab/console", token=staff_token, status=401)
-    me = next(s["id"] for s in servicers if s["name"] == "Desk 1")
-    api("delete", f"/queues/lab/servicers/{me}", token=owner, status=409)
+    ids = {s["name"]: s["id"] for s in servicers}
+    api("delete", f"/queues/lab/servicers/{ids['Desk 2']}", token=owner)
+    api("delete", f"/queues/lab/servicers/{ids['Desk 3']}", token=owner)
+    for token in (staff_token, desk3):
+        refused = api("get", "/queues/lab/console", token=token, status=401)
+        assert refused.json["error"]["code"] == "revoked"
+    # Revoking Desk 3 killed their invitation too.
+    api("post", "/queues/lab/servicers", json={"code": code}, status=401)
+    api("delete", f"/queues/lab/servicers/{ids['Desk 1']}", token=owner, status=409)
+    api("delete", f"/queues/lab/servicers/{ids['Desk 2']}", token=owner, status=404)
+
+
+def test_an_expiring_invitation_stops_signing_in_when_it_expires(app, api):
+    owner = create_queue(api)["token"]
+    body = {"name": "Desk 2", "valid_for_hours": 8}
+    made = api("post", "/queues/lab/invitations", json=body, token=owner, status=201).json
+    assert made["expires_at"] == pytest.approx(made["created_at"] + 8 * 3600)
+    api("post", "/queues/lab/servicers", json={"code": made["code"]}, status=201)
+    later = app.clock() + 8 * 3600 + 1
+    app.clock = lambda: later
+    refused = api("post", "/queues/lab/servicers", json={"code": made["code"]}, status=401).json
+    assert "expired" in refused["error"]["message"]
 
 
 def test_the_owner_reads_statistics_over_the_api(api):
@@ -296,3 +366,68 @@ def test_the_owner_reads_statistics_over_the_api(api):
     assert report["overall"]["tickets"] == 3
     assert report["overall"]["served"] == 2
     assert [s["servicer_name"] for s in report["servicers"]] == ["Desk 1"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": ""},
+        {"code": "x" * 41},
+        {"code": ["K7P2", "X9QM"]},
+        {"code": {"nested": 1}},
+        {"code": 12345},
+        {"code": "K7P2-X9QM-4RTD"},
+        {"code": "\u00e9\u0000\ud7ff"},
+    ],
+)
+def test_hostile_invitation_codes_are_refused_plainly(api, body):
+    create_queue(api)
+    response = api("post", "/queues/lab/servicers", json=body, status="*")
+    assert response.status_int in (400, 401), response
+    assert response.json["error"]["code"] in ("invalid", "invitation_refused")
+
+
+def test_hostile_invitations_are_refused_plainly(api):
+    owner = create_queue(api)["token"]
+    for body in (
+        {"name": ""},
+        {"name": "x" * 41},
+        {"name": "Desk", "valid_for_hours": 0},
+        {"name": "Desk", "valid_for_hours": 10**30},
+        {"name": "Desk", "valid_for_hours": "soon"},
+        {"name": "Desk", "valid_for_hours": True},
+    ):
+        response = api("post", "/queues/lab/invitations", json=body, token=owner, status=400)
+        assert response.json["error"]["code"] == "invalid", body
+    api("delete", "/queues/lab/invitations/999999999999999999", token=owner, status=404)
+    api(
+        "delete",
+        "/queues/lab/invitations/9999999999999999999999",
+        token=owner,
+        status=404,
+        documented=False,
+    )
+
+
+def test_a_console_update_held_while_the_servicer_is_revoked_ends_and_says_so(app, api):
+    owner = create_queue(api)["token"]
+    code = api(
+        "post", "/queues/lab/invitations", json={"name": "Desk 2"}, token=owner, status=201
+    ).json["code"]
+    staff = api("post", "/queues/lab/servicers", json={"code": code}, status=201).json["token"]
+    version = api("get", "/queues/lab/console", token=staff).json["version"]
+    answers = []
+    waiter = threading.Thread(
+        target=lambda: answers.append(
+            api("get", f"/queues/lab/console/updates?since={version}", token=staff, status="*")
+        )
+    )
+    waiter.start()
+    time.sleep(0.2)
+    servicers = api("get", "/queues/lab/settings", token=owner).json["servicers"]
+    desk2 = next(s["id"] for s in servicers if s["name"] == "Desk 2")
+    api("delete", f"/queues/lab/servicers/{desk2}", token=owner)
+    waiter.join(10)
+    assert answers[0].status_int == 404
+    refused = api("get", "/queues/lab/console", token=staff, status=401)
+    assert refused.json["error"]["code"] == "revoked"

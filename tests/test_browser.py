@@ -237,13 +237,13 @@ def test_a_second_servicer_signs_in_and_calls_a_customer(new_page, queue_id):
     helper.goto(f"/{queue_id}/serve")
     expect(helper.locator("h1")).to_have_text("Serve “CET236 lab help”")
     helper.get_by_label("Your name or desk").fill("Desk 2")
-    helper.get_by_label("Password or staff code").fill("not the password")
+    helper.get_by_label("Queue password").fill("not the password")
     helper.get_by_role("button", name="Sign in").click()
     error = helper.locator("#password-error .error-message")
-    expect(error).to_have_text("That is neither this queue's password nor its staff code.")
+    expect(error).to_have_text(re.compile("^That is not this queue's password."))
     expect(error).to_be_visible()
     expect(helper.get_by_label("Your name or desk")).to_have_value("Desk 2")
-    expect(helper.get_by_label("Password or staff code")).to_have_value("")
+    expect(helper.get_by_label("Queue password")).to_have_value("")
 
     sign_in(helper, queue_id, name="Desk 2")
     expect(helper).to_have_url(re.compile(rf"/{queue_id}/serve$"))
@@ -259,7 +259,9 @@ def test_a_second_servicer_signs_in_and_calls_a_customer(new_page, queue_id):
     expect(owner.get_by_text("Also serving")).to_have_text(re.compile(r"Also serving: 1 at Desk 2"))
 
     press(helper, "Sign out")
-    expect(helper.get_by_label("Password or staff code")).to_be_visible()
+    press(helper, "Finish #1 as served")
+    expect(helper.locator(".left-reason")).to_have_text("You signed out.")
+    expect(helper.get_by_label("Queue password")).to_be_visible()
 
 
 def _assert_error_next_to(page, field_id, message):
@@ -281,7 +283,7 @@ def test_bad_input_shows_an_error_next_to_each_field(new_page, queue_id):
     page.goto("/")
     page.get_by_label("Link name").fill("A!")
     page.get_by_label("Title shown to customers").fill("My queue")
-    page.get_by_label("Password for servicers").fill("short")
+    page.get_by_label("Your password").fill("short")
     page.get_by_label("Your name or desk").fill("")
     page.get_by_role("button", name="Create a queue").click()
 
@@ -297,19 +299,19 @@ def test_bad_input_shows_an_error_next_to_each_field(new_page, queue_id):
     # What was typed is kept, except the password.
     expect(page.get_by_label("Link name")).to_have_value("A!")
     expect(page.get_by_label("Title shown to customers")).to_have_value("My queue")
-    expect(page.get_by_label("Password for servicers")).to_have_value("")
+    expect(page.get_by_label("Your password")).to_have_value("")
     assert layout_problems(page) == []
 
     # A reserved word, then a name already taken.
     page.get_by_label("Link name").fill("admin")
-    page.get_by_label("Password for servicers").fill("long enough")
+    page.get_by_label("Your password").fill("long enough")
     page.get_by_label("Your name or desk").fill("Desk 1")
     page.get_by_role("button", name="Create a queue").click()
     _assert_error_next_to(page, "queue_id", "'admin' is reserved; choose another name.")
 
     create_queue(new_page(), queue_id)
     page.get_by_label("Link name").fill(queue_id)
-    page.get_by_label("Password for servicers").fill("long enough")
+    page.get_by_label("Your password").fill("long enough")
     page.get_by_role("button", name="Create a queue").click()
     _assert_error_next_to(page, "queue_id", "That name is taken; choose another.")
 
@@ -323,7 +325,7 @@ def test_an_unknown_queue_says_to_check_the_link_and_still_lets_one_create_it(ne
     page.get_by_role("link", name=f"Create the queue “{queue_id}”").click()
     expect(page.get_by_label("Link name")).to_have_value(queue_id)
     page.get_by_label("Title shown to customers").fill("Found it")
-    page.get_by_label("Password for servicers").fill("long enough")
+    page.get_by_label("Your password").fill("long enough")
     page.get_by_role("button", name="Create a queue").click()
     expect(page).to_have_url(re.compile(rf"/{queue_id}/serve$"))
     expect(page.locator("h1")).to_have_text("Found it")

@@ -19,14 +19,15 @@ from browser_support import (
     SCREENSHOT_DIR,
     VIEWPORTS,
     WRITE_SCREENSHOTS,
+    accept,
     contrast_problems,
     create_queue,
     focus_problems_in_long_forms,
+    invite,
     join_url,
     layout_problems,
     open_page,
     press,
-    sign_in,
     structure_problems,
     take_number,
 )
@@ -103,9 +104,8 @@ def busy_queue(chromium, server):
     owner = open_page(chromium, server)
     create_queue(owner, queue, title=TITLE)
     link = join_url(owner)
-    owner.goto(f"/{queue}/manage")
-    staff_code = owner.locator(".staff-code").inner_text()
-    helper = sign_in(open_page(chromium, server), queue, "Window desk", staff_code)
+    invitation = invite(owner, queue, "Window desk")
+    helper = accept(open_page(chromium, server), invitation, "Window desk")
     customer = open_page(chromium, server)
     for _ in HISTORY:
         customer.context.clear_cookies()

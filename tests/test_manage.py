@@ -3,13 +3,16 @@
 import csv
 import datetime
 import io
+import pathlib
 import time
 import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import (
+    accept,
     create_queue,
     hours_ahead,
+    invite,
     my_number,
     press,
     take_number,
@@ -32,14 +35,9 @@ def manage(browser, form_action, **fields):
     return form.submit(status="*")
 
 
-def staff_code(browser):
-    return browser.get("/cet236/manage").html.select_one(".staff-code").get_text(strip=True)
-
-
-def sign_in_staff(browser, code, name="Desk 2"):
-    form = browser.get("/cet236/serve").forms[0]
-    form["name"], form["password"] = name, code
-    return form.submit(status="*")
+def names(page, kind):
+    """The names listed on the Manage page: ``servicer`` (signed in) or ``invitation``."""
+    return [tag.get_text() for tag in page.html.select(f".{kind}-name")]
 
 
 def status_buttons(browser, status):
@@ -53,47 +51,125 @@ def status_buttons(browser, status):
 # -- roles ------------------------------------------------------------------------
 
 
-def test_staff_sign_in_with_the_staff_code_and_cannot_manage(browser, new_browser):
+def test_an_invitation_signs_its_servicer_in_under_its_name_and_they_cannot_manage(
+    browser, new_browser
+):
     create_queue(browser)
-    code = staff_code(browser)
-    assert len(code) == 9 and code[4] == "-"
+    link = invite(browser, "Desk 2")
+    code = link.partition("?code=")[2]
+    assert len(code) == 14 and code[4] == code[9] == "-"
     staff = new_browser()
-    console = sign_in_staff(staff, code.lower().replace("-", " ")).follow()
-    assert "Desk 2" in console
+    page = staff.get(link)
+    assert page.html.find("button", string="Sign in as Desk 2")
+    console = accept(staff, link).follow()
+    assert "Signed in as" in console and "Desk 2" in console
     assert "Manage the queue" not in console
-    page = staff.get("/cet236/manage", status=403)
-    assert "Only the owner can do this" in page
+    assert "Only the owner can do this" in staff.get("/cet236/manage", status=403)
     staff.get("/cet236/manage/stats", status=403)
     staff.get("/cet236/manage/tickets.csv", status=403)
 
 
-def test_the_invite_link_fills_in_the_staff_code(browser, new_browser):
+def test_an_invitation_link_is_shown_once_and_its_code_is_stored_hashed(app, browser):
     create_queue(browser)
-    link = browser.get("/cet236/manage").html.select_one(".invite-link")["href"]
-    form = new_browser().get(link).forms[0]
-    assert form["password"].value == staff_code(browser)
-
-
-def test_staff_cannot_take_over_the_owners_desk_name(browser, new_browser):
-    create_queue(browser, name="Desk 1")
-    refused = sign_in_staff(new_browser(), staff_code(browser), name="desk 1")
-    assert refused.status_int == 400
-    assert "Someone else is signed in under this name" in refused.html.get_text()
-
-
-def test_a_new_staff_code_locks_the_old_one_out_and_revoke_signs_out(browser, new_browser):
-    create_queue(browser)
-    old_code = staff_code(browser)
-    staff = new_browser()
-    sign_in_staff(staff, old_code).follow()
-    manage(browser, "/manage/staff-code").follow()
-    assert staff_code(browser) != old_code
-    assert sign_in_staff(new_browser(), old_code, name="Desk 9").status_int == 400
+    link = invite(browser, "Desk 2")
+    code = link.partition("?code=")[2]
     page = browser.get("/cet236/manage")
-    names = [li.select_one(".servicer-name").get_text() for li in page.html.select(".servicers li")]
-    assert names == ["Desk 1", "Desk 2"]
-    press(page, "Revoke Desk 2")
-    assert "Sign in" in staff.get("/cet236/serve")
+    assert code not in page and not page.html.select(".new-invitation")
+    assert names(page, "invitation") == ["Desk 2"]
+    assert "not signed in" in page.html.select_one(".invitations li").get_text()
+    stored = b"".join(p.read_bytes() for p in pathlib.Path(app.store.path).parent.glob("*sqlite*"))
+    assert code.encode() not in stored and code.replace("-", "").encode() not in stored
+    assert app.store.db.execute("select staff_code from queues").fetchone()[0] is None
+
+
+def test_the_invitation_signs_the_same_servicer_in_again_on_another_device(browser, new_browser):
+    create_queue(browser)
+    link = invite(browser, "Desk 2")
+    for _ in take_number(new_browser()), take_number(new_browser()):
+        pass
+    phone = accept(new_browser(), link).follow()
+    press(phone, "Next")
+    laptop = accept(new_browser(), link).follow()
+    assert laptop.html.select_one(".now-serving").get_text() == "1"
+    page = browser.get("/cet236/manage")
+    assert names(page, "servicer") == ["Desk 1", "Desk 2"]
+    assert "signed in" in page.html.select_one(".invitations li").get_text()
+
+
+def test_revoked_servicer_is_told_why_and_cannot_sign_back_in(browser, new_browser):
+    create_queue(browser)
+    link = invite(browser, "Desk 2")
+    customer = new_browser()
+    ticket = take_number(customer)
+    staff = new_browser()
+    press(accept(staff, link).follow(), "Next")
+    assert "go to Desk 2" in customer.get(ticket.request.path)
+    press(browser.get("/cet236/manage"), "Revoke Desk 2")
+    console = staff.get("/cet236/serve")
+    assert "The owner revoked your access to this queue." in console
+    assert not console.html.select(".now-serving")
+    # The same link no longer signs anyone in, and the customer is first in line again.
+    assert "The owner revoked this invitation" in new_browser().get(link)
+    staff.post(
+        "/cet236/sign-in",
+        {"csrf_token": _csrf(console), "code": link.partition("?code=")[2]},
+        status=400,
+    )
+    assert "Signed in as" not in staff.get("/cet236/serve")
+    page = customer.get(ticket.request.path)
+    assert my_number(page) == 1 and "You're next." in page.html.get_text()
+    assert names(browser.get("/cet236/manage"), "invitation") == []
+
+
+def test_revoking_holds_at_once_in_every_process_on_the_database(make_app, browser):
+    create_queue(browser)
+    link = invite(browser, "Desk 2")
+    other_process = TestApp(make_app())  # another app on the same file and secret
+    staff = TestApp(browser.app)
+    accept(staff, link)
+    cookie = staff.cookies["tan_session"]
+    other_process.set_cookie("tan_session", cookie)
+    assert "Signed in as" in other_process.get("/cet236/serve")
+    press(browser.get("/cet236/manage"), "Revoke Desk 2")
+    assert "The owner revoked your access" in other_process.get("/cet236/serve")
+    other_process.get("/cet236/serve/updates", status=403)
+
+
+def test_a_servicer_signed_in_without_an_invitation_can_be_revoked(app, browser):
+    create_queue(browser)
+    # Signed in with a shared staff code before the upgrade, say.
+    legacy = app.store.sign_in("cet236", "Desk 9", app.now())
+    page = browser.get("/cet236/manage")
+    assert names(page, "servicer") == ["Desk 1", "Desk 9"]
+    press(page, "Revoke Desk 9")
+    assert app.store.get_servicer(legacy["id"])["left_reason"] == "revoked"
+    assert names(browser.get("/cet236/manage"), "servicer") == ["Desk 1"]
+
+
+def test_an_expired_invitation_no_longer_signs_in(app, browser, new_browser):
+    create_queue(browser)
+    link = invite(browser, "Desk 2", valid_for_hours="8")
+    assert "the link works until" in browser.get("/cet236/manage")
+    later = app.clock() + 8 * 3600
+    app.clock = lambda: later
+    assert "This invitation has expired" in new_browser().get(link)
+    assert "expired" in browser.get("/cet236/manage").html.select_one(".invitations li").get_text()
+
+
+def test_two_live_invitations_never_share_a_name(browser):
+    create_queue(browser)
+    invite(browser, "Desk 2")
+    refused = manage(browser, "/manage/invitations", name="desk 2")
+    assert refused.status_int == 400
+    assert "There is already an invitation under this name" in refused
+    assert refused.html.find("input", attrs={"name": "name"})["value"] == "desk 2"
+
+
+def test_an_invited_servicer_cannot_take_over_the_owners_desk_name(browser, new_browser):
+    create_queue(browser, name="Desk 1")
+    link = invite(browser, "desk 1")
+    refused = accept(new_browser(), link, status=409)
+    assert "Someone else is signed in under this invitation's name" in refused.html.get_text()
 
 
 def test_the_owner_can_also_serve(browser, new_browser):
@@ -538,3 +614,25 @@ def test_clearing_the_line_is_confirmed_on_the_manage_page(browser, new_browser)
         "The waiting line is cleared."
     )
     assert waiting(browser) == 0
+
+
+def test_hostile_invitation_forms_get_a_clear_400(browser, new_browser):
+    create_queue(browser)
+    csrf = _csrf(browser.get("/cet236/manage"))
+    for fields in (
+        {"name": ""},
+        {"name": "x" * 41},
+        {"name": "Desk", "valid_for_hours": "-1"},
+        {"name": "Desk", "valid_for_hours": "9" * 30},
+    ):
+        browser.post("/cet236/manage/invitations", dict(fields, csrf_token=csrf), status=400)
+    browser.post("/cet236/manage/invitations/999999999999999999/revoke", {"csrf_token": csrf})
+    browser.post(
+        "/cet236/manage/invitations/99999999999999999999/revoke", {"csrf_token": csrf}, status=404
+    )
+    stranger = new_browser()
+    token = _csrf(stranger.get("/cet236/serve"))
+    for code in ("", "x" * 41, "K7P2-X9QM-4RTD", "\u00e9"):
+        page = stranger.post("/cet236/sign-in", {"csrf_token": token, "code": code}, status=400)
+        assert "Signed in as" not in page
+    stranger.get("/cet236/serve?code=%ff%fe", status=400)  # not UTF-8: a plain 400

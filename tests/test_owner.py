@@ -21,6 +21,14 @@ def test_home_page_says_what_this_is_and_offers_to_create_a_queue(browser):
         assert page.html.find("label", attrs={"for": field}), field
 
 
+def test_the_home_page_keeps_the_password_the_owners_and_points_to_invitations(browser):
+    text = browser.get("/").html.get_text(" ", strip=True)
+    assert "Share it" not in text
+    assert "It is yours alone" in text
+    assert "Invite whoever serves with you from the Manage page" in text
+    assert "Servicers: open the invitation link" in text
+
+
 def test_creating_a_queue_signs_the_owner_in_and_shows_the_customer_link(browser):
     console = create_queue(browser, "cet236", "CET236 lab help", name="Desk 1")
     assert console.request.path == "/cet236/serve"

@@ -9,7 +9,13 @@ from take_a_number import routing
 from take_a_number.application import Urls, fillable_paths
 
 MAPPER = routing.make_mapper()
-SAMPLES = {"queue_id": "lab-3", "token": "Ab_-9x.~", "servicer_id": 12, "path": "style.css"}
+SAMPLES = {
+    "queue_id": "lab-3",
+    "token": "Ab_-9x.~",
+    "servicer_id": 12,
+    "invitation_id": 7,
+    "path": "style.css",
+}
 NAMED = sorted({route.name for route in MAPPER.matchlist if route.name})
 
 

@@ -397,3 +397,37 @@ def test_a_snapshot_estimates_from_its_services_and_active_servicers():
 
 def test_a_snapshots_version_is_its_queues_version():
     assert snapshot([], version=42).version == 42
+
+
+# -- servicers leaving, idle desks, invitations ---------------------------------------
+
+
+def test_a_customer_put_back_goes_before_everyone_waiting():
+    assert rules.front_of_line([{"line_position": 3}, {"line_position": 1.5}]) == 0.5
+    assert rules.front_of_line([]) == 0
+
+
+def test_a_leaving_servicers_customer_is_served_only_if_the_servicer_says_so():
+    assert rules.customer_of_leaving_servicer() == rules.WAITING
+    assert rules.customer_of_leaving_servicer(rules.PUT_BACK) == rules.WAITING
+    assert rules.customer_of_leaving_servicer(rules.FINISH) == rules.SERVED
+    assert rules.allows(rules.CALLED, rules.WAITING)
+
+
+def test_a_desk_is_idle_after_the_limit_without_being_seen():
+    desk = {"signed_in_at": 0.0, "last_seen_at": 100.0, "signed_out_at": None}
+    assert not rules.is_idle(desk, 100 + 1799, 1800)
+    assert rules.is_idle(desk, 100 + 1800, 1800)
+    assert not rules.is_idle(desk, 10**9, 0)  # 0: never
+    assert rules.is_idle(dict(desk, last_seen_at=None), 1800, 1800)
+    assert not rules.is_idle(dict(desk, signed_out_at=50.0), 10**9, 1800)
+
+
+def test_an_invitation_works_until_revoked_or_expired():
+    live = {"revoked_at": None, "expires_at": None}
+    assert rules.invitation_refusal(live, 10**9) is None
+    assert "revoked" in rules.invitation_refusal(dict(live, revoked_at=5.0), 10)
+    expiring = dict(live, expires_at=100.0)
+    assert rules.invitation_refusal(expiring, 99.9) is None
+    assert "expired" in rules.invitation_refusal(expiring, 100.0)
+    assert "not an invitation code" in rules.invitation_refusal(None, 0)

@@ -1,6 +1,19 @@
 """Servicers: sign in, the console, Next, Done, No show, Recall, sign out."""
 
-from conftest import PASSWORD, create_queue, press, sign_in, take_number, visible_buttons
+import datetime
+
+from conftest import (
+    PASSWORD,
+    create_queue,
+    my_number,
+    press,
+    sign_in,
+    take_number,
+    visible_buttons,
+)
+from webtest import TestApp
+
+from take_a_number import statistics
 
 
 def figures(console):
@@ -77,7 +90,7 @@ def test_wrong_password_is_refused(browser, new_browser):
     form["name"] = "Desk 3"
     form["password"] = "not the password"
     page = form.submit(status=400)
-    assert "That is neither this queue's password nor its staff code." in page.html.get_text()
+    assert "That is not this queue's password." in page.html.get_text()
     assert page.forms[0]["name"].value == "Desk 3"
     assert page.forms[0]["password"].value == ""
     assert "Sign in" in desk.get("/cet236/serve")
@@ -126,13 +139,103 @@ def test_signing_in_again_with_the_same_desk_resumes_it(browser, new_browser):
     assert figures(phone)["now_serving"] == "1"
 
 
-def test_sign_out_finishes_the_customer_and_shows_the_sign_in_form(app, browser, new_browser):
+def states(app):
+    return {t["number"]: t["state"] for t in app.store.db.query("select * from tickets")}
+
+
+def test_signing_out_with_a_called_customer_asks_what_became_of_them(app, browser, new_browser):
     console = create_queue(browser)
     take_number(new_browser())
-    page = press(press(console, "Next"), "Sign out")
-    assert page.request.path == "/cet236/serve"
+    question = press(press(console, "Next"), "Sign out")
+    assert visible_buttons(question) == ["Put #1 back at the front", "Finish #1 as served"]
+    assert states(app) == {1: "called"}
+    assert "Signed in as" in browser.get("/cet236/serve")
+
+
+def test_a_servicer_who_leaves_puts_the_customer_back_first_in_line(app, browser, new_browser):
+    console = create_queue(browser)
+    customers = [new_browser() for _ in range(3)]
+    tickets = [take_number(c) for c in customers]
+    console = press(press(console, "Next"), "Next")  # 1 served, 2 called
+    page = press(press(console, "Sign out"), "Put #2 back at the front")
+    assert "You signed out." in page.html.select_one(".left-reason").get_text()
+    assert states(app) == {1: "served", 2: "waiting", 3: "waiting"}
+    mine = customers[1].get(tickets[1].request.path)
+    assert my_number(mine) == 2 and "You're next." in mine.html.get_text()
+    assert "Position in line: 2" in customers[2].get(tickets[2].request.path)
+    # Whoever serves next calls #2 first, and it was served once, not twice.
+    desk = press(sign_in(new_browser(), name="Desk 2"), "Next")
+    assert figures(desk)["now_serving"] == "2"
+    report = statistics.report(app.store.queue_tickets("cet236"), datetime.UTC)
+    assert report["overall"]["served"] == 1
+
+
+def test_a_servicer_who_signs_out_after_a_service_finishes_it_as_served(app, browser, new_browser):
+    console = create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    press(press(press(console, "Next"), "Sign out"), "Finish #1 as served")
+    assert states(app) == {1: "served"}
+    assert "You have been served" in customer.get(ticket.request.path)
+
+
+def test_a_servicer_who_pressed_done_signs_out_at_once(app, browser, new_browser):
+    console = create_queue(browser)
+    take_number(new_browser())
+    page = press(press(press(console, "Next"), "Done"), "Sign out")
+    assert page.request.path == "/cet236/serve" and "You signed out." in page
     assert page.html.find("label", attrs={"for": "password"})
-    assert app.store.db.execute("select state from tickets").fetchone()[0] == "served"
+    assert states(app) == {1: "served"}
+
+
+def test_an_answer_about_another_customer_asks_again(app, browser, new_browser):
+    console = create_queue(browser)
+    take_number(new_browser())
+    take_number(new_browser())
+    csrf = console.html.find("input", attrs={"name": "csrf_token"})["value"]
+    press(console, "Next")
+    press(browser.get("/cet236/serve"), "Next")  # now serving 2, in another tab say
+    question = browser.post(
+        "/cet236/sign-out", {"csrf_token": csrf, "customer": "served", "number": "1"}
+    ).follow()
+    assert visible_buttons(question)[0] == "Put #2 back at the front"
+    assert states(app) == {1: "served", 2: "called"}
+
+
+def test_an_abandoned_desk_is_released_and_its_customer_goes_back_first(app, browser, new_browser):
+    console = create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    take_number(new_browser())
+    press(console, "Next")
+    start = app.clock()
+    app.clock = lambda: start + 29 * 60
+    assert states(app)[1] == "called" and "go to Desk 1" in customer.get(ticket.request.path)
+    app.clock = lambda: start + 30 * 60 + 1
+    # Released when anyone next looks at the queue (the board, here).
+    assert new_browser().get("/cet236/board").html.select(".desk") == []
+    page = customer.get(ticket.request.path)
+    assert "You're next." in page.html.get_text()
+    assert states(app) == {1: "waiting", 2: "waiting"}
+    console = browser.get("/cet236/serve")
+    assert "because your console was closed" in console.html.select_one(".left-reason").get_text()
+
+
+def test_an_open_console_keeps_its_desk(make_app, new_browser):
+    app = make_app(servicer_idle_minutes="10")
+    browser = TestApp(app)
+    console = create_queue(browser)
+    take_number(TestApp(app))
+    press(console, "Next")
+    start = app.clock()
+    for minute in range(1, 40):
+        app.clock = lambda minute=minute: start + minute * 60
+        browser.get("/cet236/serve/updates")  # what the open console asks, again and again
+        TestApp(app).get("/cet236/board")
+    assert states(app) == {1: "called"}
+    app.clock = lambda: start + 50 * 60
+    TestApp(app).get("/cet236/board")
+    assert states(app) == {1: "waiting"}
 
 
 def test_console_buttons_need_a_signed_in_servicer(browser, new_browser):

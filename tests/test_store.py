@@ -1,14 +1,23 @@
 """The Store on a real SQLite file: schema, numbering, calling, signing in and out,
 status, estimates, backups, versions and the event log."""
 
+import datetime
 import sqlite3
 import threading
 import time
 
 import pytest
 
-from take_a_number import rules
-from take_a_number.store import FOREIGN_CHECK_SECONDS, MIGRATIONS, NotTaking, QueueExists, Store
+from take_a_number import rules, security, statistics
+from take_a_number.store import (
+    FOREIGN_CHECK_SECONDS,
+    MIGRATIONS,
+    InvitationRefused,
+    NameInUse,
+    NotTaking,
+    QueueExists,
+    Store,
+)
 
 QUEUE = "cet236"
 T0 = 1_700_000_000.0
@@ -430,15 +439,205 @@ def test_the_same_name_on_another_queue_is_another_servicer(store):
     assert store.active_servicer(QUEUE, there["id"]) is None
 
 
-def test_signing_out_finishes_the_current_customer_as_served(store, desk):
-    first, second = take(store, 2)
+def test_signing_out_puts_the_called_customer_back_first_with_the_same_number(store, desk):
+    first, second, third = take(store, 3)
     store.call_next(desk, T0 + 60)
     store.sign_out(desk["id"], T0 + 100)
     row = ticket(store, first["id"])
-    assert (row["state"], row["finished_at"]) == ("served", T0 + 100)
-    assert state_of(store, second["id"]) == "waiting"
+    assert (row["state"], row["number"], row["called_at"], row["servicer_id"]) == (
+        "waiting",
+        1,
+        None,
+        None,
+    )
+    assert snapshot(store, T0 + 100).waiting == [1, 2, 3]
     assert store.get_servicer(desk["id"])["signed_out_at"] == T0 + 100
+    assert store.get_servicer(desk["id"])["left_reason"] == rules.SIGNED_OUT
     assert store.active_servicer(QUEUE, desk["id"]) is None
+    # The next servicer calls them first.
+    other = store.sign_in(QUEUE, "Desk 2", T0 + 110)
+    assert store.call_next(other, T0 + 120)[1]["id"] == first["id"]
+
+
+def test_a_customer_put_back_goes_before_those_who_let_others_go_first(store, desk):
+    first, second, third = take(store, 3)
+    store.move_back(second["token"], T0 + 5)  # 3 goes before 2
+    store.call_next(desk, T0 + 10)
+    store.sign_out(desk["id"], T0 + 20)
+    assert snapshot(store, T0 + 20).waiting == [1, 3, 2]
+
+
+def test_signing_out_saying_the_customer_was_served_finishes_them(store, desk):
+    first, _second = take(store, 2)
+    store.call_next(desk, T0 + 60)
+    store.sign_out(desk["id"], T0 + 100, rules.FINISH)
+    row = ticket(store, first["id"])
+    assert (row["state"], row["finished_at"]) == ("served", T0 + 100)
+
+
+def test_a_customer_put_back_is_never_counted_as_served(store, desk):
+    first, _second = take(store, 2)
+    store.call_next(desk, T0 + 60)
+    store.sign_out(desk["id"], T0 + 100)
+    tickets = store.queue_tickets(QUEUE)
+    assert statistics.report(tickets, datetime.UTC)["overall"]["served"] == 0
+    assert snapshot(store, T0 + 100).service_durations == []
+    other = store.sign_in(QUEUE, "Desk 2", T0 + 200)
+    store.call_next(other, T0 + 300)
+    store.finish_current(other, rules.SERVED, T0 + 360)
+    report = statistics.report(store.queue_tickets(QUEUE), datetime.UTC)
+    assert report["overall"]["served"] == 1
+    served = next(t for t in store.queue_tickets(QUEUE) if t["id"] == first["id"])
+    times = statistics.ticket_times(served)
+    assert (times["wait"], times["service"]) == (300, 60)
+    assert [s["servicer_name"] for s in report["servicers"]] == ["Desk 2"]
+    kinds = [e["kind"] for e in events(store) if e["ticket_id"] == first["id"]]
+    assert kinds == ["take", "call", "put_back", "call", "served"]
+
+
+def test_a_servicer_signed_out_meanwhile_calls_nobody(store, desk):
+    take(store, 1)
+    stale = dict(desk)  # what a request read before the sign-out
+    store.sign_out(desk["id"], T0 + 10)
+    assert store.call_next(stale, T0 + 20) == (None, None)
+    assert snapshot(store, T0 + 20).waiting == [1]
+
+
+# -- invitations and revoking ----------------------------------------------------------
+
+
+def invitation(store, name="Desk 2", code="CODE-ONE", expires_at=None):
+    return store.create_invitation(
+        QUEUE, name, security.invitation_code_hash(code), T0, expires_at=expires_at
+    )
+
+
+def test_an_invitation_signs_in_its_servicer_again_on_another_device(store):
+    made = invitation(store)
+    phone = store.sign_in_invited(QUEUE, security.invitation_code_hash("code one"), T0 + 1)
+    laptop = store.sign_in_invited(QUEUE, security.invitation_code_hash("CODEONE"), T0 + 2)
+    assert phone["id"] == laptop["id"] and phone["name"] == "Desk 2"
+    assert phone["invitation_id"] == made["id"] and not phone["is_owner"]
+    store.sign_out(phone["id"], T0 + 3)
+    again = store.sign_in_invited(QUEUE, made["code_hash"], T0 + 4)
+    assert again["id"] != phone["id"] and again["name"] == "Desk 2"
+
+
+def test_an_invitation_name_is_unique_among_live_invitations(store):
+    invitation(store)
+    with pytest.raises(NameInUse):
+        invitation(store, "desk 2", code="CODE-TWO")
+    invitation(store, "Desk 3", code="CODE-TWO")
+
+
+def test_revoking_an_invitation_signs_out_its_servicer_and_puts_their_customer_back(store):
+    made = invitation(store)
+    staff = store.sign_in_invited(QUEUE, made["code_hash"], T0)
+    first, _second = take(store, 2)
+    store.call_next(staff, T0 + 10)
+    token_hash = security.token_hash("a token")
+    store.add_api_token(staff["id"], token_hash, T0 + 10)
+    assert store.revoke_invitation(QUEUE, made["id"], T0 + 20)
+    assert store.active_servicer(QUEUE, staff["id"]) is None
+    assert store.servicer_of_api_token(token_hash)["left_reason"] == rules.REVOKED
+    assert state_of(store, first["id"]) == "waiting"
+    assert snapshot(store, T0 + 20).waiting == [1, 2]
+    with pytest.raises(InvitationRefused, match="revoked"):
+        store.sign_in_invited(QUEUE, made["code_hash"], T0 + 30)
+    assert store.invitations(QUEUE) == []
+    assert not store.revoke_invitation(QUEUE, made["id"], T0 + 40)
+
+
+def test_revoking_a_servicer_kills_their_invitation_too(store):
+    made = invitation(store)
+    staff = store.sign_in_invited(QUEUE, made["code_hash"], T0)
+    assert store.revoke_servicer(QUEUE, staff["id"], T0 + 10)
+    assert store.get_servicer(staff["id"])["left_reason"] == rules.REVOKED
+    with pytest.raises(InvitationRefused):
+        store.sign_in_invited(QUEUE, made["code_hash"], T0 + 20)
+    assert not store.revoke_servicer(QUEUE, staff["id"], T0 + 30)
+    assert not store.revoke_servicer("other", staff["id"], T0 + 30)
+
+
+def test_an_invitation_stops_signing_in_when_it_expires(store):
+    made = invitation(store, expires_at=T0 + 3600)
+    store.sign_in_invited(QUEUE, made["code_hash"], T0 + 3599)
+    with pytest.raises(InvitationRefused, match="expired"):
+        store.sign_in_invited(QUEUE, made["code_hash"], T0 + 3600)
+    # Another invitation may then take its name.
+    store.create_invitation(QUEUE, "Desk 2", security.invitation_code_hash("B"), T0 + 3600)
+
+
+def test_an_invitation_of_another_queue_signs_in_nobody_here(store):
+    store.create_queue("other", "Other", "hash", T0)
+    made = store.create_invitation("other", "Desk 2", security.invitation_code_hash("X"), T0)
+    with pytest.raises(InvitationRefused, match="not an invitation code"):
+        store.sign_in_invited(QUEUE, made["code_hash"], T0)
+
+
+# -- idle desks -----------------------------------------------------------------------
+
+
+def test_an_idle_desk_is_released_when_the_queue_is_next_read(path):
+    store = Store(path, servicer_idle_seconds=30 * 60)
+    store.migrate()
+    store.create_queue(QUEUE, "Lab", "hash", T0)
+    desk = store.sign_in(QUEUE, "Desk 1", T0)
+    busy = store.sign_in(QUEUE, "Desk 2", T0)
+    take(store, 3)
+    store.call_next(desk, T0 + 60)
+    store.call_next(busy, T0 + 60)
+    store.seen(store.get_servicer(busy["id"]), T0 + 29 * 60)
+    assert snapshot(store, T0 + 60 + 30 * 60 - 1).waiting == [3]
+    seen = snapshot(store, T0 + 60 + 30 * 60)
+    assert seen.waiting == [1, 3]
+    assert [s["servicer_name"] for s in seen.serving] == ["Desk 2"]
+    assert store.get_servicer(desk["id"])["left_reason"] == rules.IDLE
+    assert store.active_servicer(QUEUE, busy["id"]) is not None
+    assert store.release_idle_desks(QUEUE, T0 + 60 + 30 * 60) == 0
+
+
+def test_without_an_idle_limit_no_desk_is_released(store, desk):
+    take(store, 1)
+    store.call_next(desk, T0)
+    assert store.release_idle_desks(QUEUE, T0 + 365 * 86400) == 0
+    assert snapshot(store, T0 + 365 * 86400).waiting == []
+
+
+def test_the_console_being_seen_is_written_at_most_once_a_minute(store, desk):
+    writes = []
+    store.after_commit.append(lambda: writes.append(1))
+    servicer = store.get_servicer(desk["id"])
+    for second in range(0, 60, 5):
+        store.seen(servicer, T0 + second)
+    assert writes == []  # signing in counted as seen at T0
+    store.seen(servicer, T0 + 60)
+    assert writes == [1]
+    assert store.get_servicer(desk["id"])["last_seen_at"] == T0 + 60
+
+
+def test_upgrading_stops_the_shared_staff_codes(path, monkeypatch):
+    import take_a_number.store as store_module
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:5])
+    old = Store(path)
+    old.migrate()
+    old.db.execute(
+        "INSERT INTO queues (id, title, password_hash, created_at, staff_code) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (QUEUE, "Lab", "hash", T0, "K7P2-X9QM"),
+    )
+    old.db.execute(
+        "INSERT INTO servicers (queue_id, name, signed_in_at) VALUES (?, ?, ?)",
+        (QUEUE, "Desk 2", T0),
+    )
+    old.close()
+    monkeypatch.undo()
+    store = Store(path)
+    assert store.migrate() == ["0006_rate_limits", "0007_personal_invitations"]
+    assert store.get_queue(QUEUE)["staff_code"] is None
+    servicer = store.active_servicers(QUEUE)[0]
+    assert (servicer["last_seen_at"], servicer["invitation_id"]) == (T0, None)
 
 
 def test_signing_out_twice_is_harmless(store, desk):
