@@ -17,6 +17,9 @@ OWNER_CHANGES = [
 # The servicer console's buttons: route name and path.
 BUTTONS = [("call_next", "next"), ("done", "done"), ("no_show", "no-show"), ("recall", "recall")]
 QUEUE = {"queue_id": r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]"}
+# A servicer's id: at most 18 digits, so that every id that matches fits in
+# SQLite's 64-bit integers (a longer one is no servicer's: 404).
+SERVICER_ID = r"\d{1,18}"
 
 
 def make_mapper():
@@ -71,7 +74,7 @@ def make_mapper():
         controller="api",
         action="revoke",
         conditions=DELETE,
-        requirements=dict(QUEUE, servicer_id=r"\d+"),
+        requirements=dict(QUEUE, servicer_id=SERVICER_ID),
     )
     for button, path in BUTTONS:
         route(
@@ -126,7 +129,7 @@ def make_mapper():
         controller="owner",
         action="revoke",
         conditions=POST,
-        requirements=dict(QUEUE, servicer_id=r"\d+"),
+        requirements=dict(QUEUE, servicer_id=SERVICER_ID),
     )
     route("manage_stats", "/{queue_id}/manage/stats", "owner", "statistics", GET)
     route("manage_csv", "/{queue_id}/manage/tickets.csv", "owner", "tickets_csv", GET)

@@ -53,6 +53,10 @@ class Api:
         if json is not None:
             send = getattr(self.client, f"{method.lower()}_json")
             response = send(url, json, headers=headers, status=status)
+        elif "body" in kwargs:  # raw bytes, sent exactly as given
+            response = self.client.request(
+                url, method=method.upper(), headers=headers, status=status, **kwargs
+            )
         else:
             send = getattr(self.client, method.lower())
             response = send(url, headers=headers, status=status, **kwargs)
@@ -296,3 +300,24 @@ def test_the_owner_reads_statistics_over_the_api(api):
     assert report["overall"]["tickets"] == 3
     assert report["overall"]["served"] == 2
     assert [s["servicer_name"] for s in report["servicers"]] == ["Desk 1"]
+
+
+def test_a_multipart_body_without_a_boundary_or_with_a_file_is_a_400(api):
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary="):
+        response = api("post", "/queues", body=b"x", content_type=content_type, status=400)
+        assert response.json["error"] == {
+            "code": "bad_request",
+            "message": "The form could not be read; send it urlencoded.",
+        }
+    fields = {"queue_id": "lab", "password": PASSWORD, "name": "Desk 1"}
+    upload = [("title", "hostname", b"box\n")]
+    response = api("post", "/queues", params=fields, upload_files=upload, status=400)
+    assert response.json["error"]["message"] == "This form takes no files."
+
+
+def test_revoking_a_servicer_id_too_long_for_the_database_is_a_404(api):
+    owner = create_queue(api)["token"]
+    for servicer_id in ("99999999999999999999", "9" * 19):
+        response = api("delete", f"/queues/lab/servicers/{servicer_id}", token=owner, status=404)
+        assert response.json["error"]["code"] == "not_found"
+    api("delete", "/queues/lab/servicers/999999999999999999", token=owner, status=404)
