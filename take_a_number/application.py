@@ -230,6 +230,8 @@ RESPONSE_MAX_AGE = 5.0
 # A live update held until the queue opens or closes by its hours is answered
 # this long after that moment, so that its page is made after it.
 HOURS_MARGIN = 0.25
+# ?since= of a live update, as the OpenAPI document's integer.
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 # The store's generation when a GET came in, in its environ.
 GENERATION = "take_a_number.generation"
 
@@ -502,10 +504,10 @@ class Application:
         """
         outcome = notifications.CHANGED
         if "since" in req.GET:
-            try:
-                since = int(req.GET["since"])
-            except ValueError:
+            since = req.GET["since"]
+            if not WHOLE_NUMBER.fullmatch(since):  # int() would take " 5", "1_0" and "٥"
                 return self.json_error(req, 400, "bad_request", "since must be a whole number.")
+            since = int(since)
             hold, jitter = self.settings["push_hold_seconds"], True
             snapshot = self.snapshots.get(queue_id, self.now())
             if snapshot is not None and snapshot.changes_at is not None:
