@@ -230,8 +230,9 @@ RESPONSE_MAX_AGE = 5.0
 # A live update held until the queue opens or closes by its hours is answered
 # this long after that moment, so that its page is made after it.
 HOURS_MARGIN = 0.25
-# ?since= of a live update, as the OpenAPI document's integer.
-WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
+# ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
+DIGITS = re.compile(r"[0-9]{1,19}")
+MAX_VERSION = 2**63 - 1
 # The store's generation when a GET came in, in its environ.
 GENERATION = "take_a_number.generation"
 
@@ -504,10 +505,9 @@ class Application:
         """
         outcome = notifications.CHANGED
         if "since" in req.GET:
-            since = req.GET["since"]
-            if not WHOLE_NUMBER.fullmatch(since):  # int() would take " 5", "1_0" and "٥"
+            since = _version(req.GET["since"])
+            if since is None:
                 return self.json_error(req, 400, "bad_request", "since must be a whole number.")
-            since = int(since)
             hold, jitter = self.settings["push_hold_seconds"], True
             snapshot = self.snapshots.get(queue_id, self.now())
             if snapshot is not None and snapshot.changes_at is not None:
@@ -629,6 +629,14 @@ def _is_utf8(text):
     except UnicodeError:
         return False
     return True
+
+
+def _version(text):
+    """``?since=`` as a version, or None: int() would also take " 5", "1_0" and "٥"."""
+    if not DIGITS.fullmatch(text):
+        return None
+    version = int(text)
+    return version if version <= MAX_VERSION else None
 
 
 def _raw_address(environ):

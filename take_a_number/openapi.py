@@ -41,7 +41,13 @@ QUEUE_ID = {
     "required": True,
     "schema": {"type": "string", "pattern": f"^{routing.QUEUE['queue_id']}$"},
 }
-TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+# A ticket's token: URL-safe base64 (security.new_token); anything else is no ticket's.
+TOKEN = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+}
 SERVICER_ID = {
     "name": "servicer_id",
     "in": "path",
@@ -56,9 +62,9 @@ SINCE = {
     "description": (
         "The version the client has. Without it, the answer comes at once; with it, the "
         "request is held until the queue's version is past it, or for push_hold_seconds. "
-        "Anything but a whole number is a 400."
+        "Anything else is a 400."
     ),
-    "schema": {"type": "integer"},
+    "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
 }
 BEARER = [{"servicerToken": []}]
 
