@@ -404,3 +404,13 @@ def test_ids_that_break_their_path_pattern_are_documented_404s(api):
     ):
         response = api(method, path, token=owner, status=404)
         assert response.json["error"]["code"] == "not_found"
+
+
+def test_json_no_database_can_store_or_nested_too_deep_is_a_400(api):
+    for body in (
+        b'{"queue_id": "lab", "title": "\\ud800", "password": "correct horse", "name": "D"}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"title": ' + b"1" * 5000 + b"}",
+    ):
+        response = api("post", "/queues", body=body, content_type="application/json", status=400)
+        assert response.json["error"] == {"code": "bad_request", "message": "Send a JSON object."}
