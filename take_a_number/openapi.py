@@ -31,7 +31,6 @@ BAD_REQUEST = {
 }
 # A path parameter that breaks its pattern matches no route.
 NOT_FOUND = {"404": _error("No such queue, ticket or servicer, or an id that breaks its pattern.")}
-ERRORS = {**BAD_REQUEST, **NOT_FOUND}
 RATE_LIMITED = {"429": _error("Too many requests; see Retry-After.")}
 UNAUTHORIZED = {"401": _error("No valid servicer token.")}
 
@@ -64,7 +63,7 @@ SINCE = {
         "request is held until the queue's version is past it, or for push_hold_seconds. "
         "Anything else is a 400."
     ),
-    "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},  # application.MAX_VERSION
 }
 BEARER = [{"servicerToken": []}]
 
@@ -251,7 +250,7 @@ SCHEMAS = {
                 "type": "string",
                 "pattern": f"^{routing.QUEUE['queue_id']}$",
                 "not": {"enum": sorted(forms.RESERVED_QUEUE_IDS)},
-                "description": forms.QueueId._messages["format"]
+                "description": forms.QueueId().message("format", None)
                 + " Some words are reserved, such as api and static.",
             },
             "title": _text(80),
