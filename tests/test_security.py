@@ -1,5 +1,9 @@
 """CSRF, safe GETs, headers, cookies and error pages."""
 
+import http.client
+import urllib.parse
+
+import pytest
 from conftest import create_queue, take_number, waiting
 from webob import Request
 
@@ -185,3 +189,25 @@ def test_revoking_a_servicer_id_too_long_for_the_database_is_a_404(browser):
         )
     # An id that fits but is nobody's changes nothing.
     browser.post("/cet236/manage/servicers/999999999999999999/revoke", {"csrf_token": token})
+
+
+@pytest.mark.slow
+def test_the_issues_curl_attacks_get_4xx_from_a_real_server(server, server_stays_healthy):
+    """As the issue's curl commands sent them: through waitress, nothing logged."""
+    netloc = urllib.parse.urlsplit(server.url).netloc
+    form = "application/x-www-form-urlencoded"
+    for method, path, body, content_type, status in (
+        ("GET", "/%ff", None, None, 400),
+        ("GET", "/static/..%c0%afapp.ini", None, None, 400),
+        ("POST", "/", b"csrf_token=%C3%A9", form, 403),
+        ("POST", "/api/v1/queues", b"x", "multipart/form-data", 400),
+        ("POST", "/", b"x", "multipart/form-data", 400),
+        ("DELETE", "/api/v1/queues/lab/servicers/99999999999999999999", None, None, 404),
+    ):
+        conn = http.client.HTTPConnection(netloc, timeout=10)
+        conn.request(method, path, body, {"Content-Type": content_type} if content_type else {})
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        assert response.status == status, (method, path)
+        assert response.getheader("X-Frame-Options") == "DENY", (method, path)
