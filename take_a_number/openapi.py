@@ -31,7 +31,21 @@ BAD_REQUEST = {
 }
 # A path parameter that breaks its pattern matches no route.
 NOT_FOUND = {"404": _error("No such queue, ticket or servicer, or an id that breaks its pattern.")}
-RATE_LIMITED = {"429": _error("Too many requests; see Retry-After.")}
+
+
+def _retry_after(required):
+    return {
+        "Retry-After": {
+            "description": "Seconds to wait before asking again.",
+            "required": required,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+
+
+RATE_LIMITED = {
+    "429": {**_error("Too many requests; wait as Retry-After says."), "headers": _retry_after(True)}
+}
 UNAUTHORIZED = {"401": _error("No valid servicer token.")}
 
 QUEUE_ID = {
@@ -70,11 +84,14 @@ BEARER = [{"servicerToken": []}]
 
 def _updates(schema, description):
     return {
-        "200": _json(
-            schema,
-            description + " When the server holds too many requests already, it answers at "
-            "once with `retry_after` seconds (also in Retry-After): ask again then.",
-        ),
+        "200": {
+            **_json(
+                schema,
+                description + " When the server holds too many requests already, it answers "
+                "at once with `retry_after` seconds (also in Retry-After): ask again then.",
+            ),
+            "headers": _retry_after(False),
+        },
         "204": {"description": "The client went away while the request was held."},
     }
 
