@@ -3,7 +3,7 @@ against every form. Bounded and seeded, so that a failure can be run again and
 a 500 cannot come back unnoticed."""
 
 import json
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 import schemathesis
@@ -184,4 +184,39 @@ def test_no_form_post_is_a_server_error(fuzzed_app, signed_in_owner, route_name,
         assert response.status_int < 500, (request, response.text[:500])
 
     post()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+# -- every page, with any query ----------------------------------------------------------
+
+GET_ROUTES = [
+    route.name for route in routing.make_mapper().matchlist if "GET" in route.conditions["method"]
+]
+QUERY_EXAMPLES = 100
+queries = st.lists(
+    st.tuples(st.sampled_from(["since", "v", "day", "code", "queue_id"]), texts)
+).map(lambda pairs: urlencode(pairs).encode()) | st.binary(max_size=40)
+
+
+@pytest.mark.parametrize("route_name", GET_ROUTES)
+def test_no_page_is_a_server_error_whatever_its_query(
+    fuzzed_app, signed_in_owner, route_name, caplog
+):
+    route = next(route for route in fuzzed_app.mapper.matchlist if route.name == route_name)
+    cookie, _token = signed_in_owner
+    path = route.routepath.format(**fuzzed_app.fuzz_path, path="style.css")
+
+    @seed(SEED)
+    @bounded(QUERY_EXAMPLES)
+    @given(query=queries, with_session=st.booleans())
+    def get(query, with_session):
+        request = Request.blank(path)
+        request.environ["QUERY_STRING"] = query.decode("latin-1")  # as a server passes bytes
+        if with_session:
+            request.headers["Cookie"] = f"tan_session={cookie}"
+            request.authorization = ("Bearer", fuzzed_app.fuzz_owner)
+        response = request.get_response(fuzzed_app)
+        assert response.status_int < 500, (request, response.text[:500])
+
+    get()
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
