@@ -35,7 +35,7 @@ setup(
             "playwright>=1.45",
             "openapi-core>=0.19",
             # tests/test_fuzz.py: the API against its OpenAPI document, and every form.
-            "schemathesis>=4.0",
+            "schemathesis>=4.32",
             "hypothesis>=6.100",
             "ruff>=0.8",
             # The hosting, packaging and embedding tests.
