@@ -1,6 +1,6 @@
 """Fuzzing: schemathesis against the API's own OpenAPI document, and hypothesis
-against every form. Bounded and seeded, so that a failure can be run again and
-a 500 cannot come back unnoticed."""
+against every form and every page's query. Bounded and seeded, so that a failure
+can be run again and a 500 cannot come back unnoticed."""
 
 import json
 from urllib.parse import quote, urlencode
