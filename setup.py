@@ -34,6 +34,9 @@ setup(
             "WebTest>=3.0.1",
             "playwright>=1.45",
             "openapi-core>=0.19",
+            # tests/test_fuzz.py: the API against its OpenAPI document, and every form.
+            "schemathesis>=4.32",
+            "hypothesis>=6.100",
             "ruff>=0.8",
             # The hosting, packaging and embedding tests.
             "gunicorn>=23",

@@ -23,20 +23,35 @@ class ApiController:
     # -- helpers ---------------------------------------------------------------
 
     def _body(self, req):
-        """The request's fields, from a JSON object or a form; None if unreadable."""
-        if req.content_type == "application/json":
-            try:
-                body = json.loads(req.body or b"{}")
-            except (ValueError, UnicodeDecodeError):
-                return None
-            return body if isinstance(body, dict) else None
-        return dict(req.POST)
+        """The request's fields: a JSON object (a dict), a form (a MultiDict), or None.
+
+        None for a body that is not a JSON object, or holds text no database
+        can store (an unpaired surrogate, which JSON can escape).
+        """
+        if req.content_type != "application/json":
+            return req.POST
+        try:
+            body = json.loads(req.body or b"{}")
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError):  # UnicodeError is a ValueError
+            return None
+        return body if isinstance(body, dict) else None
 
     def _validate(self, req, schema):
+        """The form's values, or a 400 naming each field that is not valid.
+
+        A JSON body must first fit the OpenAPI document (``openapi.refusals``:
+        ``false`` is no title); the form checks the fields that do.
+        """
         body = self._body(req)
         if body is None:
             return None, self.app.json_error(req, 400, "bad_request", "Send a JSON object.")
-        values, errors = forms.validate(schema, {k: _field(v) for k, v in body.items()})
+        refused = {}
+        if isinstance(body, dict):
+            refused = openapi.refusals(schema, body)
+            body = {name: _field(value) for name, value in body.items() if name not in refused}
+        values, errors = forms.validate(schema, body)
+        errors = {**{name: _message(error) for name, error in errors.items()}, **refused}
         if errors:
             return None, self.app.json_error(
                 req, 400, "invalid", "Some fields are not valid.", fields=errors
@@ -390,6 +405,8 @@ def _field(value):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 5.0 is the whole number 5, as the document says
     if isinstance(value, list):
         return [_field(item) for item in value]
     return str(value)
@@ -404,6 +421,15 @@ def _invitation(invitation):
         "expires_at": invitation["expires_at"],
         "signed_in": bool(invitation["signed_in"]),
     }
+
+
+def _message(error):
+    """One message for a field: a list field's errors come as a list, one per item."""
+    if isinstance(error, list):
+        return next((_message(item) for item in error if item), "Not valid.")
+    if isinstance(error, dict):
+        return next((_message(item) for item in error.values() if item), "Not valid.")
+    return str(error)
 
 
 def _queue_status(snapshot):

@@ -73,12 +73,17 @@ class Template(tempita.HTMLTemplate):
 MAX_FORM_BYTES = 1 << 20
 
 
+class UnreadableForm(Exception):
+    """A form body the app cannot read: a broken multipart body, or a file in it."""
+
+
 class Request(webob.Request):
     """WebOb's request, reading the body of an urlencoded form with parse_qsl.
 
     WebOb parses every form through cgi.FieldStorage, which is made for
     multipart uploads and takes longer than the rest of taking a number.
-    Every form of the app is urlencoded; anything else goes to WebOb.
+    Every form of the app is urlencoded; anything else goes to WebOb, and
+    a form WebOb cannot read, or one with a file, raises UnreadableForm.
     """
 
     @property
@@ -88,7 +93,7 @@ class Request(webob.Request):
             or self.content_type != "application/x-www-form-urlencoded"
             or (self.content_length or 0) > MAX_FORM_BYTES  # WebOb spools it to a file
         ):
-            return super().POST
+            return self._webob_form()
         form = self.environ.get("take_a_number.form")
         if form is None:
             length = self.content_length
@@ -103,6 +108,15 @@ class Request(webob.Request):
                 body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace"
             )
             form = self.environ["take_a_number.form"] = MultiDict(pairs)
+        return form
+
+    def _webob_form(self):
+        try:
+            form = super().POST
+        except ValueError as error:  # cgi: a multipart body without a (valid) boundary
+            raise UnreadableForm("The form could not be read; send it urlencoded.") from error
+        if not all(isinstance(value, str) for value in form.values()):
+            raise UnreadableForm("This form takes no files.")
         return form
 
 
@@ -228,6 +242,9 @@ RESPONSE_MAX_AGE = 5.0
 # A live update held until the queue opens or closes by its hours is answered
 # this long after that moment, so that its page is made after it.
 HOURS_MARGIN = 0.25
+# ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
+DIGITS = re.compile(r"[0-9]{1,19}")
+MAX_VERSION = 2**63 - 1
 # The store's generation when a GET came in, in its environ.
 GENERATION = "take_a_number.generation"
 
@@ -311,7 +328,8 @@ class Application:
             finally:
                 self.store.release()
         except Exception:
-            log.exception("error answering %s %s", req.method, req.path_qs)
+            # The raw address: one that is not UTF-8 must not break the log line too.
+            log.exception("error answering %s %r", req.method, _raw_address(req.environ))
             if is_api(req):
                 response = self.json_error(
                     req, 500, "server_error", "The server hit an error; it has been logged."
@@ -350,11 +368,16 @@ class Application:
         )
 
     def dispatch(self, req):
+        environ = req.environ
+        req.urls = Urls(self.mapper, environ, self.url_cache, self.url_paths)
+        if not _is_utf8(environ.get("PATH_INFO", "")) or not _is_utf8(
+            environ.get("QUERY_STRING", "")
+        ):
+            return self.bad_request(req, "This address is not valid UTF-8.")
         if not req.path_info:
             # Mounted at /lab and asked for /lab: the home page is /lab/.
             return exc.HTTPMovedPermanently(location=req.script_name + "/")
-        req.urls = Urls(self.mapper, req.environ, self.url_cache, self.url_paths)
-        match = self.mapper.routematch(environ=req.environ)
+        match = self.mapper.routematch(environ=environ)
         if match is None:
             return self.unmatched(req)
         args, _route = match
@@ -367,7 +390,9 @@ class Application:
             try:
                 return getattr(self.controllers["api"], action)(req, **args)
             except UnicodeDecodeError:
-                return self.json_error(req, 400, "bad_request", "The body was not valid UTF-8.")
+                return self.bad_request(req, "The body was not valid UTF-8.")
+            except UnreadableForm as error:
+                return self.bad_request(req, str(error))
         try:
             req.session = self.sessions.load(req)
             if req.method == "POST" and not req.session.csrf_ok(req.POST.get("csrf_token")):
@@ -380,9 +405,9 @@ class Application:
             else:
                 response = getattr(self.controllers[controller], action)(req, **args)
         except UnicodeDecodeError:
-            response = self.error_page(
-                req, exc.HTTPBadRequest, "Bad request", "The form was not valid UTF-8."
-            )
+            response = self.bad_request(req, "The form was not valid UTF-8.")
+        except UnreadableForm as error:
+            response = self.bad_request(req, str(error))
         self.sessions.save(req, response, req.session)
         return response
 
@@ -489,9 +514,8 @@ class Application:
         """
         outcome = notifications.CHANGED
         if "since" in req.GET:
-            try:
-                since = int(req.GET["since"])
-            except ValueError:
+            since = _version(req.GET["since"])
+            if since is None:
                 return self.json_error(req, 400, "bad_request", "since must be a whole number.")
             hold, jitter = self.settings["push_hold_seconds"], True
             snapshot = self.snapshots.get(queue_id, self.now())
@@ -566,6 +590,12 @@ class Application:
         response.cache_control = "no-store"
         return response
 
+    def bad_request(self, req, message):
+        """400 for a request the app cannot read: JSON in the API, else a page."""
+        if is_api(req):
+            return self.json_error(req, 400, "bad_request", message)
+        return self.error_page(req, exc.HTTPBadRequest, "Bad request", message)
+
     def not_found(self, req, queue_id=None):
         """404; for a queue id, say there is no such queue and to check the link.
 
@@ -615,7 +645,33 @@ class Application:
 
 
 def is_api(req):
-    return req.path_info.startswith(routing.API + "/") or req.path_info == routing.API
+    # The raw PATH_INFO: its API prefix is ASCII, and the rest need not be UTF-8.
+    path = req.environ.get("PATH_INFO", "")
+    return path.startswith(routing.API + "/") or path == routing.API
+
+
+def _is_utf8(text):
+    """Whether a WSGI string (bytes as latin-1) holds UTF-8, as WebOb will decode it."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _version(text):
+    """``?since=`` as a version, or None: int() would also take " 5", "1_0" and "٥"."""
+    if not DIGITS.fullmatch(text):
+        return None
+    version = int(text)
+    return version if version <= MAX_VERSION else None
+
+
+def _raw_address(environ):
+    query = environ.get("QUERY_STRING", "")
+    return environ.get("PATH_INFO", "") + ("?" + query if query else "")
 
 
 def _error_formatter(error):

@@ -150,6 +150,7 @@ class OptionsForm(_Form):
         messages={
             "integer": "Enter a whole number, or leave it empty for no limit.",
             "tooLow": "At least %(min)s.",
+            "tooHigh": "At most %(max)s.",
         },
     )
     no_show_policy = validators.OneOf([rules.NO_SHOW_END, rules.NO_SHOW_REQUEUE], not_empty=True)

@@ -1,9 +1,13 @@
 """The OpenAPI 3.1 description of the JSON API, served at /api/v1/openapi.json.
 
-tests/test_api.py checks real responses against it, so it cannot drift.
+tests/test_api.py checks real responses against it, so it cannot drift, and
+tests/test_fuzz.py runs schemathesis against it. The API refuses every JSON
+body the document refuses (``refusals``), before its forms' own checks.
 """
 
-from . import __version__
+import re
+
+from . import __version__, forms, routing
 
 
 def _ref(name):
@@ -14,18 +18,40 @@ def _json(schema, description):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-ERRORS = {
-    "400": _json(_ref("Error"), "The request or one of its fields is not valid."),
-    "404": _json(_ref("Error"), "No such queue or ticket."),
-    "429": _json(_ref("Error"), "Too many requests; see Retry-After."),
+def _error(description):
+    return _json(_ref("Error"), description)
+
+
+# Every operation can be sent an address (path or query) that is not UTF-8.
+BAD_REQUEST = {
+    "400": _error(
+        "`bad_request`: the address is not UTF-8, or the body cannot be read (not a JSON "
+        "object, a multipart body without a boundary, a file). `invalid`: see `fields`."
+    )
+}
+# A path parameter that breaks its pattern matches no route.
+NOT_FOUND = {"404": _error("No such queue, ticket or servicer, or an id that breaks its pattern.")}
+
+
+def _retry_after(required):
+    return {
+        "Retry-After": {
+            "description": "Seconds to wait before asking again.",
+            "required": required,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+
+
+RATE_LIMITED = {
+    "429": {**_error("Too many requests; wait as Retry-After says."), "headers": _retry_after(True)}
 }
 UNAUTHORIZED = {
-    "401": _json(
-        _ref("Error"),
+    "401": _error(
         "No valid servicer token. The code says why: `unauthorized` (no such token), "
         "`signed_out`, `revoked` (the owner revoked this servicer) or `released` (the desk "
         "was idle for servicer_idle_minutes). A token never works again once its servicer "
-        "left; the customer they had called is back at the front of the line.",
+        "left; the customer they had called is back at the front of the line."
     )
 }
 
@@ -33,32 +59,64 @@ QUEUE_ID = {
     "name": "queue_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,18}[a-z0-9]$"},
+    "schema": {"type": "string", "pattern": f"^{routing.QUEUE['queue_id']}$"},
 }
-TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+# A ticket's token: URL-safe base64 (security.new_token); anything else is no ticket's.
+TOKEN = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+}
+SERVICER_ID = {
+    "name": "servicer_id",
+    "in": "path",
+    "required": True,
+    # routing.SERVICER_ID: at most 18 digits.
+    "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+}
+INVITATION_ID = dict(SERVICER_ID, name="invitation_id")
 SINCE = {
     "name": "since",
     "in": "query",
     "required": False,
     "description": (
         "The version the client has. Without it, the answer comes at once; with it, the "
-        "request is held until the queue's version is past it, or for push_hold_seconds."
+        "request is held until the queue's version is past it, or for push_hold_seconds. "
+        "Anything else is a 400."
     ),
-    "schema": {"type": "integer"},
+    "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},  # application.MAX_VERSION
 }
 BEARER = [{"servicerToken": []}]
 
 
 def _updates(schema, description):
     return {
-        "200": _json(
-            schema,
-            description + " When the server holds too many requests already, it answers at "
-            "once with `retry_after` seconds (also in Retry-After): ask again then.",
-        ),
+        "200": {
+            **_json(
+                schema,
+                description + " When the server holds too many requests already, it answers "
+                "at once with `retry_after` seconds (also in Retry-After): ask again then.",
+            ),
+            "headers": _retry_after(False),
+        },
         "204": {"description": "The client went away while the request was held."},
     }
 
+
+# Text that is more than spaces: the forms strip it, then require something.
+NOT_BLANK = r"\S"
+
+
+def _text(max_length):
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK}
+
+
+TIME_OF_DAY = {
+    "type": ["string", "null"],
+    "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+    "description": "Use hours and minutes, like 09:00; null or left out with always_open.",
+}
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_INT = {"type": ["integer", "null"]}
@@ -217,10 +275,16 @@ SCHEMAS = {
         "type": "object",
         "required": ["queue_id", "title", "password", "name"],
         "properties": {
-            "queue_id": {"type": "string"},
-            "title": {"type": "string", "maxLength": 80},
-            "password": {"type": "string", "minLength": 8},
-            "name": {"type": "string", "maxLength": 40},
+            "queue_id": {
+                "type": "string",
+                "pattern": f"^{routing.QUEUE['queue_id']}$",
+                "not": {"enum": sorted(forms.RESERVED_QUEUE_IDS)},
+                "description": forms.QueueId().message("format", None)
+                + " Some words are reserved, such as api and static.",
+            },
+            "title": _text(80),
+            "password": {"type": "string", "minLength": 8, "maxLength": 200},
+            "name": _text(40),
         },
     },
     "SignIn": {
@@ -250,7 +314,7 @@ SCHEMAS = {
         "type": "object",
         "required": ["name"],
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 40},
+            "name": _text(40),
             "valid_for_hours": {
                 "type": ["integer", "null"],
                 "minimum": 1,
@@ -362,13 +426,19 @@ SCHEMAS = {
         "required": ["no_show_policy"],
         "properties": {
             "announcement": {"type": "string", "maxLength": 200},
-            "max_waiting": {"type": ["integer", "null"], "minimum": 1},
+            "max_waiting": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 100_000,
+                "description": "The most people waiting; null for no limit.",
+            },
             "no_show_policy": {"type": "string", "enum": ["end", "requeue"]},
         },
     },
     "Hours": {
         "type": "object",
         "required": ["timezone"],
+        "description": "Without always_open, days, opens and closes are required.",
         "properties": {
             "always_open": {"type": "boolean"},
             "days": {
@@ -376,15 +446,20 @@ SCHEMAS = {
                 "items": {"type": "integer", "minimum": 0, "maximum": 6},
                 "description": "0 is Monday.",
             },
-            "opens": {"type": "string", "description": "HH:MM"},
-            "closes": {"type": "string", "description": "HH:MM"},
-            "timezone": {"type": "string", "description": "An IANA zone, like Europe/London."},
+            "opens": TIME_OF_DAY,
+            "closes": TIME_OF_DAY,
+            "timezone": {
+                "type": "string",
+                "minLength": 1,
+                "pattern": NOT_BLANK,
+                "description": "An IANA zone, like Europe/London.",
+            },
         },
     },
     "Staff": {
         "type": "object",
         "required": ["name"],
-        "properties": {"name": {"type": "string", "maxLength": 40}},
+        "properties": {"name": _text(40)},
     },
     "Statistics": {
         "type": "object",
@@ -420,125 +495,117 @@ def _body(name):
 
 OWNER_ONLY = {
     **UNAUTHORIZED,
-    "403": _json(_ref("Error"), "The token is a staff member's, not the owner's."),
+    "403": _error("The token is a staff member's, not the owner's."),
 }
 
 
-def _owner_change(summary, body):
+def _operation(summary, parameters, responses, body=None, security=None):
+    """One operation; every one can answer 400, and 404 when it has a path parameter."""
     return {
-        "post": {
-            "summary": summary,
-            "security": BEARER,
-            "parameters": [QUEUE_ID],
-            **({"requestBody": _body(body)} if body else {}),
-            "responses": {
-                "200": _json(_ref("Settings"), "The queue's settings afterwards."),
-                "400": _json(_ref("Error"), "A field is not valid."),
-                **OWNER_ONLY,
-            },
-        }
+        "summary": summary,
+        **({"security": security} if security else {}),
+        **({"parameters": parameters} if parameters else {}),
+        **({"requestBody": _body(body)} if body else {}),
+        "responses": {
+            **responses,
+            **BAD_REQUEST,
+            **(NOT_FOUND if any(p["in"] == "path" for p in parameters) else {}),
+        },
     }
+
+
+def _owner_change(summary, body):
+    responses = {"200": _json(_ref("Settings"), "The queue's settings afterwards."), **OWNER_ONLY}
+    return {"post": _operation(summary, [QUEUE_ID], responses, body, BEARER)}
 
 
 def _servicer_action(summary):
-    return {
-        "post": {
-            "summary": summary,
-            "security": BEARER,
-            "parameters": [QUEUE_ID],
-            "responses": {
-                "200": _json(_ref("Console"), "The servicer's console afterwards."),
-                **UNAUTHORIZED,
-            },
-        }
+    responses = {
+        "200": _json(_ref("Console"), "The servicer's console afterwards."),
+        **UNAUTHORIZED,
     }
+    return {"post": _operation(summary, [QUEUE_ID], responses, security=BEARER)}
 
 
 PATHS = {
     "/queues": {
-        "post": {
-            "summary": "Create a queue; the creator is signed in as its first servicer.",
-            "requestBody": _body("CreateQueue"),
-            "responses": {
+        "post": _operation(
+            "Create a queue; the creator is signed in as its first servicer.",
+            [],
+            {
                 "201": _json(_ref("QueueCreated"), "Created."),
-                "409": _json(_ref("Error"), "The queue id is taken."),
-                **ERRORS,
+                "409": _error("The queue id is taken."),
+                **RATE_LIMITED,
             },
-        }
+            "CreateQueue",
+        )
     },
     "/queues/{queue_id}": {
-        "get": {
-            "summary": "A queue's status.",
-            "parameters": [QUEUE_ID],
-            "responses": {"200": _json(_ref("QueueStatus"), "The status."), **ERRORS},
-        }
+        "get": _operation(
+            "A queue's status.", [QUEUE_ID], {"200": _json(_ref("QueueStatus"), "The status.")}
+        )
     },
     "/queues/{queue_id}/updates": {
-        "get": {
-            "summary": "Wait for the queue's status to change.",
-            "parameters": [QUEUE_ID, SINCE],
-            "responses": {**_updates(_ref("QueueStatus"), "The status."), **ERRORS},
-        }
+        "get": _operation(
+            "Wait for the queue's status to change.",
+            [QUEUE_ID, SINCE],
+            _updates(_ref("QueueStatus"), "The status."),
+        )
     },
     "/queues/{queue_id}/tickets": {
-        "post": {
-            "summary": "Take a number.",
-            "parameters": [QUEUE_ID],
-            "responses": {
+        "post": _operation(
+            "Take a number.",
+            [QUEUE_ID],
+            {
                 "201": _json(_ref("Ticket"), "The new ticket."),
-                "409": _json(_ref("Error"), "Paused, closed, outside opening hours, or full."),
-                **ERRORS,
+                "409": _error("Paused, closed, outside opening hours, or full."),
+                **RATE_LIMITED,
             },
-        }
+        )
     },
     "/tickets/{token}": {
-        "get": {
-            "summary": "A ticket: number, state, place in line, estimated wait.",
-            "parameters": [TOKEN],
-            "responses": {"200": _json(_ref("Ticket"), "The ticket."), **ERRORS},
-        },
-        "delete": {
-            "summary": "Leave the queue.",
-            "parameters": [TOKEN],
-            "responses": {
+        "get": _operation(
+            "A ticket: number, state, place in line, estimated wait.",
+            [TOKEN],
+            {"200": _json(_ref("Ticket"), "The ticket.")},
+        ),
+        "delete": _operation(
+            "Leave the queue.",
+            [TOKEN],
+            {
                 "200": _json(_ref("Ticket"), "The ticket, now left."),
-                "409": _json(_ref("Error"), "The ticket is already closed."),
-                **ERRORS,
+                "409": _error("The ticket is already closed."),
             },
-        },
+        ),
     },
     "/tickets/{token}/updates": {
-        "get": {
-            "summary": "Wait for the ticket to change: called, place in line, and so on.",
-            "parameters": [TOKEN, SINCE],
-            "responses": {**_updates(_ref("Ticket"), "The ticket."), **ERRORS},
-        }
+        "get": _operation(
+            "Wait for the ticket to change: called, place in line, and so on.",
+            [TOKEN, SINCE],
+            _updates(_ref("Ticket"), "The ticket."),
+        )
     },
     "/queues/{queue_id}/servicers": {
-        "post": {
-            "summary": "Sign in as a servicer; returns a bearer token.",
-            "parameters": [QUEUE_ID],
-            "requestBody": _body("SignIn"),
-            "responses": {
+        "post": _operation(
+            "Sign in as a servicer; returns a bearer token.",
+            [QUEUE_ID],
+            {
                 "201": _json(_ref("SignedIn"), "Signed in."),
-                "401": _json(
-                    _ref("Error"),
+                "401": _error(
                     "`wrong_password`, or `invitation_refused`: an unknown, revoked or "
-                    "expired invitation code (the message says which).",
+                    "expired invitation code (the message says which)."
                 ),
-                "409": _json(_ref("Error"), "Another servicer is signed in under the name."),
-                **ERRORS,
+                "409": _error("Another servicer is signed in under the name."),
+                **RATE_LIMITED,
             },
-        }
+            "SignIn",
+        )
     },
     "/queues/{queue_id}/servicers/me": {
-        "delete": {
-            "summary": (
-                "Sign out. The customer this servicer called goes back to the front of the "
-                "line (waiting, first, same number), unless customer=served."
-            ),
-            "security": BEARER,
-            "parameters": [
+        "delete": _operation(
+            "Sign out. The customer this servicer called goes back to the front of the "
+            "line (waiting, first, same number), unless customer=served.",
+            [
                 QUEUE_ID,
                 {
                     "name": "customer",
@@ -548,36 +615,25 @@ PATHS = {
                     "description": "What became of the customer called: put back, or served.",
                 },
             ],
-            "responses": {
-                "200": _json(_ref("SignedOut"), "Signed out."),
-                "400": _json(_ref("Error"), "customer is neither front nor served."),
-                **UNAUTHORIZED,
-            },
-        }
+            {"200": _json(_ref("SignedOut"), "Signed out."), **UNAUTHORIZED},
+            security=BEARER,
+        )
     },
     "/queues/{queue_id}/console": {
-        "get": {
-            "summary": "The servicer's console: their customer and the line.",
-            "security": BEARER,
-            "parameters": [QUEUE_ID],
-            "responses": {"200": _json(_ref("Console"), "The console."), **UNAUTHORIZED},
-        }
+        "get": _operation(
+            "The servicer's console: their customer and the line.",
+            [QUEUE_ID],
+            {"200": _json(_ref("Console"), "The console."), **UNAUTHORIZED},
+            security=BEARER,
+        )
     },
     "/queues/{queue_id}/console/updates": {
-        "get": {
-            "summary": "Wait for the console to change.",
-            "security": BEARER,
-            "parameters": [QUEUE_ID, SINCE],
-            "responses": {
-                **_updates(_ref("Console"), "The console."),
-                "404": _json(
-                    _ref("Error"),
-                    "The servicer left while the request was held (signed out, revoked or "
-                    "released); the next request says which, with 401.",
-                ),
-                **UNAUTHORIZED,
-            },
-        }
+        "get": _operation(
+            "Wait for the console to change.",
+            [QUEUE_ID, SINCE],
+            {**_updates(_ref("Console"), "The console."), **UNAUTHORIZED},
+            security=BEARER,
+        )
     },
     "/queues/{queue_id}/next": _servicer_action(
         "Next: finish the current customer and call the next one."
@@ -586,12 +642,12 @@ PATHS = {
     "/queues/{queue_id}/no-show": _servicer_action("No show: the current customer wasn't there."),
     "/queues/{queue_id}/recall": _servicer_action("Recall: signal the current customer again."),
     "/queues/{queue_id}/settings": {
-        "get": {
-            "summary": "The owner's view: status, rules, opening hours, servicers, invitations.",
-            "security": BEARER,
-            "parameters": [QUEUE_ID],
-            "responses": {"200": _json(_ref("Settings"), "The settings."), **OWNER_ONLY},
-        }
+        "get": _operation(
+            "The owner's view: status, rules, opening hours, servicers, invitations.",
+            [QUEUE_ID],
+            {"200": _json(_ref("Settings"), "The settings."), **OWNER_ONLY},
+            security=BEARER,
+        )
     },
     "/queues/{queue_id}/status": _owner_change(
         "Open, pause (no new numbers; the line is kept) or close the queue.", "StatusChange"
@@ -604,98 +660,149 @@ PATHS = {
     ),
     "/queues/{queue_id}/clear": _owner_change("Clear the waiting line.", None),
     "/queues/{queue_id}/tokens": {
-        "post": {
-            "summary": "The owner signs a staff member in and gets their bearer token.",
-            "security": BEARER,
-            "parameters": [QUEUE_ID],
-            "requestBody": _body("Staff"),
-            "responses": {
+        "post": _operation(
+            "The owner signs a staff member in and gets their bearer token.",
+            [QUEUE_ID],
+            {
                 "201": _json(_ref("SignedIn"), "Signed in."),
-                "400": _json(_ref("Error"), "A field is not valid."),
-                "409": _json(_ref("Error"), "The owner is signed in under this name."),
+                "409": _error("The owner is signed in under this name."),
                 **OWNER_ONLY,
             },
-        }
+            "Staff",
+            BEARER,
+        )
     },
     "/queues/{queue_id}/invitations": {
-        "post": {
-            "summary": (
-                "Invite a servicer: one link with a code, shown in this answer only, that "
-                "signs them in under this name until revoked or expired."
-            ),
-            "security": BEARER,
-            "parameters": [QUEUE_ID],
-            "requestBody": _body("Invite"),
-            "responses": {
+        "post": _operation(
+            "Invite a servicer: one link with a code, shown in this answer only, that "
+            "signs them in under this name until revoked or expired.",
+            [QUEUE_ID],
+            {
                 "201": _json(_ref("NewInvitation"), "The invitation, with its code and link."),
-                "400": _json(_ref("Error"), "A field is not valid."),
-                "409": _json(_ref("Error"), "A live invitation has this name."),
+                "409": _error("A live invitation has this name."),
                 **OWNER_ONLY,
             },
-        }
+            "Invite",
+            BEARER,
+        )
     },
     "/queues/{queue_id}/invitations/{invitation_id}": {
-        "delete": {
-            "summary": (
-                "Revoke an invitation: its code stops working and whoever it signed in is "
-                "signed out at once (sessions and tokens), their customer back at the front."
-            ),
-            "security": BEARER,
-            "parameters": [
-                QUEUE_ID,
-                {
-                    "name": "invitation_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                },
-            ],
-            "responses": {
-                "200": _json(_ref("Settings"), "The settings afterwards."),
-                "404": _json(_ref("Error"), "No such invitation is live."),
-                **OWNER_ONLY,
-            },
-        }
+        "delete": _operation(
+            "Revoke an invitation: its code stops working and whoever it signed in is "
+            "signed out at once (sessions and tokens), their customer back at the front.",
+            [QUEUE_ID, INVITATION_ID],
+            {"200": _json(_ref("Settings"), "The settings afterwards."), **OWNER_ONLY},
+            security=BEARER,
+        )
     },
     "/queues/{queue_id}/servicers/{servicer_id}": {
-        "delete": {
-            "summary": (
-                "Revoke a servicer: signed out at once, sessions and tokens refused (401 "
-                "revoked), their invitation dead, the customer they called back at the front."
-            ),
-            "security": BEARER,
-            "parameters": [
-                QUEUE_ID,
-                {
-                    "name": "servicer_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "integer"},
-                },
-            ],
-            "responses": {
+        "delete": _operation(
+            "Revoke a servicer: signed out at once, sessions and tokens refused (401 "
+            "revoked), their invitation dead, the customer they called back at the front.",
+            [QUEUE_ID, SERVICER_ID],
+            {
                 "200": _json(_ref("Settings"), "The settings afterwards."),
-                "404": _json(_ref("Error"), "No such servicer is signed in."),
-                "409": _json(_ref("Error"), "The owner cannot revoke themselves."),
+                "409": _error("The owner cannot revoke themselves."),
                 **OWNER_ONLY,
             },
-        }
+            security=BEARER,
+        )
     },
     "/queues/{queue_id}/statistics": {
-        "get": {
-            "summary": "Statistics of every ticket: per queue, per servicer, per day.",
-            "security": BEARER,
-            "parameters": [QUEUE_ID],
-            "responses": {"200": _json(_ref("Statistics"), "The report."), **OWNER_ONLY},
-        }
+        "get": _operation(
+            "Statistics of every ticket: per queue, per servicer, per day.",
+            [QUEUE_ID],
+            {"200": _json(_ref("Statistics"), "The report."), **OWNER_ONLY},
+            security=BEARER,
+        )
     },
     "/openapi.json": {
-        "get": {
-            "summary": "This document.",
-            "responses": {"200": {"description": "The OpenAPI document."}},
-        }
+        "get": _operation("This document.", [], {"200": {"description": "The OpenAPI document."}})
     },
 }
+
+# The body each form of the API comes in (api.ApiController._validate).
+FORM_BODIES = {
+    forms.CreateQueueForm: "CreateQueue",
+    forms.SignInForm: "SignIn",
+    forms.StaffForm: "Staff",
+    forms.StatusForm: "StatusChange",
+    forms.OptionsForm: "Options",
+    forms.HoursForm: "Hours",
+}
+
+
+def refusals(form, body):
+    """``{field: message}`` for each field of a JSON body that this document refuses.
+
+    The keywords the request bodies use (type, enum, not enum, lengths,
+    pattern, minimum, maximum, items) are checked as JSON Schema checks them;
+    a missing field is left to the form, which says what to fill in.
+    """
+    name = FORM_BODIES.get(form)
+    properties = SCHEMAS[name]["properties"] if name else {}
+    errors = {}
+    for field, value in body.items():
+        if field in properties:
+            message = _refusal(properties[field], value)
+            if message:
+                errors[field] = message
+    return errors
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def _json_type(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return "integer"  # JSON Schema: 1.0 is an integer
+    return {str: "string", float: "number", list: "array", dict: "object"}[type(value)]
+
+
+def _pattern(pattern):
+    # JSON Schema's $ is the end of the text; Python's also matches before a final newline.
+    return re.compile(pattern.replace("$", r"\Z"))
+
+
+def _refusal(schema, value):
+    """Why ``value`` does not fit ``schema``, or None."""
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    kind = _json_type(value)
+    if kind not in types:
+        return "Send " + " or ".join(_TYPE_WORDS[t] for t in types) + "."
+    if kind == "string":
+        if len(value) < schema.get("minLength", 0):
+            minimum = schema["minLength"]
+            return "Please fill this in." if minimum == 1 else f"Use at least {minimum} characters."
+        if len(value) > schema.get("maxLength", len(value)):
+            return f"At most {schema['maxLength']} characters."
+        if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
+            return schema.get("description", "Please fill this in.")
+        if value in schema.get("not", {}).get("enum", ()):
+            return f"'{value}' is reserved; choose another."
+        if "enum" in schema and value not in schema["enum"]:
+            return "Use one of: " + ", ".join(schema["enum"]) + "."
+    if kind == "integer":
+        if value < schema.get("minimum", value):
+            return f"At least {schema['minimum']}."
+        if value > schema.get("maximum", value):
+            return f"At most {schema['maximum']}."
+    if kind == "array":
+        for item in value:
+            message = _refusal(schema["items"], item)
+            if message:
+                return message
+    return None
 
 
 def document(server_url):

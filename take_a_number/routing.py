@@ -16,8 +16,11 @@ OWNER_CHANGES = [
 # The servicer console's buttons: route name and path.
 BUTTONS = [("call_next", "next"), ("done", "done"), ("no_show", "no-show"), ("recall", "recall")]
 QUEUE = {"queue_id": r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]"}
-# An invitation's id: digits, short enough for SQLite's integers.
-INVITATION = dict(QUEUE, invitation_id=r"[0-9]{1,18}")
+# A servicer's id: at most 18 digits, so that every id that matches fits in
+# SQLite's 64-bit integers (a longer one is no servicer's: 404).
+SERVICER_ID = r"\d{1,18}"
+# An invitation's id: the same.
+INVITATION = dict(QUEUE, invitation_id=SERVICER_ID)
 
 
 def make_mapper():
@@ -72,7 +75,7 @@ def make_mapper():
         controller="api",
         action="revoke",
         conditions=DELETE,
-        requirements=dict(QUEUE, servicer_id=r"\d+"),
+        requirements=dict(QUEUE, servicer_id=SERVICER_ID),
     )
     route("api_invite", API + "/queues/{queue_id}/invitations", "api", "invite", POST)
     mapper.connect(
@@ -137,7 +140,7 @@ def make_mapper():
         controller="owner",
         action="revoke",
         conditions=POST,
-        requirements=dict(QUEUE, servicer_id=r"\d+"),
+        requirements=dict(QUEUE, servicer_id=SERVICER_ID),
     )
     route("manage_invite", "/{queue_id}/manage/invitations", "owner", "invite", POST)
     mapper.connect(

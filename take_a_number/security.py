@@ -147,7 +147,13 @@ class Session(dict):
         self.changed = True
 
     def csrf_ok(self, token):
-        return bool(token) and hmac.compare_digest(str(token), self["csrf"])
+        """Whether a form's token is this session's; any other text is simply wrong.
+
+        Compared as bytes: compare_digest refuses text that is not ASCII.
+        """
+        if not token or not isinstance(token, str):
+            return False
+        return hmac.compare_digest(token.encode("utf-8", "replace"), self["csrf"].encode())
 
 
 class SessionCookies:

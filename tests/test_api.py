@@ -56,6 +56,10 @@ class Api:
         if json is not None:
             send = getattr(self.client, f"{method.lower()}_json")
             response = send(url, json, headers=headers, status=status)
+        elif "body" in kwargs:  # raw bytes, sent exactly as given
+            response = self.client.request(
+                url, method=method.upper(), headers=headers, status=status, **kwargs
+            )
         else:
             send = getattr(self.client, method.lower())
             response = send(url, headers=headers, status=status, **kwargs)
@@ -431,3 +435,117 @@ def test_a_console_update_held_while_the_servicer_is_revoked_ends_and_says_so(ap
     assert answers[0].status_int == 404
     refused = api("get", "/queues/lab/console", token=staff, status=401)
     assert refused.json["error"]["code"] == "revoked"
+
+
+def test_a_multipart_body_without_a_boundary_or_with_a_file_is_a_400(api):
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary="):
+        response = api("post", "/queues", body=b"x", content_type=content_type, status=400)
+        assert response.json["error"] == {
+            "code": "bad_request",
+            "message": "The form could not be read; send it urlencoded.",
+        }
+    fields = {"queue_id": "lab", "password": PASSWORD, "name": "Desk 1"}
+    upload = [("title", "hostname", b"box\n")]
+    response = api("post", "/queues", params=fields, upload_files=upload, status=400)
+    assert response.json["error"]["message"] == "This form takes no files."
+
+
+def test_revoking_a_servicer_id_too_long_for_the_database_is_a_404(api):
+    owner = create_queue(api)["token"]
+    for servicer_id in ("99999999999999999999", "9" * 19):
+        response = api("delete", f"/queues/lab/servicers/{servicer_id}", token=owner, status=404)
+        assert response.json["error"]["code"] == "not_found"
+    api("delete", "/queues/lab/servicers/999999999999999999", token=owner, status=404)
+
+
+def test_a_field_with_several_wrong_values_gets_one_message(api):
+    owner = create_queue(api)["token"]
+    hours = {"days": [1, 9, 12], "opens": "09:00", "closes": "17:00", "timezone": "UTC"}
+    bad = api("post", "/queues/lab/hours", json=hours, token=owner, status=400).json["error"]
+    assert bad["fields"] == {"days": "At most 6."}
+    form = {"days": ["1", "x"], "opens": "09:00", "closes": "17:00", "timezone": "UTC"}
+    bad = api("post", "/queues/lab/hours", params=form, token=owner, status=400).json["error"]
+    assert bad["fields"] == {"days": "Please enter an integer value"}
+
+
+def test_json_of_the_wrong_type_is_refused_not_stored_as_text(api):
+    refused = api("post", "/queues", json={**_queue_body("lab"), "title": False}, status=400).json[
+        "error"
+    ]
+    assert refused == {
+        "code": "invalid",
+        "message": "Some fields are not valid.",
+        "fields": {"title": "Send text."},
+    }
+    for field, value in (("name", 42), ("password", ["correct horse"]), ("title", {"a": 1})):
+        api("post", "/queues", json={**_queue_body("lab"), field: value}, status=400)
+    owner = create_queue(api)["token"]
+    for options in (
+        {"no_show_policy": "end", "max_waiting": "5"},
+        {"no_show_policy": "end", "max_waiting": True},
+        {"no_show_policy": "end", "announcement": False},
+        {"no_show_policy": True},
+    ):
+        api("post", "/queues/lab/options", json=options, token=owner, status=400)
+    whole = {"no_show_policy": "end", "max_waiting": 5.0}
+    assert api("post", "/queues/lab/options", json=whole, token=owner).json["max_waiting"] == 5
+    for hours in ({"always_open": "yes"}, {"always_open": 1}, {"days": "1"}, {"days": [True]}):
+        body = {"days": [0], "opens": "09:00", "closes": "17:00", "timezone": "UTC", **hours}
+        api("post", "/queues/lab/hours", json=body, token=owner, status=400)
+    settings = api("get", "/queues/lab/settings", token=owner).json
+    assert (settings["announcement"], settings["opening_hours"]) == ("", None)
+
+
+def test_the_server_refuses_what_the_document_refuses(api):
+    schemas = api.document["components"]["schemas"]
+    assert schemas["CreateQueue"]["properties"]["queue_id"]["pattern"]
+    assert schemas["CreateQueue"]["properties"]["title"]["minLength"] == 1
+    assert schemas["Options"]["properties"]["max_waiting"]["maximum"] == 100_000
+    assert schemas["Hours"]["properties"]["timezone"]["minLength"] == 1
+    for queue_id in ("LAB", " lab", "lab\n", "api"):
+        refused = api("post", "/queues", json=_queue_body(queue_id), status=400).json["error"]
+        assert set(refused["fields"]) == {"queue_id"}, queue_id
+    owner = create_queue(api)["token"]
+    too_many = {"no_show_policy": "end", "max_waiting": 100_001}
+    refused = api("post", "/queues/lab/options", json=too_many, token=owner, status=400)
+    assert refused.json["error"]["fields"] == {"max_waiting": "At most 100000."}
+    for hours in ({"opens": "09:00+05:00"}, {"closes": "1700"}, {"timezone": ""}):
+        body = {"days": [0], "opens": "09:00", "closes": "17:00", "timezone": "UTC", **hours}
+        refused = api("post", "/queues/lab/hours", json=body, token=owner, status=400)
+        assert set(refused.json["error"]["fields"]) == set(hours)
+
+
+def test_every_updates_route_documents_the_400_for_a_bad_since(api):
+    owner = create_queue(api)["token"]
+    ticket = api("post", "/queues/lab/tickets", status=201).json["token"]
+    for path in (
+        "/queues/lab/updates",
+        f"/tickets/{ticket}/updates",
+        "/queues/lab/console/updates",
+    ):
+        for since in ("soon", "%205", "1_0", "%D9%A5"):  # "٥" is a digit to int()
+            response = api("get", f"{path}?since={since}", token=owner, status=400)
+            assert response.json["error"]["code"] == "bad_request"
+
+
+def test_ids_that_break_their_path_pattern_are_documented_404s(api):
+    owner = create_queue(api)["token"]
+    for method, path in (
+        ("get", "/queues/UPPER/console"),
+        ("post", "/queues/a/next"),
+        ("get", "/queues/-lab-/settings"),
+        ("delete", "/queues/lab/servicers/-1"),
+        ("delete", "/queues/lab/servicers/one"),
+    ):
+        response = api(method, path, token=owner, status=404)
+        assert response.json["error"]["code"] == "not_found"
+
+
+def test_json_no_database_can_store_or_nested_too_deep_is_a_400(api):
+    for body in (
+        b'{"queue_id": "lab", "title": "\\ud800", "password": "correct horse", "name": "D"}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"title": ' + b"1" * 5000 + b"}",
+    ):
+        response = api("post", "/queues", body=body, content_type="application/json", status=400)
+        assert response.json["error"] == {"code": "bad_request", "message": "Send a JSON object."}
