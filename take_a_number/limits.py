@@ -134,7 +134,7 @@ class Limits:
         checked: the owner who shares an address with the guesser, or who
         mistyped too often, gets in after that wait. Those failures count too,
         so that guessing stays at that pace for as long as it goes on. A success
-        does not clear the failures: a staff member's code must not buy
+        does not clear the failures: an invited servicer's code must not buy
         another round of guesses at the owner's password.
         """
         failure, wait = self.hit("sign_in", queue_id, address, now=now)
