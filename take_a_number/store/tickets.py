@@ -3,24 +3,23 @@
 from .. import rules
 from .events import record
 
+# Tickets with the name of the servicer who called them, for a WHERE to follow.
+WITH_SERVICER_NAME = (
+    "SELECT t.*, s.name AS servicer_name FROM tickets t "
+    "LEFT JOIN servicers s ON s.id = t.servicer_id "
+)
+
 
 class Tickets:
     """Store methods about tickets (mixed into Store; needs ``self.engine``)."""
 
     def ticket_by_token(self, token):
-        return self.engine.row(
-            "SELECT t.*, s.name AS servicer_name FROM tickets t "
-            "LEFT JOIN servicers s ON s.id = t.servicer_id WHERE t.token = ?",
-            (token,),
-        )
+        return self.engine.row(WITH_SERVICER_NAME + "WHERE t.token = ?", (token,))
 
     def queue_tickets(self, queue_id):
         """Every ticket of the queue with its servicer's name, in number order."""
         return self.engine.rows(
-            "SELECT t.*, s.name AS servicer_name FROM tickets t "
-            "LEFT JOIN servicers s ON s.id = t.servicer_id "
-            "WHERE t.queue_id = ? ORDER BY t.number",
-            (queue_id,),
+            WITH_SERVICER_NAME + "WHERE t.queue_id = ? ORDER BY t.number", (queue_id,)
         )
 
     def current_ticket(self, servicer_id):
@@ -86,8 +85,9 @@ class Tickets:
 
         Returns ``(finished, called)``; ``called`` is None when nobody waits.
         """
+        queue_id, servicer_id = servicer["queue_id"], servicer["id"]
         with self.engine.immediate() as db:
-            current = self.active_servicer(servicer["queue_id"], servicer["id"])
+            current = self.active_servicer(queue_id, servicer_id)
             if current is None:  # signed out or revoked meanwhile: calls nobody
                 return None, None
             self._pressed(db, servicer, now)
@@ -95,36 +95,21 @@ class Tickets:
             waiting = self.engine.rows(
                 "SELECT id, number, line_position FROM tickets "
                 "WHERE queue_id = ? AND state = 'waiting'",
-                (servicer["queue_id"],),
+                (queue_id,),
             )
             called = rules.next_in_line(waiting)
             if called is not None and not current["started_at"]:
                 # "Start serving": this servicer's first call since signing in.
-                db.execute(
-                    "UPDATE servicers SET started_at = ? WHERE id = ?", (now, servicer["id"])
-                )
-                record(
-                    db,
-                    servicer["queue_id"],
-                    "start_serving",
-                    now,
-                    servicer_id=servicer["id"],
-                    moves_version=False,  # the call below moves it
-                )
+                db.execute("UPDATE servicers SET started_at = ? WHERE id = ?", (now, servicer_id))
+                # No ticket yet; the call below moves the version on.
+                record(db, queue_id, "start_serving", now, None, servicer_id, moves_version=False)
             if called is not None:
                 db.execute(
                     "UPDATE tickets SET state = 'called', called_at = ?, servicer_id = ? "
                     "WHERE id = ? AND state = 'waiting'",
-                    (now, servicer["id"], called["id"]),
+                    (now, servicer_id, called["id"]),
                 )
-                record(
-                    db,
-                    servicer["queue_id"],
-                    "call",
-                    now,
-                    ticket_id=called["id"],
-                    servicer_id=servicer["id"],
-                )
+                record(db, queue_id, "call", now, ticket_id=called["id"], servicer_id=servicer_id)
         return finished, called
 
     def finish_current(self, servicer, state, now):
@@ -140,14 +125,7 @@ class Tickets:
             ticket = self.current_ticket(servicer["id"])
             if ticket is not None:
                 db.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (ticket["id"],))
-                record(
-                    db,
-                    ticket["queue_id"],
-                    "recall",
-                    now,
-                    ticket_id=ticket["id"],
-                    servicer_id=servicer["id"],
-                )
+                self._ticket_event(db, ticket, "recall", now)  # its servicer's own ticket
         return ticket
 
     def _pressed(self, db, servicer, now):
