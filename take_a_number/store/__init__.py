@@ -9,27 +9,20 @@ never to ``sqlite3``: another database is another engine.
 """
 
 from . import migrations
-from .engine import FOREIGN_CHECK_SECONDS, IDLE_CONNECTIONS, SQLiteEngine
+from .engine import FOREIGN_CHECK_SECONDS, SQLiteEngine
 from .errors import InvitationRefused, NameInUse, NotTaking, QueueExists, TooManyTakes
 from .events import Events
 from .migrations import MIGRATIONS
-from .queues import ACTIVE_SERVICER_SECONDS, RECENT_CALLS, RECENT_SERVICES, Queues
-from .rate_limits import PRUNE_SECONDS, RateLimits
-from .servicers import SEEN_EVERY_SECONDS, Servicers
+from .queues import Queues
+from .rate_limits import RateLimits
+from .servicers import Servicers
 from .take_line import Take, TakeLine
-from .takes import MAX_TAKES_TOGETHER, SQL_FUNCTIONS, Takes
+from .takes import SQL_FUNCTIONS, Takes
 from .tickets import Tickets
 
 __all__ = [
-    "ACTIVE_SERVICER_SECONDS",
     "FOREIGN_CHECK_SECONDS",
-    "IDLE_CONNECTIONS",
-    "MAX_TAKES_TOGETHER",
     "MIGRATIONS",
-    "PRUNE_SECONDS",
-    "RECENT_CALLS",
-    "RECENT_SERVICES",
-    "SEEN_EVERY_SECONDS",
     "InvitationRefused",
     "NameInUse",
     "NotTaking",
