@@ -12,7 +12,12 @@ setup(
     python_requires=">=3.11",
     # templates/ and static/ live at the top of the checkout; a wheel carries them
     # inside the package, where take_a_number.resource_dir() finds them.
-    packages=["take_a_number", "take_a_number.templates", "take_a_number.static"],
+    packages=[
+        "take_a_number",
+        "take_a_number.store",
+        "take_a_number.templates",
+        "take_a_number.static",
+    ],
     package_dir={
         "take_a_number.templates": "templates",
         "take_a_number.static": "static",

@@ -96,7 +96,7 @@ def install():
 
     def __init__(self, *args, **kwargs):
         original(self, *args, **kwargs)
-        self._write_lock = _TimedLock()
+        self.engine.write_lock = _TimedLock()
 
     store.Store.__init__ = __init__
     signal.signal(signal.SIGUSR1, _reset)

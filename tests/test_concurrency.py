@@ -118,7 +118,9 @@ def test_threads_in_several_processes_get_unique_gapless_numbers_and_distinct_ca
 
     total = PROCESSES * THREADS * TICKETS_PER_THREAD
     store = Store(path)
-    tickets = store._rows("SELECT * FROM tickets WHERE queue_id = ? ORDER BY number", (QUEUE,))
+    tickets = store.engine.rows(
+        "SELECT * FROM tickets WHERE queue_id = ? ORDER BY number", (QUEUE,)
+    )
     all_ids = {t["id"] for t in tickets}
 
     # Numbers: exactly 1..N on disk, and each handed to exactly one customer.
@@ -138,7 +140,7 @@ def test_threads_in_several_processes_get_unique_gapless_numbers_and_distinct_ca
 
     # The event log agrees: one call and one served per ticket, by that ticket's servicer.
     for kind in ("call", "served"):
-        rows = store._rows(
+        rows = store.engine.rows(
             "SELECT ticket_id, servicer_id FROM events WHERE queue_id = ? AND kind = ?",
             (QUEUE, kind),
         )
@@ -223,7 +225,9 @@ def test_two_servicers_pressing_next_together_get_different_tickets(app):
     pressed = run_together([lambda console=c: press(console, "Next") for c in consoles])
 
     assert sorted(now_serving(page) for page in pressed) == ["1", "2", "3", "4", "5", "6"]
-    tickets = app.store._rows("SELECT number, servicer_id, state FROM tickets ORDER BY number")
+    tickets = app.store.engine.rows(
+        "SELECT number, servicer_id, state FROM tickets ORDER BY number"
+    )
     called = [t for t in tickets if t["state"] == "called"]
     assert [t["number"] for t in called] == [1, 2, 3, 4, 5, 6]
     assert len({t["servicer_id"] for t in called}) == 6

@@ -10,11 +10,11 @@ import pytest
 from conftest import PASSWORD, create_queue, my_number, take_number, waiting
 from test_api import Api
 from test_owner import submit_create_form
-from test_store import takes_arriving_together
+from test_store import commits_of, takes_arriving_together
 from webtest import TestApp
 
 from take_a_number import config, limits, security
-from take_a_number.store import NotTaking, Store, TooManyTakes, _Take
+from take_a_number.store import NotTaking, Store, Take, TooManyTakes
 
 T0 = 1_750_000_000.0
 NAT = "198.51.100.7"  # a lecture hall behind one address
@@ -209,16 +209,12 @@ def test_takes_written_together_keep_the_line_limit(tmp_path):
     store.migrate()
     store.create_queue("full", "Full", "not-a-real-hash", T0)
     store.set_options("full", T0, "", 4, "end")
-    batches = []
-    insert_together = store._insert_together
-    store._insert_together = lambda queue_id, takes: (
-        batches.append(len(takes)),
-        insert_together(queue_id, takes),
-    )
-    # One take written alone while the others line up, then the rest together.
+    commits = commits_of(store)
+    # One take written alone while the others line up, then the rest together:
+    # one statement (the takes it refused write nothing alone either).
     results = takes_arriving_together(store, [("full", f"t{i}", f"b{i}") for i in range(10)])
 
-    assert batches == [9]
+    assert len(commits) == 1 + 1
     taken = [t for t in results.values() if isinstance(t, dict)]
     assert sorted(t["number"] for t in taken) == [1, 2, 3, 4]
     assert sum(isinstance(t, NotTaking) for t in results.values()) == 6
@@ -230,16 +226,15 @@ def test_takes_from_one_address_written_together_stop_at_its_limit(tmp_path):
     store.create_queue("busy", "Busy", "not-a-real-hash", T0)
     results = {}
     lock = threading.Lock()
-    store._write_lock.acquire()  # the takes line up behind it, then go together
     threads = [
         threading.Thread(target=_take, args=(store, "busy", f"t{i}", f"b{i}", "nat", results, lock))
         for i in range(10)
     ]
-    for thread in threads:
-        thread.start()
-    while len(store._takes) < 9:
-        threading.Event().wait(0.01)
-    store._write_lock.release()
+    with store.immediate(shown=False):  # the takes line up behind it, then go together
+        for thread in threads:
+            thread.start()
+        while store.take_line.waiting() < 9:
+            threading.Event().wait(0.01)
     for thread in threads:
         thread.join(10)
     taken = [t for t in results.values() if isinstance(t, dict)]
@@ -450,13 +445,12 @@ def test_takes_written_together_never_pass_a_limit_and_refuse_only_what_one_bind
         if store.ticket_by_token("early-0"):
             store.leave("early-0", T0)  # left: still counts toward the limits, not the line
         batch = [
-            _Take(queue_id, f"t{i}", T0 + 1, rng.choice(browsers), rng.choice(addresses))
+            Take(queue_id, f"t{i}", T0 + 1, rng.choice(browsers), rng.choice(addresses))
             for i in range(rng.randrange(2, 25))
         ]
-        store._takes, store._taking = list(batch), True
-        store._write_takes()
+        store.take_line.write(batch)  # all at once, as the line writes what came together
 
-        tickets = store._rows("SELECT * FROM tickets WHERE queue_id = ?", (queue_id,))
+        tickets = store.engine.rows("SELECT * FROM tickets WHERE queue_id = ?", (queue_id,))
         assert sorted(t["number"] for t in tickets) == list(range(1, len(tickets) + 1)), case
         waiting = [t for t in tickets if t["state"] == "waiting"]
         if max_waiting:

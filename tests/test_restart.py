@@ -164,7 +164,7 @@ def test_a_signed_in_servicer_is_still_signed_in_after_a_restart(app, settings, 
     assert secret_file.read_text() == secret
     # Next in the restarted app finished number 1 and called number 2, both at Desk 1.
     restarted = main({"here": str(tmp_path)}, **settings)
-    tickets = restarted.store._rows(
+    tickets = restarted.store.engine.rows(
         "SELECT number, state, servicer_id FROM tickets ORDER BY number"
     )
     assert [(t["number"], t["state"]) for t in tickets] == [(1, "served"), (2, "called")]

@@ -53,7 +53,7 @@ def take(store, count=1, queue_id=QUEUE, now=T0):
 
 
 def ticket(store, ticket_id):
-    return store._row("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
+    return store.engine.row("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
 
 
 def state_of(store, ticket_id):
@@ -70,7 +70,7 @@ def snapshot(store, now, queue_id=QUEUE):
 
 
 def events(store, queue_id=QUEUE):
-    return store._rows(
+    return store.engine.rows(
         "SELECT kind, ticket_id, servicer_id, at FROM events WHERE queue_id = ? ORDER BY id",
         (queue_id,),
     )
@@ -168,8 +168,9 @@ def test_two_customers_cannot_hold_the_same_token(store):
 
 def takes_arriving_together(store, requests):
     """Run take_ticket for each ``(queue_id, token, browser)`` in a thread of its own,
-    all arriving while another take holds the write lock: they queue up, and the
-    next writer writes them together. Returns ``{token: ticket or exception}``."""
+    all arriving while another write transaction is open: the first take waits for
+    it, the others line up behind, and the next writer writes them together.
+    Returns ``{token: ticket or exception}``."""
     results = {}
 
     def take_one(queue_id, token, browser):
@@ -180,36 +181,36 @@ def takes_arriving_together(store, requests):
         finally:
             store.release()
 
-    store._write_lock.acquire()  # the first take waits here, the others line up behind
     threads = [threading.Thread(target=take_one, args=request) for request in requests]
-    try:
+    with store.immediate(shown=False):  # a write no page shows: no commit counted
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 10
-        while len(store._takes) < len(requests) - 1 and time.monotonic() < deadline:
+        while store.take_line.waiting() < len(requests) - 1 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert len(store._takes) == len(requests) - 1, "the takes did not line up"
-    finally:
-        store._write_lock.release()
+        assert store.take_line.waiting() == len(requests) - 1, "the takes did not line up"
     for thread in threads:
         thread.join(10)
     return results
 
 
+def commits_of(store):
+    """The commits of changes the store makes from now on (one per statement of takes)."""
+    commits = []
+    store.after_commit.append(lambda: commits.append(time.monotonic()))
+    return commits
+
+
 def test_takes_arriving_together_are_written_together_with_gapless_numbers(store):
     store.create_queue("other", "Other", "not-a-real-hash", T0)
     requests = [(QUEUE if i % 3 else "other", f"token-{i}", f"browser-{i}") for i in range(30)]
-    written_together = []
-    insert_together = store._insert_together
-    store._insert_together = lambda queue_id, takes: (
-        written_together.append(len(takes)),
-        insert_together(queue_id, takes),
-    )
+    commits = commits_of(store)
     results = takes_arriving_together(store, requests)
 
-    # All but the first take (written alone, while the others lined up): one
-    # statement per queue.
-    assert len(written_together) == 2 and sum(written_together) == 29
+    # The first take is written alone (while the others lined up), then the 29
+    # others with one statement per queue.
+    assert len(commits) == 1 + 2
+    assert all(isinstance(t, dict) for t in results.values()) and len(results) == 30
     for queue_id in (QUEUE, "other"):
         taken = [t for t in results.values() if t["queue_id"] == queue_id]
         assert sorted(t["number"] for t in taken) == list(range(1, len(taken) + 1))
@@ -223,17 +224,6 @@ def test_takes_arriving_together_are_written_together_with_gapless_numbers(store
             )
     kinds = [e["kind"] for e in events(store)]
     assert kinds.count("take") == len([t for t in results.values() if t["queue_id"] == QUEUE])
-
-
-def test_when_writing_together_fails_each_take_is_written_alone_and_nobody_hangs(store):
-    def fail(batch):
-        raise sqlite3.OperationalError("disk I/O error")
-
-    store._take_together = fail
-    results = takes_arriving_together(store, [(QUEUE, f"t{i}", f"b{i}") for i in range(8)])
-    assert sorted(t["number"] for t in results.values()) == list(range(1, 9))
-    # And the line is free for the next take.
-    assert store.take_ticket(QUEUE, "after", T0 + 2)["number"] == 9
 
 
 def test_takes_written_together_still_refuse_what_they_must(store):
@@ -617,9 +607,9 @@ def test_the_console_being_seen_is_written_at_most_once_a_minute(store, desk):
 
 
 def test_upgrading_stops_the_shared_staff_codes(path, monkeypatch):
-    import take_a_number.store as store_module
+    from take_a_number.store import migrations
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:5])
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:5])
     old = Store(path)
     old.migrate()
     old.db.execute(

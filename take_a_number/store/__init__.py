@@ -1,0 +1,82 @@
+"""The store: every SQL statement of Take A Number lives in this package.
+
+``Store`` is composed of the queries, grouped by what they are about
+(queues.py, tickets.py, takes.py, servicers.py, events.py, rate_limits.py),
+over one database engine (engine.py: connections, transactions, and how a
+change by another process is noticed), with the schema in migrations.py and
+the group commit of takes in take_line.py. The queries talk to the engine,
+never to ``sqlite3``: another database is another engine.
+"""
+
+from . import migrations
+from .engine import FOREIGN_CHECK_SECONDS, SQLiteEngine
+from .errors import InvitationRefused, NameInUse, NotTaking, QueueExists, TooManyTakes
+from .events import Events
+from .migrations import MIGRATIONS
+from .queues import Queues
+from .rate_limits import RateLimits
+from .servicers import Servicers
+from .take_line import Take, TakeLine
+from .takes import SQL_FUNCTIONS, Takes
+from .tickets import Tickets
+
+__all__ = [
+    "FOREIGN_CHECK_SECONDS",
+    "MIGRATIONS",
+    "InvitationRefused",
+    "NameInUse",
+    "NotTaking",
+    "QueueExists",
+    "SQLiteEngine",
+    "Store",
+    "Take",
+    "TakeLine",
+    "TooManyTakes",
+]
+
+
+class Store(Queues, Tickets, Takes, Servicers, Events, RateLimits):
+    """All reads and writes of queues, servicers, tickets and events."""
+
+    def __init__(
+        self,
+        path,
+        synchronous="normal",
+        busy_timeout=10.0,
+        take_limits=None,
+        servicer_idle_seconds=0,
+    ):
+        self.engine = engine = SQLiteEngine(path, synchronous, busy_timeout, SQL_FUNCTIONS)
+        self.path = engine.path
+        # The engine's, as the store's own: connections, transactions, generations.
+        self.release, self.close, self.close_all = engine.release, engine.close, engine.close_all
+        self.immediate, self.reading = engine.immediate, engine.reading
+        self.generation, self.changed_elsewhere = engine.generation, engine.changed_elsewhere
+        self.data_version, self.backup = engine.data_version, engine.backup
+        # Called after every commit of a change (the push hub listens here).
+        self.after_commit = engine.after_commit
+        # A desk with no console open and no action this long is released (0: never).
+        self.servicer_idle_seconds = servicer_idle_seconds
+        self._pruned_at = float("-inf")  # see prune_limits
+        self._init_takes(take_limits)
+
+    @property
+    def db(self):
+        """This thread's sqlite-utils Database."""
+        return self.engine.db
+
+    @property
+    def exact(self):
+        """Whether every generation() asks the database (several processes serve)."""
+        return self.engine.exact
+
+    @exact.setter
+    def exact(self, exact):
+        self.engine.exact = exact
+
+    def migrate(self):
+        """Apply the migrations not yet recorded; return the names applied."""
+        return migrations.migrate(self.engine)
+
+    def applied_migrations(self):
+        return migrations.applied_migrations(self.engine)

@@ -1,0 +1,268 @@
+"""The database engine: connections, transactions and the generation, for SQLite.
+
+This is the one part of the store that knows which database it runs on; the
+queries talk to it, not to ``sqlite3``. One SQLite file in WAL mode, one
+connection per thread, and every transaction that reads and then writes
+starts with ``BEGIN IMMEDIATE`` so that two threads or two processes never
+interleave their read-modify-write. A lone writing statement
+(``write_statement``) is such a transaction by itself: SQLite takes the write
+lock as the statement starts, before it reads.
+
+The engine also keeps a *generation*, a number that moves on whenever the
+database may have changed; caches of what pages show (views.py) are valid for
+one generation. Commits of this process move it on at once. Commits of other
+processes are noticed through ``PRAGMA data_version``: on every call when
+several processes serve (``exact``), else at most ``FOREIGN_CHECK_SECONDS``
+later, so that a page served from memory costs no SQLite call at all.
+"""
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+
+import sqlite_utils
+
+# Released connections kept open for reuse; more are closed.
+IDLE_CONNECTIONS = 16
+# Unless ``exact``, another process's commit is noticed within this long.
+FOREIGN_CHECK_SECONDS = 0.05
+
+
+class SQLiteEngine:
+    """Connections to one SQLite file, its transactions and its generation."""
+
+    # What the queries catch, whatever the database.
+    Error = sqlite3.Error
+    IntegrityError = sqlite3.IntegrityError
+
+    def __init__(self, path, synchronous="normal", busy_timeout=10.0, functions=()):
+        self.path = os.path.abspath(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        # SQL functions of the queries: (name, number of arguments, function).
+        self.functions = tuple(functions)
+        self._local = threading.local()
+        self._idle = []  # released connections, for the next thread that needs one
+        self._pool_lock = threading.Lock()
+        # Threads of this process take turns for SQLite's write lock here, in
+        # order, instead of in SQLite's busy handler, which sleeps and retries.
+        self.write_lock = threading.Lock()
+        # Called after every commit of a change (the push hub listens here).
+        self.after_commit = []
+        # See generation(). Ask SQLite on every call (several processes serve)?
+        self.exact = False
+        self._generation = 0
+        self._generation_lock = threading.Lock()
+        self._probe = None  # a connection of its own, for PRAGMA data_version
+        self._probe_lock = threading.Lock()
+        self._probe_data_version = None
+        self._probe_pid = None
+        self._probed_at = float("-inf")
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+
+    # -- connections -------------------------------------------------------------
+
+    @property
+    def db(self):
+        """This thread's sqlite-utils Database: its own until it releases it."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            with self._pool_lock:
+                db = self._idle.pop() if self._idle else None
+            self._local.db = db = db or self._connect()
+        return db
+
+    def _connect(self):
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        for name, arguments, function in self.functions:
+            conn.create_function(name, arguments, function, deterministic=True)
+        return sqlite_utils.Database(conn)
+
+    def release(self):
+        """Give this thread's connection back for the next request's thread.
+
+        A server with hundreds of threads (for held push requests) would
+        otherwise keep a connection, and two file descriptors, per thread.
+        """
+        db = getattr(self._local, "db", None)
+        if db is None:
+            return
+        self._local.db = None
+        with self._pool_lock:
+            if len(self._idle) < IDLE_CONNECTIONS and not db.conn.in_transaction:
+                self._idle.append(db)
+                return
+        db.conn.close()
+
+    def close(self):
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
+
+    def close_all(self):
+        """Close this thread's connection and those kept for reuse (at shutdown)."""
+        self.close()
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for db in idle:
+            db.conn.close()
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
+
+    def prepare(self, attempts=50):
+        """Ready a new file for several connections at once: WAL mode."""
+        # Switching to WAL needs the file to itself for a moment; when several
+        # processes start on a new file at once, SQLite says "locked" at once
+        # rather than waiting, so wait here.
+        db = self.db
+        for attempt in range(attempts):
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    with db.ensure_autocommit_on():
+                        db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1)
+
+    def backup(self, destination):
+        """Copy the database to ``destination`` with SQLite's online backup."""
+        target = sqlite3.connect(destination)
+        try:
+            self.db.conn.backup(target)
+        finally:
+            target.close()
+
+    # -- reads -------------------------------------------------------------------
+
+    def rows(self, sql, params=()):
+        """The rows ``sql`` reads, as dicts."""
+        cursor = self.db.execute(sql, params)
+        keys = [d[0] for d in cursor.description]
+        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+    def row(self, sql, params=()):
+        """The first row ``sql`` reads as a dict, or None."""
+        rows = self.rows(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql, params=()):
+        """The first column of the first row ``sql`` reads."""
+        return self.db.execute(sql, params).fetchone()[0]
+
+    def column(self, sql, params=()):
+        """The first column of every row ``sql`` reads, as a list."""
+        return [row[0] for row in self.db.execute(sql, params)]
+
+    @contextlib.contextmanager
+    def reading(self):
+        """A read transaction: every query inside sees the same committed state."""
+        conn = self.db.conn
+        conn.execute("BEGIN")
+        try:
+            yield self.db
+        finally:
+            conn.execute("COMMIT")
+
+    # -- writes ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def immediate(self, shown=True):
+        """A read-modify-write transaction holding the write lock from its start.
+
+        ``shown=False`` for writes that no page shows (rate limits): pages
+        made before it stay valid.
+        """
+        conn = self.db.conn
+        with self.write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        if shown:
+            self.committed()
+
+    def write_statement(self, sql, params):
+        """One writing statement, run to its end as a transaction of its own.
+
+        SQLite takes the write lock as such a statement starts, before it reads,
+        so it is a read-modify-write as safe as ``BEGIN IMMEDIATE`` … ``COMMIT``,
+        in one call instead of three. Returns the rows of its RETURNING clause;
+        counts as a commit when it changed a row.
+        """
+        with self.write_lock:
+            cursor = self.db.conn.execute(sql, params)
+            rows = cursor.fetchall()
+        if rows or cursor.rowcount > 0:
+            self.committed()
+        return rows
+
+    def committed(self):
+        """A change of this process is committed: the generation moves on, listeners hear."""
+        self._next_generation()
+        for callback in self.after_commit:
+            callback()
+
+    # -- generations ---------------------------------------------------------------
+
+    def generation(self):
+        """A number that moves on whenever the database may have changed.
+
+        What was read at one generation may be served again while it is
+        current. Commits of this process move it on before they return; other
+        processes' commits are seen through ``PRAGMA data_version`` on a
+        connection of its own: on every call if ``exact``, else once per
+        ``FOREIGN_CHECK_SECONDS``, by whichever request comes first.
+        """
+        if self.exact or time.monotonic() - self._probed_at >= FOREIGN_CHECK_SECONDS:
+            self._check_other_processes()
+        return self._generation
+
+    def changed_elsewhere(self):
+        """Another connection committed (the push watcher saw it): what was read is old."""
+        self._next_generation()
+
+    def data_version(self):
+        """Changes whenever another connection commits (SQLite's PRAGMA data_version)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def _next_generation(self):
+        with self._generation_lock:
+            self._generation += 1
+
+    def _check_other_processes(self):
+        # Without ``exact``, a request that finds another checking goes on
+        # with what is known: it is at most FOREIGN_CHECK_SECONDS old.
+        if not self._probe_lock.acquire(blocking=self.exact):
+            return
+        try:
+            if self._probe is None or self._probe_pid != os.getpid():
+                self._probe_pid = os.getpid()  # a forked worker opens its own
+                self._probe = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout, check_same_thread=False
+                )
+            data_version = self._probe.execute("PRAGMA data_version").fetchone()[0]
+            self._probed_at = time.monotonic()
+            if data_version != self._probe_data_version:
+                self._probe_data_version = data_version
+                self._next_generation()
+        finally:
+            self._probe_lock.release()

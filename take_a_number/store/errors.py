@@ -1,0 +1,25 @@
+"""What the store refuses, as exceptions the controllers catch."""
+
+
+class QueueExists(Exception):
+    """The queue id is already taken."""
+
+
+class NameInUse(Exception):
+    """A servicer of the other role is signed in under this name."""
+
+
+class InvitationRefused(Exception):
+    """An invitation code that signs nobody in; the message says why."""
+
+
+class NotTaking(Exception):
+    """The queue gives no numbers now; the message says why."""
+
+
+class TooManyTakes(Exception):
+    """This browser or address took as many numbers as its limit allows for now."""
+
+    def __init__(self, retry_after):
+        super().__init__(f"too many tickets taken; wait {retry_after} s")
+        self.retry_after = retry_after

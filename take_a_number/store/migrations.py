@@ -1,0 +1,244 @@
+"""The schema: named, recorded migrations, applied in order at start-up.
+
+Each migration is a function of a sqlite-utils Database, run inside the
+transaction that records its name in the ``migrations`` table. Never edit one
+that has shipped: append a new one to MIGRATIONS.
+"""
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _create_core_tables(db):
+    db["queues"].create(
+        {
+            "id": str,
+            "title": str,
+            "password_hash": str,
+            "created_at": float,
+            "last_number": int,
+            "version": int,
+        },
+        pk="id",
+        not_null={"title", "password_hash", "created_at", "last_number", "version"},
+        defaults={"last_number": 0, "version": 0},
+    )
+    db["servicers"].create(
+        {
+            "id": int,
+            "queue_id": str,
+            "name": str,
+            "signed_in_at": float,
+            "signed_out_at": float,
+        },
+        pk="id",
+        not_null={"queue_id", "name", "signed_in_at"},
+        foreign_keys=[("queue_id", "queues", "id")],
+    )
+    db["servicers"].create_index(["queue_id", "signed_out_at"])
+    db["tickets"].create(
+        {
+            "id": int,
+            "queue_id": str,
+            "number": int,
+            "token": str,
+            "state": str,
+            "taken_at": float,
+            "called_at": float,
+            "finished_at": float,
+            "servicer_id": int,
+            "recalls": int,
+        },
+        pk="id",
+        not_null={"queue_id", "number", "token", "state", "taken_at", "recalls"},
+        defaults={"recalls": 0},
+        foreign_keys=[("queue_id", "queues", "id"), ("servicer_id", "servicers", "id")],
+    )
+    db["tickets"].create_index(["queue_id", "number"], unique=True)
+    db["tickets"].create_index(["token"], unique=True)
+    db["tickets"].create_index(["queue_id", "state", "number"])
+    db["tickets"].create_index(["queue_id", "finished_at"])
+    db["tickets"].create_index(["servicer_id", "state"])
+    db["events"].create(
+        {
+            "id": int,
+            "queue_id": str,
+            "ticket_id": int,
+            "servicer_id": int,
+            "kind": str,
+            "at": float,
+        },
+        pk="id",
+        not_null={"queue_id", "kind", "at"},
+        foreign_keys=[
+            ("queue_id", "queues", "id"),
+            ("ticket_id", "tickets", "id"),
+            ("servicer_id", "servicers", "id"),
+        ],
+    )
+    db["events"].create_index(["queue_id", "at"])
+
+
+def _add_ticket_browser(db):
+    # Which browser took a ticket (a hash of its session), so that two clicks
+    # racing ahead of the ticket cookie still give that browser one ticket.
+    db["tickets"].add_column("browser", str)
+    db["tickets"].create_index(["browser"])
+
+
+def _add_api_tokens(db):
+    # Bearer tokens of the JSON API, stored as hashes: each acts as one servicer.
+    db["api_tokens"].create(
+        {"token_hash": str, "servicer_id": int, "created_at": float},
+        pk="token_hash",
+        not_null={"servicer_id", "created_at"},
+        foreign_keys=[("servicer_id", "servicers", "id")],
+    )
+    db["api_tokens"].create_index(["servicer_id"])
+
+
+def _add_owner_controls(db):
+    # The owner's controls of a queue, servicer roles, and each ticket's place in line.
+    queues = db["queues"]
+    queues.add_column("status", str, not_null_default="open")
+    queues.add_column("announcement", str, not_null_default="")
+    queues.add_column("max_waiting", int)
+    queues.add_column("no_show_policy", str, not_null_default="end")
+    queues.add_column("opening_hours", str)
+    queues.add_column("timezone", str, not_null_default="UTC")
+    queues.add_column("staff_code", str)
+    servicers = db["servicers"]
+    servicers.add_column("is_owner", int, not_null_default=0)
+    servicers.add_column("started_at", float)
+    tickets = db["tickets"]
+    tickets.add_column("line_position", float)
+    tickets.add_column("moves_back", int, not_null_default=0)
+    tickets.add_column("requeued", int, not_null_default=0)
+    db.execute("UPDATE tickets SET line_position = number")
+    # The first servicer of each existing queue created it.
+    db.execute(
+        "UPDATE servicers SET is_owner = 1 WHERE id IN "
+        "(SELECT min(id) FROM servicers GROUP BY queue_id)"
+    )
+    tickets.create_index(["queue_id", "state", "line_position"])
+
+
+def _add_one_statement_take(db):
+    # Taking a number becomes one INSERT: this trigger moves the queue's counter
+    # and version on and records the event, inside the same statement.
+    db.execute(
+        """
+        CREATE TRIGGER ticket_taken AFTER INSERT ON tickets BEGIN
+            UPDATE queues SET last_number = NEW.number, version = version + 1
+                WHERE id = NEW.queue_id;
+            INSERT INTO events (queue_id, ticket_id, kind, at)
+                VALUES (NEW.queue_id, NEW.id, 'take', NEW.taken_at);
+        END
+        """
+    )
+    # A browser holds one open ticket per queue, whatever races: the index says so.
+    db.execute(
+        "UPDATE tickets SET browser = NULL WHERE browser IS NOT NULL "
+        "AND state IN ('waiting', 'called') AND id NOT IN (SELECT min(id) FROM tickets "
+        "WHERE browser IS NOT NULL AND state IN ('waiting', 'called') "
+        "GROUP BY queue_id, browser)"
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX tickets_open_per_browser ON tickets (queue_id, browser) "
+        "WHERE browser IS NOT NULL AND state IN ('waiting', 'called')"
+    )
+
+
+def _add_rate_limits(db):
+    # Rate limits that hold across processes: a hit per row, until it expires.
+    # Keys hold HMACs of addresses, never an address.
+    db["rate_limit_hits"].create(
+        {"id": int, "key": str, "expires": float}, pk="id", not_null={"key", "expires"}
+    )
+    db["rate_limit_hits"].create_index(["key", "expires"])
+    db["rate_limit_hits"].create_index(["expires"])
+    # Takes per address are counted from the tickets themselves (an HMAC of the
+    # address, forgotten once older than the limit's period).
+    db["tickets"].add_column("address", str)
+    db.execute(
+        "CREATE INDEX tickets_recent_by_address ON tickets (queue_id, address, taken_at) "
+        "WHERE address IS NOT NULL"
+    )
+
+
+def _add_invitations(db):
+    # Personal invitations replace the shared staff code: one per servicer, its
+    # code stored as a hash; each servicer remembers the invitation that signed
+    # them in, why they left, and when their console or a button was last seen.
+    db["invitations"].create(
+        {
+            "id": int,
+            "queue_id": str,
+            "name": str,
+            "code_hash": str,
+            "created_at": float,
+            "expires_at": float,
+            "revoked_at": float,
+        },
+        pk="id",
+        not_null={"queue_id", "name", "code_hash", "created_at"},
+        foreign_keys=[("queue_id", "queues", "id")],
+    )
+    db["invitations"].create_index(["code_hash"], unique=True)
+    db["invitations"].create_index(["queue_id", "revoked_at"])
+    servicers = db["servicers"]
+    servicers.add_column("invitation_id", int)
+    servicers.add_column("left_reason", str)
+    servicers.add_column("last_seen_at", float)
+    servicers.create_index(["invitation_id"])
+    db.execute(
+        "UPDATE servicers SET last_seen_at = max(signed_in_at, coalesce("
+        "(SELECT max(at) FROM events WHERE events.servicer_id = servicers.id), 0))"
+    )
+    db.execute("UPDATE servicers SET left_reason = 'signed_out' WHERE signed_out_at IS NOT NULL")
+    # Shared staff codes stop working: the owner invites each servicer instead.
+    # Those signed in with one stay signed in until they sign out or are revoked.
+    db.execute("UPDATE queues SET staff_code = NULL")
+
+
+# Named, recorded migrations, applied in order at start-up. Never edit one that
+# has shipped: add a new one.
+MIGRATIONS = [
+    ("0001_core_tables", _create_core_tables),
+    ("0002_ticket_browser", _add_ticket_browser),
+    ("0003_api_tokens", _add_api_tokens),
+    ("0004_owner_controls", _add_owner_controls),
+    ("0005_one_statement_take", _add_one_statement_take),
+    ("0006_rate_limits", _add_rate_limits),
+    ("0007_personal_invitations", _add_invitations),
+]
+
+
+def migrate(engine):
+    """Apply the migrations not yet recorded; return the names applied."""
+    engine.prepare()
+    applied = []
+    with engine.immediate() as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations "
+            "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+        for name, migration in MIGRATIONS:
+            if name in done:
+                continue
+            migration(db)
+            db.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (?, julianday('now'))",
+                (name,),
+            )
+            applied.append(name)
+    for name in applied:
+        log.info("applied migration %s to %s", name, engine.path)
+    return applied
+
+
+def applied_migrations(engine):
+    """The names of the migrations recorded, in order."""
+    return engine.column("SELECT name FROM migrations ORDER BY name")

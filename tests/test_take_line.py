@@ -1,0 +1,129 @@
+"""The take line on its own: takes arriving together are written in batches, each
+caller gets its own ticket or error, and nobody is left waiting (no database)."""
+
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from take_a_number.store import Take, TakeLine
+
+
+class Writer:
+    """Numbers takes as the store would; ``hold`` keeps the first write waiting.
+
+    ``together``: True writes batches together, None leaves every take to be
+    written alone, False fails writing together.
+    """
+
+    def __init__(self, together=True):
+        self.together = together
+        self.batches = []  # each batch write_together was given, as tokens
+        self.alone = []  # the tokens written alone
+        self.hold = threading.Event()
+        self.hold.set()
+        self.number = 0
+
+    def write_together(self, batch):
+        self.batches.append([take.token for take in batch])
+        if self.together is False:
+            raise sqlite3.OperationalError("disk I/O error")
+        if self.together and len(batch) > 1:
+            for take in batch:
+                take.ticket = self._ticket(take)
+
+    def write_alone(self, take):
+        self.hold.wait(10)
+        if take.token.startswith("bad"):
+            raise LookupError(take.token)
+        self.alone.append(take.token)
+        return self._ticket(take)
+
+    def _ticket(self, take):
+        self.number += 1
+        return {"token": take.token, "number": self.number}
+
+
+def take(token):
+    return Take("q", token, 0.0, None, None)
+
+
+def arriving_together(line, writer, tokens):
+    """The first of ``tokens`` is written alone and held there while the others
+    line up; then it goes. Returns ``{token: ticket or exception}``."""
+    results = {}
+
+    def take_one(token):
+        try:
+            results[token] = line.take(take(token))
+        except Exception as error:
+            results[token] = error
+
+    writer.hold.clear()
+    first = threading.Thread(target=take_one, args=(tokens[0],))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not writer.batches and time.monotonic() < deadline:
+        time.sleep(0.005)
+    others = [threading.Thread(target=take_one, args=(token,)) for token in tokens[1:]]
+    for thread in others:
+        thread.start()
+    while line.waiting() < len(others) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert line.waiting() == len(others), "the takes did not line up"
+    writer.hold.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    return results
+
+
+def test_takes_arriving_while_one_is_written_are_written_together_in_the_next_batch():
+    writer = Writer()
+    line = TakeLine(writer.write_together, writer.write_alone)
+    tokens = [f"t{i}" for i in range(10)]
+    results = arriving_together(line, writer, tokens)
+
+    assert writer.batches[0] == ["t0"] and sorted(writer.batches[1]) == tokens[1:]
+    assert writer.alone == ["t0"]
+    assert sorted(r["number"] for r in results.values()) == list(range(1, 11))
+    assert all(results[token]["token"] == token for token in tokens)
+    assert line.waiting() == 0
+
+
+def test_when_writing_together_fails_each_take_is_written_alone_and_nobody_hangs():
+    writer = Writer(together=False)
+    line = TakeLine(writer.write_together, writer.write_alone)
+    results = arriving_together(line, writer, [f"t{i}" for i in range(8)])
+
+    assert sorted(t["number"] for t in results.values()) == list(range(1, 9))
+    # And the line is free for the next take.
+    assert line.take(take("after"))["number"] == 9
+
+
+def test_each_caller_gets_its_own_error_and_the_others_their_tickets():
+    writer = Writer(together=None)  # every take written alone
+    line = TakeLine(writer.write_together, writer.write_alone)
+    results = arriving_together(line, writer, ["t0", "bad1", "t2", "bad3"])
+
+    assert results["bad1"].args == ("bad1",)
+    assert isinstance(results["bad3"], LookupError)
+    assert [results[t]["token"] for t in ("t0", "t2")] == ["t0", "t2"]
+
+
+def test_a_lone_take_is_answered_in_its_own_thread():
+    writer = Writer()
+    line = TakeLine(writer.write_together, writer.write_alone)
+    assert line.take(take("only")) == {"token": "only", "number": 1}
+    with pytest.raises(LookupError):
+        line.take(take("bad"))
+    assert line.take(take("next"))["number"] == 2
+
+
+def test_writing_a_batch_at_once_answers_every_take():
+    writer = Writer(together=False)
+    line = TakeLine(writer.write_together, writer.write_alone)
+    batch = [take("a"), take("bad"), take("c")]
+    line.write(batch)
+    assert [t.ticket and t.ticket["number"] for t in batch] == [1, None, 2]
+    assert isinstance(batch[1].error, LookupError)
