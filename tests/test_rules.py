@@ -6,7 +6,7 @@ import zoneinfo
 
 import pytest
 
-from take_a_number import rules
+from take_a_number import rules, views
 from take_a_number.rules import CALLED, CLEARED, LEFT, NO_SHOW, SERVED, WAITING
 
 ALL_STATES = {WAITING, CALLED, SERVED, NO_SHOW, LEFT, CLEARED}
@@ -152,12 +152,12 @@ def test_no_active_servicer_counts_as_one():
 
 
 def test_no_estimate_has_no_words():
-    assert rules.describe_wait(None) is None
+    assert views.describe_wait(None) is None
 
 
 @pytest.mark.parametrize("estimate", [(0, 0), (10, 30), (0, 60)])
 def test_a_wait_of_at_most_a_minute_reads_under_a_minute(estimate):
-    assert rules.describe_wait(estimate) == "under a minute"
+    assert views.describe_wait(estimate) == "under a minute"
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_a_wait_of_at_most_a_minute_reads_under_a_minute(estimate):
     ],
 )
 def test_a_longer_wait_reads_as_a_range_of_whole_minutes(estimate, words):
-    assert rules.describe_wait(estimate) == words
+    assert views.describe_wait(estimate) == words
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,7 @@ def test_a_longer_wait_reads_as_a_range_of_whole_minutes(estimate, words):
     ],
 )
 def test_how_long_ago_reads_in_minutes_then_hours(seconds, words):
-    assert rules.describe_age(seconds) == words
+    assert views.describe_age(seconds) == words
 
 
 # -- opening hours ---------------------------------------------------------------------
