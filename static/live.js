@@ -82,8 +82,9 @@
 
   // -- rendering --------------------------------------------------------
 
-  function listItem(parts) {
+  function listItem(className, parts) {
     var li = document.createElement("li");
+    if (className) li.className = className;
     parts.forEach(function (part) {
       var el = document.createElement(part.tag || "span");
       if (part.className) el.className = part.className;
@@ -96,7 +97,7 @@
   var lists = {
     desks: function (v) {
       return v.desks.map(function (d) {
-        return listItem([
+        return listItem("desk", [
           { className: "desk-number", text: String(d.number) },
           { className: "desk-name", text: d.servicer_name }
         ]);
@@ -104,7 +105,7 @@
     },
     recent_calls: function (v) {
       return v.recent_calls.map(function (c) {
-        return listItem([
+        return listItem("", [
           { className: "call-number", text: String(c.number) },
           { text: " \u2192 " + c.servicer_name }
         ]);
@@ -123,9 +124,11 @@
       el.hidden = !view[el.getAttribute("data-show")];
     });
     document.querySelectorAll("[data-class]").forEach(function (el) {
-      var key = el.getAttribute("data-class");
-      el.className = el.className.replace(new RegExp("\\b" + key + "-\\S+", "g"), "").trim();
-      el.classList.add(key + "-" + view[key]);
+      var prefix = el.getAttribute("data-class") + "-";
+      var kept = el.className.split(/\s+/).filter(function (name) {
+        return name.indexOf(prefix) !== 0;
+      });
+      el.className = kept.concat(prefix + view[el.getAttribute("data-class")]).join(" ");
     });
     document.querySelectorAll("[data-list]").forEach(function (el) {
       var build = lists[el.getAttribute("data-list")];
