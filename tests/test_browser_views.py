@@ -207,6 +207,42 @@ def test_a_ticket_updated_live_shows_what_a_reload_shows_for_a_no_show(new_page,
     )
 
 
+def test_a_ticket_updated_live_shows_what_a_reload_shows_when_the_line_is_cleared(
+    new_page, server, queue_id
+):
+    queue = Queue(server, queue_id)
+    ticket = queue.take()
+    queue.take()
+    watch(
+        new_page,
+        ticket,
+        steps(
+            cleared=lambda: queue("/clear"),
+            paused=lambda: queue.status("paused"),
+            open_with_an_announcement=(
+                lambda: queue.status("open"),
+                lambda: queue.announce("Sorry about that"),
+            ),
+        ),
+    )
+
+
+def test_the_queue_page_updated_live_shows_what_a_reload_shows(new_page, server, queue_id):
+    queue = Queue(server, queue_id)
+    watch(
+        new_page,
+        f"/{queue_id}",
+        steps(
+            someone_takes_a_number=queue.take,
+            paused=lambda: queue.status("paused"),
+            closed=lambda: queue.status("closed"),
+            outside_opening_hours=(lambda: queue.status("open"), queue.outside_hours),
+            open_with_an_announcement=(queue.always_open, lambda: queue.announce("Hello")),
+            served=lambda: queue("/next"),
+        ),
+    )
+
+
 # -- the console and the board -----------------------------------------------------
 
 
