@@ -82,23 +82,9 @@
 
   // -- rendering --------------------------------------------------------
 
-  var conditions = {
-    can_leave: function (v) { return v.can_leave; },
-    closed: function (v) { return !v.is_open; },
-    has_current: function (v) { return v.has_current; },
-    nobody_waiting: function (v) { return v.waiting === 0; },
-    others: function (v) { return !!v.others; },
-    no_desks: function (v) { return !v.desks || v.desks.length === 0; },
-    accepting: function (v) { return v.accepting; },
-    take_new: function (v) { return !v.is_open && v.accepting; },
-    can_move_back: function (v) { return v.can_move_back; },
-    announcement: function (v) { return !!v.announcement; },
-    notice: function (v) { return !!v.notice; },
-    flow: function (v) { return !!v.flow; }
-  };
-
-  function listItem(parts) {
+  function listItem(className, parts) {
     var li = document.createElement("li");
+    if (className) li.className = className;
     parts.forEach(function (part) {
       var el = document.createElement(part.tag || "span");
       if (part.className) el.className = part.className;
@@ -111,7 +97,7 @@
   var lists = {
     desks: function (v) {
       return v.desks.map(function (d) {
-        return listItem([
+        return listItem("desk", [
           { className: "desk-number", text: String(d.number) },
           { className: "desk-name", text: d.servicer_name }
         ]);
@@ -119,7 +105,7 @@
     },
     recent_calls: function (v) {
       return v.recent_calls.map(function (c) {
-        return listItem([
+        return listItem("", [
           { className: "call-number", text: String(c.number) },
           { text: " \u2192 " + c.servicer_name }
         ]);
@@ -127,22 +113,25 @@
     }
   };
 
+  // The view holds every flag and every piece of text of the page
+  // (take_a_number/views.py): this only copies them in, as the template does.
   function render(view) {
-    document.querySelectorAll("[data-live]").forEach(function (el) {
-      var value = view[el.getAttribute("data-live")];
-      if (value !== undefined && value !== null) el.textContent = String(value);
+    document.querySelectorAll("[data-text]").forEach(function (el) {
+      var value = view[el.getAttribute("data-text")];
+      el.textContent = value === undefined || value === null ? "" : String(value);
     });
-    document.querySelectorAll("[data-show-when]").forEach(function (el) {
-      var test = conditions[el.getAttribute("data-show-when")];
-      if (test) el.hidden = !test(view);
+    document.querySelectorAll("[data-show]").forEach(function (el) {
+      el.hidden = !view[el.getAttribute("data-show")];
     });
-    document.querySelectorAll("[data-live-class]").forEach(function (el) {
-      var key = el.getAttribute("data-live-class");
-      el.className = el.className.replace(new RegExp("\\b" + key + "-\\S+", "g"), "").trim();
-      el.classList.add(key + "-" + view[key]);
+    document.querySelectorAll("[data-class]").forEach(function (el) {
+      var prefix = el.getAttribute("data-class") + "-";
+      var kept = el.className.split(/\s+/).filter(function (name) {
+        return name.indexOf(prefix) !== 0;
+      });
+      el.className = kept.concat(prefix + view[el.getAttribute("data-class")]).join(" ");
     });
-    document.querySelectorAll("[data-live-list]").forEach(function (el) {
-      var build = lists[el.getAttribute("data-live-list")];
+    document.querySelectorAll("[data-list]").forEach(function (el) {
+      var build = lists[el.getAttribute("data-list")];
       if (!build) return;
       el.textContent = "";
       build(view).forEach(function (item) { el.appendChild(item); });
@@ -153,15 +142,14 @@
 
   function announce(view, before) {
     if (page === "ticket") {
-      var called = view.state === "called";
+      var called = view.your_turn;
       var recalled = called && before && view.recalls > before.recalls;
-      body.classList.toggle("your-turn", called);
-      if (called && (!before || before.state !== "called" || recalled)) {
+      if (called && (!before || !before.your_turn || recalled)) {
         flashTitle("\u2757 Your turn! " + view.message);
         vibrate([400, 150, 400, 150, 800]);
         chime([880, 1175, 1568]);
         notify("It's your turn", view.message);
-      } else if (view.ahead === 0 && before && before.ahead !== 0) {
+      } else if (view.is_next && before && !before.is_next) {
         flashTitle("You're next \u2013 " + baseTitle);
         vibrate([200]);
         chime([660]);
@@ -170,11 +158,11 @@
         stopFlashing();
       }
     } else if (page === "console") {
-      if (before && before.waiting === 0 && view.waiting > 0) {
+      if (before && before.nobody_waiting && !view.nobody_waiting) {
         flashTitle("\u25CF Someone is waiting \u2013 " + view.title);
         chime([660, 880]);
         notify("Someone joined the queue", view.title);
-      } else if (view.waiting === 0 || view.has_current !== (before && before.has_current)) {
+      } else if (view.nobody_waiting || view.has_current !== (before && before.has_current)) {
         stopFlashing();
       }
     } else if (page === "board") {

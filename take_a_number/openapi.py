@@ -225,6 +225,9 @@ SCHEMAS = {
                     "is_open": {"type": "boolean"},
                     "can_leave": {"type": "boolean"},
                     "can_move_back": {"type": "boolean"},
+                    "can_take_new": {"type": "boolean"},
+                    "your_turn": {"type": "boolean"},
+                    "is_next": {"type": "boolean"},
                     "links": {
                         "type": "object",
                         "required": ["page", "api"],
@@ -259,6 +262,7 @@ SCHEMAS = {
                     "called_at": {"type": ["number", "null"]},
                     "called": {"type": "string"},
                     "waiting_detail": {"type": "string"},
+                    "nobody_waiting": {"type": "boolean"},
                     "others": {"type": "string"},
                     "flow": {
                         "type": "string",

@@ -10,7 +10,6 @@ customer may let the next person go first, and a no-show may be sent to the end.
 import dataclasses
 import datetime
 import json
-import math
 import statistics
 import zoneinfo
 
@@ -290,30 +289,6 @@ def estimate_wait(position, service_durations, servicers):
     lower, _, upper = statistics.quantiles(durations, n=4, method="inclusive")
     turns = position / max(1, servicers)
     return turns * lower, turns * upper
-
-
-def describe_wait(estimate):
-    """Words for an estimate range: 'about 2–5 minutes', or None for no estimate."""
-    if estimate is None:
-        return None
-    low, high = estimate
-    low_minutes = math.floor(low / 60)
-    high_minutes = max(math.ceil(high / 60), low_minutes + 1)
-    if high_minutes <= 1:
-        return "under a minute"
-    if low_minutes == 0:
-        return f"under {high_minutes} minutes"
-    return f"about {low_minutes}\u2013{high_minutes} minutes"
-
-
-def describe_age(seconds):
-    """'just now', '3 min ago', '1 h 5 min ago' for how long ago something happened."""
-    minutes = int(max(0, seconds) // 60)
-    if minutes < 1:
-        return "just now"
-    if minutes < 60:
-        return f"{minutes} min ago"
-    return f"{minutes // 60} h {minutes % 60} min ago"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,11 +1,15 @@
 """What the ticket page, the servicer console and the board show, as plain dicts.
 
-The HTML templates and the live JSON updates render the same dicts, so a page
-and its updates never disagree. Snapshots of a queue are cached per version:
-however many people watch a queue, it is read once per change.
+The HTML templates, the live JSON updates and the API render the same dicts,
+so a page and its updates never disagree. A view holds every flag and every
+piece of text its page shows: templates and ``static/live.js`` only read
+``view[flag]`` (``data-show``) and ``view[field]`` (``data-text``), never work
+one out. Snapshots of a queue are cached per version: however many people
+watch a queue, it is read once per change.
 """
 
 import collections
+import math
 import threading
 
 from . import rules, statistics
@@ -91,9 +95,63 @@ def frozen(view):
     return tuple(sorted(view.items()))
 
 
+# -- the words of the pages -------------------------------------------------
+
+
 def people(count):
     """'1 person', '3 people'."""
     return "1 person" if count == 1 else f"{count} people"
+
+
+def describe_wait(estimate):
+    """Words for an estimate range (``rules.estimate_wait``): 'about 2–5 minutes', or None."""
+    if estimate is None:
+        return None
+    low, high = estimate
+    low_minutes = math.floor(low / 60)
+    high_minutes = max(math.ceil(high / 60), low_minutes + 1)
+    if high_minutes <= 1:
+        return "under a minute"
+    if low_minutes == 0:
+        return f"under {high_minutes} minutes"
+    return f"about {low_minutes}\u2013{high_minutes} minutes"
+
+
+def describe_age(seconds):
+    """'just now', '3 min ago', '1 h 5 min ago' for how long ago something happened."""
+    minutes = int(max(0, seconds) // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min ago"
+    return f"{minutes // 60} h {minutes % 60} min ago"
+
+
+FLOW_HEADLINES = {
+    statistics.GROWING: "The line is growing: consider calling for backup.",
+    statistics.SHRINKING: "The line is shrinking.",
+    statistics.STEADY: "The line is steady.",
+}
+
+
+def _rate(per_minute):
+    return f"{per_minute:.1f}" if per_minute >= 1 else f"{per_minute:.2f}"
+
+
+def describe_flow(figures):
+    """``(headline, how it was worked out)`` of ``statistics.flow``; None with too little data."""
+    if figures["verdict"] is None:
+        return None
+    servicers = figures["servicers"]
+    detail = (
+        f"{_rate(figures['arrivals_per_minute'])} arrivals/min vs "
+        f"{_rate(figures['served_per_minute'])} served/min: "
+        f"{figures['arrivals']} numbers taken in the last {figures['window'] // 60:g} min; "
+        f"{servicers} {'servicer' if servicers == 1 else 'servicers'} at "
+        f"{figures['mean_service'] / 60:.1f} min per customer "
+        f"(the last {figures['services']} served)."
+    )
+    return FLOW_HEADLINES[figures["verdict"]], detail
 
 
 def numbers_served(snapshot):
@@ -111,6 +169,7 @@ def queue_view(snapshot):
         "now_serving": numbers_served(snapshot),
         "waiting": len(snapshot.waiting),
         "status": snapshot.queue["status"],
+        # Shown when not empty (data-show="announcement", data-show="notice").
         "announcement": snapshot.queue["announcement"],
         "accepting": notice is None,
         "notice": notice or "",
@@ -120,25 +179,31 @@ def queue_view(snapshot):
 def ticket_view(snapshot, ticket):
     """A customer's ticket page."""
     state = ticket["state"]
+    queue = queue_view(snapshot)
     view = dict(
-        queue_view(snapshot),
+        queue,
         number=ticket["number"],
         state=state,
         servicer_name=ticket["servicer_name"],
         recalls=ticket["recalls"],
         ahead=None,
+        is_next=False,
         position=None,
         estimate=None,
         is_open=rules.is_open(state),
+        your_turn=state == rules.CALLED,
         can_leave=rules.can_leave(state),
         can_move_back=False,
+        # A ticket that ended offers a new number, while the queue gives them.
+        can_take_new=not rules.is_open(state) and queue["accepting"],
     )
     if state == rules.WAITING:
         ahead = snapshot.people_ahead(ticket["number"])
         view.update(
             ahead=ahead,
+            is_next=ahead == 0,
             position=ahead + 1,
-            estimate=rules.describe_wait(snapshot.estimate(ahead + 1)),
+            estimate=describe_wait(snapshot.estimate(ahead + 1)),
             can_move_back=rules.can_move_back(ticket, snapshot.people_behind(ticket["number"])),
         )
     view["message"], view["detail"] = _ticket_words(view)
@@ -169,12 +234,12 @@ def _ticket_words(view):
 def console_view(snapshot, servicer, now):
     """A servicer's console: their customer, the line, the other desks."""
     mine = next((s for s in snapshot.serving if s["servicer_id"] == servicer["id"]), None)
-    others = [s for s in snapshot.serving if s["servicer_id"] != servicer["id"]]
+    other_desks = [s for s in snapshot.serving if s["servicer_id"] != servicer["id"]]
     waiting = len(snapshot.waiting)
     if mine is None:
         called = "nobody"
     else:
-        called = f"called {rules.describe_age(now - mine['called_at'])}"
+        called = f"called {describe_age(now - mine['called_at'])}"
         if mine["recalls"]:
             called += f", recalled {mine['recalls']}×"
     waiting_detail = f"{people(waiting)} in line" if waiting else "Nobody is waiting."
@@ -184,7 +249,7 @@ def console_view(snapshot, servicer, now):
         active_servicers=snapshot.active_servicers,
         service_durations=snapshot.service_durations,
     )
-    growth = statistics.describe_flow(flow)
+    growth = describe_flow(flow)
     return dict(
         queue_view(snapshot),
         flow=flow["verdict"] or "",
@@ -198,18 +263,21 @@ def console_view(snapshot, servicer, now):
         called_at=mine["called_at"] if mine else None,
         called=called,
         waiting_detail=waiting_detail,
-        others="; ".join(f"{s['number']} at {s['servicer_name']}" for s in others),
+        nobody_waiting=waiting == 0,
+        others="; ".join(f"{s['number']} at {s['servicer_name']}" for s in other_desks),
     )
 
 
 def board_view(snapshot):
     """The display board: each desk's number and the last calls."""
+    desks = [
+        {"servicer_name": s["servicer_name"], "number": s["number"]}
+        for s in sorted(snapshot.serving, key=lambda s: s["servicer_name"].lower())
+    ]
     return dict(
         queue_view(snapshot),
-        desks=[
-            {"servicer_name": s["servicer_name"], "number": s["number"]}
-            for s in sorted(snapshot.serving, key=lambda s: s["servicer_name"].lower())
-        ],
+        desks=desks,
+        nobody_served=not desks,
         recent_calls=[
             {"number": c["number"], "servicer_name": c["servicer_name"], "kind": c["kind"]}
             for c in snapshot.recent_calls

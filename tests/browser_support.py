@@ -1,8 +1,10 @@
 """Helpers for the browser tests: Chromium's launch options, the flows a person
 clicks through, and page checks."""
 
+import json
 import os
 import re
+import urllib.request
 
 from server_support import PASSWORD, Server  # noqa: F401 - the browser tests' server
 
@@ -96,6 +98,22 @@ def press(page, button):
 
 def join_url(console_page):
     return console_page.locator("a.join-link").get_attribute("href")
+
+
+def api(server, path, token=None, method="POST", **body):
+    """Call the server's JSON API (``path`` such as ``/api/v1/queues``); its JSON, or None."""
+    request = urllib.request.Request(
+        server.url + path,
+        data=json.dumps(body).encode() if method != "DELETE" else None,
+        method=method,
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read()
+    return json.loads(text) if text else None
 
 
 # -- page checks: each returns a list of problems, empty when all is well -----

@@ -6,12 +6,10 @@ with it enabled), so passing these tests proves that the app works without
 JavaScript: every flow is a plain form and pages refresh themselves.
 """
 
-import json
 import os
 import re
 import sqlite3
 import time
-import urllib.request
 from pprint import pformat
 
 import playwright.sync_api as playwright_api
@@ -24,6 +22,7 @@ from browser_support import (
     VIEWPORTS,
     WRITE_SCREENSHOTS,
     Server,
+    api,
     contrast_problems,
     create_queue,
     focus_problems,
@@ -191,11 +190,11 @@ def test_with_javascript_take_a_number_appears_the_moment_the_queue_opens(
     page = None
     try:
         body = {"queue_id": queue_id, "title": "Lab", "password": PASSWORD, "name": "Desk 1"}
-        created = _api(server, "/api/v1/queues", **body)
+        created = api(server, "/api/v1/queues", **body)
         opens, closes = hours_ahead()
         hours = {"days": list(range(7)), "timezone": "UTC"}
         hours["opens"], hours["closes"] = opens.strftime("%H:%M"), closes.strftime("%H:%M")
-        _api(server, f"/api/v1/queues/{queue_id}/hours", token=created["token"], **hours)
+        api(server, f"/api/v1/queues/{queue_id}/hours", token=created["token"], **hours)
         clock.write_text(str(opens.timestamp() - time.time() - 3))  # 3 s before it opens
 
         page = open_page(chromium, server, javascript=True)
@@ -213,20 +212,6 @@ def test_with_javascript_take_a_number_appears_the_moment_the_queue_opens(
         if page is not None:
             page.context.close()
         server.stop()
-
-
-def _api(server, path, token=None, **body):
-    """POST JSON to the server's API; the answer's JSON."""
-    request = urllib.request.Request(
-        server.url + path,
-        data=json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {token}"} if token else {}),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 def test_a_second_servicer_signs_in_and_calls_a_customer(new_page, queue_id):

@@ -1,5 +1,5 @@
 """The rules of the line as plain functions: who is next, what each state allows,
-how long the wait is and how it is put into words."""
+how long the wait is (its words are in test_views.py)."""
 
 import datetime
 import zoneinfo
@@ -146,50 +146,6 @@ def test_more_servicers_shorten_the_wait():
 
 def test_no_active_servicer_counts_as_one():
     assert rules.estimate_wait(2, ONE_TWO_THREE_MINUTES, 0) == (180, 300)
-
-
-# -- the words on the page ---------------------------------------------------------
-
-
-def test_no_estimate_has_no_words():
-    assert rules.describe_wait(None) is None
-
-
-@pytest.mark.parametrize("estimate", [(0, 0), (10, 30), (0, 60)])
-def test_a_wait_of_at_most_a_minute_reads_under_a_minute(estimate):
-    assert rules.describe_wait(estimate) == "under a minute"
-
-
-@pytest.mark.parametrize(
-    ("estimate", "words"),
-    [
-        ((90, 150), "about 1\u20133 minutes"),
-        ((120, 300), "about 2\u20135 minutes"),
-        ((270, 450), "about 4\u20138 minutes"),
-        # A range inside one minute still spans at least one minute.
-        ((120, 120), "about 2\u20133 minutes"),
-    ],
-)
-def test_a_longer_wait_reads_as_a_range_of_whole_minutes(estimate, words):
-    assert rules.describe_wait(estimate) == words
-
-
-@pytest.mark.parametrize(
-    ("seconds", "words"),
-    [
-        (-5, "just now"),
-        (0, "just now"),
-        (59, "just now"),
-        (60, "1 min ago"),
-        (185, "3 min ago"),
-        (3599, "59 min ago"),
-        (3600, "1 h 0 min ago"),
-        (3900, "1 h 5 min ago"),
-        (2 * 3600 + 59 * 60 + 59, "2 h 59 min ago"),
-    ],
-)
-def test_how_long_ago_reads_in_minutes_then_hours(seconds, words):
-    assert rules.describe_age(seconds) == words
 
 
 # -- opening hours ---------------------------------------------------------------------

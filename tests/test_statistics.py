@@ -9,7 +9,7 @@ import zoneinfo
 
 import pytest
 
-from take_a_number import rules, statistics
+from take_a_number import rules, statistics, views
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")  # British Summer Time in June: UTC+1
 MONDAY, TUESDAY = datetime.date(2024, 6, 3), datetime.date(2024, 6, 4)
@@ -437,7 +437,7 @@ def test_the_line_grows_when_people_join_faster_than_they_are_served():
         "served_per_minute": pytest.approx(0.2),
         "verdict": "growing",
     }
-    headline, detail = statistics.describe_flow(figures)
+    headline, detail = views.describe_flow(figures)
     assert headline == "The line is growing: consider calling for backup."
     assert detail == (
         "0.40 arrivals/min vs 0.20 served/min: 6 numbers taken in the last 15 min; "
@@ -450,15 +450,15 @@ def test_a_second_servicer_can_turn_a_growing_line_steady():
     figures = statistics.flow(history, NOW, active_servicers=2)
     assert figures["served_per_minute"] == pytest.approx(0.4)
     assert figures["verdict"] == "steady"
-    assert statistics.describe_flow(figures)[0] == "The line is steady."
-    assert "2 servicers at 5.0 min" in statistics.describe_flow(figures)[1]
+    assert views.describe_flow(figures)[0] == "The line is steady."
+    assert "2 servicers at 5.0 min" in views.describe_flow(figures)[1]
 
 
 def test_the_line_shrinks_when_people_are_served_faster_than_they_join():
     figures = statistics.flow(arrivals(2, 8, 14) + services(60, 60, 60), NOW)
     assert (figures["arrivals_per_minute"], figures["served_per_minute"]) == (0.2, 1.0)
     assert figures["verdict"] == "shrinking"
-    assert statistics.describe_flow(figures)[1].startswith("0.20 arrivals/min vs 1.0 served/min")
+    assert views.describe_flow(figures)[1].startswith("0.20 arrivals/min vs 1.0 served/min")
 
 
 def test_rates_within_ten_percent_of_each_other_are_steady():
@@ -487,7 +487,7 @@ def test_numbers_taken_before_the_window_do_not_count_as_arrivals():
 def test_the_indicator_says_nothing_with_too_little_data(history):
     figures = statistics.flow(history, NOW)
     assert figures["verdict"] is None
-    assert statistics.describe_flow(figures) is None
+    assert views.describe_flow(figures) is None
 
 
 def test_flow_uses_the_last_twenty_services_most_recent_first():
@@ -505,17 +505,3 @@ def test_the_console_may_pass_the_snapshot_s_service_times():
     figures = statistics.flow(arrivals(1, 2, 3), NOW, service_durations=[120, 120, 120])
     assert (figures["services"], figures["served_per_minute"]) == (3, 0.5)
     assert figures["verdict"] == "shrinking"
-
-
-# -- estimated waits -----------------------------------------------------------
-
-
-def test_the_estimated_wait_is_the_rules_range_with_its_words():
-    # Quartiles (inclusive) of 60, 120, 180 s are 90 and 150 s; third in line, one servicer.
-    estimate = statistics.estimate_wait_range(3, [60, 120, 180], 1)
-    assert estimate == {"low": 270, "high": 450, "words": "about 4\u20138 minutes"}
-    assert (estimate["low"], estimate["high"]) == rules.estimate_wait(3, [60, 120, 180], 1)
-
-
-def test_the_estimated_wait_says_nothing_with_too_little_data():
-    assert statistics.estimate_wait_range(3, [60, 120], 1) is None
