@@ -1354,15 +1354,6 @@ class Store:
                 self._touch(db, servicer["queue_id"])
         return finished, called
 
-    def press(self, button, servicer, now):
-        """A console button for this servicer: call_next, done, no_show or recall."""
-        if button == "call_next":
-            return self.call_next(servicer, now)
-        if button == "recall":
-            return self.recall(servicer, now)
-        state = {"done": rules.SERVED, "no_show": rules.NO_SHOW}[button]
-        return self.finish_current(servicer, state, now)
-
     def finish_current(self, servicer, state, now):
         """Done (``served``) or No show (``no_show``) for this servicer's customer."""
         with self.immediate() as db:
