@@ -95,6 +95,8 @@ BUTTONS = {
 
 # A queue's history, for its statistics and its CSV file.
 History = collections.namedtuple("History", "queue tickets tz starts")
+# What the owner manages: the queue, its servicers signed in and its invitations.
+Settings = collections.namedtuple("Settings", "owner queue servicers invitations")
 
 
 def validate(schema, fields, refused=None):
@@ -113,6 +115,26 @@ def validate(schema, fields, refused=None):
 def left_reason(servicer):
     """Why a servicer who is no longer signed in left, in words (rules.LEFT_REASONS)."""
     return rules.LEFT_REASONS[servicer["left_reason"] or rules.SIGNED_OUT]
+
+
+def answered_by(name):
+    """A controller method whose Refused is answered by its controller's method ``name``.
+
+    That method, ``(req, refusal, *the method's arguments)``, is each adapter's
+    one place that says how a refusal is shown: a page, or the JSON error.
+    """
+
+    def decorate(method):
+        @functools.wraps(method)
+        def answered(self, req, *args, **kwargs):
+            try:
+                return method(self, req, *args, **kwargs)
+            except Refused as refusal:
+                return getattr(self, name)(req, refusal, *args, **kwargs)
+
+        return answered
+
+    return decorate
 
 
 def servicer_only(action):
@@ -153,6 +175,12 @@ class Actions:
     def actor_of_token(self, token):
         """The servicer a bearer token names (signed in or not), or None."""
         return token and self.store.servicer_of_api_token(security.token_hash(token))
+
+    def new_api_token(self, servicer):
+        """A bearer token that acts as this servicer while they are signed in (the API)."""
+        token = security.new_token()
+        self.store.add_api_token(servicer["id"], security.token_hash(token), self.now())
+        return token
 
     def servicer(self, actor, queue_id):
         """``actor`` if still signed in to this queue (and now seen), else Refused (401).
@@ -379,7 +407,8 @@ class Actions:
     @owner_only
     def settings(self, owner, queue_id):
         """The queue, its servicers signed in and its invitations, for the owner."""
-        return (
+        return Settings(
+            owner,
             self.queue(queue_id),
             self.store.active_servicers(queue_id),
             self.store.invitations(queue_id),

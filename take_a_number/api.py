@@ -6,24 +6,13 @@ they sign in (or create a queue) through the API. Errors are always
 ``{"error": {"code": ..., "message": ..., "fields": {...}}}``.
 """
 
-import functools
 import json
 
 from . import actions, forms, openapi, routing, rules, security, statistics, views
 from .actions import ACTOR_CODES, Refused
 
-
-def answers_refusals(method):
-    """An API endpoint whose refusals (actions.Refused) become the one JSON error shape."""
-
-    @functools.wraps(method)
-    def answered(self, req, *args, **kwargs):
-        try:
-            return method(self, req, *args, **kwargs)
-        except Refused as refusal:
-            return self._refused(req, refusal)
-
-    return answered
+# An API endpoint whose refusals become the one JSON error shape (ApiController.refused).
+answers_refusals = actions.answered_by("refused")
 
 
 class ApiController:
@@ -34,7 +23,8 @@ class ApiController:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _refused(self, req, refusal):
+    def refused(self, req, refusal, *_args, **_kwargs):
+        """A refusal (actions.Refused) as the API's one error shape; a 429 says the wait."""
         if refusal.retry_after:
             return self.app.too_many(req, refusal.retry_after, refusal.message)
         fields = refusal.fields and {name: _message(e) for name, e in refusal.fields.items()}
@@ -72,11 +62,6 @@ class ApiController:
     def _actor(self, req):
         return self.actions.actor_of_token(security.bearer_token(req))
 
-    def _issue_token(self, servicer):
-        token = security.new_token()
-        self.store.add_api_token(servicer["id"], security.token_hash(token), self.app.now())
-        return token
-
     def _ticket(self, req, snapshot, ticket):
         links = {
             "page": req.host_url
@@ -89,10 +74,10 @@ class ApiController:
         return self.app.snapshots.get(queue_id, self.app.now())
 
     def _no_queue(self, req):
-        return self._refused(req, Refused(404, "not_found", actions.NO_QUEUE))
+        return self.refused(req, Refused(404, "not_found", actions.NO_QUEUE))
 
     def _no_ticket(self, req):
-        return self._refused(req, Refused(404, "not_found", actions.NO_TICKET))
+        return self.refused(req, Refused(404, "not_found", actions.NO_TICKET))
 
     # -- the description --------------------------------------------------------
 
@@ -109,7 +94,7 @@ class ApiController:
         body = {
             "queue": views.queue_view(self._snapshot(queue_id)),
             "servicer_name": servicer["name"],
-            "token": self._issue_token(servicer),
+            "token": self.actions.new_api_token(servicer),
         }
         response = self.app.json(req, body, status=201)
         response.location = req.urls("api_queue", queue_id=queue_id)
@@ -163,7 +148,7 @@ class ApiController:
         self.actions.queue(queue_id)  # no such queue: 404 before the body is read
         fields, _refused = self._fields(req)
         signed_in = self.actions.sign_in(queue_id, fields, req.remote_addr)
-        body = {"servicer_name": signed_in["name"], "token": self._issue_token(signed_in)}
+        body = {"servicer_name": signed_in["name"], "token": self.actions.new_api_token(signed_in)}
         return self.app.json(req, body, status=201)
 
     @answers_refusals
@@ -211,8 +196,7 @@ class ApiController:
 
     @answers_refusals
     def settings(self, req, queue_id):
-        self.actions.owner(self._actor(req), queue_id)
-        queue = self.store.get_queue(queue_id)
+        _owner, queue, servicers, invitations = self.actions.settings(self._actor(req), queue_id)
         hours = rules.parse_hours(queue["opening_hours"])
         return self.app.json(
             req,
@@ -235,9 +219,9 @@ class ApiController:
                         "is_owner": bool(s["is_owner"]),
                         "invitation_id": s["invitation_id"],
                     }
-                    for s in self.store.active_servicers(queue_id)
+                    for s in servicers
                 ],
-                "invitations": [_invitation(i) for i in self.store.invitations(queue_id)],
+                "invitations": [_invitation(i) for i in invitations],
             },
         )
 
@@ -255,7 +239,7 @@ class ApiController:
         actor = self.actions.owner(self._actor(req), queue_id)
         fields, refused = self._fields(req, forms.StaffForm)
         servicer = self.actions.sign_in_staff(actor, queue_id, fields, refused)
-        body = {"servicer_name": servicer["name"], "token": self._issue_token(servicer)}
+        body = {"servicer_name": servicer["name"], "token": self.actions.new_api_token(servicer)}
         return self.app.json(req, body, status=201)
 
     @answers_refusals

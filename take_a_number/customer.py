@@ -14,7 +14,6 @@ def ticket_cookie(queue_id):
 class CustomerController:
     def __init__(self, app):
         self.app = app
-        self.store = app.store
         self.actions = app.actions
 
     def _open_ticket(self, req, queue_id):

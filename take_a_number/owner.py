@@ -1,6 +1,5 @@
 """The queue owner's pages: the home page, creating a queue, and managing it."""
 
-import functools
 import zoneinfo
 
 import tempita
@@ -13,40 +12,13 @@ from .actions import Refused
 MANAGE_FIELDS = (*forms.OptionsForm.fields, *forms.HoursForm.fields)
 
 
-def owner_page(method):
-    """A page only the queue's owner may see or post to: a refusal of who acts, as a page.
-
-    The action (actions.owner_only) says who may act; this says what the
-    browser is shown instead: the console's sign-in, or a 403 page. Any other
-    refusal (revoking oneself, a servicer already gone) leaves the Manage page as it is.
-    """
-
-    @functools.wraps(method)
-    def answered(self, req, queue_id, *args, **kwargs):
-        if self.store.get_queue(queue_id) is None:
-            return self.app.not_found(req, queue_id)
-        try:
-            return method(self, req, queue_id, *args, **kwargs)
-        except Refused as refusal:
-            if refusal.status == 401:
-                return self.app.redirect(req, "console", queue_id=queue_id)
-            if refusal.status == 403:
-                return self.app.error_page(
-                    req,
-                    exc.HTTPForbidden,
-                    "Only the owner can do this",
-                    refusal.message,
-                    join_queue_id=queue_id,
-                )
-            return self.app.redirect(req, "manage", queue_id=queue_id)
-
-    return answered
+# A page only the queue's owner may see or post to (OwnerController.refused).
+owner_page = actions.answered_by("refused")
 
 
 class OwnerController:
     def __init__(self, app):
         self.app = app
-        self.store = app.store
         self.actions = app.actions
 
     # -- creating a queue ------------------------------------------------------
@@ -82,12 +54,35 @@ class OwnerController:
     # -- managing a queue --------------------------------------------------------
 
     def _actor(self, req, queue_id):
+        """The servicer this browser's session names; Refused (404) if there is no such queue."""
+        self.actions.queue(queue_id)
         return self.actions.actor_of_session(req.session, queue_id)
+
+    def refused(self, req, refusal, queue_id, *_args, **_kwargs):
+        """What the owner's browser is shown instead of a page refused.
+
+        Not the owner: the console's sign-in, or a 403 page. Any other refusal
+        (revoking oneself, a servicer already gone) leaves the Manage page as it is.
+        """
+        if refusal.message == actions.NO_QUEUE:
+            return self.app.not_found(req, queue_id)
+        if refusal.status == 401:
+            return self.app.redirect(req, "console", queue_id=queue_id)
+        if refusal.status == 403:
+            return self.app.error_page(
+                req,
+                exc.HTTPForbidden,
+                "Only the owner can do this",
+                refusal.message,
+                join_queue_id=queue_id,
+            )
+        return self.app.redirect(req, "manage", queue_id=queue_id)
 
     @owner_page
     def manage(self, req, queue_id, errors=None, status=200, defaults=None):
-        servicer = self.actions.owner(self._actor(req, queue_id), queue_id)
-        queue = self.store.get_queue(queue_id)
+        servicer, queue, servicers, invitations = self.actions.settings(
+            self._actor(req, queue_id), queue_id
+        )
         hours = rules.parse_hours(queue["opening_hours"])
         filled = {
             "announcement": queue["announcement"],
@@ -114,7 +109,7 @@ class OwnerController:
             status=status,
             queue=queue,
             servicer=servicer,
-            servicers=self.store.active_servicers(queue_id),
+            servicers=servicers,
             status_words=rules.describe_status(queue, now),
             has_hours=hours is not None,
             # Which change went through, after its 303: that section says "Saved".
@@ -122,7 +117,7 @@ class OwnerController:
             first_error=next((name for name in MANAGE_FIELDS if name in (errors or {})), None),
             invitations=[
                 dict(i, expired=i["expires_at"] is not None and i["expires_at"] <= now)
-                for i in self.store.invitations(queue_id)
+                for i in invitations
             ],
             new_invitation=new_invitation,
             invitation_hours=forms.INVITATION_HOURS,
@@ -175,7 +170,7 @@ class OwnerController:
     @owner_page
     def confirm_clear(self, req, queue_id):
         self.actions.owner(self._actor(req, queue_id), queue_id)
-        queue = self.store.get_queue(queue_id)
+        queue = self.actions.queue(queue_id)
         snapshot = self.app.snapshots.get(queue_id, self.app.now())
         return self.app.render(
             req,
