@@ -212,17 +212,19 @@ class Actions:
 
     # -- creating a queue and signing in -------------------------------------------------
 
-    def create_queue(self, fields, address, refused=None):
+    def create_queue(self, address, read_fields):
         """Create a queue from CreateQueueForm's fields; return its owner, signed in.
 
-        Every attempt counts toward ``create_attempts``; only a queue created
-        toward ``create_queue`` (a taken id does not count).
+        ``read_fields()`` gives ``(fields, refused)`` (see ``validate``); it is
+        called once the attempt is counted, so that a body that cannot be read
+        counts too. Every attempt counts toward ``create_attempts``; only a
+        queue created toward ``create_queue`` (a taken id does not count).
         """
         now = self.now()
         _hit, wait = self.limits.hit("create_attempts", address, now=now)
         if wait:
             raise Refused(429, "rate_limited", TOO_MANY_ATTEMPTS, retry_after=wait)
-        values = validate(forms.CreateQueueForm, fields, refused)
+        values = validate(forms.CreateQueueForm, *read_fields())
 
         def create():
             self.store.create_queue(

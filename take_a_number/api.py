@@ -88,8 +88,9 @@ class ApiController:
 
     @answers_refusals
     def create_queue(self, req):
-        fields, refused = self._fields(req, forms.CreateQueueForm)
-        servicer = self.actions.create_queue(fields, req.remote_addr, refused)
+        servicer = self.actions.create_queue(
+            req.remote_addr, lambda: self._fields(req, forms.CreateQueueForm)
+        )
         queue_id = servicer["queue_id"]
         body = {
             "queue": views.queue_view(self._snapshot(queue_id)),

@@ -34,7 +34,7 @@ class OwnerController:
 
     def create_queue(self, req):
         try:
-            servicer = self.actions.create_queue(req.POST, req.remote_addr)
+            servicer = self.actions.create_queue(req.remote_addr, lambda: (req.POST, None))
         except Refused as refusal:
             if refusal.code == "rate_limited":
                 return self.app.too_many(req, refusal.retry_after, refusal.message)

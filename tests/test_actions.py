@@ -21,7 +21,7 @@ def acts(app):
 
 def new_queue(acts, queue_id="cet236", name="Desk 1"):
     fields = {"queue_id": queue_id, "title": "Lab help", "name": name, "password": PASSWORD}
-    return acts.create_queue(fields, ADDRESS)
+    return acts.create_queue(ADDRESS, lambda: (fields, None))
 
 
 def refusal(call, *args, **kwargs):
@@ -50,9 +50,20 @@ def test_a_taken_queue_id_is_refused_with_the_message_for_its_field(acts):
 
 def test_a_queue_with_a_short_password_is_refused_field_by_field(acts):
     fields = {"queue_id": "cet236", "title": "Lab", "name": "Desk 1", "password": "short"}
-    refused = refusal(acts.create_queue, fields, ADDRESS)
+    refused = refusal(acts.create_queue, ADDRESS, lambda: (fields, None))
     assert (refused.status, refused.code, refused.message) == (400, "invalid", actions.INVALID)
     assert set(refused.fields) == {"password"}
+
+
+def test_a_body_that_cannot_be_read_still_counts_as_an_attempt_at_creating(make_app):
+    acts = make_app(rate_limit_create_attempts="1/hour").actions
+
+    def unreadable():
+        raise Refused(400, "bad_request", "Send a JSON object.")
+
+    assert refusal(acts.create_queue, ADDRESS, unreadable).status == 400
+    refused = refusal(new_queue, acts)
+    assert (refused.status, refused.message) == (429, actions.TOO_MANY_ATTEMPTS)
 
 
 def test_an_address_that_created_its_share_of_queues_is_told_to_wait(make_app):
