@@ -1,16 +1,10 @@
 """Every action a person can take, written once for the pages and the JSON API.
 
-Each action validates its input (the FormEncode schemas in forms.py), applies
-the rules, calls the store, and returns what came of it or raises ``Refused``
-with the status, an error code and the one message the person is shown. The
-controllers are adapters: the pages turn a refusal into a form re-rendered
-with its messages (or an error page), the API into its one JSON error shape.
-
-Who may act is checked here too, the same way for both doors: the adapter
-finds the servicer (the pages from the session cookie, ``actor_of_session``;
-the API from the bearer token, ``actor_of_token``) and an action marked
-``@servicer_only`` or ``@owner_only`` refuses one who is not signed in to the
-queue or not its owner.
+Each action validates its input (forms.py), applies the rules, calls the store,
+and returns what came of it or raises ``Refused``, whose message is defined
+here once. Who may act is checked here too: the adapter finds the servicer
+(``actor_of_session`` from the cookie, ``actor_of_token`` from a bearer token)
+and ``@servicer_only`` or ``@owner_only`` refuses one who may not act.
 """
 
 import collections
@@ -23,14 +17,15 @@ from . import forms, rules, security, statistics, store
 class Refused(Exception):
     """What a person asked for is refused: an HTTP status, a code, and what to tell them.
 
-    ``fields`` holds a message per form field at fault; ``retry_after`` the
-    seconds to wait of a rate limit (the answer is then a 429).
+    ``fields`` holds a message per form field at fault (``field``: the message
+    is about that one); ``retry_after`` the seconds to wait of a rate limit (a 429).
     """
 
-    def __init__(self, status, code, message, fields=None, retry_after=None):
+    def __init__(self, status, code, message, fields=None, retry_after=None, field=None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-        self.fields, self.retry_after = fields, retry_after
+        self.fields = {field: message} if field else fields
+        self.retry_after = retry_after
 
 
 NO_QUEUE = "There is no such queue."
@@ -118,11 +113,8 @@ def left_reason(servicer):
 
 
 def answered_by(name):
-    """A controller method whose Refused is answered by its controller's method ``name``.
-
-    That method, ``(req, refusal, *the method's arguments)``, is each adapter's
-    one place that says how a refusal is shown: a page, or the JSON error.
-    """
+    """A controller method whose Refused is answered by its controller's method ``name``,
+    ``(req, refusal, *the method's arguments)``: the adapter's one way to show refusals."""
 
     def decorate(method):
         @functools.wraps(method)
@@ -185,9 +177,7 @@ class Actions:
     def servicer(self, actor, queue_id):
         """``actor`` if still signed in to this queue (and now seen), else Refused (401).
 
-        Checked in the database on every request: one who signed out, was
-        revoked or released stops acting at once, in every process.
-        """
+        Checked in the database each time: a revocation holds at once, everywhere."""
         if not actor or actor["queue_id"] != queue_id:
             raise Refused(401, "unauthorized", SIGN_IN_FIRST)
         if actor["signed_out_at"] is not None:
@@ -215,11 +205,9 @@ class Actions:
     def create_queue(self, address, read_fields):
         """Create a queue from CreateQueueForm's fields; return its owner, signed in.
 
-        ``read_fields()`` gives ``(fields, refused)`` (see ``validate``); it is
-        called once the attempt is counted, so that a body that cannot be read
-        counts too. Every attempt counts toward ``create_attempts``; only a
-        queue created toward ``create_queue`` (a taken id does not count).
-        """
+        Every attempt counts toward ``create_attempts``, even one whose body
+        ``read_fields()`` (``(fields, refused)``) cannot read; only a queue
+        created counts toward ``create_queue``."""
         now = self.now()
         _hit, wait = self.limits.hit("create_attempts", address, now=now)
         if wait:
@@ -237,9 +225,8 @@ class Actions:
                 "create_queue", address, now=now, action=create
             )
         except store.QueueExists:
-            raise Refused(
-                409, "queue_exists", QUEUE_EXISTS, fields={"queue_id": QUEUE_ID_TAKEN}
-            ) from None
+            fields = {"queue_id": QUEUE_ID_TAKEN}
+            raise Refused(409, "queue_exists", QUEUE_EXISTS, fields=fields) from None
         if wait:
             raise Refused(429, "too_many_queues", TOO_MANY_QUEUES, retry_after=wait)
         return owner
@@ -247,9 +234,7 @@ class Actions:
     def sign_in(self, queue_id, fields, address):
         """Sign in with an invitation's ``code``, or as the owner with the password and a name.
 
-        Behind the brute-force limits (limits.Limits.sign_in): only a wrong
-        password or invitation code counts as a failed attempt.
-        """
+        Behind limits.Limits.sign_in: only a wrong password or code counts as a failure."""
         queue = self.queue(queue_id)
         refusals = []
 
@@ -275,25 +260,23 @@ class Actions:
             try:
                 return self.store.sign_in_invited(queue["id"], code_hash, now)
             except store.InvitationRefused as refusal:
-                raise _field_refused(401, "invitation_refused", "code", str(refusal)) from None
+                raise Refused(401, "invitation_refused", str(refusal), field="code") from None
             except store.NameInUse:
-                raise _field_refused(409, "name_in_use", "code", INVITED_NAME_IN_USE) from None
+                raise Refused(409, "name_in_use", INVITED_NAME_IN_USE, field="code") from None
         values = validate(forms.SignInForm, fields)
         if not security.verify_password(values["password"], queue["password_hash"]):
-            raise _field_refused(401, "wrong_password", "password", WRONG_PASSWORD)
+            raise Refused(401, "wrong_password", WRONG_PASSWORD, field="password")
         try:
             return self.store.sign_in(queue["id"], values["name"], now, is_owner=True)
         except store.NameInUse:
-            raise _field_refused(409, "name_in_use", "name", NAME_IN_USE) from None
+            raise Refused(409, "name_in_use", NAME_IN_USE, field="name") from None
 
     @servicer_only
     def sign_out(self, servicer, queue_id, customer=rules.PUT_BACK, number=None):
         """Sign out; the customer called goes back to the front, or is served (``customer``).
 
-        ``number``, when given, must be the customer called now (another tab
-        may have pressed Next meanwhile). Returns the ticket of the customer
-        who was called, or None.
-        """
+        ``number``, if given, must be the one called now (another tab may have
+        pressed Next). Returns the ticket of the customer who was called, or None."""
         current = self.store.current_ticket(servicer["id"])
         if customer is None and current is None:
             customer = rules.PUT_BACK
@@ -321,9 +304,8 @@ class Actions:
         except LookupError:
             raise Refused(404, "not_found", NO_QUEUE) from None
         except store.TooManyTakes as refusal:
-            raise Refused(
-                429, "rate_limited", TOO_MANY_TAKES, retry_after=refusal.retry_after
-            ) from None
+            wait = refusal.retry_after
+            raise Refused(429, "rate_limited", TOO_MANY_TAKES, retry_after=wait) from None
         except store.NotTaking as refusal:
             raise Refused(409, "not_taking", str(refusal)) from None
 
@@ -363,10 +345,7 @@ class Actions:
 
     @owner_only
     def invite(self, owner, queue_id, fields, refused=None):
-        """A personal invitation from InvitationForm's fields: ``(invitation, code)``.
-
-        The code is shown to the owner this once; only its hash is kept.
-        """
+        """A personal invitation: ``(invitation, code)``; only the code's hash is kept."""
         values = validate(forms.InvitationForm, fields, refused)
         code = security.new_invitation_code()
         now = self.now()
@@ -380,7 +359,7 @@ class Actions:
                 expires_at=now + hours * 3600 if hours else None,
             )
         except store.NameInUse:
-            raise _field_refused(409, "name_in_use", "name", INVITATION_NAME_IN_USE) from None
+            raise Refused(409, "name_in_use", INVITATION_NAME_IN_USE, field="name") from None
         return invitation, code
 
     @owner_only
@@ -390,7 +369,7 @@ class Actions:
         try:
             return self.store.sign_in(queue_id, values["name"], self.now())
         except store.NameInUse:
-            raise _field_refused(409, "name_in_use", "name", STAFF_NAME_IN_USE) from None
+            raise Refused(409, "name_in_use", STAFF_NAME_IN_USE, field="name") from None
 
     @owner_only
     def revoke(self, owner, queue_id, servicer_id):
@@ -423,8 +402,3 @@ class Actions:
         tz = zoneinfo.ZoneInfo(queue["timezone"])
         starts = statistics.serving_started_by_day(self.store.serving_starts(queue_id), tz)
         return History(queue, self.store.queue_tickets(queue_id), tz, starts)
-
-
-def _field_refused(status, code, field, message):
-    """A refusal whose message is about one field."""
-    return Refused(status, code, message, fields={field: message})
