@@ -8,81 +8,59 @@ they sign in (or create a queue) through the API. Errors are always
 
 import json
 
-from . import customer, forms, openapi, owner, rules, security, statistics, store, views
-from .servicer import SignInRefused, attempt_sign_in, left_reason
+from . import actions, forms, openapi, routing, rules, security, statistics, views
+from .actions import ACTOR_CODES, Refused
 
-# The error code of a token whose servicer is no longer signed in, by left_reason.
-LEFT_CODES = {rules.SIGNED_OUT: "signed_out", rules.REVOKED: "revoked", rules.IDLE: "released"}
+# An API endpoint whose refusals become the one JSON error shape (ApiController.refused).
+answers_refusals = actions.answered_by("refused")
 
 
 class ApiController:
     def __init__(self, app):
         self.app = app
         self.store = app.store
+        self.actions = app.actions
 
     # -- helpers ---------------------------------------------------------------
 
-    def _body(self, req):
-        """The request's fields: a JSON object (a dict), a form (a MultiDict), or None.
+    def refused(self, req, refusal, *_args, **_kwargs):
+        """A refusal (actions.Refused) as the API's one error shape; a 429 says the wait."""
+        if refusal.retry_after:
+            return self.app.too_many(req, refusal.retry_after, refusal.message)
+        fields = refusal.fields and {name: _message(e) for name, e in refusal.fields.items()}
+        response = self.app.json_error(
+            req, refusal.status, refusal.code, refusal.message, fields=fields
+        )
+        if refusal.code in ACTOR_CODES:
+            response.www_authenticate = ("Bearer", {"realm": "take-a-number"})
+        return response
 
-        None for a body that is not a JSON object, or holds text no database
-        can store (an unpaired surrogate, which JSON can escape).
-        """
-        if req.content_type != "application/json":
-            return req.POST
+    def _json(self, req):
+        """The JSON object sent, or Refused for a body that is not one, or holds
+        text no database can store (an unpaired surrogate, which JSON can escape)."""
         try:
             body = json.loads(req.body or b"{}")
             json.dumps(body, ensure_ascii=False).encode("utf-8")
         except (ValueError, RecursionError):  # UnicodeError is a ValueError
-            return None
-        return body if isinstance(body, dict) else None
+            body = None
+        if not isinstance(body, dict):
+            raise Refused(400, "bad_request", "Send a JSON object.")
+        return body
 
-    def _validate(self, req, schema):
-        """The form's values, or a 400 naming each field that is not valid.
+    def _fields(self, req, schema=None):
+        """The body's fields for an action, and messages for those the document refuses.
 
-        A JSON body must first fit the OpenAPI document (``openapi.refusals``:
-        ``false`` is no title); the form checks the fields that do.
+        A JSON body must fit the OpenAPI document (``openapi.refusals``:
+        ``false`` is no title); the action's form checks the fields that do.
         """
-        body = self._body(req)
-        if body is None:
-            return None, self.app.json_error(req, 400, "bad_request", "Send a JSON object.")
-        refused = {}
-        if isinstance(body, dict):
-            refused = openapi.refusals(schema, body)
-            body = {name: _field(value) for name, value in body.items() if name not in refused}
-        values, errors = forms.validate(schema, body)
-        errors = {**{name: _message(error) for name, error in errors.items()}, **refused}
-        if errors:
-            return None, self.app.json_error(
-                req, 400, "invalid", "Some fields are not valid.", fields=errors
-            )
-        return values, None
+        if req.content_type != "application/json":
+            return req.POST, {}
+        body = self._json(req)
+        refused = openapi.refusals(schema, body) if schema else {}
+        return {k: _field(v) for k, v in body.items() if k not in refused}, refused
 
-    def _servicer(self, req, queue_id):
-        """The servicer the bearer token acts as on this queue, or an error response.
-
-        Checked in the database on every request: a token of a servicer who
-        signed out, was revoked or released stops working at once, everywhere.
-        """
-        token = security.bearer_token(req)
-        found = token and self.store.servicer_of_api_token(security.token_hash(token))
-        if not found or found["queue_id"] != queue_id:
-            code = "unauthorized"
-            message = "Send a servicer's token: Authorization: Bearer <token>."
-        elif found["signed_out_at"] is not None:
-            code = LEFT_CODES[found["left_reason"] or rules.SIGNED_OUT]
-            message = left_reason(found) + " This token no longer works."
-        else:
-            self.store.seen(found, self.app.now())
-            return found, None
-        response = self.app.json_error(req, 401, code, message)
-        response.www_authenticate = ("Bearer", {"realm": "take-a-number"})
-        return None, response
-
-    def _issue_token(self, servicer):
-        token = security.new_token()
-        self.store.add_api_token(servicer["id"], security.token_hash(token), self.app.now())
-        return token
+    def _actor(self, req):
+        return self.actions.actor_of_token(security.bearer_token(req))
 
     def _ticket(self, req, snapshot, ticket):
         links = {
@@ -96,7 +74,10 @@ class ApiController:
         return self.app.snapshots.get(queue_id, self.app.now())
 
     def _no_queue(self, req):
-        return self.app.json_error(req, 404, "not_found", "There is no such queue.")
+        return self.refused(req, Refused(404, "not_found", actions.NO_QUEUE))
+
+    def _no_ticket(self, req):
+        return self.refused(req, Refused(404, "not_found", actions.NO_TICKET))
 
     # -- the description --------------------------------------------------------
 
@@ -105,32 +86,19 @@ class ApiController:
 
     # -- queues -----------------------------------------------------------------
 
+    @answers_refusals
     def create_queue(self, req):
-        refused = self.app.rate_limited(req, "create_attempts", req.remote_addr)
-        if refused:
-            return refused
-        values, error = self._validate(req, forms.CreateQueueForm)
-        if error:
-            return error
-        try:
-            servicer, retry_after = owner.create_counted(self.app, req, values)
-        except store.QueueExists:
-            return self.app.json_error(
-                req,
-                409,
-                "queue_exists",
-                "That queue id is taken.",
-                fields={"queue_id": "That name is taken; choose another."},
-            )
-        if retry_after:
-            return self.app.too_many(req, retry_after, owner.TOO_MANY_QUEUES)
+        servicer = self.actions.create_queue(
+            req.remote_addr, lambda: self._fields(req, forms.CreateQueueForm)
+        )
+        queue_id = servicer["queue_id"]
         body = {
-            "queue": views.queue_view(self._snapshot(values["queue_id"])),
+            "queue": views.queue_view(self._snapshot(queue_id)),
             "servicer_name": servicer["name"],
-            "token": self._issue_token(servicer),
+            "token": self.actions.new_api_token(servicer),
         }
         response = self.app.json(req, body, status=201)
-        response.location = req.urls("api_queue", queue_id=values["queue_id"])
+        response.location = req.urls("api_queue", queue_id=queue_id)
         return response
 
     def queue(self, req, queue_id):
@@ -144,20 +112,9 @@ class ApiController:
 
     # -- tickets ----------------------------------------------------------------
 
+    @answers_refusals
     def take(self, req, queue_id):
-        try:
-            ticket = self.store.take_ticket(
-                queue_id,
-                security.new_token(),
-                self.app.now(),
-                address=self.app.limits.subject(req.remote_addr),
-            )
-        except LookupError:
-            return self._no_queue(req)
-        except store.TooManyTakes as refusal:
-            return self.app.too_many(req, refusal.retry_after, customer.TOO_MANY_TAKES)
-        except store.NotTaking as refusal:
-            return self.app.json_error(req, 409, "not_taking", str(refusal))
+        ticket = self.actions.take(queue_id, req.remote_addr)
         ticket = self.app.snapshots.ticket(ticket["token"])
         response = self.app.json(req, self._ticket(req, self._snapshot(queue_id), ticket), 201)
         response.location = req.urls("api_ticket", token=ticket["token"])
@@ -166,13 +123,13 @@ class ApiController:
     def ticket(self, req, token):
         ticket = self.app.snapshots.ticket(token)
         if ticket is None:
-            return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
+            return self._no_ticket(req)
         return self.app.json(req, self._ticket(req, self._snapshot(ticket["queue_id"]), ticket))
 
     def ticket_updates(self, req, token):
         ticket = self.app.snapshots.ticket(token)
         if ticket is None:
-            return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
+            return self._no_ticket(req)
         return self.app.live(
             req,
             ticket["queue_id"],
@@ -180,55 +137,27 @@ class ApiController:
             ticket_id=ticket["id"],
         )
 
+    @answers_refusals
     def leave(self, req, token):
-        ticket = self.store.ticket_by_token(token)
-        if ticket is None:
-            return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
-        if not rules.can_leave(ticket["state"]):
-            return self.app.json_error(
-                req, 409, "closed", f"This ticket is already {ticket['state']}."
-            )
-        self.store.leave(token, self.app.now())
+        self.actions.leave(token)
         return self.ticket(req, token)
 
     # -- servicers ----------------------------------------------------------------
 
+    @answers_refusals
     def sign_in(self, req, queue_id):
-        queue = self.store.get_queue(queue_id)
-        if queue is None:
-            return self._no_queue(req)
-        body = self._body(req)
-        if body is None:
-            return self.app.json_error(req, 400, "bad_request", "Send a JSON object.")
-        fields = {k: _field(v) for k, v in body.items()}
-        try:
-            signed_in, refused = attempt_sign_in(self.app, req, queue, fields)
-        except SignInRefused as refusal:
-            messages = {
-                400: "Some fields are not valid.",
-                401: next(iter(refusal.fields.values())),
-                409: next(iter(refusal.fields.values())),
-            }
-            return self.app.json_error(
-                req, refusal.status, refusal.code, messages[refusal.status], fields=refusal.fields
-            )
-        if refused:
-            return refused
-        body = {"servicer_name": signed_in["name"], "token": self._issue_token(signed_in)}
+        self.actions.queue(queue_id)  # no such queue: 404 before the body is read
+        fields, _refused = self._fields(req)
+        signed_in = self.actions.sign_in(queue_id, fields, req.remote_addr)
+        body = {"servicer_name": signed_in["name"], "token": self.actions.new_api_token(signed_in)}
         return self.app.json(req, body, status=201)
 
+    @answers_refusals
     def sign_out(self, req, queue_id):
         """Sign out; the customer called goes back to the front unless ``?customer=served``."""
-        me, error = self._servicer(req, queue_id)
-        if error:
-            return error
+        me = self.actions.servicer(self._actor(req), queue_id)
         choice = req.GET.get("customer", rules.PUT_BACK)
-        if choice not in rules.LEAVING_CHOICES:
-            return self.app.json_error(
-                req, 400, "bad_request", "customer must be 'front' or 'served'."
-            )
-        current = self.store.current_ticket(me["id"])
-        self.store.sign_out(me["id"], self.app.now(), choice)
+        current = self.actions.sign_out(me, queue_id, customer=choice)
         return self.app.json(
             req,
             {
@@ -238,17 +167,15 @@ class ApiController:
             },
         )
 
+    @answers_refusals
     def console(self, req, queue_id):
-        servicer, error = self._servicer(req, queue_id)
-        if error:
-            return error
+        servicer = self.actions.servicer(self._actor(req), queue_id)
         now = self.app.now()
         return self.app.json(req, views.console_view(self._snapshot(queue_id), servicer, now))
 
+    @answers_refusals
     def console_updates(self, req, queue_id):
-        servicer, error = self._servicer(req, queue_id)
-        if error:
-            return error
+        servicer = self.actions.servicer(self._actor(req), queue_id)
         return self.app.live(
             req,
             queue_id,
@@ -260,34 +187,17 @@ class ApiController:
         now_signed_in = self.store.active_servicer(queue_id, servicer_id)
         return now_signed_in and views.console_view(snapshot, now_signed_in, self.app.now())
 
+    @answers_refusals
+    def press(self, req, queue_id, button):
+        """A console button: call_next, done, no_show or recall."""
+        self.actions.press(self._actor(req), queue_id, button)
+        return self.console(req, queue_id)
+
     # -- the owner ----------------------------------------------------------------------
 
-    def _owner(self, req, queue_id):
-        servicer, error = self._servicer(req, queue_id)
-        if error:
-            return None, error
-        if not servicer["is_owner"]:
-            return None, self.app.json_error(
-                req, 403, "not_owner", "Only the owner's token can do this."
-            )
-        return servicer, None
-
-    def _owner_change(self, req, queue_id, schema, apply):
-        """Validate an owner's change, apply it, and answer with the queue's settings."""
-        _owner, error = self._owner(req, queue_id)
-        if error:
-            return error
-        values, error = self._validate(req, schema)
-        if error:
-            return error
-        apply(values, self.app.now())
-        return self.settings(req, queue_id)
-
+    @answers_refusals
     def settings(self, req, queue_id):
-        _owner, error = self._owner(req, queue_id)
-        if error:
-            return error
-        queue = self.store.get_queue(queue_id)
+        _owner, queue, servicers, invitations = self.actions.settings(self._actor(req), queue_id)
         hours = rules.parse_hours(queue["opening_hours"])
         return self.app.json(
             req,
@@ -310,93 +220,58 @@ class ApiController:
                         "is_owner": bool(s["is_owner"]),
                         "invitation_id": s["invitation_id"],
                     }
-                    for s in self.store.active_servicers(queue_id)
+                    for s in servicers
                 ],
-                "invitations": [_invitation(i) for i in self.store.invitations(queue_id)],
+                "invitations": [_invitation(i) for i in invitations],
             },
         )
 
+    @answers_refusals
     def change(self, req, queue_id, change):
-        """One of the owner's changes, shared with the Manage page (owner.CHANGES)."""
-        schema, apply = owner.CHANGES[change]
-        return self._owner_change(
-            req, queue_id, schema, lambda values, now: apply(self.store, queue_id, values, now)
-        )
-
-    def issue_token(self, req, queue_id):
-        """The owner signs a staff member in and hands them the token."""
-        _owner, error = self._owner(req, queue_id)
-        if error:
-            return error
-        values, error = self._validate(req, forms.StaffForm)
-        if error:
-            return error
-        try:
-            servicer = self.store.sign_in(queue_id, values["name"], self.app.now())
-        except store.NameInUse:
-            message = "The owner is signed in under this name; choose another."
-            return self.app.json_error(req, 409, "name_in_use", message, fields={"name": message})
-        body = {"servicer_name": servicer["name"], "token": self._issue_token(servicer)}
-        return self.app.json(req, body, status=201)
-
-    def revoke(self, req, queue_id, servicer_id):
-        """Revoke a servicer: signed out, tokens and invitation dead, customer back in front."""
-        owner, error = self._owner(req, queue_id)
-        if error:
-            return error
-        if int(servicer_id) == owner["id"]:
-            return self.app.json_error(
-                req, 409, "yourself", "Sign out instead of revoking yourself."
-            )
-        if not self.store.revoke_servicer(queue_id, int(servicer_id), self.app.now()):
-            return self.app.json_error(req, 404, "not_found", "No such servicer is signed in.")
+        """One of the owner's changes (actions.CHANGES), as on the Manage page."""
+        actor = self.actions.owner(self._actor(req), queue_id)
+        fields, refused = self._fields(req, actions.CHANGES[change][0])
+        self.actions.change(actor, queue_id, change, fields, refused)
         return self.settings(req, queue_id)
 
+    @answers_refusals
+    def issue_token(self, req, queue_id):
+        """The owner signs a staff member in and hands them the token."""
+        actor = self.actions.owner(self._actor(req), queue_id)
+        fields, refused = self._fields(req, forms.StaffForm)
+        servicer = self.actions.sign_in_staff(actor, queue_id, fields, refused)
+        body = {"servicer_name": servicer["name"], "token": self.actions.new_api_token(servicer)}
+        return self.app.json(req, body, status=201)
+
+    @answers_refusals
+    def revoke(self, req, queue_id, servicer_id):
+        """Revoke a servicer: signed out, tokens and invitation dead, customer back in front."""
+        self.actions.revoke(self._actor(req), queue_id, int(servicer_id))
+        return self.settings(req, queue_id)
+
+    @answers_refusals
     def invite(self, req, queue_id):
         """The owner makes a personal invitation; its code is in this answer only."""
-        _owner, error = self._owner(req, queue_id)
-        if error:
-            return error
-        values, error = self._validate(req, forms.InvitationForm)
-        if error:
-            return error
-        try:
-            invitation, code = owner.invite(self.store, queue_id, values, self.app.now())
-        except store.NameInUse:
-            message = owner.INVITATION_NAME_IN_USE
-            return self.app.json_error(req, 409, "name_in_use", message, fields={"name": message})
+        actor = self.actions.owner(self._actor(req), queue_id)
+        fields, refused = self._fields(req, forms.InvitationForm)
+        invitation, code = self.actions.invite(actor, queue_id, fields, refused)
         body = dict(
             _invitation(dict(invitation, signed_in=False)),
             code=code,
-            link=owner.invitation_link(req, queue_id, code),
+            link=routing.invitation_link(req, queue_id, code),
         )
         return self.app.json(req, body, status=201)
 
+    @answers_refusals
     def revoke_invitation(self, req, queue_id, invitation_id):
         """Revoke an invitation and sign out whoever it signed in."""
-        _owner, error = self._owner(req, queue_id)
-        if error:
-            return error
-        if not self.store.revoke_invitation(queue_id, int(invitation_id), self.app.now()):
-            return self.app.json_error(req, 404, "not_found", "No such invitation is live.")
+        self.actions.revoke_invitation(self._actor(req), queue_id, int(invitation_id))
         return self.settings(req, queue_id)
 
+    @answers_refusals
     def statistics(self, req, queue_id):
-        _owner, error = self._owner(req, queue_id)
-        if error:
-            return error
-        queue = self.store.get_queue(queue_id)
-        tickets, tz, starts = self.app.controllers["owner"].history(queue)
-        report = statistics.report(tickets, tz, starts)
-        return self.app.json(req, _jsonable(report))
-
-    def press(self, req, queue_id, button):
-        """A console button: call_next, done, no_show or recall."""
-        servicer, error = self._servicer(req, queue_id)
-        if error:
-            return error
-        self.store.press(button, servicer, self.app.now())
-        return self.console(req, queue_id)
+        _queue, tickets, tz, starts = self.actions.history(self._actor(req), queue_id)
+        return self.app.json(req, _jsonable(statistics.report(tickets, tz, starts)))
 
 
 def _field(value):

@@ -20,6 +20,7 @@ from webob.multidict import MultiDict
 from webob.static import FileApp
 
 from . import (
+    actions,
     api,
     board,
     customer,
@@ -287,6 +288,7 @@ class Application:
         self.static = StaticFiles(static_dir, settings["static_max_age"])
         self.sessions = security.SessionCookies(secret, settings["session_max_age"])
         self.limits = limits.Limits(store, secret, limits.rates(settings))
+        self.actions = actions.Actions(store, self.limits, self.now)
         self.controllers = {
             "owner": owner.OwnerController(self),
             "customer": customer.CustomerController(self),
@@ -615,11 +617,6 @@ class Application:
             create_queue_id=None if queue_id in forms.RESERVED_QUEUE_IDS else queue_id,
         )
 
-    def rate_limited(self, req, limit_name, *subject):
-        """A 429 if this request goes over the named limit (it counts), else None."""
-        _hit, retry_after = self.limits.hit(limit_name, *subject, now=self.now())
-        return self.too_many(req, retry_after) if retry_after else None
-
     def too_many(self, req, retry_after, message="Too many attempts from this address."):
         """429 with Retry-After, as a page or, for the API, a JSON error that says the wait."""
         text = f"{message} Please wait {limits.wait_text(retry_after)} and try again."
@@ -630,18 +627,6 @@ class Application:
             response = self.error_page(req, exc.HTTPTooManyRequests, "Too many attempts", text)
         response.retry_after = retry_after
         return response
-
-    def checked_sign_in(self, req, queue_id, check):
-        """``check()`` (a sign-in's password check) behind the brute-force limits.
-
-        Returns ``(what check returned, None)``, or ``(None, a 429)`` when this
-        address must wait before it may try this queue again (limits.Limits.sign_in).
-        """
-        result, retry_after = self.limits.sign_in(queue_id, req.remote_addr, check, self.now())
-        if retry_after:
-            message = "Too many wrong passwords from this address."
-            return None, self.too_many(req, retry_after, message)
-        return result, None
 
 
 def is_api(req):

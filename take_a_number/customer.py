@@ -2,9 +2,8 @@
 
 from webob import exc
 
-from . import rules, security, store, views
-
-TOO_MANY_TAKES = "Too many numbers were taken from this browser or address."
+from . import rules, security, views
+from .actions import Refused
 
 
 def ticket_cookie(queue_id):
@@ -15,7 +14,7 @@ def ticket_cookie(queue_id):
 class CustomerController:
     def __init__(self, app):
         self.app = app
-        self.store = app.store
+        self.actions = app.actions
 
     def _open_ticket(self, req, queue_id):
         """The open ticket this browser holds in this queue, or None."""
@@ -53,18 +52,14 @@ class CustomerController:
         ticket = self._open_ticket(req, queue_id)
         if ticket is None:
             try:
-                ticket = self.store.take_ticket(
-                    queue_id,
-                    security.new_token(),
-                    self.app.now(),
-                    browser=security.browser_key(req.session),
-                    address=self.app.limits.subject(req.remote_addr),
+                ticket = self.actions.take(
+                    queue_id, req.remote_addr, browser=security.browser_key(req.session)
                 )
-            except LookupError:
-                return self.app.not_found(req, queue_id)
-            except store.TooManyTakes as refusal:
-                return self.app.too_many(req, refusal.retry_after, TOO_MANY_TAKES)
-            except store.NotTaking:
+            except Refused as refusal:
+                if refusal.status == 404:
+                    return self.app.not_found(req, queue_id)
+                if refusal.retry_after:
+                    return self.app.too_many(req, refusal.retry_after, refusal.message)
                 # Paused, closed, outside opening hours or full: the page says which.
                 response = self.join(req, queue_id)
                 response.status = 409
@@ -133,13 +128,17 @@ class CustomerController:
 
     def move_back(self, req, queue_id, token):
         """Not ready: let the next person go first."""
-        if self._ticket(queue_id, token) is None:
-            return self.app.not_found(req)
-        self.store.move_back(token, self.app.now())
-        return self.app.redirect(req, "ticket", queue_id=queue_id, token=token)
+        return self._on_ticket(req, queue_id, token, self.actions.move_back)
 
     def leave(self, req, queue_id, token):
-        if self._ticket(queue_id, token) is None:
-            return self.app.not_found(req)
-        self.store.leave(token, self.app.now())
+        return self._on_ticket(req, queue_id, token, self.actions.leave)
+
+    def _on_ticket(self, req, queue_id, token, action):
+        """A customer's action on their ticket, then back to its page."""
+        try:
+            action(token, queue_id)
+        except Refused as refusal:
+            if refusal.status == 404:
+                return self.app.not_found(req)
+            # Already closed: the ticket's page says so.
         return self.app.redirect(req, "ticket", queue_id=queue_id, token=token)

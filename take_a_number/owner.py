@@ -5,98 +5,21 @@ import zoneinfo
 import tempita
 from webob import Response, exc
 
-from . import charts, forms, limits, rules, security, statistics, store
-
-# The owner's changes to a queue, shared by the Manage page and the JSON API:
-# name -> (FormEncode schema, apply(store, queue_id, values, now)).
-CHANGES = {
-    "status": (
-        forms.StatusForm,
-        lambda store, queue_id, values, now: store.set_status(queue_id, values["status"], now),
-    ),
-    "options": (
-        forms.OptionsForm,
-        lambda store, queue_id, values, now: store.set_options(queue_id, now, **values),
-    ),
-    "hours": (
-        forms.HoursForm,
-        lambda store, queue_id, values, now: store.set_opening_hours(
-            queue_id, now, forms.hours_json(values), values["timezone"]
-        ),
-    ),
-    "clear": (
-        forms.EmptyForm,
-        lambda store, queue_id, values, now: store.clear_line(queue_id, now),
-    ),
-}
-
+from . import actions, charts, forms, limits, routing, rules, statistics
+from .actions import Refused
 
 # The Manage page's fields in the order they come: the first in error gets the focus.
 MANAGE_FIELDS = (*forms.OptionsForm.fields, *forms.HoursForm.fields)
 
 
-def create_queue(store, values, now):
-    """Create a queue from CreateQueueForm's values; its creator is signed in as owner.
-
-    Returns the owner's servicer row; raises store.QueueExists.
-    """
-    store.create_queue(
-        values["queue_id"],
-        values["title"],
-        security.hash_password(values["password"]),
-        now,
-    )
-    return store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
-
-
-TOO_MANY_QUEUES = "This address has created as many queues as it may for now."
-
-
-def create_counted(app, req, values):
-    """create_queue, counted against the creation limit of the client's address.
-
-    Returns ``(the owner's servicer row, 0)``, or ``(None, seconds to wait)``
-    when the limit is reached; raises store.QueueExists (which does not count).
-    """
-    now = app.now()
-    return app.limits.counted_if_done(
-        "create_queue",
-        req.remote_addr,
-        now=now,
-        action=lambda: create_queue(app.store, values, now),
-    )
-
-
-def invite(store, queue_id, values, now):
-    """A personal invitation from InvitationForm's values: ``(invitation, code)``.
-
-    The code is shown to the owner this once; only its hash is kept. Raises
-    store.NameInUse when a live invitation has that name.
-    """
-    code = security.new_invitation_code()
-    hours = values["valid_for_hours"]
-    invitation = store.create_invitation(
-        queue_id,
-        values["name"],
-        security.invitation_code_hash(code),
-        now,
-        expires_at=now + hours * 3600 if hours else None,
-    )
-    return invitation, code
-
-
-def invitation_link(req, queue_id, code):
-    """The link that signs an invited servicer in: the console, with their code."""
-    return f"{req.host_url}{req.urls('console', queue_id=queue_id)}?code={code}"
-
-
-INVITATION_NAME_IN_USE = "There is already an invitation under this name; choose another."
+# A page only the queue's owner may see or post to (OwnerController.refused).
+owner_page = actions.answered_by("refused")
 
 
 class OwnerController:
     def __init__(self, app):
         self.app = app
-        self.store = app.store
+        self.actions = app.actions
 
     # -- creating a queue ------------------------------------------------------
 
@@ -110,57 +33,56 @@ class OwnerController:
         )
 
     def create_queue(self, req):
-        refused = self.app.rate_limited(req, "create_attempts", req.remote_addr)
-        if refused:
-            return refused
-        values, errors = forms.validate(forms.CreateQueueForm, req.POST)
-        retry_after = 0
-        if not errors:
-            try:
-                servicer, retry_after = create_counted(self.app, req, values)
-            except store.QueueExists:
-                errors = {"queue_id": "That name is taken; choose another."}
-        if retry_after:
-            wait = limits.wait_text(retry_after)
-            errors = {"form": f"{TOO_MANY_QUEUES} Please wait {wait} before creating another."}
-        if errors:
+        try:
+            servicer = self.actions.create_queue(req.remote_addr, lambda: (req.POST, None))
+        except Refused as refusal:
+            if refusal.code == "rate_limited":
+                return self.app.too_many(req, refusal.retry_after, refusal.message)
+            errors = refusal.fields
+            if refusal.retry_after:
+                wait = limits.wait_text(refusal.retry_after)
+                errors = {"form": f"{refusal.message} Please wait {wait} before creating another."}
             # What was typed stays, but the password.
             defaults = {k: req.POST.get(k, "") for k in ("queue_id", "title", "name")}
-            response = self._form(req, defaults, errors, status=429 if retry_after else 400)
-            if retry_after:
-                response.retry_after = retry_after
+            response = self._form(req, defaults, errors, status=429 if refusal.retry_after else 400)
+            if refusal.retry_after:
+                response.retry_after = refusal.retry_after
             return response
-        req.session.sign_in(values["queue_id"], servicer["id"])
-        return self.app.redirect(req, "console", queue_id=values["queue_id"])
+        req.session.sign_in(servicer["queue_id"], servicer["id"])
+        return self.app.redirect(req, "console", queue_id=servicer["queue_id"])
 
     # -- managing a queue --------------------------------------------------------
 
-    def _owner(self, req, queue_id):
-        """The owner this browser is signed in as, or the response to give instead."""
-        queue = self.store.get_queue(queue_id)
-        if queue is None:
-            return None, None, self.app.not_found(req, queue_id)
-        servicer = self.app.controllers["servicer"].signed_in(req, queue_id)
-        if servicer is None:
-            return None, None, self.app.redirect(req, "console", queue_id=queue_id)
-        if not servicer["is_owner"]:
-            return (
-                None,
-                None,
-                self.app.error_page(
-                    req,
-                    exc.HTTPForbidden,
-                    "Only the owner can do this",
-                    "Only the owner, who signs in with the queue's password, can manage it.",
-                    join_queue_id=queue_id,
-                ),
-            )
-        return queue, servicer, None
+    def _actor(self, req, queue_id):
+        """The servicer this browser's session names; Refused (404) if there is no such queue."""
+        self.actions.queue(queue_id)
+        return self.actions.actor_of_session(req.session, queue_id)
 
+    def refused(self, req, refusal, queue_id, *_args, **_kwargs):
+        """What the owner's browser is shown instead of a page refused.
+
+        Not the owner: the console's sign-in, or a 403 page. Any other refusal
+        (revoking oneself, a servicer already gone) leaves the Manage page as it is.
+        """
+        if refusal.message == actions.NO_QUEUE:
+            return self.app.not_found(req, queue_id)
+        if refusal.status == 401:
+            return self.app.redirect(req, "console", queue_id=queue_id)
+        if refusal.status == 403:
+            return self.app.error_page(
+                req,
+                exc.HTTPForbidden,
+                "Only the owner can do this",
+                refusal.message,
+                join_queue_id=queue_id,
+            )
+        return self.app.redirect(req, "manage", queue_id=queue_id)
+
+    @owner_page
     def manage(self, req, queue_id, errors=None, status=200, defaults=None):
-        queue, servicer, refusal = self._owner(req, queue_id)
-        if refusal:
-            return refusal
+        servicer, queue, servicers, invitations = self.actions.settings(
+            self._actor(req, queue_id), queue_id
+        )
         hours = rules.parse_hours(queue["opening_hours"])
         filled = {
             "announcement": queue["announcement"],
@@ -176,7 +98,7 @@ class OwnerController:
         new_invitation = req.session.pop("new_invitation", None)
         if new_invitation:
             req.session.changed = True
-            new_invitation["link"] = invitation_link(req, queue_id, new_invitation["code"])
+            new_invitation["link"] = routing.invitation_link(req, queue_id, new_invitation["code"])
         now = self.app.now()
         return self.app.render_form(
             req,
@@ -187,7 +109,7 @@ class OwnerController:
             status=status,
             queue=queue,
             servicer=servicer,
-            servicers=self.store.active_servicers(queue_id),
+            servicers=servicers,
             status_words=rules.describe_status(queue, now),
             has_hours=hours is not None,
             # Which change went through, after its 303: that section says "Saved".
@@ -195,7 +117,7 @@ class OwnerController:
             first_error=next((name for name in MANAGE_FIELDS if name in (errors or {})), None),
             invitations=[
                 dict(i, expired=i["expires_at"] is not None and i["expires_at"] <= now)
-                for i in self.store.invitations(queue_id)
+                for i in invitations
             ],
             new_invitation=new_invitation,
             invitation_hours=forms.INVITATION_HOURS,
@@ -206,69 +128,49 @@ class OwnerController:
             timezones=forms.TIMEZONES,
         )
 
-    def _change(self, req, queue_id, name, schema, apply):
-        """Validate a management form and apply it, or show the page with the errors."""
-        queue, _servicer, refusal = self._owner(req, queue_id)
-        if refusal:
-            return refusal
-        values, errors = forms.validate(schema, req.POST)
-        if errors:
-            defaults = forms.as_typed(schema, req.POST)
-            return self.manage(req, queue_id, errors=errors, status=400, defaults=defaults)
-        apply(values, self.app.now())
-        return self.app.redirect(req, "manage", queue_id=queue_id, saved=name, _anchor=name)
-
+    @owner_page
     def change(self, req, queue_id, change):
-        """One of the owner's changes (see CHANGES), from the Manage page."""
-        schema, apply = CHANGES[change]
-        return self._change(
-            req,
-            queue_id,
-            change,
-            schema,
-            lambda values, now: apply(self.store, queue_id, values, now),
-        )
+        """One of the owner's changes (actions.CHANGES), from the Manage page."""
+        try:
+            self.actions.change(self._actor(req, queue_id), queue_id, change, req.POST)
+        except Refused as refusal:
+            if refusal.status != 400:
+                raise
+            defaults = forms.as_typed(actions.CHANGES[change][0], req.POST)
+            return self.manage(req, queue_id, errors=refusal.fields, status=400, defaults=defaults)
+        return self.app.redirect(req, "manage", queue_id=queue_id, saved=change, _anchor=change)
 
+    @owner_page
     def invite(self, req, queue_id):
         """The owner makes a personal invitation; the Manage page shows its link once."""
-        queue, _owner, refusal = self._owner(req, queue_id)
-        if refusal:
-            return refusal
-        values, errors = forms.validate(forms.InvitationForm, req.POST)
-        if not errors:
-            try:
-                invitation, code = invite(self.store, queue_id, values, self.app.now())
-            except store.NameInUse:
-                errors = {"name": INVITATION_NAME_IN_USE}
-        if errors:
+        try:
+            invitation, code = self.actions.invite(self._actor(req, queue_id), queue_id, req.POST)
+        except Refused as refusal:
+            if not refusal.fields:
+                raise
             defaults = {k: req.POST.get(k, "") for k in ("name", "valid_for_hours")}
-            return self.manage(req, queue_id, errors=errors, status=400, defaults=defaults)
+            return self.manage(req, queue_id, errors=refusal.fields, status=400, defaults=defaults)
         # Shown once, on the page this redirects to; never stored but as a hash.
         req.session["new_invitation"] = {"name": invitation["name"], "code": code}
         req.session.changed = True
         return self.app.redirect(req, "manage", queue_id=queue_id)
 
+    @owner_page
     def revoke(self, req, queue_id, servicer_id):
         """Revoke a servicer: signed out at once, their invitation dead."""
-        queue, owner, refusal = self._owner(req, queue_id)
-        if refusal:
-            return refusal
-        if int(servicer_id) != owner["id"]:
-            self.store.revoke_servicer(queue_id, int(servicer_id), self.app.now())
+        self.actions.revoke(self._actor(req, queue_id), queue_id, int(servicer_id))
         return self.app.redirect(req, "manage", queue_id=queue_id)
 
+    @owner_page
     def revoke_invitation(self, req, queue_id, invitation_id):
         """Revoke an invitation, and sign out whoever it signed in."""
-        queue, _owner, refusal = self._owner(req, queue_id)
-        if refusal:
-            return refusal
-        self.store.revoke_invitation(queue_id, int(invitation_id), self.app.now())
+        self.actions.revoke_invitation(self._actor(req, queue_id), queue_id, int(invitation_id))
         return self.app.redirect(req, "manage", queue_id=queue_id)
 
+    @owner_page
     def confirm_clear(self, req, queue_id):
-        queue, _servicer, refusal = self._owner(req, queue_id)
-        if refusal:
-            return refusal
+        self.actions.owner(self._actor(req, queue_id), queue_id)
+        queue = self.actions.queue(queue_id)
         snapshot = self.app.snapshots.get(queue_id, self.app.now())
         return self.app.render(
             req,
@@ -280,16 +182,9 @@ class OwnerController:
 
     # -- statistics -----------------------------------------------------------------
 
-    def history(self, queue):
-        tz = zoneinfo.ZoneInfo(queue["timezone"])
-        starts = statistics.serving_started_by_day(self.store.serving_starts(queue["id"]), tz)
-        return self.store.queue_tickets(queue["id"]), tz, starts
-
+    @owner_page
     def statistics(self, req, queue_id):
-        queue, _servicer, refusal = self._owner(req, queue_id)
-        if refusal:
-            return refusal
-        tickets, tz, starts = self.history(queue)
+        queue, tickets, tz, starts = self.actions.history(self._actor(req, queue_id), queue_id)
         report = statistics.report(tickets, tz, starts)
         day = next(
             (d for d in report["days"] if d["date"] == req.GET.get("day")),
@@ -317,11 +212,9 @@ class OwnerController:
             minutes=_minutes,
         )
 
+    @owner_page
     def tickets_csv(self, req, queue_id):
-        queue, _servicer, refusal = self._owner(req, queue_id)
-        if refusal:
-            return refusal
-        tickets, tz, starts = self.history(queue)
+        _queue, tickets, tz, starts = self.actions.history(self._actor(req, queue_id), queue_id)
         response = Response(text=statistics.tickets_csv(tickets, tz, starts), charset="utf-8")
         response.content_type = "text/csv"
         response.content_disposition = f'attachment; filename="{queue_id}-tickets.csv"'

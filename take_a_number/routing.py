@@ -6,7 +6,7 @@ GET = {"method": ["GET", "HEAD"]}
 POST = {"method": ["POST"]}
 DELETE = {"method": ["DELETE"]}
 API = "/api/v1"
-# The owner's changes (owner.CHANGES) and their paths, on the pages and in the API.
+# The owner's changes (actions.CHANGES) and their paths, on the pages and in the API.
 OWNER_CHANGES = [
     ("status", "status"),
     ("options", "options"),
@@ -163,3 +163,8 @@ def make_mapper():
 
     mapper.create_regs()
     return mapper
+
+
+def invitation_link(req, queue_id, code):
+    """The link that signs an invited servicer in: the console, with their code."""
+    return f"{req.host_url}{req.urls('console', queue_id=queue_id)}?code={code}"

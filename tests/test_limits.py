@@ -136,6 +136,15 @@ def test_every_api_429_carries_retry_after_and_says_how_long(make_app, fast_pass
         assert f"Please wait {limits.wait_text(seconds)} and try again." in error["message"]
 
 
+def test_an_api_body_that_is_no_json_object_counts_as_an_attempt_at_creating(make_app):
+    app = make_app(rate_limit_create_attempts="1/hour")
+    with_clock(app)
+    api = Api(app)
+    api("post", "/queues", json=["not", "an", "object"], status=400)
+    body = {"queue_id": "lab", "title": "Lab help", "password": PASSWORD, "name": "Desk 1"}
+    assert api("post", "/queues", json=body, status=429).headers["Retry-After"] == "3600"
+
+
 def test_every_page_429_carries_retry_after_and_says_how_long(make_app, fast_passwords):
     app = make_app(
         rate_limit_take_ticket="1/minute",

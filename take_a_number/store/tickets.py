@@ -71,15 +71,6 @@ class Tickets:
 
     # -- the servicer's buttons ------------------------------------------------------
 
-    def press(self, button, servicer, now):
-        """A console button for this servicer: call_next, done, no_show or recall."""
-        if button == "call_next":
-            return self.call_next(servicer, now)
-        if button == "recall":
-            return self.recall(servicer, now)
-        state = {"done": rules.SERVED, "no_show": rules.NO_SHOW}[button]
-        return self.finish_current(servicer, state, now)
-
     def call_next(self, servicer, now):
         """Finish this servicer's customer and call the next in line.
 
