@@ -1,6 +1,6 @@
 """Customers: join, take a number, watch the ticket, leave, take again."""
 
-from conftest import (
+from support import (
     create_queue,
     my_number,
     press,

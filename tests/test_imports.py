@@ -2,6 +2,8 @@
 
 import ast
 import os
+import subprocess
+import sys
 
 import take_a_number
 
@@ -45,3 +47,12 @@ def test_no_module_the_package_loads_imports_a_name_from_the_package():
 def test_the_package_init_imports_first_and_needs_no_lint_exception():
     with open(os.path.join(PACKAGE, "__init__.py"), encoding="utf-8") as f:
         assert "noqa: E402" not in f.read()
+
+
+def test_the_tests_without_a_browser_do_not_load_playwright():
+    tests = os.path.dirname(os.path.abspath(__file__))
+    check = (
+        f"import sys; sys.path.insert(0, {tests!r}); import conftest, support; "
+        "sys.exit(any(name.startswith('playwright') for name in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", check]).returncode == 0
