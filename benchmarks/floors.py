@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from take_a_number import routing  # noqa: E402
-from take_a_number.application import Request  # noqa: E402
+from take_a_number.request import Request  # noqa: E402
 from take_a_number.security import new_token  # noqa: E402
 from take_a_number.store import Store  # noqa: E402
 

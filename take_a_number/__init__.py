@@ -1,14 +1,13 @@
 """Take A Number: a deli-counter ticket queue in the browser, as a WSGI application."""
 
-__version__ = "0.1.0"
+import os
 
-import os  # noqa: E402 - the version comes first: submodules import it
+from . import config, limits, security
+from .application import Application
+from .store import Store
+from .version import __version__
 
-from . import config, limits, security  # noqa: E402
-from .application import Application  # noqa: E402
-from .store import Store  # noqa: E402
-
-__all__ = ["Application", "main", "make_store"]
+__all__ = ["Application", "__version__", "main", "make_store"]
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 

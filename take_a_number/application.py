@@ -1,26 +1,16 @@
 """The configured WSGI application: one request in, one response out."""
 
-import collections
 import functools
-import hashlib
-import html
 import logging
-import os
 import re
 import time
-import urllib.parse
 
-import tempita
-import webob
-from formencode import htmlfill
-from routes.util import URLGenerator
 from webob import Response, exc
 from webob.dec import wsgify
-from webob.multidict import MultiDict
-from webob.static import FileApp
 
 from . import (
     actions,
+    answers,
     api,
     board,
     customer,
@@ -31,239 +21,24 @@ from . import (
     routing,
     security,
     servicer,
+    templating,
     views,
 )
+from .cache import BoundedCache
+from .request import Request, UnreadableForm
+from .static_files import StaticFiles
+from .urls import UrlMaker
 
 log = logging.getLogger(__name__)
 
-# A versioned static URL never changes content, so browsers may keep it a year.
-IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-@functools.cache
-def _compile(code, mode):
-    return compile(code, "<template>", mode)
-
-
-class Template(tempita.HTMLTemplate):
-    """An auto-escaping Tempita template whose expressions are compiled once.
-
-    Tempita compiles each expression's source text again on every render;
-    caching the code objects, and escaping by the shortest path, makes
-    rendering several times faster. Errors still get Tempita's messages.
-    """
-
-    def _eval(self, code, ns, pos):
-        try:
-            return eval(_compile(code.strip(), "eval"), self.default_namespace, ns)
-        except Exception:
-            return super()._eval(code, ns, pos)  # raises again, with the line
-
-    def _exec(self, code, ns, pos):
-        return super()._exec(_compile(code, "exec"), ns, pos)
-
-    def _repr(self, value, pos):
-        if value is None:
-            return ""
-        if hasattr(value, "__html__"):
-            return value.__html__()
-        return html.escape(value if isinstance(value, str) else str(value), quote=True)
-
-
-# A form body read into memory at once; a longer one is left to WebOb.
-MAX_FORM_BYTES = 1 << 20
-
-
-class UnreadableForm(Exception):
-    """A form body the app cannot read: a broken multipart body, or a file in it."""
-
-
-class Request(webob.Request):
-    """WebOb's request, reading the body of an urlencoded form with parse_qsl.
-
-    WebOb parses every form through cgi.FieldStorage, which is made for
-    multipart uploads and takes longer than the rest of taking a number.
-    Every form of the app is urlencoded; anything else goes to WebOb, and
-    a form WebOb cannot read, or one with a file, raises UnreadableForm.
-    """
-
-    @property
-    def POST(self):
-        if (
-            self.method != "POST"
-            or self.content_type != "application/x-www-form-urlencoded"
-            or (self.content_length or 0) > MAX_FORM_BYTES  # WebOb spools it to a file
-        ):
-            return self._webob_form()
-        form = self.environ.get("take_a_number.form")
-        if form is None:
-            length = self.content_length
-            if length is not None and not self.is_body_seekable:
-                # Read once, as is: WebOb would first copy it to be seekable.
-                body = self.body = self.body_file_raw.read(length)
-            else:
-                body = self.body
-            # Bytes that are not UTF-8 become U+FFFD, as WebOb makes them:
-            # the form's validation then says what is wrong with the field.
-            pairs = urllib.parse.parse_qsl(
-                body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace"
-            )
-            form = self.environ["take_a_number.form"] = MultiDict(pairs)
-        return form
-
-    def _webob_form(self):
-        try:
-            form = super().POST
-        except ValueError as error:  # cgi: a multipart body without a (valid) boundary
-            raise UnreadableForm("The form could not be read; send it urlencoded.") from error
-        if not all(isinstance(value, str) for value in form.values()):
-            raise UnreadableForm("This form takes no files.")
-        return form
-
-
-class Templates:
-    """Every template in a directory, compiled once at start-up."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        self._templates = {
-            name: Template.from_filename(os.path.join(directory, name), encoding="utf-8")
-            for name in sorted(os.listdir(directory))
-            if name.endswith(".html")
-        }
-
-    def render(self, name, values):
-        return self._templates[name].substitute(values)
-
-
-class StaticFiles:
-    """Files under ``static/``, served with caching headers and versioned URLs."""
-
-    def __init__(self, directory, max_age):
-        self.directory = directory
-        self.max_age = max_age
-        self.versions = {}
-        for name in sorted(os.listdir(directory)):
-            path = os.path.join(directory, name)
-            if os.path.isfile(path):
-                with open(path, "rb") as f:
-                    self.versions[name] = hashlib.sha256(f.read()).hexdigest()[:12]
-
-    def url(self, req, name):
-        return req.urls("static", path=name) + "?v=" + self.versions[name]
-
-    def serve(self, req, path):
-        if path not in self.versions:
-            return None
-        response = req.get_response(FileApp(os.path.join(self.directory, path)))
-        if response.status_int in (200, 304):
-            versioned = req.GET.get("v") == self.versions[path]
-            response.cache_control = IMMUTABLE if versioned else f"public, max-age={self.max_age}"
-        return response
-
-
-class Urls:
-    """``url(name, **args)`` for one request: Routes' URLGenerator, remembered.
-
-    A URL depends only on the route, its arguments and SCRIPT_NAME, and
-    Routes takes long to build one, so each is built once. A URL whose every
-    argument fills a path variable with characters no URL quotes is filled in
-    directly (``paths``), as Routes would.
-    """
-
-    def __init__(self, mapper, environ, cache, paths):
-        self.mapper = mapper
-        self.environ = environ
-        self.cache = cache
-        self.paths = paths
-        self.generator = None
-
-    def __call__(self, name, **args):
-        key = (self.environ.get("SCRIPT_NAME", ""), name, *sorted(args.items()))
-        url = self.cache.get(key)
-        if url is None:
-            url = self._fill(name, args)
-            if url is None:
-                if self.generator is None:
-                    self.generator = URLGenerator(self.mapper, self.environ)
-                url = self.generator(name, **args)
-            if len(self.cache) >= URL_CACHE_SIZE:
-                self.cache.clear()
-            self.cache[key] = url
-        return url
-
-    def _fill(self, name, args):
-        path = self.paths.get(name)
-        if path is None:
-            return None
-        template, requirements = path
-        if args.keys() != requirements.keys():
-            return None
-        values = {}
-        for arg, value in args.items():
-            value = str(value)
-            if not requirements[arg].fullmatch(value):
-                return None
-            values[arg] = value
-        return self.environ.get("SCRIPT_NAME", "") + template.format(**values)
-
-
-# Characters a URL path never quotes: a value made of them is filled in as is.
-_UNQUOTED = "[A-Za-z0-9_.~-]+"
-
-
-def fillable_paths(mapper):
-    """``{route name: (path template, {variable: pattern})}`` for Urls._fill.
-
-    A value must match the route's requirement and hold only characters that
-    URLs never quote, so that filling it in gives the URL Routes would build.
-    """
-    paths = {}
-    for route in mapper.matchlist:
-        if route.name is None or route.name in paths:
-            continue
-        variables = re.findall(r"{(\w+)}", route.routepath)
-        if route.routepath.count("{") != len(variables):
-            continue  # a pattern inside the path: leave it to Routes
-        patterns = {}
-        for variable in variables:
-            requirement = route.reqs.get(variable)
-            pattern = f"(?=(?:{requirement})\\Z){_UNQUOTED}" if requirement else _UNQUOTED
-            patterns[variable] = re.compile(pattern)
-        paths[route.name] = (route.routepath, patterns)
-    return paths
-
-
-URL_CACHE_SIZE = 20_000
 # Rendered pages kept (Application.render's cache_key): a few MiB at most.
 PAGE_CACHE_SIZE = 2_000
-# Whole answers kept (Application._remember), and for how long at most.
-RESPONSE_CACHE_SIZE = 2_000
-RESPONSE_MAX_AGE = 5.0
 # A live update held until the queue opens or closes by its hours is answered
 # this long after that moment, so that its page is made after it.
 HOURS_MARGIN = 0.25
 # ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
 DIGITS = re.compile(r"[0-9]{1,19}")
 MAX_VERSION = 2**63 - 1
-# The store's generation when a GET came in, in its environ.
-GENERATION = "take_a_number.generation"
-
-
-class _Remembered(collections.namedtuple("_Remembered", "generation expires status headers body")):
-    """A whole answer to a GET, valid for one generation of the store."""
-
-
-def _response_key(environ):
-    """Everything a remembered answer depends on besides the database."""
-    return (
-        environ.get("SCRIPT_NAME", ""),
-        environ.get("PATH_INFO", ""),
-        environ.get("QUERY_STRING", ""),
-        environ.get("HTTP_HOST", ""),
-        environ.get("wsgi.url_scheme", ""),
-        environ.get("HTTP_COOKIE", ""),
-    )
 
 
 class Application:
@@ -280,11 +55,10 @@ class Application:
             version=self.snapshots.version,
         )
         self.mapper = routing.make_mapper()
-        self.url_cache = {}
-        self.url_paths = fillable_paths(self.mapper)
-        self.pages = {}  # rendered pages, see render()
-        self.responses = {}  # whole answers, see _remember()
-        self.templates = Templates(template_dir)
+        self.urls = UrlMaker(self.mapper)
+        self.pages = BoundedCache(PAGE_CACHE_SIZE)  # rendered pages, see render()
+        self.answers = answers.Answers(store)
+        self.templates = templating.Templates(template_dir)
         self.static = StaticFiles(static_dir, settings["static_max_age"])
         self.sessions = security.SessionCookies(secret, settings["session_max_age"])
         self.limits = limits.Limits(store, secret, limits.rates(settings))
@@ -309,21 +83,15 @@ class Application:
             # every request whether they changed something (store.generation).
             self.store.exact = True
         if environ.get("REQUEST_METHOD") == "GET":
-            # Read before the answer is made: what it is remembered for (_remember).
-            generation = environ[GENERATION] = self.store.generation()
-            cached = self.responses.get(_response_key(environ))
-            if (
-                cached is not None
-                and cached.generation == generation
-                and cached.expires > time.monotonic()
-            ):
-                start_response(cached.status, list(cached.headers))
-                return [cached.body]
+            remembered = self.answers.recall(environ)
+            if remembered is not None:
+                start_response(remembered.status, list(remembered.headers))
+                return [remembered.body]
         return self.handle(environ, start_response)
 
     @wsgify(RequestClass=Request)
     def handle(self, req):
-        """Answer one request (``__call__`` first looks for a remembered answer)."""
+        """Answer one request (``__call__`` first looks for a remembered answer, answers.py)."""
         try:
             try:
                 response = self.dispatch(req)
@@ -346,32 +114,12 @@ class Application:
                 )
         # No response sets these itself: appended, not looked up one by one.
         response.headerlist.extend(security.security_headers(req))
-        if req.environ.get(views.REMEMBER) and GENERATION in req.environ:
-            self._remember(req, response, req.environ[GENERATION])
+        self.answers.keep(req, response)  # if the controller said it may be given again
         return response
-
-    def _remember(self, req, response, generation):
-        """Keep a page to answer the same request again while nothing changes.
-
-        Only a 200 that sets no cookie (a Set-Cookie would hand one browser's
-        session to another) and only for the generation it was made in (read
-        before the page was), for RESPONSE_MAX_AGE at most.
-        """
-        if response.status_int != 200 or "Set-Cookie" in response.headers:
-            return
-        if len(self.responses) >= RESPONSE_CACHE_SIZE:
-            self.responses.clear()
-        self.responses[_response_key(req.environ)] = _Remembered(
-            generation,
-            time.monotonic() + RESPONSE_MAX_AGE,
-            response.status,
-            tuple(response.headerlist),
-            response.body,
-        )
 
     def dispatch(self, req):
         environ = req.environ
-        req.urls = Urls(self.mapper, environ, self.url_cache, self.url_paths)
+        req.urls = self.urls.for_request(environ)
         if not _is_utf8(environ.get("PATH_INFO", "")) or not _is_utf8(
             environ.get("QUERY_STRING", "")
         ):
@@ -482,13 +230,9 @@ class Application:
             )
             text = self.pages.get(key)
         if key is None or text is None:
-            values = self.page_values(req, title, values)
-            values["body"] = tempita.html(self.templates.render(template, dict(values)))
-            text = self.templates.render("layout.html", values)
+            text = self.templates.page(template, self.page_values(req, title, values))
             if key is not None:
-                if len(self.pages) >= PAGE_CACHE_SIZE:
-                    self.pages.clear()
-                self.pages[key] = text
+                self.pages.put(key, text)
         response = Response(charset="utf-8", status=status)
         response.text = text
         response.cache_control = "no-store" if req.method != "GET" else "no-cache"
@@ -497,13 +241,8 @@ class Application:
     def render_form(self, req, template, title, defaults, errors=None, status=200, **values):
         """A page whose form is filled from ``defaults`` and marked with ``errors``."""
         response = self.render(req, template, title, status=status, errors=errors, **values)
-        response.text = htmlfill.render(
-            response.text,
-            defaults=dict(defaults, csrf_token=req.session["csrf"]),
-            errors=errors or {},
-            auto_error_formatter=htmlfill.escape_formatter,
-            error_formatters={"default": _error_formatter},
-            force_defaults=False,
+        response.text = templating.fill_form(
+            response.text, dict(defaults, csrf_token=req.session["csrf"]), errors
         )
         return response
 
@@ -657,7 +396,3 @@ def _version(text):
 def _raw_address(environ):
     query = environ.get("QUERY_STRING", "")
     return environ.get("PATH_INFO", "") + ("?" + query if query else "")
-
-
-def _error_formatter(error):
-    return f'<span class="error-message" role="alert">{htmlfill.html_quote(error)}</span>'

@@ -2,7 +2,7 @@
 
 from webob import exc
 
-from . import rules, security, views
+from . import answers, rules, security, views
 from .actions import Refused
 
 
@@ -106,9 +106,8 @@ class CustomerController:
         # A ticket link opened on another device keeps the place there too.
         if rules.is_open(ticket["state"]) and req.cookies.get(ticket_cookie(queue_id)) != token:
             self._remember(req, response, ticket)
-        # The same browser reloading gets the same page while nothing changes:
-        # the app may answer from memory (Application._remember).
-        req.environ[views.REMEMBER] = True
+        # The same browser reloading gets the same page while nothing changes.
+        answers.may_remember(req)
         return response
 
     def queue_updates(self, req, queue_id):

@@ -7,7 +7,8 @@ body the document refuses (``refusals``), before its forms' own checks.
 
 import re
 
-from . import __version__, forms, routing
+from . import forms, routing
+from .version import __version__
 
 
 def _ref(name):

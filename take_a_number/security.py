@@ -10,6 +10,8 @@ import threading
 
 from webob.cookies import SignedSerializer
 
+from .cache import BoundedCache
+
 PBKDF2_ITERATIONS = 600_000  # OWASP's figure for PBKDF2-HMAC-SHA256
 SESSION_COOKIE = "tan_session"
 VERIFIED_COOKIES = 50_000
@@ -165,7 +167,7 @@ class SessionCookies:
         self._serializers = {}
         # Cookies whose signature was checked, by their exact text: a browser
         # sends the same cookie on every request.
-        self._verified = {}
+        self._verified = BoundedCache(VERIFIED_COOKIES)
 
     def serializer(self, request):
         """Signs for one mount path: a session made under /a is refused under /b."""
@@ -189,9 +191,7 @@ class SessionCookies:
             except (ValueError, UnicodeError):
                 data = None
             if isinstance(data, dict) and isinstance(data.get("servicers"), dict):
-                if len(self._verified) >= VERIFIED_COOKIES:
-                    self._verified.clear()
-                self._verified[key] = data
+                self._verified.put(key, data)
             else:
                 data = None
         if data is None:

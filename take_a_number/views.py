@@ -8,11 +8,11 @@ one out. Snapshots of a queue are cached per version: however many people
 watch a queue, it is read once per change.
 """
 
-import collections
 import math
 import threading
 
 from . import rules, statistics
+from .cache import BoundedCache
 
 # A snapshot also goes stale with time (the wait estimate counts recently
 # active servicers), so it is re-read at least this often, and at once when
@@ -20,10 +20,6 @@ from . import rules, statistics
 SNAPSHOT_MAX_AGE = 60
 CACHED_QUEUES = 1000
 CACHED_TICKETS = 20_000
-# A controller sets this in the environ when the whole answer to its GET may be
-# given again, from memory, while the store's generation stays the same
-# (Application._remember).
-REMEMBER = "take_a_number.remember"
 
 
 class Snapshots:
@@ -38,8 +34,8 @@ class Snapshots:
 
     def __init__(self, store):
         self.store = store
-        self._cache = collections.OrderedDict()  # queue id: (generation, snapshot)
-        self._tickets = {}  # token: (generation, ticket)
+        self._cache = BoundedCache(CACHED_QUEUES)  # queue id: (generation, snapshot)
+        self._tickets = BoundedCache(CACHED_TICKETS)  # token: (generation, ticket)
         self._lock = threading.Lock()
 
     def get(self, queue_id, now):
@@ -57,10 +53,7 @@ class Snapshots:
                 snapshot = self.store.queue_snapshot(queue_id, now)
                 if snapshot is None:
                     return None
-            self._cache[queue_id] = (generation, snapshot)
-            self._cache.move_to_end(queue_id)
-            while len(self._cache) > CACHED_QUEUES:
-                self._cache.popitem(last=False)
+            self._cache.put(queue_id, (generation, snapshot))
         return snapshot
 
     def version(self, queue_id):
@@ -78,9 +71,7 @@ class Snapshots:
             return cached[1]
         ticket = self.store.ticket_by_token(token)
         if ticket is not None:
-            if len(self._tickets) >= CACHED_TICKETS:
-                self._tickets.clear()
-            self._tickets[token] = (generation, ticket)
+            self._tickets.put(token, (generation, ticket))
         return ticket
 
 

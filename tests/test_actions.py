@@ -1,7 +1,7 @@
 """The actions called directly, without HTTP: their rules, and the refusals they raise."""
 
 import pytest
-from conftest import PASSWORD
+from support import PASSWORD
 
 from take_a_number import actions, rules, security
 from take_a_number.actions import Refused

@@ -35,7 +35,7 @@ from browser_support import (
     structure_problems,
     take_number,
 )
-from conftest import hours_ahead
+from support import hours_ahead
 
 expect = playwright_api.expect
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from browser_support import PASSWORD, api, press, sign_in
-from conftest import hours_ahead
+from support import hours_ahead
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("server_stays_healthy")]
 

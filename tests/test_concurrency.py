@@ -13,7 +13,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
-from conftest import create_queue, press, sign_in, take_number
+from support import create_queue, press, sign_in, take_number
 from webtest import TestApp
 
 from take_a_number.store import MIGRATIONS, Store

@@ -1,6 +1,6 @@
 """Customers: join, take a number, watch the ticket, leave, take again."""
 
-from conftest import (
+from support import (
     create_queue,
     my_number,
     press,
@@ -220,7 +220,7 @@ def test_a_double_click_racing_the_ticket_cookie_still_gives_one_ticket(app, bro
     assert waiting(browser) == 1
 
 
-# -- answers given again from memory (Application._remember) ------------------------
+# -- answers given again from memory (answers.py) ------------------------
 
 
 def test_a_reloaded_ticket_page_is_the_same_until_something_changes(app, browser, new_browser):
@@ -231,7 +231,7 @@ def test_a_reloaded_ticket_page_is_the_same_until_something_changes(app, browser
     path = first.request.path
     again = customer.get(path)
     assert again.body == customer.get(path).body  # nothing changed: the same page
-    assert app.responses, "the reload should have been remembered"
+    assert app.answers.kept, "the reload should have been remembered"
     assert "You're next." in again.html.get_text()
 
     press(console, "Next")  # a change: the very next reload shows it
@@ -264,11 +264,11 @@ def test_a_remembered_page_expires_even_when_nothing_changes(app, browser, new_b
     path = take_number(customer).request.path
     customer.get(path)
     customer.get(path)
-    (key,) = app.responses
-    app.responses[key] = app.responses[key]._replace(body=b"stale", expires=0)
+    (key,) = app.answers.kept
+    app.answers.kept[key] = app.answers.kept[key]._replace(body=b"stale", expires=0)
     page = customer.get(path)  # past its time: made again, not given from memory
     assert "You're next." in page.html.get_text()
-    assert app.responses[key].body == page.body
+    assert app.answers.kept[key].body == page.body
 
 
 def test_under_several_processes_a_page_shows_another_processs_change_at_once(make_app):

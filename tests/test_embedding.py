@@ -9,8 +9,8 @@ import os
 import runpy
 
 import pytest
-from conftest import PASSWORD, is_visible
 from paste.deploy import loadapp
+from support import PASSWORD, is_visible
 from webtest import TestApp
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -7,7 +7,7 @@ import random
 import threading
 
 import pytest
-from conftest import PASSWORD, create_queue, my_number, take_number, waiting
+from support import PASSWORD, create_queue, my_number, take_number, waiting
 from test_api import Api
 from test_owner import submit_create_form
 from test_store import commits_of, takes_arriving_together

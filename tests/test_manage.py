@@ -8,7 +8,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import (
+from support import (
     accept,
     create_queue,
     hours_ahead,

@@ -1,7 +1,7 @@
 """The queue owner: the home page and creating a queue."""
 
 import pytest
-from conftest import PASSWORD, create_queue
+from support import PASSWORD, create_queue
 
 
 def submit_create_form(browser, status=400, **fields):

@@ -1,7 +1,7 @@
 """The app mounted under a path prefix (SCRIPT_NAME) inside another WSGI app."""
 
 import pytest
-from conftest import create_queue, my_number, press, take_number
+from support import create_queue, my_number, press, take_number
 from webob import Request, Response
 from webtest import TestApp
 

@@ -9,7 +9,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
-from conftest import create_queue, my_number, press, take_number
+from support import create_queue, my_number, press, take_number
 from webtest import TestApp
 
 from take_a_number import main

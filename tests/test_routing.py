@@ -6,7 +6,8 @@ import pytest
 from routes.util import GenerationException, URLGenerator
 
 from take_a_number import routing
-from take_a_number.application import Urls, fillable_paths
+from take_a_number.cache import BoundedCache
+from take_a_number.urls import Urls, fillable_paths
 
 MAPPER = routing.make_mapper()
 SAMPLES = {
@@ -30,7 +31,7 @@ def test_every_route_filled_in_as_routes_builds_it(name, script_name):
     environ = {"SCRIPT_NAME": script_name, "HTTP_HOST": "example.org", "wsgi.url_scheme": "http"}
     paths = fillable_paths(MAPPER)
     args = arguments(name)
-    filled = Urls(MAPPER, environ, {}, paths)._fill(name, args)
+    filled = Urls(MAPPER, environ, BoundedCache(100), paths)._fill(name, args)
     assert filled is not None, f"{name} should not need Routes"
     assert filled == URLGenerator(MAPPER, environ)(name, **args)
 
@@ -44,14 +45,14 @@ def test_every_route_filled_in_as_routes_builds_it(name, script_name):
 )
 def test_what_cannot_be_filled_in_goes_to_routes(name, args):
     environ = {"SCRIPT_NAME": "/lab", "HTTP_HOST": "example.org", "wsgi.url_scheme": "http"}
-    urls = Urls(MAPPER, environ, {}, fillable_paths(MAPPER))
+    urls = Urls(MAPPER, environ, BoundedCache(100), fillable_paths(MAPPER))
     assert urls._fill(name, args) is None
     assert urls(name, **args) == URLGenerator(MAPPER, environ)(name, **args)
 
 
 def test_a_value_failing_the_requirement_is_refused_as_routes_refuses_it():
     environ = {"SCRIPT_NAME": "", "HTTP_HOST": "example.org", "wsgi.url_scheme": "http"}
-    urls = Urls(MAPPER, environ, {}, fillable_paths(MAPPER))
+    urls = Urls(MAPPER, environ, BoundedCache(100), fillable_paths(MAPPER))
     assert urls._fill("join", {"queue_id": "Not A Queue"}) is None
     with pytest.raises(GenerationException):
         urls("join", queue_id="Not A Queue")

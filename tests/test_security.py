@@ -4,7 +4,7 @@ import http.client
 import urllib.parse
 
 import pytest
-from conftest import create_queue, take_number, waiting
+from support import create_queue, take_number, waiting
 from webob import Request
 
 

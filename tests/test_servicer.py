@@ -2,7 +2,7 @@
 
 import datetime
 
-from conftest import (
+from support import (
     PASSWORD,
     create_queue,
     my_number,
