@@ -40,11 +40,17 @@ WAKE_PAUSE_SECONDS = 0.002
 HOLD_JITTER = 0.2
 
 
-class _Waiter:
-    __slots__ = ("event", "ticket_id", "urgent")
+def _is_past(version, since):
+    """Whether a page showing ``since`` is out of date at ``version`` (None: the queue is gone)."""
+    return version is None or version > since
 
-    def __init__(self, ticket_id):
+
+class _Waiter:
+    __slots__ = ("event", "since", "ticket_id", "urgent")
+
+    def __init__(self, since, ticket_id):
         self.event = threading.Event()
+        self.since = since  # the version its page shows
         self.ticket_id = ticket_id
         self.urgent = False  # woken at once: the change is about its ticket
 
@@ -65,9 +71,10 @@ class Hub:
     someone waits on; ``_to_wake``, the waiters a change has reached but the
     waker has not woken yet, each at most once, in the order they were reached;
     ``_answering``, the waiters the waker woke whose answer is not built yet.
-    A waiter is in ``_to_wake`` only while it waits and leaves ``_answering``
-    when its ``hold()`` ends, whatever happened: nothing is counted that must
-    later be balanced.
+    A waiter is put in ``_to_wake`` only once the queue is past the version its
+    page shows, so that, once woken, it stops waiting; it leaves ``_to_wake``
+    when it stops waiting, and ``_answering`` when its ``hold()`` ends, whatever
+    happened. Nothing is counted that must later be balanced.
     """
 
     def __init__(self, store, max_held, watch_interval, version=None):
@@ -103,9 +110,9 @@ class Hub:
         inside the ``with``: until it ends, the waker counts this request as
         still being answered.
         """
-        waiter = _Waiter(ticket_id)
+        waiter = _Waiter(since, ticket_id)
         try:
-            yield self._wait(waiter, queue_id, since, hold_seconds, client_disconnected, jitter)
+            yield self._wait(waiter, queue_id, hold_seconds, client_disconnected, jitter)
         finally:
             with self._lock:
                 if waiter in self._answering:
@@ -117,7 +124,7 @@ class Hub:
         with self.hold(queue_id, since, hold_seconds, **options) as outcome:
             return outcome
 
-    def _wait(self, waiter, queue_id, since, hold_seconds, client_disconnected, jitter):
+    def _wait(self, waiter, queue_id, hold_seconds, client_disconnected, jitter):
         with self._lock:
             if self.held >= self.max_held:
                 return FULL
@@ -142,7 +149,7 @@ class Hub:
             deadline = time.monotonic() + hold_seconds * (1 - spread)
             while True:
                 with self._lock:
-                    if watched.version is None or watched.version > since:
+                    if _is_past(watched.version, waiter.since):
                         return URGENT if waiter.urgent else CHANGED
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -163,13 +170,16 @@ class Hub:
         """Record a version read from the database; wake the waiters if it moved on.
 
         Waiters for the tickets in ``first`` are woken at once, the others
-        handed to the waker.
+        handed to the waker. Only those whose page is older than ``version``:
+        a woken waiter always stops waiting, so it is soon answered.
         """
         with self._lock:
-            if not (version is None or watched.version is None or version > watched.version):
+            if watched.version is not None and not _is_past(version, watched.version):
                 return
             watched.version = version
             for waiter in watched.waiters:
+                if not _is_past(version, waiter.since):
+                    continue  # its page already shows this version (read from the database)
                 if waiter.ticket_id is not None and waiter.ticket_id in first:
                     waiter.urgent = True
                     waiter.event.set()

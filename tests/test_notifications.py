@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from take_a_number.notifications import CHANGED, TIMEOUT, URGENT, Hub
+from take_a_number.notifications import CHANGED, TIMEOUT, URGENT, WAKE_BATCH, Hub
 from take_a_number.store import Store
 
 QUEUE = "cet236"
@@ -117,3 +117,32 @@ def test_a_customer_reached_by_several_quick_changes_leaves_nothing_counted(stor
     assert hub.held == 0
     assert not hub._answering
     assert not hub._to_wake
+
+
+def test_pages_that_already_show_a_change_do_not_hold_up_the_others(store, hub):
+    """A page may show a version the hub has not heard of yet (its answer was read
+    from the database after the change that woke it). Waking it for that change
+    would wake it for nothing: it would go on waiting, and count as being answered."""
+    changes = Changes(store)
+    version = store.queue_version(QUEUE)
+    ahead = [
+        threading.Thread(target=hub.wait, args=(QUEUE, version + 1000, 3))
+        for _ in range(2 * WAKE_BATCH)
+    ]
+    for thread in ahead:
+        thread.start()
+    for _ in range(3):
+        since = store.queue_version(QUEUE)
+        behind = threading.Thread(target=hub.wait, args=(QUEUE, since, 10))
+        behind.start()
+        time.sleep(0.1)
+        changed = time.monotonic()
+        changes.make(1)
+        behind.join(timeout=5)
+        assert time.monotonic() - changed < 1.0, "a page waited behind the ones ahead of it"
+        assert not hub._answering
+    assert all(thread.is_alive() for thread in ahead)
+    assert hub.held == len(ahead)
+    for thread in ahead:
+        thread.join(timeout=5)
+    assert hub.held == 0
