@@ -35,7 +35,8 @@ class Snapshots:
     def __init__(self, store):
         self.store = store
         self._cache = collections.OrderedDict()  # queue id: (generation, snapshot)
-        self._tickets = {}  # token: (generation, ticket)
+        self._tickets = {}  # token: (generation, ticket), of the latest generation seen
+        self._tickets_generation = None
         self._lock = threading.Lock()
 
     def get(self, queue_id, now):
@@ -74,8 +75,11 @@ class Snapshots:
             return cached[1]
         ticket = self.store.ticket_by_token(token)
         if ticket is not None:
-            if len(self._tickets) >= CACHED_TICKETS:
+            if generation != self._tickets_generation or len(self._tickets) >= CACHED_TICKETS:
+                # Those of an older generation would never be served again: on a
+                # busy day they were most of the cache, and of the server's memory.
                 self._tickets.clear()
+                self._tickets_generation = generation
             self._tickets[token] = (generation, ticket)
         return ticket
 
