@@ -254,6 +254,7 @@ class Application:
         self.url_paths = fillable_paths(self.mapper)
         self.pages = {}  # rendered pages, see render()
         self.responses = {}  # whole answers, see _remember()
+        self._responses_generation = None
         self.templates = Templates(template_dir)
         self.static = StaticFiles(static_dir, settings["static_max_age"])
         self.sessions = security.SessionCookies(secret, settings["session_max_age"])
@@ -330,8 +331,10 @@ class Application:
         """
         if response.status_int != 200 or "Set-Cookie" in response.headers:
             return
-        if len(self.responses) >= RESPONSE_CACHE_SIZE:
+        if generation != self._responses_generation or len(self.responses) >= RESPONSE_CACHE_SIZE:
+            # Answers of an older generation are never given again.
             self.responses.clear()
+            self._responses_generation = generation
         self.responses[_response_key(req.environ)] = _Remembered(
             generation,
             time.monotonic() + RESPONSE_MAX_AGE,

@@ -42,6 +42,12 @@ def test_tickets_read_before_a_change_are_not_kept(app, browser):
     assert len(app.snapshots._tickets) <= 2
 
 
+def test_answers_remembered_before_a_change_are_not_kept(app, browser):
+    create_queue(browser)
+    new_customers_take_numbers(app, "cet236", 300)
+    assert len(app.responses) <= 2
+
+
 def test_the_checked_session_cookies_kept_fit_in_a_few_megabytes(app, browser):
     create_queue(browser)
     new_customers_take_numbers(app, "cet236", 200)
