@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import bisect
 import json
+import math
 import os
 import signal
 import sys
@@ -127,12 +128,12 @@ class Sampler(threading.Thread):
             )
 
 
-def make_changes(port, servicer, seconds, rate):
+def make_changes(port, servicer, started, seconds, rate):
     """Alternately a new browser's take and a Next, ``rate`` a second: [(version, made)]."""
     changes = []
     pause = 1.0 / rate
-    ends = time.monotonic() + seconds
-    next_at = time.monotonic()
+    ends = started + seconds
+    next_at = started
     while next_at < ends:
         time.sleep(max(0.0, next_at - time.monotonic()))
         next_at += pause
@@ -164,11 +165,11 @@ def latencies(changes, records, pages):
     return out
 
 
-def per_minute(started, items):
-    """{minute: [values]} from (moment, value) pairs."""
+def per_minute(started, items, last):
+    """{minute: [values]} from (moment, value) pairs; what came after ``last`` counts in it."""
     minutes = {}
     for moment, value in items:
-        minutes.setdefault(int((moment - started) // 60), []).append(value)
+        minutes.setdefault(min(last, int((moment - started) // 60)), []).append(value)
     return minutes
 
 
@@ -223,7 +224,7 @@ def soak(args):
         time.sleep(2.0)  # the pages connect and are held
         sampler.start()
         started = time.monotonic()
-        changes = make_changes(port, servicer, args.minutes * 60, args.rate)
+        changes = make_changes(port, servicer, started, args.minutes * 60, args.rate)
         time.sleep(2.0)  # the last answers come in
         sampler.stop.set()
         child.send_signal(signal.SIGINT)
@@ -235,8 +236,10 @@ def soak(args):
         by_kind = latencies(changes, records, pages)
         everything = [item for items in by_kind.values() for item in items]
         samples = sampler.samples
-        minutes = per_minute(started, [(made, ms) for made, ms in everything])
-        memory = {m: s[-1] for m, s in per_minute(started, [(s["t"], s) for s in samples]).items()}
+        last = math.ceil(args.minutes) - 1
+        minutes = per_minute(started, everything, last)
+        sampled = per_minute(started, [(sample["t"], sample) for sample in samples], last)
+        memory = {minute: in_minute[-1] for minute, in_minute in sampled.items()}
         rows = []
         for minute, values in sorted(minutes.items()):
             s = summary(values)
