@@ -136,7 +136,8 @@ def make_changes(port, servicer, started, seconds, rate):
     next_at = started
     while next_at < ends:
         time.sleep(max(0.0, next_at - time.monotonic()))
-        next_at += pause
+        # A server slower than ``rate`` is given no burst to catch up.
+        next_at = max(next_at + pause, time.monotonic())
         if len(changes) % 2:
             _, made, version, _ = servicer.call_next()
         else:
@@ -289,6 +290,7 @@ def main(argv=None):
     if args.follower_child:
         follower_child(args)
         return 0
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the server on the way out
     results = soak(args)
     report(results)
     if args.json:
