@@ -9,10 +9,10 @@ are seen at once; other processes' commits within ``watch_interval``.
 
 Whoever the change is about is woken first: the watcher reads which tickets the
 new events name (the customer just called, say) and wakes the requests held for
-those tickets before anyone else. Everybody else is handed to a
-waker thread, which wakes them a few at a time (the next only as an answer is
-built), so that hundreds of threads waking at once don't crowd out the
-servicer's own request or the ordinary pages.
+those tickets before anyone else. Everybody else is handed to a waker thread,
+which wakes them a few at a time (the next only as an answer is built), so that
+hundreds of threads waking at once don't crowd out the servicer's own request
+or the ordinary pages.
 """
 
 import contextlib
