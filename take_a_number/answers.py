@@ -64,6 +64,8 @@ class Answers:
             return
         if response.status_int != 200 or "Set-Cookie" in response.headers:
             return
+        # Answers of an older generation are never given again.
+        self.kept.only_for(environ[_GENERATION])
         self.kept.put(
             _key(environ),
             Remembered(

@@ -253,31 +253,29 @@ class Application:
         its most requests, it answers at once too, with ``retry_after`` seconds:
         the client polls until push has room again.
         """
-        outcome = notifications.CHANGED
-        if "since" in req.GET:
-            since = _version(req.GET["since"])
-            if since is None:
-                return self.json_error(req, 400, "bad_request", "since must be a whole number.")
-            hold, jitter = self.settings["push_hold_seconds"], True
-            snapshot = self.snapshots.get(queue_id, self.now())
-            if snapshot is not None and snapshot.changes_at is not None:
-                until_change = max(0.0, snapshot.changes_at - self.now()) + HOURS_MARGIN
-                if until_change < hold:
-                    # The queue opens or closes by its hours sooner: answer
-                    # then, with what the page says from that moment.
-                    hold, jitter = until_change, False
-            outcome = self.hub.wait(  # gives back the connection while it holds
-                queue_id,
-                since,
-                hold,
-                req.environ.get("waitress.client_disconnected"),
-                ticket_id=ticket_id,
-                jitter=jitter,
-            )
-        try:
+        if "since" not in req.GET:
+            return self._live_answer(req, queue_id, make_view, notifications.CHANGED)
+        since = _version(req.GET["since"])
+        if since is None:
+            return self.json_error(req, 400, "bad_request", "since must be a whole number.")
+        hold, jitter = self.settings["push_hold_seconds"], True
+        snapshot = self.snapshots.get(queue_id, self.now())
+        if snapshot is not None and snapshot.changes_at is not None:
+            until_change = max(0.0, snapshot.changes_at - self.now()) + HOURS_MARGIN
+            if until_change < hold:
+                # The queue opens or closes by its hours sooner: answer
+                # then, with what the page says from that moment.
+                hold, jitter = until_change, False
+        with self.hub.hold(  # gives back the connection while it holds
+            queue_id,
+            since,
+            hold,
+            req.environ.get("waitress.client_disconnected"),
+            ticket_id=ticket_id,
+            jitter=jitter,
+        ) as outcome:
+            # Inside the hold: the hub wakes the next waiters as answers are built.
             return self._live_answer(req, queue_id, make_view, outcome)
-        finally:
-            self.hub.answered()
 
     def _live_answer(self, req, queue_id, make_view, outcome):
         if outcome == notifications.GONE:

@@ -15,6 +15,17 @@ class BoundedCache(dict):
         if size < 1:
             raise ValueError("a cache holds at least one entry")
         self.size = size
+        self.generation = None
+
+    def only_for(self, generation):
+        """Empty the cache unless its entries were made in this ``generation`` of the store.
+
+        For caches of what was read from the store: what was read before a change
+        is never given again, and on a busy day it would be most of the cache.
+        """
+        if generation != self.generation:
+            self.clear()
+            self.generation = generation
 
     def put(self, key, value):
         """Keep ``value`` under ``key`` (emptying the cache first if it is full); return it."""

@@ -9,12 +9,13 @@ are seen at once; other processes' commits within ``watch_interval``.
 
 Whoever the change is about is woken first: the watcher reads which tickets the
 new events name (the customer just called, say) and wakes the requests held for
-those tickets before anyone else. Everybody else is woken in small batches, so
-that hundreds of threads waking at once don't crowd out the servicer's own
-request or the ordinary pages.
+those tickets before anyone else. Everybody else is handed to a waker thread,
+which wakes them a few at a time (the next only as an answer is built), so that
+hundreds of threads waking at once don't crowd out the servicer's own request
+or the ordinary pages.
 """
 
-import collections
+import contextlib
 import logging
 import random
 import sqlite3
@@ -29,9 +30,9 @@ URGENT = "urgent"
 
 # How often a held request checks whether its client went away.
 DISCONNECT_CHECK_SECONDS = 5.0
-# Everyone else is woken by a separate thread, a few at a time: the next few
-# only once these have answered, so that woken requests never queue up in
-# front of the servicer, the pages, or the customer a later change is about.
+# Everyone else is woken by a separate thread, no more than this many being
+# answered at once, so that woken requests never queue up in front of the
+# servicer, the pages, or the customer a later change is about.
 WAKE_BATCH = 8
 WAKE_PAUSE_SECONDS = 0.002
 # Holds end at a random moment in the last part of push_hold_seconds, so that
@@ -39,15 +40,19 @@ WAKE_PAUSE_SECONDS = 0.002
 HOLD_JITTER = 0.2
 
 
-class _Waiter:
-    __slots__ = ("event", "ticket_id", "urgent", "paced", "done")
+def _is_past(version, since):
+    """Whether a page showing ``since`` is out of date at ``version`` (None: the queue is gone)."""
+    return version is None or version > since
 
-    def __init__(self, ticket_id):
+
+class _Waiter:
+    __slots__ = ("event", "since", "ticket_id", "urgent")
+
+    def __init__(self, since, ticket_id):
         self.event = threading.Event()
+        self.since = since  # the version its page shows
         self.ticket_id = ticket_id
         self.urgent = False  # woken at once: the change is about its ticket
-        self.paced = False  # woken by the waker, which waits for it to go
-        self.done = False  # no longer waiting
 
 
 class _Watched:
@@ -60,7 +65,17 @@ class _Watched:
 
 
 class Hub:
-    """Holds at most ``max_held`` requests of this process until their queue changes."""
+    """Holds at most ``max_held`` requests of this process until their queue changes.
+
+    What it keeps, all under one lock: ``_queues``, the waiters of each queue
+    someone waits on; ``_to_wake``, the waiters a change has reached but the
+    waker has not woken yet, each at most once, in the order they were reached;
+    ``_answering``, the waiters the waker woke whose answer is not built yet.
+    A waiter is put in ``_to_wake`` only once the queue is past the version its
+    page shows, so that, once woken, it stops waiting; it leaves ``_to_wake``
+    when it stops waiting, and ``_answering`` when its ``hold()`` ends, whatever
+    happened. Nothing is counted that must later be balanced.
+    """
 
     def __init__(self, store, max_held, watch_interval, version=None):
         self.store = store
@@ -70,30 +85,46 @@ class Hub:
         self.watch_interval = watch_interval
         self.held = 0
         self._lock = threading.Lock()
+        # Notified when there is someone to wake, or room to wake them.
+        self._wakeable = threading.Condition(self._lock)
         self._queues = {}
+        self._to_wake = {}  # waiter: None, an ordered set
+        self._answering = set()
         self._poke = threading.Event()
         self._stopped = threading.Event()
         self._watcher = None
         self._waker = None
-        self._to_wake = collections.deque()
-        self._wake_soon = threading.Event()
-        self._answering = 0  # woken by the waker, not yet answered
-        self._local = threading.local()
-        self._answered = threading.Condition()
         store.after_commit.append(self._poke.set)
 
-    def wait(
+    @contextlib.contextmanager
+    def hold(
         self, queue_id, since, hold_seconds, client_disconnected=None, ticket_id=None, jitter=True
     ):
-        """Wait until the queue's version is past ``since``.
+        """Wait until the queue's version is past ``since``; the outcome is the ``with``'s value.
 
-        Returns CHANGED (URGENT when the change names ``ticket_id``), TIMEOUT
-        after about ``hold_seconds`` (exactly, without ``jitter``), FULL at once when
-        this process already holds ``max_held`` requests, or GONE when the
-        client disconnected. ``ticket_id`` names the ticket the request is
-        about, so that a change to it is answered first.
+        The outcome is CHANGED (URGENT when the change names ``ticket_id``),
+        TIMEOUT after about ``hold_seconds`` (exactly, without ``jitter``), FULL
+        at once when this process already holds ``max_held`` requests, or GONE
+        when the client disconnected. ``ticket_id`` names the ticket the request
+        is about, so that a change to it is answered first. Build the answer
+        inside the ``with``: until it ends, the waker counts this request as
+        still being answered.
         """
-        waiter = _Waiter(ticket_id)
+        waiter = _Waiter(since, ticket_id)
+        try:
+            yield self._wait(waiter, queue_id, hold_seconds, client_disconnected, jitter)
+        finally:
+            with self._lock:
+                if waiter in self._answering:
+                    self._answering.discard(waiter)
+                    self._wakeable.notify_all()
+
+    def wait(self, queue_id, since, hold_seconds, **options):
+        """The outcome of ``hold()``, for callers with no answer to build."""
+        with self.hold(queue_id, since, hold_seconds, **options) as outcome:
+            return outcome
+
+    def _wait(self, waiter, queue_id, hold_seconds, client_disconnected, jitter):
         with self._lock:
             if self.held >= self.max_held:
                 return FULL
@@ -102,7 +133,7 @@ class Hub:
             if watched is None:
                 watched = self._queues[queue_id] = _Watched()
             watched.waiters.add(waiter)
-            self._ensure_watcher()
+            self._ensure_threads()
         try:
             if watched.last_event_id is None:
                 watched.last_event_id = self.store.last_event_id(queue_id)
@@ -118,7 +149,7 @@ class Hub:
             deadline = time.monotonic() + hold_seconds * (1 - spread)
             while True:
                 with self._lock:
-                    if watched.version is None or watched.version > since:
+                    if _is_past(watched.version, waiter.since):
                         return URGENT if waiter.urgent else CHANGED
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -129,70 +160,52 @@ class Hub:
                 waiter.event.clear()
         finally:
             with self._lock:
-                waiter.done = True
                 self.held -= 1
                 watched.waiters.discard(waiter)
+                self._to_wake.pop(waiter, None)
                 if not watched.waiters and self._queues.get(queue_id) is watched:
                     del self._queues[queue_id]
-            # A paced waiter counts until its answer is ready: see answered().
-            self._local.paced = waiter.paced
 
     def _learn(self, watched, version, first=()):
         """Record a version read from the database; wake the waiters if it moved on.
 
-        Waiters for the tickets in ``first`` are woken before the others.
+        Waiters for the tickets in ``first`` are woken at once, the others
+        handed to the waker. Only those whose page is older than ``version``:
+        a woken waiter always stops waiting, so it is soon answered.
         """
         with self._lock:
-            if not (version is None or watched.version is None or version > watched.version):
+            if watched.version is not None and not _is_past(version, watched.version):
                 return
             watched.version = version
-            waiters = list(watched.waiters)
-        for waiter in waiters:
-            if waiter.ticket_id is not None and waiter.ticket_id in first:
-                waiter.urgent = True
-                waiter.event.set()
-            else:
-                self._to_wake.append(waiter)
-        self._wake_soon.set()
+            for waiter in watched.waiters:
+                if not _is_past(version, waiter.since):
+                    continue  # its page already shows this version (read from the database)
+                if waiter.ticket_id is not None and waiter.ticket_id in first:
+                    waiter.urgent = True
+                    waiter.event.set()
+                    self._to_wake.pop(waiter, None)
+                else:
+                    self._to_wake.setdefault(waiter)
+            self._wakeable.notify_all()
 
     def _wake(self):
-        """Wake the waiters queued by _learn, a batch at a time."""
+        """Wake the waiters in ``_to_wake``, no more than WAKE_BATCH being answered at once."""
         while not self._stopped.is_set():
-            self._wake_soon.wait()
-            self._wake_soon.clear()
+            with self._lock:
+                self._wakeable.wait_for(lambda: self._to_wake or self._stopped.is_set())
             # The ones the change is about go first; give them a head start.
             time.sleep(WAKE_PAUSE_SECONDS)
-            while self._to_wake and not self._stopped.is_set():
-                with self._answered:
-                    self._answered.wait_for(lambda: self._answering < WAKE_BATCH, timeout=0.5)
-                    room = max(1, WAKE_BATCH - self._answering)
-                woken = 0
-                while self._to_wake and woken < room:
-                    waiter = self._to_wake.popleft()
-                    with self._lock:
-                        if waiter.done:
-                            continue  # gone already: woken another way, or timed out
-                        waiter.paced = True
-                    with self._answered:
-                        self._answering += 1
+            with self._lock:
+                while self._to_wake and not self._stopped.is_set():
+                    if len(self._answering) >= WAKE_BATCH:
+                        self._wakeable.wait()
+                        continue
+                    waiter = next(iter(self._to_wake))
+                    del self._to_wake[waiter]
+                    self._answering.add(waiter)
                     waiter.event.set()
-                    woken += 1
 
-    def answered(self):
-        """Called once the answer to a held request is built (whatever the outcome).
-
-        If the waker had woken it, the waker may now wake another: it wakes the
-        next few only as answers go out, so woken requests never crowd out the
-        pages, the servicer, or the customer a later change is about.
-        """
-        if not getattr(self._local, "paced", False):
-            return
-        self._local.paced = False
-        with self._answered:
-            self._answering = max(0, self._answering - 1)
-            self._answered.notify()
-
-    def _ensure_watcher(self):
+    def _ensure_threads(self):
         # Started on first use, so that a server which forks workers after
         # loading the app gives each worker its own watcher.
         if self._watcher is None or not self._watcher.is_alive():
@@ -256,6 +269,7 @@ class Hub:
     def close(self):
         self._stopped.set()
         self._poke.set()
-        self._wake_soon.set()
+        with self._lock:
+            self._wakeable.notify_all()
         if self._watcher is not None:
             self._watcher.join(timeout=5)

@@ -71,6 +71,9 @@ class Snapshots:
             return cached[1]
         ticket = self.store.ticket_by_token(token)
         if ticket is not None:
+            # Those of an older generation would never be served again: on a
+            # busy day they were most of the cache, and of the server's memory.
+            self._tickets.only_for(generation)
             self._tickets.put(token, (generation, ticket))
         return ticket
 

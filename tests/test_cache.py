@@ -34,3 +34,13 @@ def test_replacing_an_entry_of_a_full_cache_keeps_the_others():
 def test_a_cache_holds_at_least_one_entry():
     with pytest.raises(ValueError):
         BoundedCache(0)
+
+
+def test_a_cache_kept_for_one_generation_forgets_what_was_read_before_a_change():
+    cache = BoundedCache(10)
+    cache.only_for(1)
+    cache.put("ticket", "read in generation 1")
+    cache.only_for(1)
+    assert cache.get("ticket") == "read in generation 1"
+    cache.only_for(2)
+    assert cache.get("ticket") is None

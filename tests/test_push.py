@@ -1,7 +1,9 @@
 """Push: held update requests against a real waitress server in a child process."""
 
+import bisect
 import http.client
 import json
+import math
 import re
 import socket
 import threading
@@ -218,3 +220,83 @@ def test_bad_since_and_unknown_tickets_get_json_errors(server):
         "error": {"code": "not_found", "message": "There is no such ticket."}
     }
     conn.close()
+
+
+# -- a busy server -----------------------------------------------------------------
+
+BUSY_SECONDS = 20
+CHANGE_PAUSE = 0.02  # between one change's answer and the next change
+
+
+class Follower:
+    """A live page following its updates, as live.js does: each answer's moment and version."""
+
+    def __init__(self, client, path):
+        self.client, self.path = client, path
+        self.heard = []  # (time.monotonic() at receipt, version)
+        self.failures = []
+
+    def follow(self, stop):
+        try:
+            since = None
+            while not stop.is_set():
+                view, _, _ = self.client.updates(self.path, since)
+                self.heard.append((time.monotonic(), view["version"]))
+                since = view["version"]
+        except Exception as error:  # noqa: BLE001 - reported by the test
+            self.failures.append(error)
+
+    def delay(self, version, made):
+        """Seconds from a change made at ``made`` to the first answer with its version."""
+        versions = [heard_version for _, heard_version in self.heard]
+        first = bisect.bisect_left(versions, version)
+        return self.heard[first][0] - made if first < len(self.heard) else math.inf
+
+
+def test_on_a_busy_server_every_live_page_hears_each_change_within_a_second(tmp_path):
+    server = Server(tmp_path, settings={"push_max_held": 60}, threads=80).start()
+    store = Store(server.database)
+    try:
+        owner = create_queue(server, "busy")
+        customers = [take_number(server, "busy") for _ in range(20)]
+        followers = {
+            "ticket": [Follower(customer, ticket) for customer, ticket in customers],
+            "console": [Follower(owner, "/busy/serve")],
+            "board": [Follower(Client(server), "/busy/board") for _ in range(4)],
+            "queue page": [Follower(Client(server), "/busy") for _ in range(4)],
+        }
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=follower.follow, args=(stop,), daemon=True)
+            for kind in followers.values()
+            for follower in kind
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+
+        changes = []  # (version, when its answer had come back)
+        ends = time.monotonic() + BUSY_SECONDS
+        while time.monotonic() < ends:
+            if len(changes) % 2:
+                press_next(owner, "busy")
+            else:
+                take_number(server, "busy")
+            changes.append((store.queue_version("busy"), time.monotonic()))
+            time.sleep(CHANGE_PAUSE)
+        time.sleep(1.5)
+        stop.set()
+        press_next(owner, "busy")  # answers everyone still held
+        for thread in threads:
+            thread.join(timeout=10)
+
+        assert len(changes) > 5 * BUSY_SECONDS
+        for kind, some in followers.items():
+            for follower in some:
+                assert not follower.failures, (kind, follower.failures)
+                delays = [follower.delay(version, made) for version, made in changes]
+                late = [(n, round(d, 2)) for n, d in enumerate(delays) if d > 1.0]
+                assert not late, f"{kind} {follower.path}: changes heard late: {late[:10]}"
+    finally:
+        store.close()
+        server.stop()
