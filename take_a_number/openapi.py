@@ -1,13 +1,13 @@
 """The OpenAPI 3.1 description of the JSON API, served at /api/v1/openapi.json.
 
-The document is ``openapi.json``, beside this module; each operation names its
-shared parameters and error answers with a ``$ref`` to ``components``, and the
-document served has them written out in place (``document``), with this
-server's URL and the package's version. tests/test_openapi.py checks the file
-against routing.py and forms.py, tests/test_api.py checks real responses
-against it, so it cannot drift, and tests/test_fuzz.py runs schemathesis
-against it. The API refuses every JSON body the document refuses
-(``refusals``), before its forms' own checks.
+The document is the data file ``openapi.json`` beside this module, loaded once.
+There, an operation names each parameter and error answer it shares with others
+by a ``$ref`` to ``components``; the document served has them written out in
+place, with this server's URL and the package's version. It cannot drift:
+tests/test_openapi.py checks its patterns and limits against routing.py and
+forms.py, tests/test_api.py checks real answers against it, and
+tests/test_fuzz.py runs schemathesis against it. The API refuses every JSON body
+the document refuses (``refusals``), before its forms' own checks.
 """
 
 import json
@@ -48,7 +48,7 @@ DOCUMENT = _load()
 PATHS = DOCUMENT["paths"]
 SCHEMAS = DOCUMENT["components"]["schemas"]
 
-# The body each form of the API comes in (api.ApiController._validate).
+# The body each form of the API comes in (api.ApiController._fields).
 FORM_BODIES = {
     forms.CreateQueueForm: "CreateQueue",
     forms.SignInForm: "SignIn",
