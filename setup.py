@@ -22,7 +22,11 @@ setup(
         "take_a_number.templates": "templates",
         "take_a_number.static": "static",
     },
-    package_data={"take_a_number.templates": ["*.html"], "take_a_number.static": ["*"]},
+    package_data={
+        "take_a_number": ["openapi.json"],
+        "take_a_number.templates": ["*.html"],
+        "take_a_number.static": ["*"],
+    },
     install_requires=[
         "WebOb>=1.8.8",
         "Routes>=2.5.1",

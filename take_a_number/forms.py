@@ -42,18 +42,24 @@ class QueueId(FancyValidator):
             raise Invalid(self.message("reserved", state, queue_id=value), value, state)
 
 
-def _text(max_length, **kwargs):
-    return validators.UnicodeString(
-        not_empty=True,
-        strip=True,
-        max=max_length,
-        messages={
-            "empty": "Please fill this in.",
-            "missing": "Please fill this in.",
-            "tooLong": "At most %(max)i characters.",
-        },
-        **kwargs,
-    )
+def _required(message, validator=validators.UnicodeString, messages=None, **kwargs):
+    """A field that must be filled in: ``message`` when it is empty or not sent."""
+    messages = {"empty": message, "missing": message, **(messages or {})}
+    return validator(not_empty=True, messages=messages, **kwargs)
+
+
+def _text(max_length):
+    """Text of a name or a title: stripped, then required."""
+    too_long = {"tooLong": "At most %(max)i characters."}
+    return _required("Please fill this in.", strip=True, max=max_length, messages=too_long)
+
+
+def _number_or_none(
+    low, high, not_a_number, too_low="At least %(min)s.", too_high="At most %(max)s."
+):
+    """A whole number from ``low`` to ``high``, or None when it is empty or not sent."""
+    messages = {"integer": not_a_number, "tooLow": too_low, "tooHigh": too_high}
+    return validators.Int(min=low, max=high, if_empty=None, if_missing=None, messages=messages)
 
 
 class _Form(Schema):
@@ -66,18 +72,13 @@ class EmptyForm(_Form):
 
 
 class CreateQueueForm(_Form):
-    queue_id = QueueId(
-        not_empty=True,
-        messages={"empty": "Choose a name for the link.", "missing": "Choose a name for the link."},
-    )
+    queue_id = _required("Choose a name for the link.", QueueId)
     title = _text(80)
-    password = validators.UnicodeString(
-        not_empty=True,
+    password = _required(
+        "Choose a password of at least 8 characters.",
         min=8,
         max=200,
         messages={
-            "empty": "Choose a password of at least 8 characters.",
-            "missing": "Choose a password of at least 8 characters.",
             "tooShort": "Use at least %(min)i characters.",
             "tooLong": "At most %(max)i characters.",
         },
@@ -88,25 +89,14 @@ class CreateQueueForm(_Form):
 class SignInForm(_Form):
     """The owner signs in with the queue's password."""
 
-    password = validators.UnicodeString(
-        not_empty=True,
-        max=200,
-        messages={
-            "empty": "Enter the queue's password.",
-            "missing": "Enter the queue's password.",
-        },
-    )
+    password = _required("Enter the queue's password.", max=200)
     name = _text(40)
 
 
 class InvitedSignInForm(_Form):
     """A servicer signs in with the code of the invitation the owner made for them."""
 
-    code = validators.UnicodeString(
-        not_empty=True,
-        max=40,
-        messages={"empty": "Enter your invitation code.", "missing": "Enter your invitation code."},
-    )
+    code = _required("Enter your invitation code.", max=40)
 
 
 # How long an invitation may stay valid, in hours (the form offers a few).
@@ -117,16 +107,12 @@ class InvitationForm(_Form):
     """The owner invites a servicer: their name or desk, and how long the link works."""
 
     name = _text(40)
-    valid_for_hours = validators.Int(
-        min=1,
-        max=8760,
-        if_empty=None,
-        if_missing=None,
-        messages={
-            "integer": "Enter a whole number of hours, or leave it empty.",
-            "tooLow": "At least %(min)s hour.",
-            "tooHigh": "At most %(max)s hours (a year).",
-        },
+    valid_for_hours = _number_or_none(
+        1,
+        8760,
+        "Enter a whole number of hours, or leave it empty.",
+        too_low="At least %(min)s hour.",
+        too_high="At most %(max)s hours (a year).",
     )
 
 
@@ -142,16 +128,8 @@ class OptionsForm(_Form):
     announcement = validators.UnicodeString(
         strip=True, max=200, if_missing="", messages={"tooLong": "At most %(max)i characters."}
     )
-    max_waiting = validators.Int(
-        min=1,
-        max=100_000,
-        if_empty=None,
-        if_missing=None,
-        messages={
-            "integer": "Enter a whole number, or leave it empty for no limit.",
-            "tooLow": "At least %(min)s.",
-            "tooHigh": "At most %(max)s.",
-        },
+    max_waiting = _number_or_none(
+        1, 100_000, "Enter a whole number, or leave it empty for no limit."
     )
     no_show_policy = validators.OneOf([rules.NO_SHOW_END, rules.NO_SHOW_REQUEUE], not_empty=True)
 

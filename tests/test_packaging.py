@@ -44,6 +44,7 @@ def test_wheel_carries_every_template_and_static_file_inside_the_package(dist):
         for name in os.listdir(os.path.join(ROOT, directory)):
             assert f"take_a_number/{directory}/{name}" in names
     assert "take_a_number/cli.py" in names
+    assert "take_a_number/openapi.json" in names  # the API's document
     assert not any(name.startswith(("tests/", "templates/", "static/")) for name in names)
 
 
