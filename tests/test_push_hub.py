@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from take_a_number.notifications import CHANGED, TIMEOUT, URGENT, WAKE_BATCH, Hub
+from take_a_number.push import CHANGED, TIMEOUT, URGENT, WAKE_BATCH, Hub
 from take_a_number.store import Store
 
 QUEUE = "cet236"
