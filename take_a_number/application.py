@@ -2,7 +2,6 @@
 
 import functools
 import logging
-import re
 import time
 
 from webob import Response, exc
@@ -16,8 +15,8 @@ from . import (
     customer,
     forms,
     limits,
-    notifications,
     owner,
+    push,
     routing,
     security,
     servicer,
@@ -33,12 +32,6 @@ log = logging.getLogger(__name__)
 
 # Rendered pages kept (Application.render's cache_key): a few MiB at most.
 PAGE_CACHE_SIZE = 2_000
-# A live update held until the queue opens or closes by its hours is answered
-# this long after that moment, so that its page is made after it.
-HOURS_MARGIN = 0.25
-# ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
-DIGITS = re.compile(r"[0-9]{1,19}")
-MAX_VERSION = 2**63 - 1
 
 
 class Application:
@@ -48,12 +41,6 @@ class Application:
         self.store = store
         self.snapshots = views.Snapshots(store)
         self.settings = settings
-        self.hub = notifications.Hub(
-            store,
-            settings["push_max_held"],
-            settings["push_watch_interval"],
-            version=self.snapshots.version,
-        )
         self.mapper = routing.make_mapper()
         self.urls = UrlMaker(self.mapper)
         self.pages = BoundedCache(PAGE_CACHE_SIZE)  # rendered pages, see render()
@@ -63,6 +50,9 @@ class Application:
         self.sessions = security.SessionCookies(secret, settings["session_max_age"])
         self.limits = limits.Limits(store, secret, limits.rates(settings))
         self.actions = actions.Actions(store, self.limits, self.now)
+        # Live updates: self.live(req, queue_id, make_view) answers a page's updates URL.
+        self.updates = push.LiveUpdates(self)
+        self.live = self.updates.answer
         self.controllers = {
             "owner": owner.OwnerController(self),
             "customer": customer.CustomerController(self),
@@ -74,7 +64,7 @@ class Application:
 
     def close(self):
         """Stop the push watcher and close the database connections kept open."""
-        self.hub.close()
+        self.updates.close()
         self.store.close_all()
 
     def __call__(self, environ, start_response):
@@ -246,51 +236,6 @@ class Application:
         )
         return response
 
-    def live(self, req, queue_id, make_view, ticket_id=None):
-        """A page's live update as JSON, held until the queue is past ``?since=``.
-
-        Without ``since`` it answers at once. When this process already holds
-        its most requests, it answers at once too, with ``retry_after`` seconds:
-        the client polls until push has room again.
-        """
-        if "since" not in req.GET:
-            return self._live_answer(req, queue_id, make_view, notifications.CHANGED)
-        since = _version(req.GET["since"])
-        if since is None:
-            return self.json_error(req, 400, "bad_request", "since must be a whole number.")
-        hold, jitter = self.settings["push_hold_seconds"], True
-        snapshot = self.snapshots.get(queue_id, self.now())
-        if snapshot is not None and snapshot.changes_at is not None:
-            until_change = max(0.0, snapshot.changes_at - self.now()) + HOURS_MARGIN
-            if until_change < hold:
-                # The queue opens or closes by its hours sooner: answer
-                # then, with what the page says from that moment.
-                hold, jitter = until_change, False
-        with self.hub.hold(  # gives back the connection while it holds
-            queue_id,
-            since,
-            hold,
-            req.environ.get("waitress.client_disconnected"),
-            ticket_id=ticket_id,
-            jitter=jitter,
-        ) as outcome:
-            # Inside the hold: the hub wakes the next waiters as answers are built.
-            return self._live_answer(req, queue_id, make_view, outcome)
-
-    def _live_answer(self, req, queue_id, make_view, outcome):
-        if outcome == notifications.GONE:
-            return Response(status=204)
-        snapshot = self.snapshots.get(queue_id, self.now())
-        view = make_view(snapshot) if snapshot is not None else None
-        if view is None:
-            return self.json_error(req, 404, "not_found", "There is no such queue or ticket.")
-        response = self.json(req, view)
-        if outcome == notifications.FULL:
-            retry = self.settings["push_retry_seconds"]
-            response.json_body = dict(view, retry_after=retry)
-            response.retry_after = retry
-        return response
-
     def json(self, req, body, status=200):
         response = Response(json_body=body, status=status, charset="utf-8")
         response.cache_control = "no-store"
@@ -381,14 +326,6 @@ def _is_utf8(text):
     except UnicodeError:
         return False
     return True
-
-
-def _version(text):
-    """``?since=`` as a version, or None: int() would also take " 5", "1_0" and "٥"."""
-    if not DIGITS.fullmatch(text):
-        return None
-    version = int(text)
-    return version if version <= MAX_VERSION else None
 
 
 def _raw_address(environ):

@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-from take_a_number import application, forms, openapi, routing, security
+from take_a_number import forms, openapi, push, routing, security
 from take_a_number.version import __version__
 
 SERVED = openapi.document("http://localhost/api/v1")
@@ -86,7 +86,7 @@ def test_a_ticket_token_is_documented_as_the_server_makes_them():
 
 
 def test_since_is_documented_up_to_the_largest_version_the_server_reads():
-    assert {p["schema"]["maximum"] for p in parameters("since")} == {application.MAX_VERSION}
+    assert {p["schema"]["maximum"] for p in parameters("since")} == {push.MAX_VERSION}
 
 
 def test_the_documented_limits_of_each_body_are_its_forms():

@@ -15,7 +15,7 @@ from http.cookiejar import CookieJar
 import pytest
 from server_support import PASSWORD, Server
 
-from take_a_number.notifications import HOLD_JITTER
+from take_a_number.push import HOLD_JITTER
 from take_a_number.store import Store
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,8 @@
-"""Push: hold a long-poll request until its queue changes, in any process.
+"""Push: a page's updates URL, held until its queue changes, in any process.
+
+``LiveUpdates`` answers the updates URLs (``?since=<version>``) of the ticket
+page, the console, the queue page and the board: at once when the page is out
+of date, else held by the ``Hub`` until the queue moves on.
 
 One watcher thread per process notices every commit to the database, from this
 process or another (gunicorn and mod_wsgi workers, the command line), through
@@ -18,9 +22,12 @@ or the ordinary pages.
 import contextlib
 import logging
 import random
+import re
 import sqlite3
 import threading
 import time
+
+from webob import Response
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,12 @@ WAKE_PAUSE_SECONDS = 0.002
 # Holds end at a random moment in the last part of push_hold_seconds, so that
 # requests held since the same change don't all time out together.
 HOLD_JITTER = 0.2
+# A live update held until the queue opens or closes by its hours is answered
+# this long after that moment, so that its page is made after it.
+HOURS_MARGIN = 0.25
+# ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
+DIGITS = re.compile(r"[0-9]{1,19}")
+MAX_VERSION = 2**63 - 1
 
 
 def _is_past(version, since):
@@ -273,3 +286,76 @@ class Hub:
             self._wakeable.notify_all()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
+
+
+class LiveUpdates:
+    """The updates URLs of the pages: a view as JSON, held by the ``Hub`` until it changes."""
+
+    def __init__(self, app):
+        self.app = app
+        self.settings = app.settings
+        self.hub = Hub(
+            app.store,
+            self.settings["push_max_held"],
+            self.settings["push_watch_interval"],
+            version=app.snapshots.version,
+        )
+
+    def answer(self, req, queue_id, make_view, ticket_id=None):
+        """A page's live update as JSON, held until the queue is past ``?since=``.
+
+        ``make_view(snapshot)`` is the page's view dict (None: no such ticket).
+        Without ``since`` it answers at once. When this process already holds
+        its most requests, it answers at once too, with ``retry_after`` seconds:
+        the client polls until push has room again. ``ticket_id`` names the
+        ticket the page is about, so that a change to it is answered first.
+        """
+        if "since" not in req.GET:
+            return self._answer(req, queue_id, make_view, CHANGED)
+        since = parse_version(req.GET["since"])
+        if since is None:
+            return self.app.json_error(req, 400, "bad_request", "since must be a whole number.")
+        hold, jitter = self.settings["push_hold_seconds"], True
+        snapshot = self.app.snapshots.get(queue_id, self.app.now())
+        if snapshot is not None and snapshot.changes_at is not None:
+            until_change = max(0.0, snapshot.changes_at - self.app.now()) + HOURS_MARGIN
+            if until_change < hold:
+                # The queue opens or closes by its hours sooner: answer
+                # then, with what the page says from that moment.
+                hold, jitter = until_change, False
+        with self.hub.hold(  # gives back the connection while it holds
+            queue_id,
+            since,
+            hold,
+            req.environ.get("waitress.client_disconnected"),
+            ticket_id=ticket_id,
+            jitter=jitter,
+        ) as outcome:
+            # Inside the hold: the hub wakes the next waiters as answers are built.
+            return self._answer(req, queue_id, make_view, outcome)
+
+    def _answer(self, req, queue_id, make_view, outcome):
+        if outcome == GONE:
+            return Response(status=204)
+        snapshot = self.app.snapshots.get(queue_id, self.app.now())
+        view = make_view(snapshot) if snapshot is not None else None
+        if view is None:
+            return self.app.json_error(req, 404, "not_found", "There is no such queue or ticket.")
+        response = self.app.json(req, view)
+        if outcome == FULL:
+            retry = self.settings["push_retry_seconds"]
+            response.json_body = dict(view, retry_after=retry)
+            response.retry_after = retry
+        return response
+
+    def close(self):
+        """Stop the watcher."""
+        self.hub.close()
+
+
+def parse_version(text):
+    """``?since=`` as a version, or None: int() would also take " 5", "1_0" and "٥"."""
+    if not DIGITS.fullmatch(text):
+        return None
+    version = int(text)
+    return version if version <= MAX_VERSION else None
