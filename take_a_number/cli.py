@@ -4,6 +4,7 @@ import argparse
 import configparser
 import logging.config
 import os
+import platform
 import resource
 import sys
 
@@ -85,7 +86,35 @@ def raise_open_files_limit(connection_limit):
     return new
 
 
+# glibc keeps, per thread, a cache of freed small blocks (its tcache, up to about
+# 240 KiB). Waitress hands requests to its hundreds of threads in turn, so each
+# fills its own: in benchmarks/soak.py RSS grew by some 60 MiB over minutes
+# with these caches, and levelled off without them (docs/benchmarks.md).
+# Python allocates small objects itself, so they save little. Only the
+# environment can set them, before the process starts.
+THREAD_MALLOC_CACHES_OFF = "glibc.malloc.tcache_count=0"
+
+
+def command_without_thread_malloc_caches(environ, libc=None):
+    """(executable, argv, environ) to run this command again with glibc's tcache off.
+
+    None where there is nothing to do: not glibc, or GLIBC_TUNABLES already
+    says how big the tcache is (the operator's choice, or this very re-run).
+    """
+    libc = platform.libc_ver()[0] if libc is None else libc
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    if libc != "glibc" or "glibc.malloc.tcache" in tunables:
+        return None
+    environ = dict(
+        environ, GLIBC_TUNABLES=":".join(filter(None, [tunables, THREAD_MALLOC_CACHES_OFF]))
+    )
+    return sys.executable, [sys.executable, *sys.orig_argv[1:]], environ
+
+
 def serve(args):
+    again = command_without_thread_malloc_caches(os.environ)
+    if again:
+        os.execve(*again)
     _setup_logging(args.config)
     connection_limit = check_push_capacity(os.path.abspath(args.config), _settings(args.config))
     if connection_limit:

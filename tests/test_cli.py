@@ -1,6 +1,7 @@
 """The take-a-number command and runner.py, run as a user would run them."""
 
 import os
+import platform
 import socket
 import sqlite3
 import subprocess
@@ -173,3 +174,35 @@ def test_serve_raises_a_low_open_files_limit_to_fit_its_connections():
         assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == min(1400, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's tcache only")
+def test_the_server_runs_without_glibcs_per_thread_malloc_caches(ini):
+    # With hundreds of threads, each thread's cache of freed blocks made RSS
+    # grow for many minutes (docs/benchmarks.md, "Memory over a long run").
+    path, port = ini
+    environ = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    process = subprocess.Popen(
+        [COMMAND, "--config", str(path), "serve"], stderr=subprocess.PIPE, text=True, env=environ
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/", process)
+        with open(f"/proc/{process.pid}/environ", "rb") as f:
+            served_with = f.read().split(b"\0")
+        assert b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0" in served_with
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_an_operators_own_malloc_tunables_are_kept():
+    from take_a_number.cli import command_without_thread_malloc_caches
+
+    chosen = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=3"}
+    assert command_without_thread_malloc_caches(chosen, libc="glibc") is None
+    assert command_without_thread_malloc_caches({}, libc="") is None  # musl, macOS
+    _, _, environ = command_without_thread_malloc_caches(
+        {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, libc="glibc"
+    )
+    assert environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0"

@@ -26,6 +26,9 @@ import sqlite_utils
 
 # Released connections kept open for reuse; more are closed.
 IDLE_CONNECTIONS = 16
+# Each connection's page cache, in KiB (SQLite's default is 2 MiB). The OS
+# caches the file for every connection; this only spares re-reading pages.
+CACHE_KIB = 256
 # Unless ``exact``, another process's commit is noticed within this long.
 FOREIGN_CHECK_SECONDS = 0.05
 
@@ -83,6 +86,7 @@ class SQLiteEngine:
         )
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         for name, arguments, function in self.functions:
             conn.create_function(name, arguments, function, deterministic=True)
         return sqlite_utils.Database(conn)
