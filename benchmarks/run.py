@@ -28,20 +28,14 @@ Ctrl-C.
 """
 
 import argparse
-import configparser
 import contextlib
 import datetime
-import http.client
 import json
 import os
-import platform
 import re
-import resource
 import secrets
 import shutil
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -49,29 +43,51 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-APP_INI = os.path.join(ROOT, "app.ini")
+sys.path.insert(0, HERE)
+
+from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark shares
+    OTHER_CPU_WARNING,
+    PASSWORD,
+    BenchmarkError,
+    Processes,
+    busy_cpu_seconds,
+    child_env,
+    children_cpu_seconds,
+    cpu_seconds,
+    free_port,
+    http_request,
+    machine,
+    new_browser,
+    new_store,
+    print_log_tails,
+    read_app_ini,
+    serve,
+    server_description,
+    server_log_summary,
+    server_settings,
+    start_app,
+    stop_on_signals,
+    take_number,
+    wait_for_idle,
+    write_ini,
+    write_json,
+)
+
 LUA = os.path.join(HERE, "replay.lua")
 HELLO = os.path.join(HERE, "hello.py")
 FLOORS = os.path.join(HERE, "floors.py")
 PROBE = os.path.join(HERE, "probe_server.py")
 RESULTS_DIR = os.path.join(HERE, "results")
 
-sys.path.insert(0, ROOT)
-
 CONNECTIONS = 100
 WRK_THREADS = 2
 WRK_TIMEOUT = "10s"  # a slower response counts as a timeout error, not a latency
-SERVER_START_TIMEOUT = 30.0
 TAKE_QUEUE = "bench-take"
 TICKET_QUEUE = "bench-ticket"
-PASSWORD = "benchmark-password"
 
 # New browsers made for the take scenario, per second of load: more than it
 # can serve (floor-store included), so that no browser takes twice.
 FRESH_BROWSERS_PER_SECOND = 6000
-# Other processes using more than this % of one core make a run unreliable.
-OTHER_CPU_WARNING = 10.0
 
 # The issue's goals.
 GOAL_RATIO = 50.0  # % of hello-world requests/s
@@ -88,162 +104,23 @@ SCENARIOS = {
 ORDER = ("hello", "take", "floor-webob", "floor-store", "ticket")
 
 
-class BenchmarkError(Exception):
-    """The benchmark could not run; the message says why."""
-
-
-# -- configuration ---------------------------------------------------------------
-
-
-def read_app_ini():
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str
-    if not parser.read(APP_INI, encoding="utf-8"):
-        raise BenchmarkError(f"cannot read {APP_INI}")
-    return parser
-
-
-def server_settings(app_ini):
-    """app.ini's [server:main], as written there (threads, connection_limit, ...)."""
-    if not app_ini.has_section("server:main"):
-        raise BenchmarkError(f"{APP_INI} has no [server:main]")
-    return dict(app_ini.items("server:main"))
-
-
-def write_ini(path, app_ini, port, database=None, secret=None):
-    """A PasteDeploy file: app.ini's app with overrides, its server on ``port``.
-
-    Without ``database``, the file has no app (for hello.py). ``secret`` lets
-    run.py sign session cookies as the app does.
-    """
-    out = configparser.ConfigParser(interpolation=None)
-    out.optionxform = str
-    if database:
-        out["app:main"] = {
-            "use": "config:" + APP_INI,
-            "database": database,
-            "secret": secret,
-            "rate_limit_take_ticket": "off",
-            "rate_limit_take_ticket_per_address": "off",
-            "rate_limit_create_queue": "off",
-        }
-    out["server:main"] = dict(server_settings(app_ini), host="127.0.0.1", port=str(port))
-    # app.ini's logging, so that `take-a-number serve` sets it up the same way.
-    for section in app_ini.sections():
-        if section in ("loggers", "handlers", "formatters") or section.startswith(
-            ("logger_", "handler_", "formatter_")
-        ):
-            out[section] = dict(app_ini.items(section))
-    with open(path, "w", encoding="utf-8") as f:
-        out.write(f)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# -- processes ---------------------------------------------------------------------
-
-
-class Processes:
-    """Every child process started, stopped on exit whatever happens."""
-
-    def __init__(self):
-        self.running = []
-
-    def start(self, args, log_path, **kwargs):
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                **kwargs,
-            )
-        self.running.append(proc)
-        return proc
-
-    def stop(self, proc):
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if proc in self.running:
-            self.running.remove(proc)
-
-    def stop_all(self):
-        for proc in list(self.running):
-            with contextlib.suppress(Exception):
-                self.stop(proc)
-
-
-def child_env():
-    """Our environment without TAKE_A_NUMBER_* overrides, which would beat the ini."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKE_A_NUMBER_")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
-def wait_until_serving(proc, port, log_path):
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchmarkError(
-                f"server exited with status {proc.returncode}; its log:\n{read_log(log_path)}"
-            )
-        try:
-            status, _, _, _ = http_request(port, "GET", "/", timeout=2)
-        except OSError:
-            time.sleep(0.1)
-            continue
-        if status == 200:
-            return
-        raise BenchmarkError(f"server answered GET / with {status}")
-    raise BenchmarkError(f"server did not answer within {SERVER_START_TIMEOUT:.0f} s")
-
-
-def read_log(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def start_app(procs, workdir, app_ini, probe=False):
-    port = free_port()
-    ini = os.path.join(workdir, "app.ini")
-    database = os.path.join(workdir, "var", "benchmark.sqlite")
-    secret = secrets.token_urlsafe(48)
-    write_ini(ini, app_ini, port, database, secret)
-    prepare_database(database)
-    log_path = os.path.join(workdir, "take-a-number.log")
-    command = os.path.join(os.path.dirname(sys.executable), "take-a-number")
-    args = [command] if os.path.exists(command) else [sys.executable, "-m", "take_a_number.cli"]
-    env = child_env()
-    if probe:
-        args = [sys.executable, PROBE]
-        env["TAN_PROBE_OUT"] = os.path.join(workdir, "probe.json")
-    proc = procs.start(args + ["--config", ini, "serve"], log_path, cwd=workdir, env=env)
-    proc.probe_out = env.get("TAN_PROBE_OUT")
-    wait_until_serving(proc, port, log_path)
-    return proc, port, log_path, secret
+def start_probed_app(procs, workdir, app_ini, probe=False):
+    """The app, through benchmarks/probe_server.py with ``probe``."""
+    if not probe:
+        return start_app(procs, workdir, app_ini, prepare_database)
+    env = dict(child_env(), TAN_PROBE_OUT=os.path.join(workdir, "probe.json"))
+    app = start_app(
+        procs, workdir, app_ini, prepare_database, command=[sys.executable, PROBE], env=env
+    )
+    app.proc.probe_out = env["TAN_PROBE_OUT"]
+    return app
 
 
 def start_hello(procs, workdir, app_ini):
     port = free_port()
     ini = os.path.join(workdir, "hello.ini")
     write_ini(ini, app_ini, port)
-    log_path = os.path.join(workdir, "hello.log")
-    proc = procs.start([sys.executable, HELLO, ini], log_path, cwd=workdir, env=child_env())
-    wait_until_serving(proc, port, log_path)
-    return proc, port, log_path
+    return serve(procs, workdir, "hello", [sys.executable, HELLO, ini], port)[0], port
 
 
 def start_floor(procs, workdir, app_ini, kind):
@@ -253,12 +130,7 @@ def start_floor(procs, workdir, app_ini, kind):
     write_ini(ini, app_ini, port)
     database = os.path.join(workdir, "var", f"{kind}.sqlite")
     prepare_database(database)
-    log_path = os.path.join(workdir, f"{kind}.log")
-    proc = procs.start(
-        [sys.executable, FLOORS, kind, ini, database], log_path, cwd=workdir, env=child_env()
-    )
-    wait_until_serving(proc, port, log_path)
-    return proc, port, log_path
+    return serve(procs, workdir, kind, [sys.executable, FLOORS, kind, ini, database], port)[0], port
 
 
 # -- data: queues, sessions and tickets ----------------------------------------
@@ -271,11 +143,9 @@ def prepare_database(database):
     pages show "now serving" and compute a wait estimate as in real use.
     """
     from take_a_number.security import hash_password, new_token
-    from take_a_number.store import Store
 
-    store = Store(database)
+    store = new_store(database)
     try:
-        store.migrate()
         now = time.time()
         password_hash = hash_password(PASSWORD)
         store.create_queue(TAKE_QUEUE, "Benchmark: take a number", password_hash, now)
@@ -288,49 +158,6 @@ def prepare_database(database):
             store.call_next(servicer, start + 60 * i)
     finally:
         store.close()
-
-
-def http_request(port, method, path, cookie=None, body=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        headers = {}
-        if cookie:
-            headers["Cookie"] = cookie
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        text = response.read().decode("utf-8", errors="replace")
-        cookies = {}
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie":
-                key, _, val = value.split(";", 1)[0].partition("=")
-                cookies[key.strip()] = val.strip()
-        return response.status, response.getheader("Location"), cookies, text
-    finally:
-        conn.close()
-
-
-CSRF_INPUT = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
-
-
-def new_browser(port, queue_id):
-    """A new browser opens the queue page: its session cookie and CSRF token."""
-    status, _, cookies, page = http_request(port, "GET", f"/{queue_id}")
-    match = CSRF_INPUT.search(page)
-    if status != 200 or "tan_session" not in cookies or not match:
-        raise BenchmarkError(f"GET /{queue_id} gave no session and CSRF token (status {status})")
-    return f"tan_session={cookies['tan_session']}", match.group(1)
-
-
-def take_number(port, queue_id, cookie, csrf):
-    """POST /<queue>/take; returns (ticket path, ticket cookie)."""
-    body = urllib.parse.urlencode({"csrf_token": csrf})
-    status, location, cookies, _ = http_request(port, "POST", f"/{queue_id}/take", cookie, body)
-    ticket_cookie = f"tan_ticket_{queue_id}"
-    if status != 303 or ticket_cookie not in cookies or not location:
-        raise BenchmarkError(f"POST /{queue_id}/take answered {status}, not 303 with a ticket")
-    return urllib.parse.urlsplit(location).path, f"{ticket_cookie}={cookies[ticket_cookie]}"
 
 
 def write_clients(path, rows):
@@ -449,52 +276,6 @@ def run_wrk(port, method, clients, expected, mode, duration, procs_timeout):
     raise BenchmarkError(f"wrk exited with {proc.returncode} and no result:\n{out}\n{err}")
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far, from /proc (None elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def busy_cpu_seconds():
-    """CPU time all processes of the machine have used, from /proc/stat."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def wait_for_idle(limit):
-    """Wait up to ``limit`` seconds for other processes to leave the CPUs alone."""
-    deadline = time.monotonic() + limit
-    while True:
-        before = busy_cpu_seconds()
-        time.sleep(2)
-        after = busy_cpu_seconds()
-        if before is None:
-            return
-        busy = 100 * (after - before) / 2
-        if busy <= OTHER_CPU_WARNING:
-            return
-        if time.monotonic() >= deadline:
-            print(
-                f"  the machine is still busy ({busy:.0f}% of a core); measuring anyway", flush=True
-            )
-            return
-        print(f"  waiting for an idle machine: {busy:.0f}% of a core busy", flush=True)
-
-
 def read_probe(server):
     """The probe server's summary of the write transactions since the last reset."""
     path = server.probe_out
@@ -605,36 +386,6 @@ def measure(name, server, port, method, clients, expected, mode, args):
 # -- machine and report --------------------------------------------------------------
 
 
-def machine():
-    def version(args):
-        try:
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return (proc.stdout + proc.stderr).strip().splitlines()[0]
-
-    cpu = None
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    from importlib.metadata import version as package_version
-
-    commit = version(["git", "-C", ROOT, "describe", "--always", "--dirty"])
-    return {
-        "app_commit": commit,
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_count": os.cpu_count(),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version() + " (" + platform.python_implementation() + ")",
-        "sqlite": sqlite3.sqlite_version,
-        "waitress": package_version("waitress"),
-        "wrk": version(["wrk", "-v"]),
-    }
-
-
 def report(results, info, args, server):
     print()
     print("Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
@@ -710,34 +461,6 @@ def report(results, info, args, server):
     return goals
 
 
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
-
-
-def server_log_summary(path):
-    """What the app server logged: waitress's "Task queue depth" warnings (a
-    request waited for a free thread) counted, and any other warning or error
-    kept whole, with its traceback."""
-    depth_warnings, max_depth, others = 0, 0, []
-    keeping = False
-    for line in read_log(path).splitlines():
-        if LOG_LINE.match(line):
-            keeping = False
-            match = re.search(r"Task queue depth is (\d+)", line)
-            if match:
-                depth_warnings += 1
-                max_depth = max(max_depth, int(match.group(1)))
-            elif " WARNI " in line or " ERROR " in line or " CRITI " in line:
-                others.append(line)
-                keeping = True
-        elif keeping:
-            others[-1] += "\n" + line
-    return {
-        "queue_depth_warnings": depth_warnings,
-        "max_queue_depth": max_depth,
-        "other_warnings": others,
-    }
-
-
 # -- main --------------------------------------------------------------------------
 
 
@@ -803,10 +526,6 @@ def parse_args(argv):
     return args
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv=None):
     args = parse_args(argv)
     if shutil.which("wrk") is None:
@@ -814,13 +533,11 @@ def main(argv=None):
             "error: wrk is not installed; install it with: apt-get install -y wrk", file=sys.stderr
         )
         return 2
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
+    stop_on_signals()
     selected = [name for name in ORDER if name in (args.only or ORDER)]
     app_ini = read_app_ini()
     settings = server_settings(app_ini)
-    server = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("use", "host", "port"))
+    server = server_description(settings)
     info = machine()
     print(
         f"Take A Number load benchmark: {', '.join(selected)}; {info['nproc']} CPUs, "
@@ -834,13 +551,14 @@ def main(argv=None):
     try:
         if "hello" in selected:
             print(f"[hello] {SCENARIOS['hello']}", flush=True)
-            proc, port, _ = start_hello(procs, workdir, app_ini)
+            proc, port = start_hello(procs, workdir, app_ini)
             clients = hello_clients(workdir)
             results["hello"] = measure("hello", proc, port, "GET", clients, 200, "cycle", args)
             procs.stop(proc)
         if "take" in selected or "ticket" in selected:
             print("[app] starting take-a-number serve ...", flush=True)
-            proc, port, log_path, secret = start_app(procs, workdir, app_ini, args.probe)
+            app = start_probed_app(procs, workdir, app_ini, args.probe)
+            proc, port, log_path, secret = app.proc, app.port, app.log_path, app.secret
             if "take" in selected:
                 print(f"[take] {SCENARIOS['take']}", flush=True)
                 clients = take_clients(port, workdir, secret)
@@ -857,17 +575,14 @@ def main(argv=None):
             if name in selected:
                 print(f"[{name}] {SCENARIOS[name]}", flush=True)
                 kind = name.split("-", 1)[1]
-                proc, port, _ = start_floor(procs, workdir, app_ini, kind)
+                proc, port = start_floor(procs, workdir, app_ini, kind)
                 # Same requests as the take scenario's; these apps do not check the signature.
                 _, clients = new_browsers(workdir, secrets.token_urlsafe(48))
                 results[name] = measure(name, proc, port, "POST", clients, 303, "once", args)
                 procs.stop(proc)
     except BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)
-        for name in ("take-a-number.log", "hello.log", "webob.log", "store.log"):
-            tail = read_log(os.path.join(workdir, name)).splitlines()[-30:]
-            if tail:
-                print(f"last lines of the {name}:", *tail, sep="\n  ", file=sys.stderr)
+        print_log_tails(workdir, ("take-a-number.log", "hello.log", "webob.log", "store.log"))
         return 1
     except KeyboardInterrupt:
         print("interrupted; servers stopped", file=sys.stderr)
@@ -896,24 +611,21 @@ def main(argv=None):
     path = args.json or os.path.join(
         RESULTS_DIR, datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".json"
     )
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(
-            {
-                "machine": info,
-                "server": settings,
-                "wrk": {"threads": WRK_THREADS, "connections": CONNECTIONS, "timeout": WRK_TIMEOUT},
-                "duration_s": args.duration,
-                "warmup_s": args.warmup,
-                "smoke": args.smoke,
-                "probe": args.probe,
-                "results": results,
-                "goals": [{"goal": g, "value": v, "met": m} for g, v, m in goals],
-                "server_log": server_log,
-            },
-            f,
-            indent=2,
-        )
+    write_json(
+        path,
+        {
+            "machine": info,
+            "server": settings,
+            "wrk": {"threads": WRK_THREADS, "connections": CONNECTIONS, "timeout": WRK_TIMEOUT},
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "smoke": args.smoke,
+            "probe": args.probe,
+            "results": results,
+            "goals": [{"goal": g, "value": v, "met": m} for g, v, m in goals],
+            "server_log": server_log,
+        },
+    )
     print(f"\nResults written to {os.path.relpath(path)}")
     if args.check and not all(met for _, _, met in goals):
         return 1
