@@ -29,61 +29,50 @@ import os
 import signal
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from push import (  # noqa: E402  benchmarks/push.py: its server, servicer and figures
-    QUEUE,
-    Servicer,
-    proc_status,
-    sign_in_servicer,
-    start_server,
-    summary,
-)
-from run import (  # noqa: E402  benchmarks/run.py: the server harness
+from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark shares
     BenchmarkError,
+    LongPoll,
     Processes,
+    Sampler,
     child_env,
-    cpu_seconds,
+    connect_all,
     new_browser,
     read_app_ini,
+    sign_in_servicer,
+    summary,
     take_number,
+    write_json,
 )
+from push import QUEUE, Servicer, start_server  # noqa: E402  benchmarks/push.py: its queue
 
 # -- the child: pages following their updates ---------------------------------------
 
 
-async def follow(port, index, path, cookie, records, stopping):
-    """One page: ask for its updates, record each answer (index, version, receipt), ask again."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    headers = f"Host: 127.0.0.1:{port}\r\nAccept: application/json\r\n"
-    if cookie:
-        headers += f"Cookie: {cookie}\r\n"
-    since = None
-    while not stopping.is_set():
-        query = "" if since is None else f"?since={since}"
-        writer.write(f"GET {path}/updates{query} HTTP/1.1\r\n{headers}\r\n".encode("latin-1"))
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        length = next(
-            int(line.split(":", 1)[1])
-            for line in lines
-            if line.lower().startswith("content-length")
-        )
-        body = await reader.readexactly(length)
-        received = time.monotonic()
+class Follower(LongPoll):
+    """One page: record each answer (index, version, receipt) and ask again at once."""
+
+    def __init__(self, port, index, path, cookie, records, failed):
+        super().__init__(f"127.0.0.1:{port}", path, cookie)
+        self.index, self.records, self.failed = index, records, failed
+
+    def answered(self, status, body, received):
         if status != 200:
-            raise RuntimeError(f"{path}/updates answered {status}: {body[:200]!r}")
+            return self.fail(f"{self.request_path} answered {status}: {body[:200]!r}")
         view = json.loads(body)
         if "retry_after" in view:
-            raise RuntimeError(f"{path}/updates was told to poll: push_max_held reached")
-        since = view["version"]
-        records.append((index, since, received))
-    writer.close()
+            return self.fail(f"{self.request_path} was told to poll: push_max_held reached")
+        self.version = view["version"]
+        self.records.append((self.index, self.version, received))
+        self.send()
+
+    def fail(self, message):
+        if not self.failed.done():
+            self.failed.set_exception(RuntimeError(message))
 
 
 def follower_child(args):
@@ -93,18 +82,25 @@ def follower_child(args):
 
     async def main():
         loop = asyncio.get_running_loop()
-        stopping = asyncio.Event()
-        loop.add_signal_handler(signal.SIGINT, stopping.set)  # the parent is done
-        tasks = [
-            asyncio.create_task(follow(args.port, i, path, cookie, records, stopping))
-            for i, (path, cookie) in enumerate(pages)
-        ]
+        stopping = loop.create_future()
+        # SIGINT: the parent is done.
+        loop.add_signal_handler(signal.SIGINT, lambda: stopping.done() or stopping.set_result(0))
+        followers = await connect_all(
+            args.port,
+            [
+                lambda i=i, path=path, cookie=cookie: Follower(
+                    args.port, i, path, cookie, records, stopping
+                )
+                for i, (path, cookie) in enumerate(pages)
+            ],
+        )
         print("READY", flush=True)
-        await stopping.wait()
-        for task in tasks:
-            if task.done() and task.exception():
-                raise task.exception()
-            task.cancel()
+        try:
+            await stopping
+        finally:
+            for follower in followers:
+                if follower.transport is not None:
+                    follower.transport.close()
 
     asyncio.run(main())
     with open(args.out, "w", encoding="ascii") as f:
@@ -112,20 +108,6 @@ def follower_child(args):
 
 
 # -- the parent ------------------------------------------------------------------------
-
-
-class Sampler(threading.Thread):
-    """The server's RSS, threads, open files and CPU time, once a second."""
-
-    def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.pid, self.samples, self.stop = pid, [], threading.Event()
-
-    def run(self):
-        while not self.stop.wait(1.0):
-            self.samples.append(
-                dict(proc_status(self.pid), t=time.monotonic(), cpu=cpu_seconds(self.pid))
-            )
 
 
 def make_changes(port, servicer, started, seconds, rate):
@@ -201,11 +183,10 @@ def soak(args):
     workdir = tempfile.mkdtemp(prefix="tan-soak-")
     servicer = None
     try:
-        server, port, log_path, database, tokens = start_server(
-            procs, workdir, read_app_ini(), args.tickets
-        )
-        cookie, csrf = sign_in_servicer(port)
-        servicer = Servicer(port, cookie, csrf, database)
+        app = start_server(procs, workdir, read_app_ini(), args.tickets)
+        server, port, tokens = app.proc, app.port, app.prepared
+        cookie, csrf = sign_in_servicer(port, QUEUE)
+        servicer = Servicer(port, cookie, csrf, app.database)
         pages = [(f"/{QUEUE}/ticket/{token}", "ticket") for token in tokens]
         pages += [(f"/{QUEUE}/serve", "console")]
         pages += [(f"/{QUEUE}/board", "board")] * args.boards
@@ -294,8 +275,7 @@ def main(argv=None):
     results = soak(args)
     report(results)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
+        write_json(args.json, results, indent=1)
     return 0
 
 
