@@ -24,6 +24,7 @@ import json
 import math
 import os
 import platform
+import queue
 import re
 import resource
 import secrets
@@ -445,6 +446,88 @@ async def connect_all(port, factories, batch=50):
         protocols.extend(protocol for _, protocol in made)
         await asyncio.sleep(0.02)
     return protocols
+
+
+class ClientProcess:
+    """Clients in a child process (``args``: a benchmark file and its child options),
+    driven line by line: a command word on its stdin, ``WORD <json>`` on its stdout."""
+
+    def __init__(self, procs, args, log_path):
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                start_new_session=True,
+                env=child_env(),
+            )
+        procs.running.append(self.proc)  # stopped with the server, whatever happens
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def expect(self, word, timeout):
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise BenchmarkError(f"the clients did not say {word} within {timeout} s") from None
+        if line is None:
+            raise BenchmarkError(
+                f"the clients exited ({self.proc.poll()}); their log:\n"
+                + read_log(self.log_path)[-3000:]
+            )
+        head, _, rest = line.partition(" ")
+        if head != word:
+            raise BenchmarkError(f"the clients said {line!r}, expected {word}")
+        return json.loads(rest)
+
+    def command(self, word, answer, timeout=30):
+        self.proc.stdin.write(word + "\n")
+        self.proc.stdin.flush()
+        return self.expect(answer, timeout)
+
+    def stop(self):
+        """STOP: the child's last word (DONE), once it has exited."""
+        done = self.command("STOP", "DONE", timeout=60)
+        self.proc.wait(timeout=30)
+        return done
+
+
+def say(word, value):
+    """The child's side of ClientProcess: one answer line."""
+    sys.stdout.write(f"{word} {json.dumps(value)}\n")
+    sys.stdout.flush()
+
+
+async def obey(answers, timeout):
+    """The child's side of ClientProcess: answer each command ``answers[word]()`` as
+    ``say(word, ...)`` until STOP, the end of stdin or ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    commands = asyncio.Queue()
+
+    def read_stdin():
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(commands.put_nowait, line.strip())
+        loop.call_soon_threadsafe(commands.put_nowait, "STOP")
+
+    threading.Thread(target=read_stdin, daemon=True).start()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            command = await asyncio.wait_for(commands.get(), deadline - loop.time())
+        except TimeoutError:
+            return
+        if command == "STOP":
+            return
+        if command in answers:
+            say(command, answers[command]())
 
 
 # -- /proc -----------------------------------------------------------------------

@@ -46,11 +46,9 @@ import datetime
 import http.client
 import json
 import os
-import queue as queue_module
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -65,12 +63,12 @@ from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark
     OTHER_CPU_WARNING,
     PASSWORD,
     BenchmarkError,
+    ClientProcess,
     KeepAlive,
     LongPoll,
     Meter,
     Processes,
     app_settings,
-    child_env,
     connect_all,
     cpu_seconds,
     fmt,
@@ -78,12 +76,13 @@ from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark
     machine,
     new_store,
     nofile_limit,
+    obey,
     percentile,
     print_log_tails,
     proc_status,
     ratio,
     read_app_ini,
-    read_log,
+    say,
     server_description,
     server_log_summary,
     server_settings,
@@ -208,121 +207,49 @@ class Crowd:
 
 
 def waiter_child(args):
-    """The child process: the crowd, driven by commands on stdin, answers on stdout."""
+    """The child process: the crowd, driven by the parent's commands (ClientProcess)."""
     with open(args.tokens, encoding="ascii") as f:
         tokens = f.read().split()
 
-    def say(line):
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-
     async def main():
-        loop = asyncio.get_running_loop()
-        commands = asyncio.Queue()
-
-        def read_stdin():
-            for line in sys.stdin:
-                loop.call_soon_threadsafe(commands.put_nowait, line.strip())
-            loop.call_soon_threadsafe(commands.put_nowait, "STOP")
-
-        threading.Thread(target=read_stdin, daemon=True).start()
         crowd = Crowd(args.port, args.queue, tokens)
         try:
             await crowd.connect()
         except Exception as error:  # reported to the parent, which gives up
-            say(f"ERROR {type(error).__name__}: {error}")
+            say("ERROR", f"{type(error).__name__}: {error}")
             crowd.close()
             return
-        say("READY " + json.dumps(crowd.stats()))
-        deadline = loop.time() + args.child_timeout
-        while True:
-            try:
-                command = await asyncio.wait_for(commands.get(), deadline - loop.time())
-            except TimeoutError:
-                command = "STOP"
-            if command == "STATS":
-                say("STATS " + json.dumps(crowd.stats()))
-            elif command == "STOP":
-                stats = crowd.stats()
-                crowd.close()
-                await asyncio.sleep(0.1)
-                with open(args.out, "w", encoding="ascii") as f:
-                    json.dump({"records": crowd.records, "stats": stats}, f)
-                say("DONE " + json.dumps(stats))
-                return
+        say("READY", crowd.stats())
+        await obey({"STATS": crowd.stats}, args.child_timeout)
+        stats = crowd.stats()
+        crowd.close()
+        await asyncio.sleep(0.1)
+        with open(args.out, "w", encoding="ascii") as f:
+            json.dump({"records": crowd.records, "stats": stats}, f)
+        say("DONE", stats)
 
     asyncio.run(main())
 
 
-class WaiterProcess:
-    """The parent's handle on the child: commands and answers, line by line."""
+def start_waiters(procs, port, tokens, workdir, timeout):
+    """The waiting customers' process (this file with --waiter-child)."""
+    tokens_path = os.path.join(workdir, "tokens.txt")
+    with open(tokens_path, "w", encoding="ascii") as f:
+        f.write("\n".join(tokens) + "\n")
+    return ClientProcess(
+        procs,
+        [sys.executable, os.path.abspath(__file__), "--waiter-child", "--port", str(port)]
+        + ["--queue", QUEUE, "--tokens", tokens_path, "--child-timeout", str(timeout)]
+        + ["--out", os.path.join(workdir, "waiters.json")],
+        os.path.join(workdir, "waiters.log"),
+    )
 
-    def __init__(self, procs, port, tokens, workdir, timeout):
-        tokens_path = os.path.join(workdir, "tokens.txt")
-        with open(tokens_path, "w", encoding="ascii") as f:
-            f.write("\n".join(tokens) + "\n")
-        self.out_path = os.path.join(workdir, "waiters.json")
-        self.log_path = os.path.join(workdir, "waiters.log")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    os.path.abspath(__file__),
-                    "--waiter-child",
-                    "--port",
-                    str(port),
-                    "--queue",
-                    QUEUE,
-                    "--tokens",
-                    tokens_path,
-                    "--out",
-                    self.out_path,
-                    "--child-timeout",
-                    str(timeout),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                start_new_session=True,
-                env=child_env(),
-            )
-        procs.running.append(self.proc)  # stopped with the server, whatever happens
-        self.lines = queue_module.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, word, timeout):
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue_module.Empty:
-            raise BenchmarkError(
-                f"the waiting clients did not say {word} within {timeout} s"
-            ) from None
-        if line is None:
-            raise BenchmarkError(
-                f"the waiting clients exited ({self.proc.poll()}); their log:\n"
-                + read_log(self.log_path)[-3000:]
-            )
-        head, _, rest = line.partition(" ")
-        if head != word:
-            raise BenchmarkError(f"the waiting clients said {line!r}, expected {word}")
-        return json.loads(rest)
-
-    def command(self, word, answer, timeout=30):
-        self.proc.stdin.write(word + "\n")
-        self.proc.stdin.flush()
-        return self.expect(answer, timeout)
-
-    def stop(self):
-        stats = self.command("STOP", "DONE", timeout=60)
-        self.proc.wait(timeout=30)
-        with open(self.out_path, encoding="ascii") as f:
-            return json.load(f)["records"], stats
+def stop_waiters(crowd, workdir):
+    """Their records and their last stats."""
+    stats = crowd.stop()
+    with open(os.path.join(workdir, "waiters.json"), encoding="ascii") as f:
+        return json.load(f)["records"], stats
 
 
 # -- setting up ----------------------------------------------------------------------
@@ -894,7 +821,7 @@ def main(argv=None):
         memory = {"before": proc_status(server.pid), "nofile_limit": nofile_limit(server.pid)}
 
         print(f"[waiters] {args.waiters} clients connect and wait ...", flush=True)
-        crowd = WaiterProcess(procs, port, waiter_tokens, workdir, args.timeout)
+        crowd = start_waiters(procs, port, waiter_tokens, workdir, args.timeout)
         ready = crowd.expect("READY", timeout=90)
         time.sleep(1.0)
         settled = crowd.command("STATS", "STATS")
@@ -916,7 +843,7 @@ def main(argv=None):
         calls, call_pages = calls_phase(port, servicer, crowd, server.pid, pages, args)
         calls_meter = calls_meter.stop()
         memory["after"] = proc_status(server.pid)
-        records, client_stats = crowd.stop()
+        records, client_stats = stop_waiters(crowd, workdir)
         servicer.close()
         servicer = None
         procs.stop(server)

@@ -36,13 +36,15 @@ sys.path.insert(0, HERE)
 
 from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark shares
     BenchmarkError,
+    ClientProcess,
     LongPoll,
     Processes,
     Sampler,
-    child_env,
     connect_all,
     new_browser,
+    obey,
     read_app_ini,
+    say,
     sign_in_servicer,
     summary,
     take_number,
@@ -56,55 +58,49 @@ from push import QUEUE, Servicer, start_server  # noqa: E402  benchmarks/push.py
 class Follower(LongPoll):
     """One page: record each answer (index, version, receipt) and ask again at once."""
 
-    def __init__(self, port, index, path, cookie, records, failed):
+    def __init__(self, port, index, path, cookie, records, problems):
         super().__init__(f"127.0.0.1:{port}", path, cookie)
-        self.index, self.records, self.failed = index, records, failed
+        self.index, self.records, self.problems = index, records, problems
 
     def answered(self, status, body, received):
         if status != 200:
-            return self.fail(f"{self.request_path} answered {status}: {body[:200]!r}")
+            self.problems.append(f"{self.request_path} answered {status}: {body[:200]!r}")
+            return
         view = json.loads(body)
         if "retry_after" in view:
-            return self.fail(f"{self.request_path} was told to poll: push_max_held reached")
+            self.problems.append(f"{self.request_path} was told to poll: push_max_held reached")
+            return
         self.version = view["version"]
         self.records.append((self.index, self.version, received))
         self.send()
 
-    def fail(self, message):
-        if not self.failed.done():
-            self.failed.set_exception(RuntimeError(message))
-
 
 def follower_child(args):
+    """The child process: every page, until the parent says STOP (ClientProcess)."""
     with open(args.paths, encoding="utf-8") as f:
         pages = [line.rstrip("\n").split("\t") for line in f if line.strip()]
-    records = []
+    records, problems = [], []
 
     async def main():
-        loop = asyncio.get_running_loop()
-        stopping = loop.create_future()
-        # SIGINT: the parent is done.
-        loop.add_signal_handler(signal.SIGINT, lambda: stopping.done() or stopping.set_result(0))
         followers = await connect_all(
             args.port,
             [
                 lambda i=i, path=path, cookie=cookie: Follower(
-                    args.port, i, path, cookie, records, stopping
+                    args.port, i, path, cookie, records, problems
                 )
                 for i, (path, cookie) in enumerate(pages)
             ],
         )
-        print("READY", flush=True)
-        try:
-            await stopping
-        finally:
-            for follower in followers:
-                if follower.transport is not None:
-                    follower.transport.close()
+        say("READY", len(followers))
+        await obey({}, args.child_timeout)
+        for follower in followers:
+            if follower.transport is not None:
+                follower.transport.close()
+        with open(args.out, "w", encoding="ascii") as f:
+            json.dump(records, f)
+        say("DONE", problems[:10])
 
     asyncio.run(main())
-    with open(args.out, "w", encoding="ascii") as f:
-        json.dump(records, f)
 
 
 # -- the parent ------------------------------------------------------------------------
@@ -196,21 +192,24 @@ def soak(args):
             for path, kind in pages:
                 f.write(f"{path}\t{cookie if kind == 'console' else ''}\n")
         out = os.path.join(workdir, "records.json")
-        child = procs.start(
+        child = ClientProcess(
+            procs,
             [sys.executable, __file__, "--follower-child", "--port", str(port)]
-            + ["--paths", paths, "--out", out],
+            + ["--paths", paths, "--out", out]
+            + ["--child-timeout", str(args.minutes * 60 + 120)],
             os.path.join(workdir, "followers.log"),
-            env=child_env(),
         )
+        child.expect("READY", timeout=60)
         sampler = Sampler(server.pid)
-        time.sleep(2.0)  # the pages connect and are held
+        time.sleep(2.0)  # the pages are held
         sampler.start()
         started = time.monotonic()
         changes = make_changes(port, servicer, started, args.minutes * 60, args.rate)
         time.sleep(2.0)  # the last answers come in
         sampler.stop.set()
-        child.send_signal(signal.SIGINT)
-        child.wait(timeout=30)
+        problems = child.stop()
+        if problems:
+            raise BenchmarkError(f"pages stopped following: {problems}")
         with open(out, encoding="ascii") as f:
             records = json.load(f)
         if not records:
@@ -267,6 +266,7 @@ def main(argv=None):
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--child-timeout", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.follower_child:
         follower_child(args)
