@@ -45,33 +45,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark shares
-    OTHER_CPU_WARNING,
-    PASSWORD,
-    BenchmarkError,
-    Processes,
-    busy_cpu_seconds,
-    child_env,
-    children_cpu_seconds,
-    cpu_seconds,
-    free_port,
-    http_request,
-    machine,
-    new_browser,
-    new_store,
-    print_log_tails,
-    read_app_ini,
-    serve,
-    server_description,
-    server_log_summary,
-    server_settings,
-    start_app,
-    stop_on_signals,
-    take_number,
-    wait_for_idle,
-    write_ini,
-    write_json,
-)
+import harness  # noqa: E402  benchmarks/harness.py: what every benchmark shares
 
 LUA = os.path.join(HERE, "replay.lua")
 HELLO = os.path.join(HERE, "hello.py")
@@ -107,9 +81,9 @@ ORDER = ("hello", "take", "floor-webob", "floor-store", "ticket")
 def start_probed_app(procs, workdir, app_ini, probe=False):
     """The app, through benchmarks/probe_server.py with ``probe``."""
     if not probe:
-        return start_app(procs, workdir, app_ini, prepare_database)
-    env = dict(child_env(), TAN_PROBE_OUT=os.path.join(workdir, "probe.json"))
-    app = start_app(
+        return harness.start_app(procs, workdir, app_ini, prepare_database)
+    env = dict(harness.child_env(), TAN_PROBE_OUT=os.path.join(workdir, "probe.json"))
+    app = harness.start_app(
         procs, workdir, app_ini, prepare_database, command=[sys.executable, PROBE], env=env
     )
     app.proc.probe_out = env["TAN_PROBE_OUT"]
@@ -117,20 +91,22 @@ def start_probed_app(procs, workdir, app_ini, probe=False):
 
 
 def start_hello(procs, workdir, app_ini):
-    port = free_port()
+    port = harness.free_port()
     ini = os.path.join(workdir, "hello.ini")
-    write_ini(ini, app_ini, port)
-    return serve(procs, workdir, "hello", [sys.executable, HELLO, ini], port)[0], port
+    harness.write_ini(ini, app_ini, port)
+    return harness.serve(procs, workdir, "hello", [sys.executable, HELLO, ini], port)[0], port
 
 
 def start_floor(procs, workdir, app_ini, kind):
     """benchmarks/floors.py's ``kind`` app on its own database, prepared as the app's."""
-    port = free_port()
+    port = harness.free_port()
     ini = os.path.join(workdir, f"{kind}.ini")
-    write_ini(ini, app_ini, port)
+    harness.write_ini(ini, app_ini, port)
     database = os.path.join(workdir, "var", f"{kind}.sqlite")
     prepare_database(database)
-    return serve(procs, workdir, kind, [sys.executable, FLOORS, kind, ini, database], port)[0], port
+    return harness.serve(procs, workdir, kind, [sys.executable, FLOORS, kind, ini, database], port)[
+        0
+    ], port
 
 
 # -- data: queues, sessions and tickets ----------------------------------------
@@ -144,10 +120,10 @@ def prepare_database(database):
     """
     from take_a_number.security import hash_password, new_token
 
-    store = new_store(database)
+    store = harness.new_store(database)
     try:
         now = time.time()
-        password_hash = hash_password(PASSWORD)
+        password_hash = hash_password(harness.PASSWORD)
         store.create_queue(TAKE_QUEUE, "Benchmark: take a number", password_hash, now)
         store.create_queue(TICKET_QUEUE, "Benchmark: ticket pages", password_hash, now)
         start = now - 1200
@@ -164,7 +140,7 @@ def write_clients(path, rows):
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
             if any("\t" in field or "\n" in field for field in row):
-                raise BenchmarkError(f"unexpected tab or newline in {row!r}")
+                raise harness.BenchmarkError(f"unexpected tab or newline in {row!r}")
             f.write("\t".join(row) + "\n")
 
 
@@ -181,13 +157,13 @@ def take_clients(port, workdir, secret):
     minted, make = new_browsers(workdir, secret)
     # The real flow once, then minted sessions: each must get a new number.
     numbers = set()
-    for cookie, csrf in [new_browser(port, TAKE_QUEUE), minted(), minted()]:
-        ticket_path, _ = take_number(port, TAKE_QUEUE, cookie, csrf)
-        status, _, _, page = http_request(port, "GET", ticket_path, cookie)
+    for cookie, csrf in [harness.new_browser(port, TAKE_QUEUE), minted(), minted()]:
+        ticket_path, _ = harness.take_number(port, TAKE_QUEUE, cookie, csrf)
+        status, _, _, page = harness.http_request(port, "GET", ticket_path, cookie)
         match = re.search(r'class="number">\s*(\d+)', page)
         numbers.add(match.group(1) if match else ticket_path)
     if len(numbers) != 3:
-        raise BenchmarkError("three new browsers did not get three new numbers")
+        raise harness.BenchmarkError("three new browsers did not get three new numbers")
     return make
 
 
@@ -224,14 +200,18 @@ def ticket_clients(port, workdir):
     """100 browsers that each took a number and now reload their ticket page."""
     rows = []
     for _ in range(CONNECTIONS):
-        session, csrf = new_browser(port, TICKET_QUEUE)
-        ticket_path, ticket_cookie = take_number(port, TICKET_QUEUE, session, csrf)
+        session, csrf = harness.new_browser(port, TICKET_QUEUE)
+        ticket_path, ticket_cookie = harness.take_number(port, TICKET_QUEUE, session, csrf)
         rows.append((ticket_path, f"{session}; {ticket_cookie}", ""))
-    status, _, cookies, page = http_request(port, "GET", rows[-1][0], rows[-1][1])
+    status, _, cookies, page = harness.http_request(port, "GET", rows[-1][0], rows[-1][1])
     if status != 200 or 'class="number"' not in page:
-        raise BenchmarkError(f"GET {rows[-1][0]} answered {status}, not a waiting ticket page")
+        raise harness.BenchmarkError(
+            f"GET {rows[-1][0]} answered {status}, not a waiting ticket page"
+        )
     if cookies:
-        raise BenchmarkError(f"a ticket page reload set cookies {sorted(cookies)}; expected none")
+        raise harness.BenchmarkError(
+            f"a ticket page reload set cookies {sorted(cookies)}; expected none"
+        )
     path = os.path.join(workdir, "ticket-clients.tsv")
     write_clients(path, rows)
     return lambda seconds, label: path
@@ -273,7 +253,7 @@ def run_wrk(port, method, clients, expected, mode, duration, procs_timeout):
     for line in out.splitlines():
         if line.startswith("BENCH_JSON "):
             return json.loads(line[len("BENCH_JSON ") :])
-    raise BenchmarkError(f"wrk exited with {proc.returncode} and no result:\n{out}\n{err}")
+    raise harness.BenchmarkError(f"wrk exited with {proc.returncode} and no result:\n{out}\n{err}")
 
 
 def read_probe(server):
@@ -287,13 +267,13 @@ def read_probe(server):
         with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8") as f:
             return json.load(f)
         time.sleep(0.05)
-    raise BenchmarkError("the probe server wrote no transaction summary")
+    raise harness.BenchmarkError("the probe server wrote no transaction summary")
 
 
 def measure(name, server, port, method, clients, expected, mode, args):
     """Warm up, then measure one scenario; ``clients(seconds, label)`` gives the file."""
     if args.wait_idle:
-        wait_for_idle(args.wait_idle)
+        harness.wait_for_idle(args.wait_idle)
     if args.warmup:
         print(f"  warm-up {args.warmup} s ...", flush=True)
         run_wrk(
@@ -309,11 +289,11 @@ def measure(name, server, port, method, clients, expected, mode, args):
     print(f"  measuring {args.duration} s with {CONNECTIONS} connections ...", flush=True)
     if args.probe and name != "hello":
         os.kill(server.pid, signal.SIGUSR1)  # forget the warm-up's transactions
-    busy_before, wrk_before = busy_cpu_seconds(), children_cpu_seconds()
-    cpu_before = cpu_seconds(server.pid)
+    busy_before, wrk_before = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
+    cpu_before = harness.cpu_seconds(server.pid)
     raw = run_wrk(port, method, measured_clients, expected, mode, args.duration, args.duration + 60)
-    cpu_after = cpu_seconds(server.pid)
-    busy_after, wrk_after = busy_cpu_seconds(), children_cpu_seconds()
+    cpu_after = harness.cpu_seconds(server.pid)
+    busy_after, wrk_after = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
     seconds = raw["duration_us"] / 1e6
     lat = raw["latency_us"]
     errors = raw["errors"]
@@ -374,7 +354,7 @@ def measure(name, server, port, method, clients, expected, mode, args):
             "FRESH_BROWSERS_PER_SECOND); those got the ticket the browser held",
             flush=True,
         )
-    if result.get("other_processes_cpu_percent", 0) > OTHER_CPU_WARNING:
+    if result.get("other_processes_cpu_percent", 0) > harness.OTHER_CPU_WARNING:
         print(
             f"  warning: other processes used {result['other_processes_cpu_percent']}% of a "
             "core during this run; figures are low and noisy",
@@ -533,18 +513,18 @@ def main(argv=None):
             "error: wrk is not installed; install it with: apt-get install -y wrk", file=sys.stderr
         )
         return 2
-    stop_on_signals()
+    harness.stop_on_signals()
     selected = [name for name in ORDER if name in (args.only or ORDER)]
-    app_ini = read_app_ini()
-    settings = server_settings(app_ini)
-    server = server_description(settings)
-    info = machine()
+    app_ini = harness.read_app_ini()
+    settings = harness.server_settings(app_ini)
+    server = harness.server_description(settings)
+    info = harness.machine()
     print(
         f"Take A Number load benchmark: {', '.join(selected)}; {info['nproc']} CPUs, "
         f"Python {info['python']}; server {server}",
         flush=True,
     )
-    procs = Processes()
+    procs = harness.Processes()
     results = {}
     server_log = None
     workdir = tempfile.mkdtemp(prefix="tan-bench-")
@@ -570,7 +550,7 @@ def main(argv=None):
                     "ticket", proc, port, "GET", clients, 200, "cycle", args
                 )
             procs.stop(proc)
-            server_log = server_log_summary(log_path)
+            server_log = harness.server_log_summary(log_path)
         for name in ("floor-webob", "floor-store"):
             if name in selected:
                 print(f"[{name}] {SCENARIOS[name]}", flush=True)
@@ -580,9 +560,11 @@ def main(argv=None):
                 _, clients = new_browsers(workdir, secrets.token_urlsafe(48))
                 results[name] = measure(name, proc, port, "POST", clients, 303, "once", args)
                 procs.stop(proc)
-    except BenchmarkError as error:
+    except harness.BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)
-        print_log_tails(workdir, ("take-a-number.log", "hello.log", "webob.log", "store.log"))
+        harness.print_log_tails(
+            workdir, ("take-a-number.log", "hello.log", "webob.log", "store.log")
+        )
         return 1
     except KeyboardInterrupt:
         print("interrupted; servers stopped", file=sys.stderr)
@@ -611,7 +593,7 @@ def main(argv=None):
     path = args.json or os.path.join(
         RESULTS_DIR, datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".json"
     )
-    write_json(
+    harness.write_json(
         path,
         {
             "machine": info,

@@ -34,28 +34,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark shares
-    BenchmarkError,
-    ClientProcess,
-    LongPoll,
-    Processes,
-    Sampler,
-    connect_all,
-    new_browser,
-    obey,
-    read_app_ini,
-    say,
-    sign_in_servicer,
-    summary,
-    take_number,
-    write_json,
-)
+import harness  # noqa: E402  benchmarks/harness.py: what every benchmark shares
 from push import QUEUE, Servicer, start_server  # noqa: E402  benchmarks/push.py: its queue
 
 # -- the child: pages following their updates ---------------------------------------
 
 
-class Follower(LongPoll):
+class Follower(harness.LongPoll):
     """One page: record each answer (index, version, receipt) and ask again at once."""
 
     def __init__(self, port, index, path, cookie, records, problems):
@@ -82,7 +67,7 @@ def follower_child(args):
     records, problems = [], []
 
     async def main():
-        followers = await connect_all(
+        followers = await harness.connect_all(
             args.port,
             [
                 lambda i=i, path=path, cookie=cookie: Follower(
@@ -91,14 +76,14 @@ def follower_child(args):
                 for i, (path, cookie) in enumerate(pages)
             ],
         )
-        say("READY", len(followers))
-        await obey({}, args.child_timeout)
+        harness.say("READY", len(followers))
+        await harness.obey({}, args.child_timeout)
         for follower in followers:
             if follower.transport is not None:
                 follower.transport.close()
         with open(args.out, "w", encoding="ascii") as f:
             json.dump(records, f)
-        say("DONE", problems[:10])
+        harness.say("DONE", problems[:10])
 
     asyncio.run(main())
 
@@ -119,7 +104,7 @@ def make_changes(port, servicer, started, seconds, rate):
         if len(changes) % 2:
             _, made, version, _ = servicer.call_next()
         else:
-            take_number(port, QUEUE, *new_browser(port, QUEUE))
+            harness.take_number(port, QUEUE, *harness.new_browser(port, QUEUE))
             made = time.monotonic()
             version = servicer.db.execute(
                 "SELECT version FROM queues WHERE id = ?", (QUEUE,)
@@ -175,13 +160,13 @@ def report(r):
 
 
 def soak(args):
-    procs = Processes()
+    procs = harness.Processes()
     workdir = tempfile.mkdtemp(prefix="tan-soak-")
     servicer = None
     try:
-        app = start_server(procs, workdir, read_app_ini(), args.tickets)
+        app = start_server(procs, workdir, harness.read_app_ini(), args.tickets)
         server, port, tokens = app.proc, app.port, app.prepared
-        cookie, csrf = sign_in_servicer(port, QUEUE)
+        cookie, csrf = harness.sign_in_servicer(port, QUEUE)
         servicer = Servicer(port, cookie, csrf, app.database)
         pages = [(f"/{QUEUE}/ticket/{token}", "ticket") for token in tokens]
         pages += [(f"/{QUEUE}/serve", "console")]
@@ -192,7 +177,7 @@ def soak(args):
             for path, kind in pages:
                 f.write(f"{path}\t{cookie if kind == 'console' else ''}\n")
         out = os.path.join(workdir, "records.json")
-        child = ClientProcess(
+        child = harness.ClientProcess(
             procs,
             [sys.executable, __file__, "--follower-child", "--port", str(port)]
             + ["--paths", paths, "--out", out]
@@ -200,7 +185,7 @@ def soak(args):
             os.path.join(workdir, "followers.log"),
         )
         child.expect("READY", timeout=60)
-        sampler = Sampler(server.pid)
+        sampler = harness.Sampler(server.pid)
         time.sleep(2.0)  # the pages are held
         sampler.start()
         started = time.monotonic()
@@ -209,11 +194,11 @@ def soak(args):
         sampler.stop.set()
         problems = child.stop()
         if problems:
-            raise BenchmarkError(f"pages stopped following: {problems}")
+            raise harness.BenchmarkError(f"pages stopped following: {problems}")
         with open(out, encoding="ascii") as f:
             records = json.load(f)
         if not records:
-            raise BenchmarkError(f"no answers recorded; see {workdir}/followers.log")
+            raise harness.BenchmarkError(f"no answers recorded; see {workdir}/followers.log")
         by_kind = latencies(changes, records, pages)
         everything = [item for items in by_kind.values() for item in items]
         samples = sampler.samples
@@ -223,7 +208,7 @@ def soak(args):
         memory = {minute: in_minute[-1] for minute, in_minute in sampled.items()}
         rows = []
         for minute, values in sorted(minutes.items()):
-            s = summary(values)
+            s = harness.summary(values)
             row = {"minute": minute + 1, **{k: s[k] for k in ("n", "p50_ms", "p99_ms", "max_ms")}}
             sample = memory.get(minute)
             if sample:
@@ -240,8 +225,11 @@ def soak(args):
             "changes": len(changes),
             "pages": {kind: sum(1 for _, k in pages if k == kind) for kind in by_kind},
             "latency_ms": {
-                "every": summary([ms for _, ms in everything]),
-                **{kind: summary([ms for _, ms in items]) for kind, items in by_kind.items()},
+                "every": harness.summary([ms for _, ms in everything]),
+                **{
+                    kind: harness.summary([ms for _, ms in items])
+                    for kind, items in by_kind.items()
+                },
             },
             "per_minute": rows,
             "rss_start_MiB": samples[0].get("VmRSS_MiB"),
@@ -275,7 +263,7 @@ def main(argv=None):
     results = soak(args)
     report(results)
     if args.json:
-        write_json(args.json, results, indent=1)
+        harness.write_json(args.json, results, indent=1)
     return 0
 
 
