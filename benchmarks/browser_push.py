@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/browser_push.py [--trials 30]
 
-Starts the app from app.ini (as benchmarks/run.py does) and headless Chromium
+Starts the app from app.ini (benchmarks/harness.py) and headless Chromium
 (Debian's, through Playwright). For each trial a customer, in their own browser
 context with JavaScript on, takes a number and waits on their ticket page; the
 servicer presses Next over HTTP. A MutationObserver in the page records the

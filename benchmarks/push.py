@@ -4,7 +4,7 @@
 
 Starts ``take-a-number serve`` on a temporary ini that reuses app.ini through
 PasteDeploy (own database, rate limits off, app.ini's ``[server:main]`` on a free
-loopback port; the helpers come from benchmarks/run.py), makes one queue with
+loopback port: benchmarks/harness.py), makes one queue with
 ``--waiters`` waiting tickets, signs a servicer in over HTTP, then:
 
 1. Baselines, with nobody waiting: the ticket page and the queue page on fresh
