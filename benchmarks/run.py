@@ -104,9 +104,8 @@ def start_floor(procs, workdir, app_ini, kind):
     harness.write_ini(ini, app_ini, port)
     database = os.path.join(workdir, "var", f"{kind}.sqlite")
     prepare_database(database)
-    return harness.serve(procs, workdir, kind, [sys.executable, FLOORS, kind, ini, database], port)[
-        0
-    ], port
+    args = [sys.executable, FLOORS, kind, ini, database]
+    return harness.serve(procs, workdir, kind, args, port)[0], port
 
 
 # -- data: queues, sessions and tickets ----------------------------------------
