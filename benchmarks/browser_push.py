@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/browser_push.py [--trials 30]
 
-Starts the app from app.ini (as benchmarks/run.py does) and headless Chromium
+Starts the app from app.ini (benchmarks/harness.py) and headless Chromium
 (Debian's, through Playwright). For each trial a customer, in their own browser
 context with JavaScript on, takes a number and waits on their ticket page; the
 servicer presses Next over HTTP. A MutationObserver in the page records the
@@ -14,7 +14,6 @@ static file: the floor for any round trip through the server and the browser.
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -24,7 +23,8 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import run  # noqa: E402  (benchmarks/run.py: the server from app.ini)
+import harness  # noqa: E402  benchmarks/harness.py: the server from app.ini
+from harness import BenchmarkError, http_request  # noqa: E402
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -60,38 +60,32 @@ async () => {
 
 
 def create_queue(port):
-    status, _, cookies, page = run.http_request(port, "GET", "/")
-    csrf = run.CSRF_INPUT.search(page).group(1)
+    status, _, cookies, page = http_request(port, "GET", "/")
+    csrf = harness.CSRF_INPUT.search(page).group(1)
     cookie = f"tan_session={cookies['tan_session']}"
     body = urllib.parse.urlencode(
         {
             "csrf_token": csrf,
             "queue_id": QUEUE,
             "title": "Browser push benchmark",
-            "password": run.PASSWORD,
+            "password": harness.PASSWORD,
             "name": "Desk 1",
         }
     )
-    status, location, cookies, _ = run.http_request(port, "POST", "/", cookie, body)
+    status, location, cookies, _ = http_request(port, "POST", "/", cookie, body)
     if status != 303:
-        raise run.BenchmarkError(f"creating the queue gave {status}")
+        raise BenchmarkError(f"creating the queue gave {status}")
     cookie = f"tan_session={cookies.get('tan_session', cookie.split('=', 1)[1])}"
-    _, _, _, console = run.http_request(port, "GET", f"/{QUEUE}/serve", cookie)
-    return cookie, re.search(r'name="csrf_token" value="([^"]+)"', console).group(1)
+    return cookie, harness.console(port, QUEUE, cookie)
 
 
 def press_next(port, cookie, csrf):
     body = urllib.parse.urlencode({"csrf_token": csrf})
-    status, _, _, _ = run.http_request(port, "POST", f"/{QUEUE}/serve/next", cookie, body)
+    status, _, _, _ = http_request(port, "POST", f"/{QUEUE}/serve/next", cookie, body)
     done = time.time() * 1000
     if status != 303:
-        raise run.BenchmarkError(f"Next gave {status}")
+        raise BenchmarkError(f"Next gave {status}")
     return done
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def main(argv=None):
@@ -100,11 +94,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    procs = run.Processes()
+    procs = harness.Processes()
     latencies, baselines = [], []
     try:
         with tempfile.TemporaryDirectory(prefix="tan-browser-push-") as workdir:
-            _proc, port, _log, _secret = run.start_app(procs, workdir, run.read_app_ini())
+            port = harness.start_app(procs, workdir, harness.read_app_ini(), harness.new_store).port
             base = f"http://127.0.0.1:{port}"
             cookie, csrf = create_queue(port)
             with sync_playwright() as playwright:
@@ -130,7 +124,7 @@ def main(argv=None):
         procs.stop_all()
     p50, p99, worst = (
         statistics.median(latencies),
-        percentile(latencies, 0.99),
+        harness.percentile(latencies, 99),
         max(latencies),
     )
     base50 = statistics.median(baselines)

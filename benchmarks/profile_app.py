@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import run  # noqa: E402  (benchmarks/run.py: same data as the load test)
+from harness import CSRF_INPUT  # noqa: E402
 
 
 def call(app, method, path, cookie=None, body=b""):
@@ -76,7 +77,7 @@ def call(app, method, path, cookie=None, body=b""):
 
 def browser(app, queue_id):
     _, _, cookies, page = call(app, "GET", f"/{queue_id}")
-    csrf = run.CSRF_INPUT.search(page).group(1)
+    csrf = CSRF_INPUT.search(page).group(1)
     return f"tan_session={cookies['tan_session']}", csrf
 
 

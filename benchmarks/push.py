@@ -4,7 +4,7 @@
 
 Starts ``take-a-number serve`` on a temporary ini that reuses app.ini through
 PasteDeploy (own database, rate limits off, app.ini's ``[server:main]`` on a free
-loopback port; the helpers come from benchmarks/run.py), makes one queue with
+loopback port: benchmarks/harness.py), makes one queue with
 ``--waiters`` waiting tickets, signs a servicer in over HTTP, then:
 
 1. Baselines, with nobody waiting: the ticket page and the queue page on fresh
@@ -45,16 +45,10 @@ import contextlib
 import datetime
 import http.client
 import json
-import math
 import os
-import queue as queue_module
-import re
-import resource
-import secrets
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -62,293 +56,75 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-sys.path.insert(0, ROOT)
 
-from run import (  # noqa: E402  benchmarks/run.py: the server harness, shared
+from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark shares
     APP_INI,
     OTHER_CPU_WARNING,
+    PASSWORD,
     BenchmarkError,
+    ClientProcess,
+    KeepAlive,
+    LongPoll,
+    Meter,
     Processes,
-    busy_cpu_seconds,
-    child_env,
+    app_settings,
+    connect_all,
     cpu_seconds,
-    free_port,
+    fmt,
     http_request,
+    machine,
+    new_store,
+    nofile_limit,
+    obey,
+    percentile,
+    print_log_tails,
+    proc_status,
+    ratio,
     read_app_ini,
-    read_log,
+    say,
+    server_description,
     server_log_summary,
     server_settings,
+    set_cookies,
+    sign_in_servicer,
+    start_app,
+    stop_on_signals,
+    summary,
+    timed_fresh,
     wait_for_idle,
-    wait_until_serving,
-    write_ini,
 )
 
 QUEUE = "bench-push"
-PASSWORD = "benchmark-password"
-SERVICER = "Desk 1"
 
 # The issue's goals.
 GOAL_P99_MS = 100.0  # notification latency with 500 waiting
 GOAL_IDLE_CPU = 5.0  # % of one core, 500 waiting, nothing changing
 GOAL_PAGE_P99_MS = 100.0  # "pages stay fast": the page goal of issue 2 (run.py)
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HOLD_SECONDS_DEFAULT = 25  # take_a_number/config.py, if app.ini does not set it
-
-
-# -- small HTTP helpers (parent process) ----------------------------------------
-
-
-class KeepAlive:
-    """One keep-alive HTTP/1.1 connection, timed per request."""
-
-    def __init__(self, port, timeout=30):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-
-    def request(self, method, path, headers=None, body=None):
-        started = time.monotonic()
-        self.conn.request(method, path, body=body, headers=headers or {})
-        response = self.conn.getresponse()
-        data = response.read()
-        ended = time.monotonic()
-        return response, data, started, ended
-
-    def close(self):
-        self.conn.close()
-
-
-def timed_fresh(port, path, cookie=None, expected=200):
-    """Milliseconds for one GET on a new connection (connect, request, whole answer)."""
-    started = time.monotonic()
-    status, _, _, text = http_request(port, "GET", path, cookie=cookie)
-    elapsed = 1000 * (time.monotonic() - started)
-    if status != expected:
-        raise BenchmarkError(f"GET {path} answered {status}, expected {expected}")
-    return elapsed, text
-
-
-def set_cookies(response):
-    cookies = {}
-    for name, value in response.getheaders():
-        if name.lower() == "set-cookie":
-            key, _, val = value.split(";", 1)[0].partition("=")
-            cookies[key.strip()] = val.strip()
-    return cookies
-
-
-# -- statistics ------------------------------------------------------------------
-
-
-def percentile(values, p):
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def summary(values):
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "min_ms": round(min(values), 2),
-        "p50_ms": round(percentile(values, 50), 2),
-        "p90_ms": round(percentile(values, 90), 2),
-        "p99_ms": round(percentile(values, 99), 2),
-        "max_ms": round(max(values), 2),
-        "mean_ms": round(sum(values) / len(values), 2),
-    }
-
-
-def fmt(s, keys=("p50_ms", "p99_ms", "max_ms")):
-    if not s.get("n"):
-        return "no samples"
-    return ", ".join(f"{k[:-3]} {s[k]:.1f} ms" for k in keys) + f" (n={s['n']})"
-
-
-def ratio(a, b):
-    return round(a / b, 1) if a is not None and b else None
-
-
-# -- /proc -----------------------------------------------------------------------
-
-
-def proc_status(pid):
-    """VmRSS and VmHWM in MiB, Threads, and open file descriptors of a process."""
-    out = {}
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key + "_MiB"] = round(int(value.split()[0]) / 1024, 1)
-            elif key == "Threads":
-                out["threads"] = int(value)
-    with contextlib.suppress(OSError):
-        out["open_fds"] = len(os.listdir(f"/proc/{pid}/fd"))
-    return out
-
-
-def nofile_limit(pid):
-    """The soft limit on open files of a process (/proc/<pid>/limits)."""
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/limits", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("Max open files"):
-                value = line.split()[3]
-                return int(value) if value.isdigit() else value
-    return None
-
-
-def context_switches(pid):
-    """Voluntary and involuntary context switches of all a process's threads so far."""
-    voluntary = involuntary = 0
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with (
-                contextlib.suppress(OSError),
-                open(f"/proc/{pid}/task/{task}/status", encoding="ascii") as f,
-            ):
-                for line in f:
-                    if line.startswith("voluntary_ctxt_switches"):
-                        voluntary += int(line.split()[1])
-                    elif line.startswith("nonvoluntary_ctxt_switches"):
-                        involuntary += int(line.split()[1])
-    return voluntary, involuntary
-
-
-class Meter:
-    """CPU use over a stretch of time: the server (user, system, context switches),
-    the waiting clients' process, this process, and everything else on the machine."""
-
-    def __init__(self, server_pid, client_pid):
-        self.server_pid, self.client_pid = server_pid, client_pid
-        self.start = self.read()
-
-    def read(self):
-        tick = os.sysconf("SC_CLK_TCK")
-        try:
-            with open(f"/proc/{self.server_pid}/stat", encoding="ascii") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            user, system = int(fields[11]) / tick, int(fields[12]) / tick
-        except OSError:
-            user = system = 0.0
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        return {
-            "time": time.monotonic(),
-            "server_user": user,
-            "server_system": system,
-            "switches": context_switches(self.server_pid),
-            "client": cpu_seconds(self.client_pid) or 0.0,
-            "own": own.ru_utime + own.ru_stime,
-            "busy": busy_cpu_seconds(),
-        }
-
-    def stop(self):
-        a, b = self.start, self.read()
-        seconds = b["time"] - a["time"]
-
-        def pct(x):
-            return round(100 * x / seconds, 2)
-
-        server = (b["server_user"] - a["server_user"]) + (b["server_system"] - a["server_system"])
-        result = {
-            "seconds": round(seconds, 2),
-            "server_cpu_percent": pct(server),
-            "server_system_share_percent": round(
-                100 * (b["server_system"] - a["server_system"]) / server, 1
-            )
-            if server
-            else None,
-            "server_context_switches_per_second": round(
-                (b["switches"][0] + b["switches"][1] - a["switches"][0] - a["switches"][1])
-                / seconds
-            ),
-            "clients_cpu_percent": pct(b["client"] - a["client"]),
-            "benchmark_cpu_percent": pct(b["own"] - a["own"]),
-        }
-        if a["busy"] is not None and b["busy"] is not None:
-            other = (
-                (b["busy"] - a["busy"])
-                - server
-                - (b["client"] - a["client"])
-                - (b["own"] - a["own"])
-            )
-            result["other_processes_cpu_percent"] = pct(max(0.0, other))
-        return result
-
-
-def log_tail(path, lines=30, size=65536):
-    """The last lines of a log that may have grown huge."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - size))
-            return f.read().decode("utf-8", errors="replace").splitlines()[-lines:]
-    except OSError:
-        return []
 
 
 # -- the waiting customers (child process) ----------------------------------------
 
 
-class Waiter(asyncio.Protocol):
+class Waiter(LongPoll):
     """One customer's page: long-polls its ticket's updates URL on one connection."""
 
     def __init__(self, crowd, index, token):
+        super().__init__(crowd.host, f"/{crowd.queue_id}/ticket/{token}")
         self.crowd = crowd
         self.index = index
-        self.request_path = f"/{crowd.queue_id}/ticket/{token}/updates"
-        self.transport = None
-        self.buffer = bytearray()
-        self.header = None  # (status, content_length, header_end) of the answer being read
-        self.version = None
         self.since = None
         self.sent_at = None
         self.outstanding = False
         self.ready = asyncio.get_running_loop().create_future()
 
-    def connection_made(self, transport):
-        self.transport = transport
-        self.send()
-
     def send(self):
         self.since = self.version
-        query = "" if self.version is None else f"?since={self.version}"
         self.sent_at = time.monotonic()
         self.outstanding = True
-        self.transport.write(
-            f"GET {self.request_path}{query} HTTP/1.1\r\nHost: {self.crowd.host}\r\n"
-            "Accept: application/json\r\n\r\n".encode("ascii")
-        )
-
-    def data_received(self, data):
-        received = time.monotonic()
-        self.buffer += data
-        while True:
-            if self.header is None:
-                end = self.buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
-                status = int(lines[0].split()[1])
-                length = None
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                    elif name.strip().lower() == "transfer-encoding":
-                        raise RuntimeError("chunked answers are not supported")
-                self.header = (status, length or 0, end + 4)
-            status, length, start = self.header
-            if len(self.buffer) < start + length:
-                return
-            body = bytes(self.buffer[start : start + length])
-            del self.buffer[: start + length]
-            self.header = None
-            self.answered(status, body, received)
+        super().send()
 
     def answered(self, status, body, received):
         self.outstanding = False
@@ -381,10 +157,6 @@ class Waiter(asyncio.Protocol):
         else:
             self.send()
 
-    def send_if_open(self):
-        if self.transport is not None and not self.transport.is_closing():
-            self.send()
-
     def connection_lost(self, exc):
         if not self.crowd.stopping:
             self.crowd.records.append(
@@ -407,20 +179,11 @@ class Crowd:
         self.lost = 0
         self.stopping = False
 
-    async def connect(self, batch=50):
-        loop = asyncio.get_running_loop()
-        for start in range(0, len(self.tokens), batch):
-            chunk = self.tokens[start : start + batch]
-            made = await asyncio.gather(
-                *(
-                    loop.create_connection(
-                        lambda i=start + j, t=token: Waiter(self, i, t), "127.0.0.1", self.port
-                    )
-                    for j, token in enumerate(chunk)
-                )
-            )
-            self.waiters.extend(protocol for _, protocol in made)
-            await asyncio.sleep(0.02)
+    async def connect(self):
+        self.waiters = await connect_all(
+            self.port,
+            [lambda i=i, t=token: Waiter(self, i, t) for i, token in enumerate(self.tokens)],
+        )
         await asyncio.wait_for(asyncio.gather(*(w.ready for w in self.waiters)), timeout=60)
         # Every client got its first answer and has asked again with ``since``.
 
@@ -444,121 +207,49 @@ class Crowd:
 
 
 def waiter_child(args):
-    """The child process: the crowd, driven by commands on stdin, answers on stdout."""
+    """The child process: the crowd, driven by the parent's commands (ClientProcess)."""
     with open(args.tokens, encoding="ascii") as f:
         tokens = f.read().split()
 
-    def say(line):
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-
     async def main():
-        loop = asyncio.get_running_loop()
-        commands = asyncio.Queue()
-
-        def read_stdin():
-            for line in sys.stdin:
-                loop.call_soon_threadsafe(commands.put_nowait, line.strip())
-            loop.call_soon_threadsafe(commands.put_nowait, "STOP")
-
-        threading.Thread(target=read_stdin, daemon=True).start()
         crowd = Crowd(args.port, args.queue, tokens)
         try:
             await crowd.connect()
         except Exception as error:  # reported to the parent, which gives up
-            say(f"ERROR {type(error).__name__}: {error}")
+            say("ERROR", f"{type(error).__name__}: {error}")
             crowd.close()
             return
-        say("READY " + json.dumps(crowd.stats()))
-        deadline = loop.time() + args.child_timeout
-        while True:
-            try:
-                command = await asyncio.wait_for(commands.get(), deadline - loop.time())
-            except TimeoutError:
-                command = "STOP"
-            if command == "STATS":
-                say("STATS " + json.dumps(crowd.stats()))
-            elif command == "STOP":
-                stats = crowd.stats()
-                crowd.close()
-                await asyncio.sleep(0.1)
-                with open(args.out, "w", encoding="ascii") as f:
-                    json.dump({"records": crowd.records, "stats": stats}, f)
-                say("DONE " + json.dumps(stats))
-                return
+        say("READY", crowd.stats())
+        await obey({"STATS": crowd.stats}, args.child_timeout)
+        stats = crowd.stats()
+        crowd.close()
+        await asyncio.sleep(0.1)
+        with open(args.out, "w", encoding="ascii") as f:
+            json.dump({"records": crowd.records, "stats": stats}, f)
+        say("DONE", stats)
 
     asyncio.run(main())
 
 
-class WaiterProcess:
-    """The parent's handle on the child: commands and answers, line by line."""
+def start_waiters(procs, port, tokens, workdir, timeout):
+    """The waiting customers' process (this file with --waiter-child)."""
+    tokens_path = os.path.join(workdir, "tokens.txt")
+    with open(tokens_path, "w", encoding="ascii") as f:
+        f.write("\n".join(tokens) + "\n")
+    return ClientProcess(
+        procs,
+        [sys.executable, os.path.abspath(__file__), "--waiter-child", "--port", str(port)]
+        + ["--queue", QUEUE, "--tokens", tokens_path, "--child-timeout", str(timeout)]
+        + ["--out", os.path.join(workdir, "waiters.json")],
+        os.path.join(workdir, "waiters.log"),
+    )
 
-    def __init__(self, procs, port, tokens, workdir, timeout):
-        tokens_path = os.path.join(workdir, "tokens.txt")
-        with open(tokens_path, "w", encoding="ascii") as f:
-            f.write("\n".join(tokens) + "\n")
-        self.out_path = os.path.join(workdir, "waiters.json")
-        self.log_path = os.path.join(workdir, "waiters.log")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    os.path.abspath(__file__),
-                    "--waiter-child",
-                    "--port",
-                    str(port),
-                    "--queue",
-                    QUEUE,
-                    "--tokens",
-                    tokens_path,
-                    "--out",
-                    self.out_path,
-                    "--child-timeout",
-                    str(timeout),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                start_new_session=True,
-                env=child_env(),
-            )
-        procs.running.append(self.proc)  # stopped with the server, whatever happens
-        self.lines = queue_module.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, word, timeout):
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue_module.Empty:
-            raise BenchmarkError(
-                f"the waiting clients did not say {word} within {timeout} s"
-            ) from None
-        if line is None:
-            raise BenchmarkError(
-                f"the waiting clients exited ({self.proc.poll()}); their log:\n"
-                + read_log(self.log_path)[-3000:]
-            )
-        head, _, rest = line.partition(" ")
-        if head != word:
-            raise BenchmarkError(f"the waiting clients said {line!r}, expected {word}")
-        return json.loads(rest)
-
-    def command(self, word, answer, timeout=30):
-        self.proc.stdin.write(word + "\n")
-        self.proc.stdin.flush()
-        return self.expect(answer, timeout)
-
-    def stop(self):
-        stats = self.command("STOP", "DONE", timeout=60)
-        self.proc.wait(timeout=30)
-        with open(self.out_path, encoding="ascii") as f:
-            return json.load(f)["records"], stats
+def stop_waiters(crowd, workdir):
+    """Their records and their last stats."""
+    stats = crowd.stop()
+    with open(os.path.join(workdir, "waiters.json"), encoding="ascii") as f:
+        return json.load(f)["records"], stats
 
 
 # -- setting up ----------------------------------------------------------------------
@@ -567,11 +258,9 @@ class WaiterProcess:
 def prepare_database(database, tickets):
     """The queue and its tickets, written before the server starts; returns the tokens."""
     from take_a_number.security import hash_password, new_token
-    from take_a_number.store import Store
 
-    store = Store(database)
+    store = new_store(database)
     try:
-        store.migrate()
         now = time.time()
         store.create_queue(QUEUE, "Benchmark: push", hash_password(PASSWORD), now)
         return [
@@ -582,59 +271,14 @@ def prepare_database(database, tickets):
 
 
 def start_server(procs, workdir, app_ini, tickets):
-    port = free_port()
-    ini = os.path.join(workdir, "app.ini")
-    database = os.path.join(workdir, "var", "push.sqlite")
-    write_ini(ini, app_ini, port, database, secrets.token_urlsafe(48))
-    # run.py's ini turns the ticket and queue limits off; the servicer signs in too.
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str
-    parser.read(ini, encoding="utf-8")
-    parser["app:main"]["rate_limit_sign_in"] = "off"
-    with open(ini, "w", encoding="utf-8") as f:
-        parser.write(f)
-    tokens = prepare_database(database, tickets)
-    log_path = os.path.join(workdir, "take-a-number.log")
-    command = os.path.join(os.path.dirname(sys.executable), "take-a-number")
-    args = [command] if os.path.exists(command) else [sys.executable, "-m", "take_a_number.cli"]
-    proc = procs.start(args + ["--config", ini, "serve"], log_path, cwd=workdir, env=child_env())
-    wait_until_serving(proc, port, log_path)
-    return proc, port, log_path, database, tokens
-
-
-def app_settings(workdir):
-    """The push settings the server runs with (app.ini's, else the defaults)."""
-    from paste.deploy import appconfig
-
-    from take_a_number import config
-
-    conf = appconfig("config:" + os.path.join(workdir, "app.ini"))
-    return config.read_settings(
-        dict(conf.local_conf), here=conf.global_conf.get("here"), environ={}
+    """The app with ``tickets`` waiting in QUEUE; the servicer's sign-in limit off too."""
+    return start_app(
+        procs,
+        workdir,
+        app_ini,
+        lambda database: prepare_database(database, tickets),
+        overrides={"rate_limit_sign_in": "off"},
     )
-
-
-def sign_in_servicer(port):
-    """Sign a servicer in as a browser does; returns (cookie, csrf token)."""
-    status, _, cookies, page = http_request(port, "GET", f"/{QUEUE}/serve")
-    match = CSRF.search(page)
-    if status != 200 or "tan_session" not in cookies or not match:
-        raise BenchmarkError(f"GET /{QUEUE}/serve gave no sign-in form (status {status})")
-    cookie = f"tan_session={cookies['tan_session']}"
-    body = urllib.parse.urlencode(
-        {"csrf_token": match.group(1), "name": SERVICER, "password": PASSWORD}
-    )
-    status, location, cookies, _ = http_request(port, "POST", f"/{QUEUE}/sign-in", cookie, body)
-    if status != 303 or "tan_session" not in cookies:
-        raise BenchmarkError(f"POST /{QUEUE}/sign-in answered {status}, not 303 with a session")
-    cookie = f"tan_session={cookies['tan_session']}"
-    status, _, _, page = http_request(port, "GET", f"/{QUEUE}/serve", cookie)
-    match = CSRF.search(page)
-    if status != 200 or not match or "serve/next" not in page:
-        raise BenchmarkError(f"GET /{QUEUE}/serve after signing in gave no console ({status})")
-    return cookie, match.group(1)
 
 
 def customer_cookies(port, token):
@@ -1065,10 +709,6 @@ class Timeout(Exception):
     pass
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def _raise_timeout(signum, frame):
     raise Timeout()
 
@@ -1136,9 +776,7 @@ def main(argv=None):
     if args.waiter_child:
         waiter_child(args)
         return 0
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
+    stop_on_signals()
     signal.signal(signal.SIGALRM, _raise_timeout)
     if args.wait_idle:
         wait_for_idle(args.wait_idle)  # before the --timeout clock starts
@@ -1146,21 +784,11 @@ def main(argv=None):
     app_ini = read_app_ini()
     settings = server_settings(app_ini)
     args.threads = settings.get("threads", "4")
-    server_desc = ", ".join(
-        f"{k}={v}" for k, v in settings.items() if k not in ("use", "host", "port")
-    )
-    import platform
-
-    machine = {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-    }
+    server_desc = server_description(settings)
+    info = machine()
     print(
         f"Take A Number push benchmark: {args.waiters} waiting, {args.calls} calls; "
-        f"nproc {machine['nproc']}; server {server_desc}",
+        f"nproc {info['nproc']}; server {server_desc}",
         flush=True,
     )
     procs = Processes()
@@ -1169,8 +797,9 @@ def main(argv=None):
     try:
         tickets = args.baseline_calls + args.waiters
         print(f"[setup] queue with {tickets} tickets, server from {APP_INI} ...", flush=True)
-        server, port, log_path, database, tokens = start_server(procs, workdir, app_ini, tickets)
-        push = {k: v for k, v in app_settings(workdir).items() if k.startswith("push_")}
+        app = start_server(procs, workdir, app_ini, tickets)
+        server, port, log_path, tokens = app.proc, app.port, app.log_path, app.prepared
+        push = {k: v for k, v in app_settings(app.ini).items() if k.startswith("push_")}
         if args.idle is None:
             args.idle = push["push_hold_seconds"] + 7
         if args.waiters > push["push_max_held"]:
@@ -1179,8 +808,8 @@ def main(argv=None):
                 f"{push['push_max_held']}: the others would be told to poll, not held"
             )
         waiter_tokens = tokens[args.baseline_calls :]
-        cookie, csrf = sign_in_servicer(port)
-        servicer = Servicer(port, cookie, csrf, database)
+        cookie, csrf = sign_in_servicer(port, QUEUE)
+        servicer = Servicer(port, cookie, csrf, app.database)
         queue_cookie, ticket_cookie = customer_cookies(port, waiter_tokens[-1])
         pages = {
             "ticket": (f"/{QUEUE}/ticket/{waiter_tokens[-1]}", ticket_cookie),
@@ -1192,7 +821,7 @@ def main(argv=None):
         memory = {"before": proc_status(server.pid), "nofile_limit": nofile_limit(server.pid)}
 
         print(f"[waiters] {args.waiters} clients connect and wait ...", flush=True)
-        crowd = WaiterProcess(procs, port, waiter_tokens, workdir, args.timeout)
+        crowd = start_waiters(procs, port, waiter_tokens, workdir, args.timeout)
         ready = crowd.expect("READY", timeout=90)
         time.sleep(1.0)
         settled = crowd.command("STATS", "STATS")
@@ -1214,17 +843,14 @@ def main(argv=None):
         calls, call_pages = calls_phase(port, servicer, crowd, server.pid, pages, args)
         calls_meter = calls_meter.stop()
         memory["after"] = proc_status(server.pid)
-        records, client_stats = crowd.stop()
+        records, client_stats = stop_waiters(crowd, workdir)
         servicer.close()
         servicer = None
         procs.stop(server)
         server_log = server_log_summary(log_path)
     except (BenchmarkError, OSError, http.client.HTTPException) as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-        for name in ("take-a-number.log", "waiters.log"):
-            tail = log_tail(os.path.join(workdir, name))
-            if tail:
-                print(f"last lines of {name}:", *tail, sep="\n  ", file=sys.stderr)
+        print_log_tails(workdir, ("take-a-number.log", "waiters.log"))
         return 1
     except Timeout:
         print(
@@ -1276,7 +902,7 @@ def main(argv=None):
     results = {
         "command": "python benchmarks/push.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": machine,
+        "machine": info,
         "server": server_desc,
         "push": push,
         "waiters": args.waiters,

@@ -28,20 +28,14 @@ Ctrl-C.
 """
 
 import argparse
-import configparser
 import contextlib
 import datetime
-import http.client
 import json
 import os
-import platform
 import re
-import resource
 import secrets
 import shutil
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -49,29 +43,25 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-APP_INI = os.path.join(ROOT, "app.ini")
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402  benchmarks/harness.py: what every benchmark shares
+
 LUA = os.path.join(HERE, "replay.lua")
 HELLO = os.path.join(HERE, "hello.py")
 FLOORS = os.path.join(HERE, "floors.py")
 PROBE = os.path.join(HERE, "probe_server.py")
 RESULTS_DIR = os.path.join(HERE, "results")
 
-sys.path.insert(0, ROOT)
-
 CONNECTIONS = 100
 WRK_THREADS = 2
 WRK_TIMEOUT = "10s"  # a slower response counts as a timeout error, not a latency
-SERVER_START_TIMEOUT = 30.0
 TAKE_QUEUE = "bench-take"
 TICKET_QUEUE = "bench-ticket"
-PASSWORD = "benchmark-password"
 
 # New browsers made for the take scenario, per second of load: more than it
 # can serve (floor-store included), so that no browser takes twice.
 FRESH_BROWSERS_PER_SECOND = 6000
-# Other processes using more than this % of one core make a run unreliable.
-OTHER_CPU_WARNING = 10.0
 
 # The issue's goals.
 GOAL_RATIO = 50.0  # % of hello-world requests/s
@@ -88,177 +78,34 @@ SCENARIOS = {
 ORDER = ("hello", "take", "floor-webob", "floor-store", "ticket")
 
 
-class BenchmarkError(Exception):
-    """The benchmark could not run; the message says why."""
-
-
-# -- configuration ---------------------------------------------------------------
-
-
-def read_app_ini():
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str
-    if not parser.read(APP_INI, encoding="utf-8"):
-        raise BenchmarkError(f"cannot read {APP_INI}")
-    return parser
-
-
-def server_settings(app_ini):
-    """app.ini's [server:main], as written there (threads, connection_limit, ...)."""
-    if not app_ini.has_section("server:main"):
-        raise BenchmarkError(f"{APP_INI} has no [server:main]")
-    return dict(app_ini.items("server:main"))
-
-
-def write_ini(path, app_ini, port, database=None, secret=None):
-    """A PasteDeploy file: app.ini's app with overrides, its server on ``port``.
-
-    Without ``database``, the file has no app (for hello.py). ``secret`` lets
-    run.py sign session cookies as the app does.
-    """
-    out = configparser.ConfigParser(interpolation=None)
-    out.optionxform = str
-    if database:
-        out["app:main"] = {
-            "use": "config:" + APP_INI,
-            "database": database,
-            "secret": secret,
-            "rate_limit_take_ticket": "off",
-            "rate_limit_take_ticket_per_address": "off",
-            "rate_limit_create_queue": "off",
-        }
-    out["server:main"] = dict(server_settings(app_ini), host="127.0.0.1", port=str(port))
-    # app.ini's logging, so that `take-a-number serve` sets it up the same way.
-    for section in app_ini.sections():
-        if section in ("loggers", "handlers", "formatters") or section.startswith(
-            ("logger_", "handler_", "formatter_")
-        ):
-            out[section] = dict(app_ini.items(section))
-    with open(path, "w", encoding="utf-8") as f:
-        out.write(f)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# -- processes ---------------------------------------------------------------------
-
-
-class Processes:
-    """Every child process started, stopped on exit whatever happens."""
-
-    def __init__(self):
-        self.running = []
-
-    def start(self, args, log_path, **kwargs):
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                **kwargs,
-            )
-        self.running.append(proc)
-        return proc
-
-    def stop(self, proc):
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if proc in self.running:
-            self.running.remove(proc)
-
-    def stop_all(self):
-        for proc in list(self.running):
-            with contextlib.suppress(Exception):
-                self.stop(proc)
-
-
-def child_env():
-    """Our environment without TAKE_A_NUMBER_* overrides, which would beat the ini."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKE_A_NUMBER_")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
-def wait_until_serving(proc, port, log_path):
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchmarkError(
-                f"server exited with status {proc.returncode}; its log:\n{read_log(log_path)}"
-            )
-        try:
-            status, _, _, _ = http_request(port, "GET", "/", timeout=2)
-        except OSError:
-            time.sleep(0.1)
-            continue
-        if status == 200:
-            return
-        raise BenchmarkError(f"server answered GET / with {status}")
-    raise BenchmarkError(f"server did not answer within {SERVER_START_TIMEOUT:.0f} s")
-
-
-def read_log(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def start_app(procs, workdir, app_ini, probe=False):
-    port = free_port()
-    ini = os.path.join(workdir, "app.ini")
-    database = os.path.join(workdir, "var", "benchmark.sqlite")
-    secret = secrets.token_urlsafe(48)
-    write_ini(ini, app_ini, port, database, secret)
-    prepare_database(database)
-    log_path = os.path.join(workdir, "take-a-number.log")
-    command = os.path.join(os.path.dirname(sys.executable), "take-a-number")
-    args = [command] if os.path.exists(command) else [sys.executable, "-m", "take_a_number.cli"]
-    env = child_env()
-    if probe:
-        args = [sys.executable, PROBE]
-        env["TAN_PROBE_OUT"] = os.path.join(workdir, "probe.json")
-    proc = procs.start(args + ["--config", ini, "serve"], log_path, cwd=workdir, env=env)
-    proc.probe_out = env.get("TAN_PROBE_OUT")
-    wait_until_serving(proc, port, log_path)
-    return proc, port, log_path, secret
+def start_probed_app(procs, workdir, app_ini, probe=False):
+    """The app, through benchmarks/probe_server.py with ``probe``."""
+    if not probe:
+        return harness.start_app(procs, workdir, app_ini, prepare_database)
+    env = dict(harness.child_env(), TAN_PROBE_OUT=os.path.join(workdir, "probe.json"))
+    app = harness.start_app(
+        procs, workdir, app_ini, prepare_database, command=[sys.executable, PROBE], env=env
+    )
+    app.proc.probe_out = env["TAN_PROBE_OUT"]
+    return app
 
 
 def start_hello(procs, workdir, app_ini):
-    port = free_port()
+    port = harness.free_port()
     ini = os.path.join(workdir, "hello.ini")
-    write_ini(ini, app_ini, port)
-    log_path = os.path.join(workdir, "hello.log")
-    proc = procs.start([sys.executable, HELLO, ini], log_path, cwd=workdir, env=child_env())
-    wait_until_serving(proc, port, log_path)
-    return proc, port, log_path
+    harness.write_ini(ini, app_ini, port)
+    return harness.serve(procs, workdir, "hello", [sys.executable, HELLO, ini], port)[0], port
 
 
 def start_floor(procs, workdir, app_ini, kind):
     """benchmarks/floors.py's ``kind`` app on its own database, prepared as the app's."""
-    port = free_port()
+    port = harness.free_port()
     ini = os.path.join(workdir, f"{kind}.ini")
-    write_ini(ini, app_ini, port)
+    harness.write_ini(ini, app_ini, port)
     database = os.path.join(workdir, "var", f"{kind}.sqlite")
     prepare_database(database)
-    log_path = os.path.join(workdir, f"{kind}.log")
-    proc = procs.start(
-        [sys.executable, FLOORS, kind, ini, database], log_path, cwd=workdir, env=child_env()
-    )
-    wait_until_serving(proc, port, log_path)
-    return proc, port, log_path
+    args = [sys.executable, FLOORS, kind, ini, database]
+    return harness.serve(procs, workdir, kind, args, port)[0], port
 
 
 # -- data: queues, sessions and tickets ----------------------------------------
@@ -271,13 +118,11 @@ def prepare_database(database):
     pages show "now serving" and compute a wait estimate as in real use.
     """
     from take_a_number.security import hash_password, new_token
-    from take_a_number.store import Store
 
-    store = Store(database)
+    store = harness.new_store(database)
     try:
-        store.migrate()
         now = time.time()
-        password_hash = hash_password(PASSWORD)
+        password_hash = hash_password(harness.PASSWORD)
         store.create_queue(TAKE_QUEUE, "Benchmark: take a number", password_hash, now)
         store.create_queue(TICKET_QUEUE, "Benchmark: ticket pages", password_hash, now)
         start = now - 1200
@@ -290,54 +135,11 @@ def prepare_database(database):
         store.close()
 
 
-def http_request(port, method, path, cookie=None, body=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        headers = {}
-        if cookie:
-            headers["Cookie"] = cookie
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        text = response.read().decode("utf-8", errors="replace")
-        cookies = {}
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie":
-                key, _, val = value.split(";", 1)[0].partition("=")
-                cookies[key.strip()] = val.strip()
-        return response.status, response.getheader("Location"), cookies, text
-    finally:
-        conn.close()
-
-
-CSRF_INPUT = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
-
-
-def new_browser(port, queue_id):
-    """A new browser opens the queue page: its session cookie and CSRF token."""
-    status, _, cookies, page = http_request(port, "GET", f"/{queue_id}")
-    match = CSRF_INPUT.search(page)
-    if status != 200 or "tan_session" not in cookies or not match:
-        raise BenchmarkError(f"GET /{queue_id} gave no session and CSRF token (status {status})")
-    return f"tan_session={cookies['tan_session']}", match.group(1)
-
-
-def take_number(port, queue_id, cookie, csrf):
-    """POST /<queue>/take; returns (ticket path, ticket cookie)."""
-    body = urllib.parse.urlencode({"csrf_token": csrf})
-    status, location, cookies, _ = http_request(port, "POST", f"/{queue_id}/take", cookie, body)
-    ticket_cookie = f"tan_ticket_{queue_id}"
-    if status != 303 or ticket_cookie not in cookies or not location:
-        raise BenchmarkError(f"POST /{queue_id}/take answered {status}, not 303 with a ticket")
-    return urllib.parse.urlsplit(location).path, f"{ticket_cookie}={cookies[ticket_cookie]}"
-
-
 def write_clients(path, rows):
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
             if any("\t" in field or "\n" in field for field in row):
-                raise BenchmarkError(f"unexpected tab or newline in {row!r}")
+                raise harness.BenchmarkError(f"unexpected tab or newline in {row!r}")
             f.write("\t".join(row) + "\n")
 
 
@@ -354,13 +156,13 @@ def take_clients(port, workdir, secret):
     minted, make = new_browsers(workdir, secret)
     # The real flow once, then minted sessions: each must get a new number.
     numbers = set()
-    for cookie, csrf in [new_browser(port, TAKE_QUEUE), minted(), minted()]:
-        ticket_path, _ = take_number(port, TAKE_QUEUE, cookie, csrf)
-        status, _, _, page = http_request(port, "GET", ticket_path, cookie)
+    for cookie, csrf in [harness.new_browser(port, TAKE_QUEUE), minted(), minted()]:
+        ticket_path, _ = harness.take_number(port, TAKE_QUEUE, cookie, csrf)
+        status, _, _, page = harness.http_request(port, "GET", ticket_path, cookie)
         match = re.search(r'class="number">\s*(\d+)', page)
         numbers.add(match.group(1) if match else ticket_path)
     if len(numbers) != 3:
-        raise BenchmarkError("three new browsers did not get three new numbers")
+        raise harness.BenchmarkError("three new browsers did not get three new numbers")
     return make
 
 
@@ -397,14 +199,18 @@ def ticket_clients(port, workdir):
     """100 browsers that each took a number and now reload their ticket page."""
     rows = []
     for _ in range(CONNECTIONS):
-        session, csrf = new_browser(port, TICKET_QUEUE)
-        ticket_path, ticket_cookie = take_number(port, TICKET_QUEUE, session, csrf)
+        session, csrf = harness.new_browser(port, TICKET_QUEUE)
+        ticket_path, ticket_cookie = harness.take_number(port, TICKET_QUEUE, session, csrf)
         rows.append((ticket_path, f"{session}; {ticket_cookie}", ""))
-    status, _, cookies, page = http_request(port, "GET", rows[-1][0], rows[-1][1])
+    status, _, cookies, page = harness.http_request(port, "GET", rows[-1][0], rows[-1][1])
     if status != 200 or 'class="number"' not in page:
-        raise BenchmarkError(f"GET {rows[-1][0]} answered {status}, not a waiting ticket page")
+        raise harness.BenchmarkError(
+            f"GET {rows[-1][0]} answered {status}, not a waiting ticket page"
+        )
     if cookies:
-        raise BenchmarkError(f"a ticket page reload set cookies {sorted(cookies)}; expected none")
+        raise harness.BenchmarkError(
+            f"a ticket page reload set cookies {sorted(cookies)}; expected none"
+        )
     path = os.path.join(workdir, "ticket-clients.tsv")
     write_clients(path, rows)
     return lambda seconds, label: path
@@ -446,53 +252,7 @@ def run_wrk(port, method, clients, expected, mode, duration, procs_timeout):
     for line in out.splitlines():
         if line.startswith("BENCH_JSON "):
             return json.loads(line[len("BENCH_JSON ") :])
-    raise BenchmarkError(f"wrk exited with {proc.returncode} and no result:\n{out}\n{err}")
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far, from /proc (None elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def busy_cpu_seconds():
-    """CPU time all processes of the machine have used, from /proc/stat."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def wait_for_idle(limit):
-    """Wait up to ``limit`` seconds for other processes to leave the CPUs alone."""
-    deadline = time.monotonic() + limit
-    while True:
-        before = busy_cpu_seconds()
-        time.sleep(2)
-        after = busy_cpu_seconds()
-        if before is None:
-            return
-        busy = 100 * (after - before) / 2
-        if busy <= OTHER_CPU_WARNING:
-            return
-        if time.monotonic() >= deadline:
-            print(
-                f"  the machine is still busy ({busy:.0f}% of a core); measuring anyway", flush=True
-            )
-            return
-        print(f"  waiting for an idle machine: {busy:.0f}% of a core busy", flush=True)
+    raise harness.BenchmarkError(f"wrk exited with {proc.returncode} and no result:\n{out}\n{err}")
 
 
 def read_probe(server):
@@ -506,13 +266,13 @@ def read_probe(server):
         with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8") as f:
             return json.load(f)
         time.sleep(0.05)
-    raise BenchmarkError("the probe server wrote no transaction summary")
+    raise harness.BenchmarkError("the probe server wrote no transaction summary")
 
 
 def measure(name, server, port, method, clients, expected, mode, args):
     """Warm up, then measure one scenario; ``clients(seconds, label)`` gives the file."""
     if args.wait_idle:
-        wait_for_idle(args.wait_idle)
+        harness.wait_for_idle(args.wait_idle)
     if args.warmup:
         print(f"  warm-up {args.warmup} s ...", flush=True)
         run_wrk(
@@ -528,11 +288,11 @@ def measure(name, server, port, method, clients, expected, mode, args):
     print(f"  measuring {args.duration} s with {CONNECTIONS} connections ...", flush=True)
     if args.probe and name != "hello":
         os.kill(server.pid, signal.SIGUSR1)  # forget the warm-up's transactions
-    busy_before, wrk_before = busy_cpu_seconds(), children_cpu_seconds()
-    cpu_before = cpu_seconds(server.pid)
+    busy_before, wrk_before = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
+    cpu_before = harness.cpu_seconds(server.pid)
     raw = run_wrk(port, method, measured_clients, expected, mode, args.duration, args.duration + 60)
-    cpu_after = cpu_seconds(server.pid)
-    busy_after, wrk_after = busy_cpu_seconds(), children_cpu_seconds()
+    cpu_after = harness.cpu_seconds(server.pid)
+    busy_after, wrk_after = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
     seconds = raw["duration_us"] / 1e6
     lat = raw["latency_us"]
     errors = raw["errors"]
@@ -593,7 +353,7 @@ def measure(name, server, port, method, clients, expected, mode, args):
             "FRESH_BROWSERS_PER_SECOND); those got the ticket the browser held",
             flush=True,
         )
-    if result.get("other_processes_cpu_percent", 0) > OTHER_CPU_WARNING:
+    if result.get("other_processes_cpu_percent", 0) > harness.OTHER_CPU_WARNING:
         print(
             f"  warning: other processes used {result['other_processes_cpu_percent']}% of a "
             "core during this run; figures are low and noisy",
@@ -603,36 +363,6 @@ def measure(name, server, port, method, clients, expected, mode, args):
 
 
 # -- machine and report --------------------------------------------------------------
-
-
-def machine():
-    def version(args):
-        try:
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return (proc.stdout + proc.stderr).strip().splitlines()[0]
-
-    cpu = None
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    from importlib.metadata import version as package_version
-
-    commit = version(["git", "-C", ROOT, "describe", "--always", "--dirty"])
-    return {
-        "app_commit": commit,
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_count": os.cpu_count(),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version() + " (" + platform.python_implementation() + ")",
-        "sqlite": sqlite3.sqlite_version,
-        "waitress": package_version("waitress"),
-        "wrk": version(["wrk", "-v"]),
-    }
 
 
 def report(results, info, args, server):
@@ -710,34 +440,6 @@ def report(results, info, args, server):
     return goals
 
 
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
-
-
-def server_log_summary(path):
-    """What the app server logged: waitress's "Task queue depth" warnings (a
-    request waited for a free thread) counted, and any other warning or error
-    kept whole, with its traceback."""
-    depth_warnings, max_depth, others = 0, 0, []
-    keeping = False
-    for line in read_log(path).splitlines():
-        if LOG_LINE.match(line):
-            keeping = False
-            match = re.search(r"Task queue depth is (\d+)", line)
-            if match:
-                depth_warnings += 1
-                max_depth = max(max_depth, int(match.group(1)))
-            elif " WARNI " in line or " ERROR " in line or " CRITI " in line:
-                others.append(line)
-                keeping = True
-        elif keeping:
-            others[-1] += "\n" + line
-    return {
-        "queue_depth_warnings": depth_warnings,
-        "max_queue_depth": max_depth,
-        "other_warnings": others,
-    }
-
-
 # -- main --------------------------------------------------------------------------
 
 
@@ -803,10 +505,6 @@ def parse_args(argv):
     return args
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv=None):
     args = parse_args(argv)
     if shutil.which("wrk") is None:
@@ -814,33 +512,32 @@ def main(argv=None):
             "error: wrk is not installed; install it with: apt-get install -y wrk", file=sys.stderr
         )
         return 2
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
+    harness.stop_on_signals()
     selected = [name for name in ORDER if name in (args.only or ORDER)]
-    app_ini = read_app_ini()
-    settings = server_settings(app_ini)
-    server = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("use", "host", "port"))
-    info = machine()
+    app_ini = harness.read_app_ini()
+    settings = harness.server_settings(app_ini)
+    server = harness.server_description(settings)
+    info = harness.machine()
     print(
         f"Take A Number load benchmark: {', '.join(selected)}; {info['nproc']} CPUs, "
         f"Python {info['python']}; server {server}",
         flush=True,
     )
-    procs = Processes()
+    procs = harness.Processes()
     results = {}
     server_log = None
     workdir = tempfile.mkdtemp(prefix="tan-bench-")
     try:
         if "hello" in selected:
             print(f"[hello] {SCENARIOS['hello']}", flush=True)
-            proc, port, _ = start_hello(procs, workdir, app_ini)
+            proc, port = start_hello(procs, workdir, app_ini)
             clients = hello_clients(workdir)
             results["hello"] = measure("hello", proc, port, "GET", clients, 200, "cycle", args)
             procs.stop(proc)
         if "take" in selected or "ticket" in selected:
             print("[app] starting take-a-number serve ...", flush=True)
-            proc, port, log_path, secret = start_app(procs, workdir, app_ini, args.probe)
+            app = start_probed_app(procs, workdir, app_ini, args.probe)
+            proc, port, log_path, secret = app.proc, app.port, app.log_path, app.secret
             if "take" in selected:
                 print(f"[take] {SCENARIOS['take']}", flush=True)
                 clients = take_clients(port, workdir, secret)
@@ -852,22 +549,21 @@ def main(argv=None):
                     "ticket", proc, port, "GET", clients, 200, "cycle", args
                 )
             procs.stop(proc)
-            server_log = server_log_summary(log_path)
+            server_log = harness.server_log_summary(log_path)
         for name in ("floor-webob", "floor-store"):
             if name in selected:
                 print(f"[{name}] {SCENARIOS[name]}", flush=True)
                 kind = name.split("-", 1)[1]
-                proc, port, _ = start_floor(procs, workdir, app_ini, kind)
+                proc, port = start_floor(procs, workdir, app_ini, kind)
                 # Same requests as the take scenario's; these apps do not check the signature.
                 _, clients = new_browsers(workdir, secrets.token_urlsafe(48))
                 results[name] = measure(name, proc, port, "POST", clients, 303, "once", args)
                 procs.stop(proc)
-    except BenchmarkError as error:
+    except harness.BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)
-        for name in ("take-a-number.log", "hello.log", "webob.log", "store.log"):
-            tail = read_log(os.path.join(workdir, name)).splitlines()[-30:]
-            if tail:
-                print(f"last lines of the {name}:", *tail, sep="\n  ", file=sys.stderr)
+        harness.print_log_tails(
+            workdir, ("take-a-number.log", "hello.log", "webob.log", "store.log")
+        )
         return 1
     except KeyboardInterrupt:
         print("interrupted; servers stopped", file=sys.stderr)
@@ -896,24 +592,21 @@ def main(argv=None):
     path = args.json or os.path.join(
         RESULTS_DIR, datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".json"
     )
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(
-            {
-                "machine": info,
-                "server": settings,
-                "wrk": {"threads": WRK_THREADS, "connections": CONNECTIONS, "timeout": WRK_TIMEOUT},
-                "duration_s": args.duration,
-                "warmup_s": args.warmup,
-                "smoke": args.smoke,
-                "probe": args.probe,
-                "results": results,
-                "goals": [{"goal": g, "value": v, "met": m} for g, v, m in goals],
-                "server_log": server_log,
-            },
-            f,
-            indent=2,
-        )
+    harness.write_json(
+        path,
+        {
+            "machine": info,
+            "server": settings,
+            "wrk": {"threads": WRK_THREADS, "connections": CONNECTIONS, "timeout": WRK_TIMEOUT},
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "smoke": args.smoke,
+            "probe": args.probe,
+            "results": results,
+            "goals": [{"goal": g, "value": v, "met": m} for g, v, m in goals],
+            "server_log": server_log,
+        },
+    )
     print(f"\nResults written to {os.path.relpath(path)}")
     if args.check and not all(met for _, _, met in goals):
         return 1

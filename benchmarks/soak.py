@@ -29,103 +29,66 @@ import os
 import signal
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from push import (  # noqa: E402  benchmarks/push.py: its server, servicer and figures
-    QUEUE,
-    Servicer,
-    proc_status,
-    sign_in_servicer,
-    start_server,
-    summary,
-)
-from run import (  # noqa: E402  benchmarks/run.py: the server harness
-    BenchmarkError,
-    Processes,
-    child_env,
-    cpu_seconds,
-    new_browser,
-    read_app_ini,
-    take_number,
-)
+import harness  # noqa: E402  benchmarks/harness.py: what every benchmark shares
+from push import QUEUE, Servicer, start_server  # noqa: E402  benchmarks/push.py: its queue
 
 # -- the child: pages following their updates ---------------------------------------
 
 
-async def follow(port, index, path, cookie, records, stopping):
-    """One page: ask for its updates, record each answer (index, version, receipt), ask again."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    headers = f"Host: 127.0.0.1:{port}\r\nAccept: application/json\r\n"
-    if cookie:
-        headers += f"Cookie: {cookie}\r\n"
-    since = None
-    while not stopping.is_set():
-        query = "" if since is None else f"?since={since}"
-        writer.write(f"GET {path}/updates{query} HTTP/1.1\r\n{headers}\r\n".encode("latin-1"))
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        length = next(
-            int(line.split(":", 1)[1])
-            for line in lines
-            if line.lower().startswith("content-length")
-        )
-        body = await reader.readexactly(length)
-        received = time.monotonic()
+class Follower(harness.LongPoll):
+    """One page: record each answer (index, version, receipt) and ask again at once."""
+
+    def __init__(self, port, index, path, cookie, records, problems):
+        super().__init__(f"127.0.0.1:{port}", path, cookie)
+        self.index, self.records, self.problems = index, records, problems
+
+    def answered(self, status, body, received):
         if status != 200:
-            raise RuntimeError(f"{path}/updates answered {status}: {body[:200]!r}")
+            self.problems.append(f"{self.request_path} answered {status}: {body[:200]!r}")
+            return
         view = json.loads(body)
         if "retry_after" in view:
-            raise RuntimeError(f"{path}/updates was told to poll: push_max_held reached")
-        since = view["version"]
-        records.append((index, since, received))
-    writer.close()
+            self.problems.append(f"{self.request_path} was told to poll: push_max_held reached")
+            return
+        self.version = view["version"]
+        self.records.append((self.index, self.version, received))
+        self.send()
 
 
 def follower_child(args):
+    """The child process: every page, until the parent says STOP (ClientProcess)."""
     with open(args.paths, encoding="utf-8") as f:
         pages = [line.rstrip("\n").split("\t") for line in f if line.strip()]
-    records = []
+    records, problems = [], []
 
     async def main():
-        loop = asyncio.get_running_loop()
-        stopping = asyncio.Event()
-        loop.add_signal_handler(signal.SIGINT, stopping.set)  # the parent is done
-        tasks = [
-            asyncio.create_task(follow(args.port, i, path, cookie, records, stopping))
-            for i, (path, cookie) in enumerate(pages)
-        ]
-        print("READY", flush=True)
-        await stopping.wait()
-        for task in tasks:
-            if task.done() and task.exception():
-                raise task.exception()
-            task.cancel()
+        followers = await harness.connect_all(
+            args.port,
+            [
+                lambda i=i, path=path, cookie=cookie: Follower(
+                    args.port, i, path, cookie, records, problems
+                )
+                for i, (path, cookie) in enumerate(pages)
+            ],
+        )
+        harness.say("READY", len(followers))
+        await harness.obey({}, args.child_timeout)
+        for follower in followers:
+            if follower.transport is not None:
+                follower.transport.close()
+        with open(args.out, "w", encoding="ascii") as f:
+            json.dump(records, f)
+        harness.say("DONE", problems[:10])
 
     asyncio.run(main())
-    with open(args.out, "w", encoding="ascii") as f:
-        json.dump(records, f)
 
 
 # -- the parent ------------------------------------------------------------------------
-
-
-class Sampler(threading.Thread):
-    """The server's RSS, threads, open files and CPU time, once a second."""
-
-    def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.pid, self.samples, self.stop = pid, [], threading.Event()
-
-    def run(self):
-        while not self.stop.wait(1.0):
-            self.samples.append(
-                dict(proc_status(self.pid), t=time.monotonic(), cpu=cpu_seconds(self.pid))
-            )
 
 
 def make_changes(port, servicer, started, seconds, rate):
@@ -141,7 +104,7 @@ def make_changes(port, servicer, started, seconds, rate):
         if len(changes) % 2:
             _, made, version, _ = servicer.call_next()
         else:
-            take_number(port, QUEUE, *new_browser(port, QUEUE))
+            harness.take_number(port, QUEUE, *harness.new_browser(port, QUEUE))
             made = time.monotonic()
             version = servicer.db.execute(
                 "SELECT version FROM queues WHERE id = ?", (QUEUE,)
@@ -197,15 +160,14 @@ def report(r):
 
 
 def soak(args):
-    procs = Processes()
+    procs = harness.Processes()
     workdir = tempfile.mkdtemp(prefix="tan-soak-")
     servicer = None
     try:
-        server, port, log_path, database, tokens = start_server(
-            procs, workdir, read_app_ini(), args.tickets
-        )
-        cookie, csrf = sign_in_servicer(port)
-        servicer = Servicer(port, cookie, csrf, database)
+        app = start_server(procs, workdir, harness.read_app_ini(), args.tickets)
+        server, port, tokens = app.proc, app.port, app.prepared
+        cookie, csrf = harness.sign_in_servicer(port, QUEUE)
+        servicer = Servicer(port, cookie, csrf, app.database)
         pages = [(f"/{QUEUE}/ticket/{token}", "ticket") for token in tokens]
         pages += [(f"/{QUEUE}/serve", "console")]
         pages += [(f"/{QUEUE}/board", "board")] * args.boards
@@ -215,25 +177,28 @@ def soak(args):
             for path, kind in pages:
                 f.write(f"{path}\t{cookie if kind == 'console' else ''}\n")
         out = os.path.join(workdir, "records.json")
-        child = procs.start(
+        child = harness.ClientProcess(
+            procs,
             [sys.executable, __file__, "--follower-child", "--port", str(port)]
-            + ["--paths", paths, "--out", out],
+            + ["--paths", paths, "--out", out]
+            + ["--child-timeout", str(args.minutes * 60 + 120)],
             os.path.join(workdir, "followers.log"),
-            env=child_env(),
         )
-        sampler = Sampler(server.pid)
-        time.sleep(2.0)  # the pages connect and are held
+        child.expect("READY", timeout=60)
+        sampler = harness.Sampler(server.pid)
+        time.sleep(2.0)  # the pages are held
         sampler.start()
         started = time.monotonic()
         changes = make_changes(port, servicer, started, args.minutes * 60, args.rate)
         time.sleep(2.0)  # the last answers come in
         sampler.stop.set()
-        child.send_signal(signal.SIGINT)
-        child.wait(timeout=30)
+        problems = child.stop()
+        if problems:
+            raise harness.BenchmarkError(f"pages stopped following: {problems}")
         with open(out, encoding="ascii") as f:
             records = json.load(f)
         if not records:
-            raise BenchmarkError(f"no answers recorded; see {workdir}/followers.log")
+            raise harness.BenchmarkError(f"no answers recorded; see {workdir}/followers.log")
         by_kind = latencies(changes, records, pages)
         everything = [item for items in by_kind.values() for item in items]
         samples = sampler.samples
@@ -243,7 +208,7 @@ def soak(args):
         memory = {minute: in_minute[-1] for minute, in_minute in sampled.items()}
         rows = []
         for minute, values in sorted(minutes.items()):
-            s = summary(values)
+            s = harness.summary(values)
             row = {"minute": minute + 1, **{k: s[k] for k in ("n", "p50_ms", "p99_ms", "max_ms")}}
             sample = memory.get(minute)
             if sample:
@@ -260,8 +225,11 @@ def soak(args):
             "changes": len(changes),
             "pages": {kind: sum(1 for _, k in pages if k == kind) for kind in by_kind},
             "latency_ms": {
-                "every": summary([ms for _, ms in everything]),
-                **{kind: summary([ms for _, ms in items]) for kind, items in by_kind.items()},
+                "every": harness.summary([ms for _, ms in everything]),
+                **{
+                    kind: harness.summary([ms for _, ms in items])
+                    for kind, items in by_kind.items()
+                },
             },
             "per_minute": rows,
             "rss_start_MiB": samples[0].get("VmRSS_MiB"),
@@ -286,6 +254,7 @@ def main(argv=None):
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--child-timeout", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.follower_child:
         follower_child(args)
@@ -294,8 +263,7 @@ def main(argv=None):
     results = soak(args)
     report(results)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
+        harness.write_json(args.json, results, indent=1)
     return 0
 
 

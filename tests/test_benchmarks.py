@@ -1,0 +1,87 @@
+"""Every benchmark still runs and prints its figures (smallest options, a few seconds each).
+
+Not a measurement: these check that the harness and each scenario work, so that a
+benchmark cannot break quietly between the runs that docs/benchmarks.md reports.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_benchmark(name, *options, timeout=90):
+    """Run benchmarks/<name> as docs/benchmarks.md says; its output (it must exit 0)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKE_A_NUMBER_")}
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", name), *options],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="run.py needs wrk")
+def test_load_benchmark_prints_each_scenario_beside_hello_world(tmp_path):
+    out = run_benchmark(
+        "run.py",
+        "--smoke",
+        *("--only", "hello", "--only", "take", "--only", "floor-store"),
+        *("--json", str(tmp_path / "run.json")),
+    )
+    for scenario in ("hello-world WSGI app (baseline)", "take a number:", "floor: the write alone"):
+        assert scenario in out
+    assert "taking a number >= 50% of hello-world" in out
+    assert (tmp_path / "run.json").exists()
+
+
+def test_push_benchmark_prints_latency_idle_cpu_memory_and_ratios():
+    out = run_benchmark(
+        "push.py",
+        *("--waiters", "20", "--calls", "2", "--idle", "1", "--pages", "2"),
+        *("--baseline-calls", "1", "--timeout", "60"),
+    )
+    for figure in (
+        "called customer: p50",
+        "every woken client: p50",
+        "ratios: called p50 / updates-at-once p50",
+        "server memory: RSS",
+        "Goals:",
+    ):
+        assert figure in out
+    assert "woken per call: 20..20 of 20" in out
+
+
+def test_soak_benchmark_prints_latency_per_minute_and_memory():
+    out = run_benchmark(
+        "soak.py", *("--minutes", "0.05", "--tickets", "2", "--boards", "1", "--queue-pages", "1")
+    )
+    assert "latency to every page, whole run: n=" in out
+    for kind in ("ticket", "console", "board", "queue page"):
+        assert f"  {kind}" in out
+    assert "RSS:" in out
+
+
+def test_profile_prints_cpu_per_request_of_each_endpoint():
+    out = run_benchmark("profile_app.py", "--requests", "20", "--top", "3")
+    for endpoint in ("=== take a number", "=== floor-webob", "=== ticket page"):
+        assert endpoint in out
+    assert "ms CPU/request" in out
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs Debian's chromium")
+def test_browser_benchmark_prints_your_turn_latency_beside_a_static_fetch():
+    out = run_benchmark("browser_push.py", "--trials", "1")
+    assert "'your turn' shown after Next:" in out
+    assert "ratio p50 / baseline p50:" in out
