@@ -15,6 +15,9 @@
   var baseTitle = document.title;
   var titleTimer = null;
   var audio = null;
+  // The words of alerts are the page's: its template's data-words-* attributes.
+  var wordsHolder = document.querySelector(".alert-controls");
+  var words = wordsHolder ? wordsHolder.dataset : {};
 
   // -- alerts -----------------------------------------------------------
 
@@ -145,23 +148,23 @@
       var called = view.your_turn;
       var recalled = called && before && view.recalls > before.recalls;
       if (called && (!before || !before.your_turn || recalled)) {
-        flashTitle("\u2757 Your turn! " + view.message);
+        flashTitle(words.wordsTurnFlash + " " + view.message);
         vibrate([400, 150, 400, 150, 800]);
         chime([880, 1175, 1568]);
-        notify("It's your turn", view.message);
+        notify(words.wordsTurn, view.message);
       } else if (view.is_next && before && !before.is_next) {
-        flashTitle("You're next \u2013 " + baseTitle);
+        flashTitle(words.wordsNext + " \u2013 " + baseTitle);
         vibrate([200]);
         chime([660]);
-        notify("You're next", "Get ready: you are next in line.");
+        notify(words.wordsNext, words.wordsNextText);
       } else if (!called) {
         stopFlashing();
       }
     } else if (page === "console") {
       if (before && before.nobody_waiting && !view.nobody_waiting) {
-        flashTitle("\u25CF Someone is waiting \u2013 " + view.title);
+        flashTitle(words.wordsJoinedFlash + " \u2013 " + view.title);
         chime([660, 880]);
-        notify("Someone joined the queue", view.title);
+        notify(words.wordsJoined, view.title);
       } else if (view.nobody_waiting || view.has_current !== (before && before.has_current)) {
         stopFlashing();
       }
@@ -228,7 +231,7 @@
     soundButton.addEventListener("click", function () {
       if (enableSound()) {
         chime([880]);
-        soundButton.textContent = "Sound is on";
+        soundButton.textContent = soundButton.getAttribute("data-words-on");
         soundButton.disabled = true;
       }
     });

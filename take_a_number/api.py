@@ -62,6 +62,11 @@ class ApiController:
     def _actor(self, req):
         return self.actions.actor_of_token(security.bearer_token(req))
 
+    def _owner_form(self, req, queue_id, schema):
+        """The owner (checked before the body is read) and the body's fields for ``schema``."""
+        actor = self.actions.owner(self._actor(req), queue_id)
+        return (actor, *self._fields(req, schema))
+
     def _ticket(self, req, snapshot, ticket):
         links = {
             "page": req.host_url
@@ -229,31 +234,22 @@ class ApiController:
     @answers_refusals
     def change(self, req, queue_id, change):
         """One of the owner's changes (actions.CHANGES), as on the Manage page."""
-        actor = self.actions.owner(self._actor(req), queue_id)
-        fields, refused = self._fields(req, actions.CHANGES[change][0])
+        actor, fields, refused = self._owner_form(req, queue_id, actions.CHANGES[change][0])
         self.actions.change(actor, queue_id, change, fields, refused)
         return self.settings(req, queue_id)
 
     @answers_refusals
     def issue_token(self, req, queue_id):
         """The owner signs a staff member in and hands them the token."""
-        actor = self.actions.owner(self._actor(req), queue_id)
-        fields, refused = self._fields(req, forms.StaffForm)
+        actor, fields, refused = self._owner_form(req, queue_id, forms.StaffForm)
         servicer = self.actions.sign_in_staff(actor, queue_id, fields, refused)
         body = {"servicer_name": servicer["name"], "token": self.actions.new_api_token(servicer)}
         return self.app.json(req, body, status=201)
 
     @answers_refusals
-    def revoke(self, req, queue_id, servicer_id):
-        """Revoke a servicer: signed out, tokens and invitation dead, customer back in front."""
-        self.actions.revoke(self._actor(req), queue_id, int(servicer_id))
-        return self.settings(req, queue_id)
-
-    @answers_refusals
     def invite(self, req, queue_id):
         """The owner makes a personal invitation; its code is in this answer only."""
-        actor = self.actions.owner(self._actor(req), queue_id)
-        fields, refused = self._fields(req, forms.InvitationForm)
+        actor, fields, refused = self._owner_form(req, queue_id, forms.InvitationForm)
         invitation, code = self.actions.invite(actor, queue_id, fields, refused)
         body = dict(
             _invitation(dict(invitation, signed_in=False)),
@@ -261,6 +257,12 @@ class ApiController:
             link=routing.invitation_link(req, queue_id, code),
         )
         return self.app.json(req, body, status=201)
+
+    @answers_refusals
+    def revoke(self, req, queue_id, servicer_id):
+        """Revoke a servicer: signed out, tokens and invitation dead, customer back in front."""
+        self.actions.revoke(self._actor(req), queue_id, int(servicer_id))
+        return self.settings(req, queue_id)
 
     @answers_refusals
     def revoke_invitation(self, req, queue_id, invitation_id):

@@ -163,11 +163,14 @@ def test_with_javascript_pages_update_themselves_without_reloading(new_page, que
     take_number(customer, join_url(owner))
     expect(owner.locator(".waiting-count")).to_have_text("1")
     assert owner.evaluate("window.stillTheSamePage") is True
+    # The console's tab says someone is waiting, in its page's words.
+    expect(owner).to_have_title(re.compile("^● Someone is waiting – "))
     customer.evaluate("window.stillTheSamePage = true")
 
     press(owner, "Next")
     expect(customer.locator(".status-message")).to_have_text("It's your turn — go to Desk 1.")
     expect(customer.locator(".ticket")).to_have_class(re.compile(r"\bstate-called\b"))
+    expect(customer).to_have_title("❗ Your turn! It's your turn — go to Desk 1.")
     expect(board.locator(".desk-number")).to_have_text("1")
     expect(board.locator(".desk-name")).to_have_text("Desk 1")
     expect(board.locator(".board-empty")).to_be_hidden()
@@ -178,6 +181,8 @@ def test_with_javascript_pages_update_themselves_without_reloading(new_page, que
         assert layout_problems(page) == []
     # Controls that need JavaScript show only with it.
     expect(customer.get_by_role("button", name="Enable sound")).to_be_visible()
+    customer.get_by_role("button", name="Enable sound").click()
+    expect(customer.get_by_role("button", name="Sound is on")).to_be_disabled()
     assert layout_problems(owner) == []
 
 
