@@ -151,9 +151,6 @@ class TimeOfDay(FancyValidator):
             raise Invalid(self.message("format", state), value, state)
         return datetime.time(int(match[1]), int(match[2]))
 
-    def _convert_from_python(self, value, state):
-        return value.strftime("%H:%M")
-
 
 class TimeZone(FancyValidator):
     """A zone name the system knows, like Europe/London: not a folder of zones
@@ -214,22 +211,19 @@ def hours_json(values):
     """Opening hours from HoursForm as the store keeps them, or None for always open."""
     if values["always_open"]:
         return None
-    return json.dumps(
-        {
-            "days": values["days"],
-            "opens": values["opens"].strftime("%H:%M"),
-            "closes": values["closes"].strftime("%H:%M"),
-        }
-    )
+    times = {key: values[key].strftime("%H:%M") for key in ("opens", "closes")}
+    return json.dumps({"days": values["days"], **times})
+
+
+def _sent(schema, form, name):
+    """What a form sent for a field: every value of a ForEach field, else the last ("" if none)."""
+    return form.getall(name) if isinstance(schema.fields.get(name), ForEach) else form.get(name, "")
 
 
 def as_typed(schema, form):
     """A form's fields as sent, to fill it in again beside its errors: every field
     of the schema, empty when it was not sent (as a checkbox left unticked)."""
-    return {
-        name: form.getall(name) if isinstance(field, ForEach) else form.get(name, "")
-        for name, field in schema.fields.items()
-    }
+    return {name: _sent(schema, form, name) for name in schema.fields}
 
 
 def validate(schema, params):
@@ -240,10 +234,7 @@ def validate(schema, params):
     or a plain dict (a JSON body).
     """
     if hasattr(params, "getall"):
-        params = {
-            key: params.getall(key) if isinstance(schema.fields.get(key), ForEach) else params[key]
-            for key in params
-        }
+        params = {key: _sent(schema, params, key) for key in params}
     try:
         return schema.to_python(dict(params)), {}
     except Invalid as error:

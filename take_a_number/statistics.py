@@ -243,9 +243,7 @@ def spreadsheet_safe(text):
     A servicer named ``=HYPERLINK(...)`` would otherwise run as a formula in
     the owner's spreadsheet (CSV injection).
     """
-    if text and text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_rows(tickets, tz, serving_started_at=None):
