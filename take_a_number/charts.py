@@ -69,10 +69,14 @@ def _svg(title, description, body, height=HEIGHT):
     )
 
 
+def _caption(x, y, text, extra=""):
+    """Muted text centred on ``x``: the axes' labels and ticks."""
+    return f'<text x="{x}" y="{y}"{extra} text-anchor="middle" fill="{MUTED}">{escape(text)}</text>'
+
+
 def no_data(title):
     """The small chart shown before there is anything to draw."""
-    text = f'<text x="{WIDTH / 2:g}" y="60" text-anchor="middle" fill="{MUTED}">{NO_DATA}</text>'
-    return _svg(title, NO_DATA, [text], height=84)
+    return _svg(title, NO_DATA, [_caption(f"{WIDTH / 2:g}", 60, NO_DATA)], height=84)
 
 
 # -- scales and axes -----------------------------------------------------------
@@ -107,28 +111,19 @@ def _value_axis(top, step, unit):
         )
     middle = (TOP + BOTTOM) / 2
     if unit:
-        parts.append(
-            f'<text x="16" y="{middle:g}" transform="rotate(-90 16 {middle:g})" '
-            f'text-anchor="middle" fill="{MUTED}">{escape(unit)}</text>'
-        )
+        parts.append(_caption(16, f"{middle:g}", unit, f' transform="rotate(-90 16 {middle:g})"'))
     return parts
 
 
 def _base_line(label):
     parts = [f'<line x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}" stroke="{MUTED}"/>']
     if label:
-        parts.append(
-            f'<text x="{(LEFT + RIGHT) / 2:g}" y="{HEIGHT - 12}" text-anchor="middle" '
-            f'fill="{MUTED}">{escape(label)}</text>'
-        )
+        parts.append(_caption(f"{(LEFT + RIGHT) / 2:g}", HEIGHT - 12, label))
     return parts
 
 
 def _tick_label(x, text):
-    return (
-        f'<text x="{_px(x)}" y="{BOTTOM + 18}" text-anchor="middle" fill="{MUTED}">'
-        f"{escape(text)}</text>"
-    )
+    return _caption(_px(x), BOTTOM + 18, text)
 
 
 def _bar(x, width, value, top, label, tooltip, extra=""):
