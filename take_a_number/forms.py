@@ -18,6 +18,8 @@ RESERVED_QUEUE_IDS = frozenset(
     """.split()
 )
 
+# The message of a field longer than its ``max``.
+TOO_LONG = {"tooLong": "At most %(max)i characters."}
 QUEUE_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,18})[a-z0-9]$")
 
 
@@ -50,8 +52,7 @@ def _required(message, validator=validators.UnicodeString, messages=None, **kwar
 
 def _text(max_length):
     """Text of a name or a title: stripped, then required."""
-    too_long = {"tooLong": "At most %(max)i characters."}
-    return _required("Please fill this in.", strip=True, max=max_length, messages=too_long)
+    return _required("Please fill this in.", strip=True, max=max_length, messages=TOO_LONG)
 
 
 def _number_or_none(
@@ -78,10 +79,7 @@ class CreateQueueForm(_Form):
         "Choose a password of at least 8 characters.",
         min=8,
         max=200,
-        messages={
-            "tooShort": "Use at least %(min)i characters.",
-            "tooLong": "At most %(max)i characters.",
-        },
+        messages={"tooShort": "Use at least %(min)i characters.", **TOO_LONG},
     )
     name = _text(40)
 
@@ -125,9 +123,7 @@ class StatusForm(_Form):
 
 
 class OptionsForm(_Form):
-    announcement = validators.UnicodeString(
-        strip=True, max=200, if_missing="", messages={"tooLong": "At most %(max)i characters."}
-    )
+    announcement = validators.UnicodeString(strip=True, max=200, if_missing="", messages=TOO_LONG)
     max_waiting = _number_or_none(
         1, 100_000, "Enter a whole number, or leave it empty for no limit."
     )

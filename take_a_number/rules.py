@@ -20,10 +20,8 @@ TRANSITIONS = {
     WAITING: {CALLED, LEFT, CLEARED},
     # Back to waiting: a no-show sent to the end of the line.
     CALLED: {SERVED, NO_SHOW, LEFT, WAITING},
-    SERVED: set(),
-    NO_SHOW: set(),
-    LEFT: set(),
-    CLEARED: set(),
+    # How a ticket ends: nothing comes after.
+    **{state: set() for state in (SERVED, NO_SHOW, LEFT, CLEARED)},
 }
 
 # What the owner makes of the queue.

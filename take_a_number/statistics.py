@@ -258,19 +258,11 @@ def csv_rows(tickets, tz, serving_started_at=None):
     rows = [CSV_HEADER]
     for ticket in sorted(tickets, key=lambda t: (str(t["queue_id"]), t["number"])):
         times = ticket_times(ticket, serving_started_at)
+        servicer = spreadsheet_safe(ticket["servicer_name"] or "")
+        moments = [when(ticket[key]) for key in ("taken_at", "called_at", "finished_at")]
+        durations = [seconds(times[key]) for key in ("wait", "service", "total")]
         rows.append(
-            [
-                ticket["number"],
-                ticket["state"],
-                spreadsheet_safe(ticket["servicer_name"] or ""),
-                when(ticket["taken_at"]),
-                when(ticket["called_at"]),
-                when(ticket["finished_at"]),
-                seconds(times["wait"]),
-                seconds(times["service"]),
-                seconds(times["total"]),
-                ticket["recalls"],
-            ]
+            [ticket["number"], ticket["state"], servicer, *moments, *durations, ticket["recalls"]]
         )
     return rows
 
