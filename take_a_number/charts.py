@@ -50,13 +50,9 @@ def _px(coordinate):
     return f"{coordinate:.2f}"
 
 
-def chart_id(title):
-    """The id of a chart's title and desc: 'Waiting times' gives 'chart-waiting-times'."""
-    return "chart-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "untitled")
-
-
 def _svg(title, description, body, height=HEIGHT):
-    ident = chart_id(title)
+    # The id of its title and desc: 'Waiting times' gives 'chart-waiting-times'.
+    ident = "chart-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "untitled")
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'width="100%" role="img" aria-labelledby="{ident}-title {ident}-desc" '
