@@ -24,7 +24,6 @@ def qr_svg(url):
         xmldecl=False,
         omitsize=True,
         title=url,
-        dark="#000",
         light="#fff",
     )
     return out.getvalue()
@@ -34,11 +33,8 @@ class BoardController:
     def __init__(self, app):
         self.app = app
 
-    def _snapshot(self, req, queue_id):
-        return self.app.snapshots.get(queue_id, self.app.now())
-
     def board(self, req, queue_id):
-        snapshot = self._snapshot(req, queue_id)
+        snapshot = self.app.snapshots.get(queue_id, self.app.now())
         if snapshot is None:
             return self.app.not_found(req, queue_id)
         view = views.board_view(snapshot)
@@ -69,7 +65,7 @@ class BoardController:
         return response
 
     def poster(self, req, queue_id):
-        snapshot = self._snapshot(req, queue_id)
+        snapshot = self.app.snapshots.get(queue_id, self.app.now())
         if snapshot is None:
             return self.app.not_found(req, queue_id)
         return self.app.render(

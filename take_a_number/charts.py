@@ -50,13 +50,9 @@ def _px(coordinate):
     return f"{coordinate:.2f}"
 
 
-def chart_id(title):
-    """The id of a chart's title and desc: 'Waiting times' gives 'chart-waiting-times'."""
-    return "chart-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "untitled")
-
-
-def _svg(title, description, body, ident=None, height=HEIGHT):
-    ident = ident or chart_id(title)
+def _svg(title, description, body, height=HEIGHT):
+    # The id of its title and desc: 'Waiting times' gives 'chart-waiting-times'.
+    ident = "chart-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "untitled")
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'width="100%" role="img" aria-labelledby="{ident}-title {ident}-desc" '
@@ -69,10 +65,14 @@ def _svg(title, description, body, ident=None, height=HEIGHT):
     )
 
 
-def no_data(title, ident=None):
+def _caption(x, y, text, extra=""):
+    """Muted text centred on ``x``: the axes' labels and ticks."""
+    return f'<text x="{x}" y="{y}"{extra} text-anchor="middle" fill="{MUTED}">{escape(text)}</text>'
+
+
+def no_data(title):
     """The small chart shown before there is anything to draw."""
-    text = f'<text x="{WIDTH / 2:g}" y="60" text-anchor="middle" fill="{MUTED}">{NO_DATA}</text>'
-    return _svg(title, NO_DATA, [text], ident, height=84)
+    return _svg(title, NO_DATA, [_caption(f"{WIDTH / 2:g}", 60, NO_DATA)], height=84)
 
 
 # -- scales and axes -----------------------------------------------------------
@@ -107,28 +107,19 @@ def _value_axis(top, step, unit):
         )
     middle = (TOP + BOTTOM) / 2
     if unit:
-        parts.append(
-            f'<text x="16" y="{middle:g}" transform="rotate(-90 16 {middle:g})" '
-            f'text-anchor="middle" fill="{MUTED}">{escape(unit)}</text>'
-        )
+        parts.append(_caption(16, f"{middle:g}", unit, f' transform="rotate(-90 16 {middle:g})"'))
     return parts
 
 
 def _base_line(label):
     parts = [f'<line x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}" stroke="{MUTED}"/>']
     if label:
-        parts.append(
-            f'<text x="{(LEFT + RIGHT) / 2:g}" y="{HEIGHT - 12}" text-anchor="middle" '
-            f'fill="{MUTED}">{escape(label)}</text>'
-        )
+        parts.append(_caption(f"{(LEFT + RIGHT) / 2:g}", HEIGHT - 12, label))
     return parts
 
 
 def _tick_label(x, text):
-    return (
-        f'<text x="{_px(x)}" y="{BOTTOM + 18}" text-anchor="middle" fill="{MUTED}">'
-        f"{escape(text)}</text>"
-    )
+    return _caption(_px(x), BOTTOM + 18, text)
 
 
 def _bar(x, width, value, top, label, tooltip, extra=""):
@@ -144,12 +135,7 @@ def _bar(x, width, value, top, label, tooltip, extra=""):
 
 
 def bin_edges(values, bins):
-    """Edges of equal, round-numbered bins from 0 (or below) that hold every value.
-
-    ``bins`` is about how many bins to make, or a list of edges to use as given.
-    """
-    if not isinstance(bins, int):
-        return sorted(bins)
+    """Edges of about ``bins`` equal, round-numbered bins from 0 (or below) holding every value."""
     low, high = min(0, min(values)), max(values)
     width = nice_step((high - low) / bins) if high > low else 1
     start = math.floor(round(low / width, 9)) * width
@@ -169,11 +155,11 @@ def bin_counts(values, edges):
     return counts
 
 
-def histogram(values, bins, title, unit, ident=None):
+def histogram(values, bins, title, unit):
     """How many values fall in each range: ``values`` in ``unit`` (None ignored)."""
     values = [v for v in values if v is not None]
     if not values:
-        return no_data(title, ident)
+        return no_data(title)
     edges = bin_edges(values, bins)
     counts = bin_counts(values, edges)
     top, step = value_scale(max(counts))
@@ -182,35 +168,27 @@ def histogram(values, bins, title, unit, ident=None):
     ranges = []
     for i, count in enumerate(counts):
         low, high = number(edges[i]), number(edges[i + 1])
-        ranges.append(f"{low}\u2013{high} {unit}: {count}")
-        body.append(
-            _bar(
-                LEFT + i * width + 1,
-                width - 2,
-                count,
-                top,
-                f"{low}\u2013{high}",
-                ranges[-1],
-                f' data-low="{low}" data-high="{high}"',
-            )
-        )
+        label = f"{low}\u2013{high}"
+        ranges.append(f"{label} {unit}: {count}")
+        bounds = f' data-low="{low}" data-high="{high}"'
+        body.append(_bar(LEFT + i * width + 1, width - 2, count, top, label, ranges[-1], bounds))
     every = math.ceil(len(edges) / 11)
     body += [
         _tick_label(LEFT + i * width, number(e)) for i, e in enumerate(edges) if i % every == 0
     ]
     body += _base_line(unit)
     description = f"{title}: {len(values)} values. " + "; ".join(ranges) + "."
-    return _svg(title, description, body, ident)
+    return _svg(title, description, body)
 
 
 # -- bars ----------------------------------------------------------------------
 
 
-def bars(labels_values, title, unit="", axis_label="", ident=None):
+def bars(labels_values, title, unit="", axis_label=""):
     """One bar per ``(label, value)``, in the order given; a None value is left out."""
     items = [(str(label), value) for label, value in labels_values if value is not None]
     if not any(value > 0 for _, value in items):
-        return no_data(title, ident)
+        return no_data(title)
     top, step = value_scale(max(value for _, value in items))
     slot = (RIGHT - LEFT) / len(items)
     width = slot * 0.7
@@ -230,7 +208,7 @@ def bars(labels_values, title, unit="", axis_label="", ident=None):
     body += _base_line(axis_label)
     figures = "; ".join(f"{label}: {number(value)}" for label, value in items)
     description = f"{title}{f' ({unit})' if unit else ''}: {figures}."
-    return _svg(title, description, body, ident)
+    return _svg(title, description, body)
 
 
 # -- a step line over time -----------------------------------------------------
@@ -254,10 +232,10 @@ def time_ticks(start, end, tz):
     return ticks[:: math.ceil(len(ticks) / (MOST_TICKS + 1)) or 1]
 
 
-def step_line(points, title, tz=datetime.UTC, unit="people waiting", ident=None):
+def step_line(points, title, tz=datetime.UTC, unit="people waiting"):
     """A count over time, as steps: ``points`` are ``(unix time, count)`` in time order."""
     if not points:
-        return no_data(title, ident)
+        return no_data(title)
     start, end = points[0][0], max(points[-1][0], points[0][0] + 60)
     top, step = value_scale(max(count for _, count in points))
     with_day = end - start > 86400
@@ -285,16 +263,16 @@ def step_line(points, title, tz=datetime.UTC, unit="people waiting", ident=None)
         f"at most {number(highest[1])} {unit} at {_clock(highest[0], tz, with_day)}; "
         f"{number(points[-1][1])} at the end."
     )
-    return _svg(title, description, body, ident)
+    return _svg(title, description, body)
 
 
 # -- the owner's charts, from statistics.report --------------------------------
 
 
-def waiting_times_chart(waits, bins=8):
+def waiting_times_chart(waits):
     """A histogram of waiting times, given in seconds, drawn in minutes."""
     minutes = [w / 60 for w in waits if w is not None]
-    return histogram(minutes, bins, "Waiting times", "minutes")
+    return histogram(minutes, 8, "Waiting times", "minutes")
 
 
 def queue_length_chart(day, tz):
@@ -302,12 +280,12 @@ def queue_length_chart(day, tz):
     return step_line(day["queue_length"], f"Queue length on {day['date']}", tz)
 
 
-def arrivals_chart(arrivals_per_hour, title="Arrivals per hour"):
+def arrivals_chart(arrivals_per_hour):
     """Numbers taken per hour of the day, from the first busy hour to the last."""
     busy = [hour for hour, count in enumerate(arrivals_per_hour) if count]
     hours = range(busy[0], busy[-1] + 1) if busy else []
     labels_values = [(f"{hour:02d}", arrivals_per_hour[hour]) for hour in hours]
-    return bars(labels_values, title, "numbers taken", "hour of the day")
+    return bars(labels_values, "Arrivals per hour", "numbers taken", "hour of the day")
 
 
 def service_time_chart(servicers):

@@ -18,6 +18,8 @@ RESERVED_QUEUE_IDS = frozenset(
     """.split()
 )
 
+# The message of a field longer than its ``max``.
+TOO_LONG = {"tooLong": "At most %(max)i characters."}
 QUEUE_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,18})[a-z0-9]$")
 
 
@@ -50,8 +52,7 @@ def _required(message, validator=validators.UnicodeString, messages=None, **kwar
 
 def _text(max_length):
     """Text of a name or a title: stripped, then required."""
-    too_long = {"tooLong": "At most %(max)i characters."}
-    return _required("Please fill this in.", strip=True, max=max_length, messages=too_long)
+    return _required("Please fill this in.", strip=True, max=max_length, messages=TOO_LONG)
 
 
 def _number_or_none(
@@ -78,10 +79,7 @@ class CreateQueueForm(_Form):
         "Choose a password of at least 8 characters.",
         min=8,
         max=200,
-        messages={
-            "tooShort": "Use at least %(min)i characters.",
-            "tooLong": "At most %(max)i characters.",
-        },
+        messages={"tooShort": "Use at least %(min)i characters.", **TOO_LONG},
     )
     name = _text(40)
 
@@ -125,9 +123,7 @@ class StatusForm(_Form):
 
 
 class OptionsForm(_Form):
-    announcement = validators.UnicodeString(
-        strip=True, max=200, if_missing="", messages={"tooLong": "At most %(max)i characters."}
-    )
+    announcement = validators.UnicodeString(strip=True, max=200, if_missing="", messages=TOO_LONG)
     max_waiting = _number_or_none(
         1, 100_000, "Enter a whole number, or leave it empty for no limit."
     )
@@ -150,9 +146,6 @@ class TimeOfDay(FancyValidator):
         if not match:
             raise Invalid(self.message("format", state), value, state)
         return datetime.time(int(match[1]), int(match[2]))
-
-    def _convert_from_python(self, value, state):
-        return value.strftime("%H:%M")
 
 
 class TimeZone(FancyValidator):
@@ -214,22 +207,19 @@ def hours_json(values):
     """Opening hours from HoursForm as the store keeps them, or None for always open."""
     if values["always_open"]:
         return None
-    return json.dumps(
-        {
-            "days": values["days"],
-            "opens": values["opens"].strftime("%H:%M"),
-            "closes": values["closes"].strftime("%H:%M"),
-        }
-    )
+    times = {key: values[key].strftime("%H:%M") for key in ("opens", "closes")}
+    return json.dumps({"days": values["days"], **times})
+
+
+def _sent(schema, form, name):
+    """What a form sent for a field: every value of a ForEach field, else the last ("" if none)."""
+    return form.getall(name) if isinstance(schema.fields.get(name), ForEach) else form.get(name, "")
 
 
 def as_typed(schema, form):
     """A form's fields as sent, to fill it in again beside its errors: every field
     of the schema, empty when it was not sent (as a checkbox left unticked)."""
-    return {
-        name: form.getall(name) if isinstance(field, ForEach) else form.get(name, "")
-        for name, field in schema.fields.items()
-    }
+    return {name: _sent(schema, form, name) for name in schema.fields}
 
 
 def validate(schema, params):
@@ -240,10 +230,7 @@ def validate(schema, params):
     or a plain dict (a JSON body).
     """
     if hasattr(params, "getall"):
-        params = {
-            key: params.getall(key) if isinstance(schema.fields.get(key), ForEach) else params[key]
-            for key in params
-        }
+        params = {key: _sent(schema, params, key) for key in params}
     try:
         return schema.to_python(dict(params)), {}
     except Invalid as error:

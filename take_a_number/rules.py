@@ -20,10 +20,8 @@ TRANSITIONS = {
     WAITING: {CALLED, LEFT, CLEARED},
     # Back to waiting: a no-show sent to the end of the line.
     CALLED: {SERVED, NO_SHOW, LEFT, WAITING},
-    SERVED: set(),
-    NO_SHOW: set(),
-    LEFT: set(),
-    CLEARED: set(),
+    # How a ticket ends: nothing comes after.
+    **{state: set() for state in (SERVED, NO_SHOW, LEFT, CLEARED)},
 }
 
 # What the owner makes of the queue.
@@ -200,10 +198,8 @@ def opening(hours, timezone, now):
     window = opening_window(hours, timezone, now)
     if window is None:
         return False, None
-    opens, _closes = window
-    if opens.timestamp() <= now:
-        return True, None
-    return False, opens
+    opens = window[0]
+    return (True, None) if opens.timestamp() <= now else (False, opens)
 
 
 def next_change(hours, timezone, now):
@@ -228,12 +224,8 @@ def describe_opening(moment, now, timezone):
     """'today at 09:00', 'tomorrow at 09:00' or 'on Monday at 09:00'."""
     local_now = datetime.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(timezone))
     days = (moment.date() - local_now.date()).days
-    at = moment.strftime("%H:%M")
-    if days == 0:
-        return f"today at {at}"
-    if days == 1:
-        return f"tomorrow at {at}"
-    return f"on {DAY_NAMES[moment.weekday()]} at {at}"
+    day = {0: "today", 1: "tomorrow"}.get(days) or f"on {DAY_NAMES[moment.weekday()]}"
+    return f"{day} at {moment:%H:%M}"
 
 
 def describe_status(queue, now):

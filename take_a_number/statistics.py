@@ -43,7 +43,6 @@ import datetime
 import io
 import math
 import statistics
-from collections.abc import Mapping
 
 from . import rules
 
@@ -59,61 +58,37 @@ GROWING, SHRINKING, STEADY = "growing", "shrinking", "steady"
 
 # A spreadsheet treats a cell starting with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CSV_HEADER = [
-    "number",
-    "state",
-    "servicer",
-    "taken_at",
-    "called_at",
-    "finished_at",
-    "wait_seconds",
-    "service_seconds",
-    "total_seconds",
-    "recalls",
-]
+CSV_HEADER = """number state servicer taken_at called_at finished_at
+wait_seconds service_seconds total_seconds recalls""".split()
 
 
 # -- the times of one ticket ---------------------------------------------------
 
 
-def serving_starts(serving_started_at):
-    """The moments serving started, sorted: from a dict (date -> Unix time) or a list.
-
-    A dict's dates are only labels: what counts is the time each day started.
-    """
-    if not serving_started_at:
-        return []
-    if isinstance(serving_started_at, Mapping):
-        serving_started_at = serving_started_at.values()
-    return sorted(serving_started_at)
-
-
 def serving_started_by_day(start_times, tz):
-    """``{local date: first start}`` from every time a servicer started serving.
+    """The first start of each local day, in order, from every time a servicer started serving.
 
     Several servicers each start serving; a day's serving starts with the first.
     """
     days = {}
     for started in sorted(start_times):
         days.setdefault(local_time(started, tz).date(), started)
-    return days
+    return list(days.values())
 
 
 def wait_started_at(ticket, serving_started_at=None):
     """When the ticket's wait began: taken, or the start of serving if that was later.
 
     The start that applies is the latest one at or before the ticket was
-    called, so pass one start per day (``serving_started_by_day``), not every
+    called, so pass one start per day in order (``serving_started_by_day``), not every
     servicer's: a second servicer starting later does not restart the wait of
     people already in line.
     """
-    taken_at = ticket["taken_at"]
-    starts = serving_starts(serving_started_at)
-    called_at = ticket["called_at"]
-    if not starts or called_at is None:
+    taken_at, called_at = ticket["taken_at"], ticket["called_at"]
+    if not serving_started_at or called_at is None:
         return taken_at
-    index = bisect.bisect_right(starts, called_at) - 1
-    return max(taken_at, starts[index]) if index >= 0 else taken_at
+    index = bisect.bisect_right(serving_started_at, called_at) - 1
+    return max(taken_at, serving_started_at[index]) if index >= 0 else taken_at
 
 
 def ticket_times(ticket, serving_started_at=None):
@@ -233,11 +208,10 @@ def report(tickets, tz, serving_started_at=None):
     days (by the local date a number was taken, in order) carry ``date`` as
     ``YYYY-MM-DD``.
     """
-    starts = serving_starts(serving_started_at)
 
     def with_arrivals(group):
         return dict(
-            counts_and_times(group, starts),
+            counts_and_times(group, serving_started_at),
             arrivals_per_hour=arrivals_per_hour(group, tz),
             queue_length=queue_length(group),
         )
@@ -251,7 +225,7 @@ def report(tickets, tz, serving_started_at=None):
     return {
         "overall": with_arrivals(tickets),
         "servicers": [
-            dict(servicer_name=name, **counts_and_times(by_servicer[name], starts))
+            dict(servicer_name=name, **counts_and_times(by_servicer[name], serving_started_at))
             for name in sorted(by_servicer, key=lambda name: (name.casefold(), name))
         ],
         "days": [
@@ -269,9 +243,7 @@ def spreadsheet_safe(text):
     A servicer named ``=HYPERLINK(...)`` would otherwise run as a formula in
     the owner's spreadsheet (CSV injection).
     """
-    if text and text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_rows(tickets, tz, serving_started_at=None):
@@ -283,23 +255,14 @@ def csv_rows(tickets, tz, serving_started_at=None):
     def seconds(value):
         return "" if value is None else round(value)
 
-    starts = serving_starts(serving_started_at)
     rows = [CSV_HEADER]
     for ticket in sorted(tickets, key=lambda t: (str(t["queue_id"]), t["number"])):
-        times = ticket_times(ticket, starts)
+        times = ticket_times(ticket, serving_started_at)
+        servicer = spreadsheet_safe(ticket["servicer_name"] or "")
+        moments = [when(ticket[key]) for key in ("taken_at", "called_at", "finished_at")]
+        durations = [seconds(times[key]) for key in ("wait", "service", "total")]
         rows.append(
-            [
-                ticket["number"],
-                ticket["state"],
-                spreadsheet_safe(ticket["servicer_name"] or ""),
-                when(ticket["taken_at"]),
-                when(ticket["called_at"]),
-                when(ticket["finished_at"]),
-                seconds(times["wait"]),
-                seconds(times["service"]),
-                seconds(times["total"]),
-                ticket["recalls"],
-            ]
+            [ticket["number"], ticket["state"], servicer, *moments, *durations, ticket["recalls"]]
         )
     return rows
 
@@ -314,38 +277,20 @@ def tickets_csv(tickets, tz, serving_started_at=None):
 # -- is the line growing? ------------------------------------------------------
 
 
-def recent_service_durations(tickets, now, limit=RECENT_SERVICES):
-    """Service times of the last ``limit`` customers served by ``now``, most recent first."""
-    served = [
-        t
-        for t in tickets
-        if t["state"] == rules.SERVED
-        and t["called_at"] is not None
-        and t["finished_at"] is not None
-        and t["finished_at"] <= now
-    ]
-    served.sort(key=lambda t: t["finished_at"], reverse=True)
-    return [t["finished_at"] - t["called_at"] for t in served[:limit]]
-
-
-def flow(tickets, now, window=FLOW_WINDOW, active_servicers=1, service_durations=None):
+def flow(taken_times, service_durations, now, active_servicers=1):
     """Whether the line is growing: arrivals per minute against services per minute.
 
-    ``service_durations`` defaults to ``recent_service_durations(tickets, now)``;
-    pass the snapshot's instead when the console has them. Returns the figures
-    behind the verdict (rates per minute, mean service in seconds) and
-    ``verdict``: "growing", "shrinking", "steady", or None with too little data.
+    ``taken_times`` are when numbers were taken, ``service_durations`` the
+    recent service times (the snapshot's). Returns the figures behind the
+    verdict (rates per minute, mean service in seconds) and ``verdict``:
+    "growing", "shrinking", "steady", or None with too little data.
     """
-    if service_durations is None:
-        service_durations = recent_service_durations(tickets, now)
     durations = [d for d in service_durations if d is not None and d >= 0]
-    arrivals = sum(1 for t in tickets if now - window < t["taken_at"] <= now)
+    arrivals = sum(1 for taken_at in taken_times if now - FLOW_WINDOW < taken_at <= now)
     servicers = max(1, active_servicers)
-    arrivals_per_minute = arrivals / (window / 60)
+    arrivals_per_minute = arrivals / (FLOW_WINDOW / 60)
     mean_service = statistics.fmean(durations) if durations else None
-    served_per_minute = None
-    if mean_service:
-        served_per_minute = servicers * 60 / mean_service
+    served_per_minute = servicers * 60 / mean_service if mean_service else None
     verdict = None
     enough = min(arrivals, len(durations)) >= rules.MINIMUM_SERVICES_FOR_ESTIMATE
     if enough and served_per_minute is not None:
@@ -356,7 +301,7 @@ def flow(tickets, now, window=FLOW_WINDOW, active_servicers=1, service_durations
         else:
             verdict = STEADY
     return {
-        "window": window,
+        "window": FLOW_WINDOW,
         "arrivals": arrivals,
         "arrivals_per_minute": arrivals_per_minute,
         "services": len(durations),

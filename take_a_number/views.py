@@ -238,10 +238,7 @@ def console_view(snapshot, servicer, now):
             called += f", recalled {mine['recalls']}×"
     waiting_detail = f"{people(waiting)} in line" if waiting else "Nobody is waiting."
     flow = statistics.flow(
-        [{"taken_at": t} for t in snapshot.arrivals],
-        now,
-        active_servicers=snapshot.active_servicers,
-        service_durations=snapshot.service_durations,
+        snapshot.arrivals, snapshot.service_durations, now, snapshot.active_servicers
     )
     growth = describe_flow(flow)
     return dict(

@@ -485,6 +485,17 @@ def test_a_customer_put_back_is_never_counted_as_served(store, desk):
     assert kinds == ["take", "call", "put_back", "call", "served"]
 
 
+def test_the_snapshot_holds_the_last_twenty_service_times_most_recent_first(store, desk):
+    # Services of 1, 2, ... 25 seconds: the estimate and the console use the last 20.
+    take(store, 26)
+    now = T0 + 10
+    store.call_next(desk, now)
+    for seconds in range(1, 26):
+        now += seconds
+        store.call_next(desk, now)
+    assert snapshot(store, now).service_durations == list(range(25, 5, -1))
+
+
 def test_a_servicer_signed_out_meanwhile_calls_nobody(store, desk):
     take(store, 1)
     stale = dict(desk)  # what a request read before the sign-out
