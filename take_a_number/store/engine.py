@@ -98,14 +98,13 @@ class SQLiteEngine:
         otherwise keep a connection, and two file descriptors, per thread.
         """
         db = getattr(self._local, "db", None)
-        if db is None:
-            return
-        self._local.db = None
-        with self._pool_lock:
-            if len(self._idle) < IDLE_CONNECTIONS and not db.conn.in_transaction:
-                self._idle.append(db)
-                return
-        db.conn.close()
+        if db is not None and not db.conn.in_transaction:
+            with self._pool_lock:
+                if len(self._idle) < IDLE_CONNECTIONS:
+                    self._idle.append(db)
+                    self._local.db = None
+                    return
+        self.close()
 
     def close(self):
         """Close this thread's connection."""
@@ -145,11 +144,8 @@ class SQLiteEngine:
 
     def backup(self, destination):
         """Copy the database to ``destination`` with SQLite's online backup."""
-        target = sqlite3.connect(destination)
-        try:
+        with contextlib.closing(sqlite3.connect(destination)) as target:
             self.db.conn.backup(target)
-        finally:
-            target.close()
 
     # -- reads -------------------------------------------------------------------
 

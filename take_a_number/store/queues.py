@@ -4,8 +4,6 @@ from .. import rules, statistics
 from .errors import QueueExists
 from .events import record
 
-# How many recent services feed the wait estimate and the line-growth model.
-RECENT_SERVICES = statistics.RECENT_SERVICES
 # A servicer counts as active for the estimate if they called someone this recently.
 ACTIVE_SERVICER_SECONDS = 30 * 60
 # How many calls the display board lists.
@@ -128,7 +126,7 @@ class Queues:
                 "SELECT finished_at - called_at FROM tickets "
                 "WHERE queue_id = ? AND state = 'served' AND finished_at IS NOT NULL "
                 "ORDER BY finished_at DESC LIMIT ?",
-                (queue_id, RECENT_SERVICES),
+                (queue_id, statistics.RECENT_SERVICES),
             )
             servicers = engine.scalar(
                 "SELECT count(DISTINCT servicer_id) FROM tickets "
