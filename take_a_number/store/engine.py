@@ -4,9 +4,8 @@ This is the one part of the store that knows which database it runs on; the
 queries talk to it, not to ``sqlite3``. One SQLite file in WAL mode, one
 connection per thread, and every transaction that reads and then writes
 starts with ``BEGIN IMMEDIATE`` so that two threads or two processes never
-interleave their read-modify-write. A lone writing statement
-(``write_statement``) is such a transaction by itself: SQLite takes the write
-lock as the statement starts, before it reads.
+interleave their read-modify-write (a lone writing statement is as safe:
+``write_statement``).
 
 The engine also keeps a *generation*, a number that moves on whenever the
 database may have changed; caches of what pages show (views.py) are valid for
@@ -224,13 +223,11 @@ class SQLiteEngine:
     # -- generations ---------------------------------------------------------------
 
     def generation(self):
-        """A number that moves on whenever the database may have changed.
+        """A number that moves on whenever the database may have changed (see the module).
 
-        What was read at one generation may be served again while it is
-        current. Commits of this process move it on before they return; other
-        processes' commits are seen through ``PRAGMA data_version`` on a
-        connection of its own: on every call if ``exact``, else once per
-        ``FOREIGN_CHECK_SECONDS``, by whichever request comes first.
+        Other processes' commits are seen on a connection of its own: on every
+        call if ``exact``, else once per ``FOREIGN_CHECK_SECONDS``, by whichever
+        request comes first.
         """
         if self.exact or time.monotonic() - self._probed_at >= FOREIGN_CHECK_SECONDS:
             self._check_other_processes()
