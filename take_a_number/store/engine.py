@@ -160,8 +160,9 @@ class SQLiteEngine:
         return rows[0] if rows else None
 
     def scalar(self, sql, params=()):
-        """The first column of the first row ``sql`` reads."""
-        return self.db.execute(sql, params).fetchone()[0]
+        """The first column of the first row ``sql`` reads, or None if it reads none."""
+        row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
 
     def column(self, sql, params=()):
         """The first column of every row ``sql`` reads, as a list."""

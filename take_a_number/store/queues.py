@@ -29,10 +29,7 @@ class Queues:
 
     def queue_version(self, queue_id):
         """The queue's version, bumped by every change to it; None if no such queue."""
-        row = self.engine.db.execute(
-            "SELECT version FROM queues WHERE id = ?", (queue_id,)
-        ).fetchone()
-        return row[0] if row else None
+        return self.engine.scalar("SELECT version FROM queues WHERE id = ?", (queue_id,))
 
     def queue_versions(self, queue_ids):
         """``{queue_id: version}`` for those of ``queue_ids`` that exist."""
@@ -40,11 +37,8 @@ class Queues:
         for start in range(0, len(queue_ids), 500):
             chunk = queue_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            versions.update(
-                self.engine.db.execute(
-                    f"SELECT id, version FROM queues WHERE id IN ({marks})", chunk
-                )
-            )
+            sql = f"SELECT id, version FROM queues WHERE id IN ({marks})"
+            versions.update(self.engine.db.execute(sql, chunk))
         return versions
 
     # -- the owner's controls ------------------------------------------------------
