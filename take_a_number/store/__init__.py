@@ -53,7 +53,6 @@ class Store(Queues, Tickets, Takes, Servicers, Events, RateLimits):
         self.immediate, self.reading = engine.immediate, engine.reading
         self.generation, self.changed_elsewhere = engine.generation, engine.changed_elsewhere
         self.data_version, self.backup = engine.data_version, engine.backup
-        # Called after every commit of a change (the push hub listens here).
         self.after_commit = engine.after_commit
         # A desk with no console open and no action this long is released (0: never).
         self.servicer_idle_seconds = servicer_idle_seconds

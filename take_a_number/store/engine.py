@@ -4,9 +4,8 @@ This is the one part of the store that knows which database it runs on; the
 queries talk to it, not to ``sqlite3``. One SQLite file in WAL mode, one
 connection per thread, and every transaction that reads and then writes
 starts with ``BEGIN IMMEDIATE`` so that two threads or two processes never
-interleave their read-modify-write. A lone writing statement
-(``write_statement``) is such a transaction by itself: SQLite takes the write
-lock as the statement starts, before it reads.
+interleave their read-modify-write (a lone writing statement is as safe:
+``write_statement``).
 
 The engine also keeps a *generation*, a number that moves on whenever the
 database may have changed; caches of what pages show (views.py) are valid for
@@ -98,14 +97,13 @@ class SQLiteEngine:
         otherwise keep a connection, and two file descriptors, per thread.
         """
         db = getattr(self._local, "db", None)
-        if db is None:
-            return
-        self._local.db = None
-        with self._pool_lock:
-            if len(self._idle) < IDLE_CONNECTIONS and not db.conn.in_transaction:
-                self._idle.append(db)
-                return
-        db.conn.close()
+        if db is not None and not db.conn.in_transaction:
+            with self._pool_lock:
+                if len(self._idle) < IDLE_CONNECTIONS:
+                    self._idle.append(db)
+                    self._local.db = None
+                    return
+        self.close()
 
     def close(self):
         """Close this thread's connection."""
@@ -145,11 +143,8 @@ class SQLiteEngine:
 
     def backup(self, destination):
         """Copy the database to ``destination`` with SQLite's online backup."""
-        target = sqlite3.connect(destination)
-        try:
+        with contextlib.closing(sqlite3.connect(destination)) as target:
             self.db.conn.backup(target)
-        finally:
-            target.close()
 
     # -- reads -------------------------------------------------------------------
 
@@ -165,8 +160,9 @@ class SQLiteEngine:
         return rows[0] if rows else None
 
     def scalar(self, sql, params=()):
-        """The first column of the first row ``sql`` reads."""
-        return self.db.execute(sql, params).fetchone()[0]
+        """The first column of the first row ``sql`` reads, or None if it reads none."""
+        row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
 
     def column(self, sql, params=()):
         """The first column of every row ``sql`` reads, as a list."""
@@ -228,13 +224,11 @@ class SQLiteEngine:
     # -- generations ---------------------------------------------------------------
 
     def generation(self):
-        """A number that moves on whenever the database may have changed.
+        """A number that moves on whenever the database may have changed (see the module).
 
-        What was read at one generation may be served again while it is
-        current. Commits of this process move it on before they return; other
-        processes' commits are seen through ``PRAGMA data_version`` on a
-        connection of its own: on every call if ``exact``, else once per
-        ``FOREIGN_CHECK_SECONDS``, by whichever request comes first.
+        Other processes' commits are seen on a connection of its own: on every
+        call if ``exact``, else once per ``FOREIGN_CHECK_SECONDS``, by whichever
+        request comes first.
         """
         if self.exact or time.monotonic() - self._probed_at >= FOREIGN_CHECK_SECONDS:
             self._check_other_processes()

@@ -202,8 +202,6 @@ def _add_invitations(db):
     db.execute("UPDATE queues SET staff_code = NULL")
 
 
-# Named, recorded migrations, applied in order at start-up. Never edit one that
-# has shipped: add a new one.
 MIGRATIONS = [
     ("0001_core_tables", _create_core_tables),
     ("0002_ticket_browser", _add_ticket_browser),

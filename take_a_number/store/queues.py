@@ -4,8 +4,6 @@ from .. import rules, statistics
 from .errors import QueueExists
 from .events import record
 
-# How many recent services feed the wait estimate and the line-growth model.
-RECENT_SERVICES = statistics.RECENT_SERVICES
 # A servicer counts as active for the estimate if they called someone this recently.
 ACTIVE_SERVICER_SECONDS = 30 * 60
 # How many calls the display board lists.
@@ -31,10 +29,7 @@ class Queues:
 
     def queue_version(self, queue_id):
         """The queue's version, bumped by every change to it; None if no such queue."""
-        row = self.engine.db.execute(
-            "SELECT version FROM queues WHERE id = ?", (queue_id,)
-        ).fetchone()
-        return row[0] if row else None
+        return self.engine.scalar("SELECT version FROM queues WHERE id = ?", (queue_id,))
 
     def queue_versions(self, queue_ids):
         """``{queue_id: version}`` for those of ``queue_ids`` that exist."""
@@ -42,11 +37,8 @@ class Queues:
         for start in range(0, len(queue_ids), 500):
             chunk = queue_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            versions.update(
-                self.engine.db.execute(
-                    f"SELECT id, version FROM queues WHERE id IN ({marks})", chunk
-                )
-            )
+            sql = f"SELECT id, version FROM queues WHERE id IN ({marks})"
+            versions.update(self.engine.db.execute(sql, chunk))
         return versions
 
     # -- the owner's controls ------------------------------------------------------
@@ -128,7 +120,7 @@ class Queues:
                 "SELECT finished_at - called_at FROM tickets "
                 "WHERE queue_id = ? AND state = 'served' AND finished_at IS NOT NULL "
                 "ORDER BY finished_at DESC LIMIT ?",
-                (queue_id, RECENT_SERVICES),
+                (queue_id, statistics.RECENT_SERVICES),
             )
             servicers = engine.scalar(
                 "SELECT count(DISTINCT servicer_id) FROM tickets "

@@ -41,18 +41,21 @@ class Servicers:
             refusal = rules.invitation_refusal(invitation, now)
             if refusal:
                 raise InvitationRefused(refusal)
-            row = self.engine.row(
-                "SELECT * FROM servicers WHERE invitation_id = ? AND signed_out_at IS NULL "
-                "ORDER BY id LIMIT 1",
-                (invitation["id"],),
-            )
-            if row is not None:
-                return row
+            signed_in = self._signed_in_with(invitation["id"])
+            if signed_in:
+                return signed_in[0]
             if self._active_by_name(queue_id, invitation["name"]) is not None:
                 raise NameInUse(invitation["name"])
             return self._new_servicer(
                 db, queue_id, invitation["name"], now, invitation_id=invitation["id"]
             )
+
+    def _signed_in_with(self, invitation_id):
+        """The servicers signed in with this invitation, oldest first."""
+        return self.engine.rows(
+            "SELECT * FROM servicers WHERE invitation_id = ? AND signed_out_at IS NULL ORDER BY id",
+            (invitation_id,),
+        )
 
     def _active_by_name(self, queue_id, name):
         return self.engine.row(
@@ -216,10 +219,7 @@ class Servicers:
             "WHERE id = ? AND queue_id = ? AND revoked_at IS NULL",
             (now, invitation_id, queue_id),
         ).rowcount
-        for servicer in self.engine.rows(
-            "SELECT * FROM servicers WHERE invitation_id = ? AND signed_out_at IS NULL",
-            (invitation_id,),
-        ):
+        for servicer in self._signed_in_with(invitation_id):
             self._leave(db, servicer, now, rules.REVOKED)
         if revoked:
             record(db, queue_id, "revoke", now)

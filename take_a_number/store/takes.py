@@ -75,30 +75,22 @@ class Takes:
             log.exception("could not prune the rate limits; next time")
         if len(batch) < 2:
             return
-        groups = {}
+        groups = {}  # each queue's takes, by browser: a browser's first take only
         for take in batch:
-            groups.setdefault(take.queue_id, []).append(take)
+            browser = take if take.browser is None else take.browser
+            groups.setdefault(take.queue_id, {}).setdefault(browser, take)
         for queue_id, takes in groups.items():
-            browsers = set()
-            together = []
-            for take in takes:
-                if take.browser is not None:
-                    if take.browser in browsers:
-                        continue
-                    browsers.add(take.browser)
-                together.append(take)
+            together = list(takes.values())
             for start in range(0, len(together), MAX_TAKES_TOGETHER):
                 chunk = together[start : start + MAX_TAKES_TOGETHER]
-                if len(chunk) > 1:
-                    self._insert_together(queue_id, chunk)
-
-    def _insert_together(self, queue_id, takes):
-        try:
-            tickets = self._insert_takes(queue_id, takes)
-        except self.engine.IntegrityError:
-            return  # a browser holds a ticket already, or a token is in use
-        for take in takes:
-            take.ticket = tickets.get(take.token)
+                if len(chunk) < 2:
+                    continue
+                try:
+                    tickets = self._insert_takes(queue_id, chunk)
+                except self.engine.IntegrityError:
+                    continue  # a browser holds a ticket already, or a token is in use
+                for take in chunk:
+                    take.ticket = tickets.get(take.token)
 
     def _insert_takes(self, queue_id, takes):
         """Write takes of one queue in one statement; return ``{token: ticket}`` of those written.

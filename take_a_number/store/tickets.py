@@ -176,12 +176,7 @@ class Tickets:
         return dict(ticket, state=rules.WAITING)
 
     def _ticket_event(self, db, ticket, kind, now, moves_version=True):
+        """Record an event of ``ticket`` and of the servicer who called it."""
         record(
-            db,
-            ticket["queue_id"],
-            kind,
-            now,
-            ticket_id=ticket["id"],
-            servicer_id=ticket["servicer_id"],
-            moves_version=moves_version,
+            db, ticket["queue_id"], kind, now, ticket["id"], ticket["servicer_id"], moves_version
         )
