@@ -11,7 +11,15 @@ never to ``sqlite3``: another database is another engine.
 
 from . import migrations
 from .engine import FOREIGN_CHECK_SECONDS, SQLiteEngine
-from .errors import InvitationRefused, NameInUse, NotTaking, QueueExists, TooManyTakes
+from .errors import (
+    ANY_CURRENT,
+    InvitationRefused,
+    NameInUse,
+    NotTaking,
+    QueueExists,
+    Stale,
+    TooManyTakes,
+)
 from .events import Events
 from .idempotency import IdempotencyKeys
 from .migrations import MIGRATIONS
@@ -23,6 +31,7 @@ from .takes import SQL_FUNCTIONS, Takes
 from .tickets import Tickets
 
 __all__ = [
+    "ANY_CURRENT",
     "FOREIGN_CHECK_SECONDS",
     "MIGRATIONS",
     "InvitationRefused",
@@ -30,6 +39,7 @@ __all__ = [
     "NotTaking",
     "QueueExists",
     "SQLiteEngine",
+    "Stale",
     "Store",
     "Take",
     "TakeLine",
