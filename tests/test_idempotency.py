@@ -1,7 +1,10 @@
 """Retrying an API POST with its Idempotency-Key never acts twice, in any process."""
 
+import json
 import threading
+import urllib.request
 
+import browser_support
 import pytest
 from test_api import Api, create_queue
 
@@ -229,3 +232,36 @@ def test_every_post_of_the_document_takes_an_idempotency_key(api):
                 names = {p["name"] for p in operation.get("parameters", [])}
                 assert "Idempotency-Key" in names, path
                 assert "409" in operation["responses"], path
+
+
+def test_a_retry_sent_to_another_server_process_gets_the_first_answer(server, make_app, queue_id):
+    """The first request to a waitress server in its own process, its retry to this one."""
+
+    def post(path, token=None, headers=()):
+        request = urllib.request.Request(
+            f"{server.url}/api/v1{path}",
+            data=b"{}",
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+                **dict(headers),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    body = {"queue_id": queue_id, "title": "Lab", "password": "correct horse", "name": "Desk 1"}
+    token = browser_support.api(server, "/api/v1/queues", **body)["token"]
+    taken = post(f"/queues/{queue_id}/tickets", headers=KEY)
+    browser_support.api(server, f"/api/v1/queues/{queue_id}/tickets")
+    pressed = post(f"/queues/{queue_id}/next", token, KEY)
+    here = Api(make_app(database=server.database))
+    here.client.extra_environ = {"REMOTE_ADDR": "127.0.0.1"}  # the same client as above
+    again = here("post", f"/queues/{queue_id}/tickets", json={}, headers=KEY, status=201)
+    assert (again.json, again.headers["Idempotent-Replayed"]) == (taken, "true")
+    assert here("post", f"/queues/{queue_id}/next", json={}, token=token, headers=KEY).json == (
+        pressed
+    )
+    console = here("get", f"/queues/{queue_id}/console", token=token).json
+    assert (console["current_number"], console["waiting"]) == (1, 1)
