@@ -118,10 +118,17 @@
 
   // The view holds every flag and every piece of text of the page
   // (take_a_number/views.py): this only copies them in, as the template does.
+  function text(value) {
+    return value === undefined || value === null ? "" : String(value);
+  }
+
   function render(view) {
     document.querySelectorAll("[data-text]").forEach(function (el) {
-      var value = view[el.getAttribute("data-text")];
-      el.textContent = value === undefined || value === null ? "" : String(value);
+      el.textContent = text(view[el.getAttribute("data-text")]);
+    });
+    // A form's hidden field that must follow the view (the console's expected_current).
+    document.querySelectorAll("[data-value]").forEach(function (el) {
+      el.value = text(view[el.getAttribute("data-value")]);
     });
     document.querySelectorAll("[data-show]").forEach(function (el) {
       el.hidden = !view[el.getAttribute("data-show")];

@@ -80,12 +80,17 @@ CHANGES = {
     ),
 }
 
-# The servicer console's buttons (routing.BUTTONS): name -> press(store, servicer, now).
+# The servicer console's buttons (routing.BUTTONS): name -> press(store, servicer, now,
+# expected), ``expected`` the customer the console showed (Actions.press).
 BUTTONS = {
-    "call_next": lambda store, servicer, now: store.call_next(servicer, now),
-    "done": lambda store, servicer, now: store.finish_current(servicer, rules.SERVED, now),
-    "no_show": lambda store, servicer, now: store.finish_current(servicer, rules.NO_SHOW, now),
-    "recall": lambda store, servicer, now: store.recall(servicer, now),
+    "call_next": lambda store, servicer, now, expected: store.call_next(servicer, now, expected),
+    "done": lambda store, servicer, now, expected: store.finish_current(
+        servicer, rules.SERVED, now, expected
+    ),
+    "no_show": lambda store, servicer, now, expected: store.finish_current(
+        servicer, rules.NO_SHOW, now, expected
+    ),
+    "recall": lambda store, servicer, now, expected: store.recall(servicer, now, expected),
 }
 
 # A queue's history, for its statistics and its CSV file.
@@ -110,6 +115,18 @@ def validate(schema, fields, refused=None):
 def left_reason(servicer):
     """Why a servicer who is no longer signed in left, in words (rules.LEFT_REASONS)."""
     return rules.LEFT_REASONS[servicer["left_reason"] or rules.SIGNED_OUT]
+
+
+def stale_press(expected, current):
+    """What a servicer is told of a press made for another customer than theirs now."""
+
+    def customer(number):
+        return "nobody" if number is None else f"number {number}"
+
+    return (
+        f"Nothing was done: this was pressed for {customer(expected)}, but you are serving "
+        f"{customer(current)} now (pressed twice, or on an old page or in another tab)."
+    )
 
 
 def answered_by(name):
@@ -331,9 +348,23 @@ class Actions:
     # -- the servicer's buttons ------------------------------------------------------------
 
     @servicer_only
-    def press(self, servicer, queue_id, button):
-        """A console button (BUTTONS): call_next, done, no_show or recall."""
-        return BUTTONS[button](self.store, servicer, self.now())
+    def press(self, servicer, queue_id, button, read_fields=None):
+        """A console button (BUTTONS): call_next, done, no_show or recall.
+
+        ``read_fields()`` (``(fields, refused)``, read once the servicer is known)
+        may hold PressForm's ``expected_current``: the customer the console
+        showed as theirs. Pressed for another (a second click, an old page, another
+        tab), the press does nothing and is refused: 409 ``stale``. Without it,
+        the press acts on whoever is called now.
+        """
+        fields, refused = read_fields() if read_fields else ({}, None)
+        expected = store.ANY_CURRENT
+        if "expected_current" in fields or refused:
+            expected = validate(forms.PressForm, fields, refused)["expected_current"]
+        try:
+            return BUTTONS[button](self.store, servicer, self.now(), expected)
+        except store.Stale as stale:
+            raise Refused(409, "stale", stale_press(expected, stale.current)) from None
 
     # -- the owner -------------------------------------------------------------------------
 

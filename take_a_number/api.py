@@ -6,6 +6,7 @@ they sign in (or create a queue) through the API. Errors are always
 ``{"error": {"code": ..., "message": ..., "fields": {...}}}``.
 """
 
+import functools
 import json
 
 from . import actions, forms, openapi, routing, rules, security, statistics, views
@@ -174,9 +175,11 @@ class ApiController:
 
     @answers_refusals
     def console(self, req, queue_id):
+        return self.app.json(req, self._console_now(req, queue_id))
+
+    def _console_now(self, req, queue_id):
         servicer = self.actions.servicer(self._actor(req), queue_id)
-        now = self.app.now()
-        return self.app.json(req, views.console_view(self._snapshot(queue_id), servicer, now))
+        return views.console_view(self._snapshot(queue_id), servicer, self.app.now())
 
     @answers_refusals
     def console_updates(self, req, queue_id):
@@ -194,8 +197,19 @@ class ApiController:
 
     @answers_refusals
     def press(self, req, queue_id, button):
-        """A console button: call_next, done, no_show or recall."""
-        self.actions.press(self._actor(req), queue_id, button)
+        """A console button: call_next, done, no_show or recall.
+
+        Refused as ``stale`` (``expected_current`` is not the servicer's customer):
+        409, with the console as it is now in the error's ``console``."""
+        read_fields = functools.partial(self._fields, req, forms.PressForm)
+        try:
+            self.actions.press(self._actor(req), queue_id, button, read_fields)
+        except Refused as refusal:
+            if refusal.code != "stale":
+                raise
+            error = {"code": "stale", "message": refusal.message}
+            error["console"] = self._console_now(req, queue_id)
+            return self.app.json(req, {"error": error}, status=refusal.status)
         return self.console(req, queue_id)
 
     # -- the owner ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from . import (
     board,
     customer,
     forms,
+    idempotency,
     limits,
     owner,
     push,
@@ -60,6 +61,8 @@ class Application:
             "board": board.BoardController(self),
             "api": api.ApiController(self),
         }
+        # The API's POSTs answered once per Idempotency-Key (idempotency.py).
+        self.idempotent = idempotency.IdempotentPosts(self)
         self.clock = time.time
 
     def close(self):
@@ -127,8 +130,9 @@ class Application:
             return self.static.serve(req, args["path"]) or self.not_found(req)
         if controller == "api":
             # Bearer tokens, not cookies: no session, so no CSRF to guard against.
+            respond = functools.partial(getattr(self.controllers["api"], action), req, **args)
             try:
-                return getattr(self.controllers["api"], action)(req, **args)
+                return self.idempotent.answer(req, respond)
             except UnicodeDecodeError:
                 return self.bad_request(req, "The body was not valid UTF-8.")
             except UnreadableForm as error:

@@ -118,6 +118,19 @@ class StaffForm(_Form):
     name = _text(40)
 
 
+# The largest ticket number SQLite's integers hold.
+MAX_NUMBER = 2**63 - 1
+
+
+class PressForm(_Form):
+    """A console button's precondition: the number the console showed as the servicer's
+    customer, empty for nobody (actions.Actions.press)."""
+
+    expected_current = _number_or_none(
+        1, MAX_NUMBER, "Send the number your console shows as yours, or nothing for nobody."
+    )
+
+
 class StatusForm(_Form):
     status = validators.OneOf(rules.QUEUE_STATUSES, not_empty=True)
 

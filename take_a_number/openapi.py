@@ -56,6 +56,7 @@ FORM_BODIES = {
     forms.StatusForm: "StatusChange",
     forms.OptionsForm: "Options",
     forms.HoursForm: "Hours",
+    forms.PressForm: "Press",
 }
 
 

@@ -1,9 +1,13 @@
 """The servicer console: sign in, call the next number, done, no show, recall, sign out."""
 
-import contextlib
-
 from . import rules, security, views
 from .actions import Refused, left_reason
+
+# The console after a press refused as stale (actions.Actions.press).
+STALE_PRESS = (
+    "That press did nothing: it was made on a console that was out of date (a second click, "
+    "an old page or another tab). This is what is current now."
+)
 
 
 class ServicerController:
@@ -44,6 +48,7 @@ class ServicerController:
             "console.html",
             f"Serving – {queue['title']}",
             view=view,
+            refused=STALE_PRESS if "stale" in req.GET else "",
             live_url=req.urls("console_updates", queue_id=queue_id),
             live_page="console",
             join_url=req.host_url + req.urls("join", queue_id=queue_id),
@@ -137,8 +142,17 @@ class ServicerController:
         return self.app.redirect(req, "console", queue_id=queue_id)
 
     def press(self, req, queue_id, button):
-        """A console button for the signed-in servicer, then back to the console."""
-        # Signed out meanwhile: the console says so.
-        with contextlib.suppress(Refused):
-            self.actions.press(self._actor(req, queue_id), queue_id, button)
+        """A console button for the signed-in servicer, then back to the console.
+
+        The form sends the customer its console showed (``expected_current``): a
+        second click, or a press on an old page or in another tab, does nothing,
+        and the console says so."""
+        try:
+            self.actions.press(
+                self._actor(req, queue_id), queue_id, button, lambda: (req.POST, None)
+            )
+        except Refused as refusal:
+            if refusal.code == "stale":
+                return self.app.redirect(req, "console", queue_id=queue_id, stale=1)
+            # Signed out meanwhile: the console says so.
         return self.app.redirect(req, "console", queue_id=queue_id)

@@ -3,9 +3,9 @@
 The HTML templates, the live JSON updates and the API render the same dicts,
 so a page and its updates never disagree. A view holds every flag and every
 piece of text its page shows: templates and ``static/live.js`` only read
-``view[flag]`` (``data-show``) and ``view[field]`` (``data-text``), never work
-one out. Snapshots of a queue are cached per version: however many people
-watch a queue, it is read once per change.
+``view[flag]`` (``data-show``) and ``view[field]`` (``data-text``, and a form
+field's ``data-value``), never work one out. Snapshots of a queue are cached per
+version: however many people watch a queue, it is read once per change.
 """
 
 import math
@@ -251,6 +251,8 @@ def console_view(snapshot, servicer, now):
         next_label="Next" if servicer["started_at"] else "Start serving",
         has_current=mine is not None,
         current_number=mine["number"] if mine else "–",
+        # What the console's buttons send back, so a press made for another is refused.
+        expected_current=mine["number"] if mine else None,
         called_at=mine["called_at"] if mine else None,
         called=called,
         waiting_detail=waiting_detail,

@@ -50,8 +50,10 @@ class Api:
         self.document = document
         self.openapi = OpenAPI.from_dict(document)
 
-    def __call__(self, method, path, json=None, token=None, status=200, documented=True, **kwargs):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    def __call__(
+        self, method, path, json=None, token=None, status=200, documented=True, headers=(), **kwargs
+    ):
+        headers = dict(headers, **({"Authorization": f"Bearer {token}"} if token else {}))
         url = f"{self.prefix}/api/v1{path}"
         if json is not None:
             send = getattr(self.client, f"{method.lower()}_json")

@@ -1,7 +1,8 @@
 """The store: every SQL statement of Take A Number lives in this package.
 
 ``Store`` is composed of the queries, grouped by what they are about
-(queues.py, tickets.py, takes.py, servicers.py, events.py, rate_limits.py),
+(queues.py, tickets.py, takes.py, servicers.py, events.py, rate_limits.py,
+idempotency.py),
 over one database engine (engine.py: connections, transactions, and how a
 change by another process is noticed), with the schema in migrations.py and
 the group commit of takes in take_line.py. The queries talk to the engine,
@@ -10,8 +11,17 @@ never to ``sqlite3``: another database is another engine.
 
 from . import migrations
 from .engine import FOREIGN_CHECK_SECONDS, SQLiteEngine
-from .errors import InvitationRefused, NameInUse, NotTaking, QueueExists, TooManyTakes
+from .errors import (
+    ANY_CURRENT,
+    InvitationRefused,
+    NameInUse,
+    NotTaking,
+    QueueExists,
+    Stale,
+    TooManyTakes,
+)
 from .events import Events
+from .idempotency import IdempotencyKeys
 from .migrations import MIGRATIONS
 from .queues import Queues
 from .rate_limits import RateLimits
@@ -21,6 +31,7 @@ from .takes import SQL_FUNCTIONS, Takes
 from .tickets import Tickets
 
 __all__ = [
+    "ANY_CURRENT",
     "FOREIGN_CHECK_SECONDS",
     "MIGRATIONS",
     "InvitationRefused",
@@ -28,6 +39,7 @@ __all__ = [
     "NotTaking",
     "QueueExists",
     "SQLiteEngine",
+    "Stale",
     "Store",
     "Take",
     "TakeLine",
@@ -35,7 +47,7 @@ __all__ = [
 ]
 
 
-class Store(Queues, Tickets, Takes, Servicers, Events, RateLimits):
+class Store(Queues, Tickets, Takes, Servicers, Events, RateLimits, IdempotencyKeys):
     """All reads and writes of queues, servicers, tickets and events."""
 
     def __init__(

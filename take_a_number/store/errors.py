@@ -23,3 +23,18 @@ class TooManyTakes(Exception):
     def __init__(self, retry_after):
         super().__init__(f"too many tickets taken; wait {retry_after} s")
         self.retry_after = retry_after
+
+
+class Stale(Exception):
+    """A button pressed for another customer than the servicer's current one.
+
+    ``current`` is the number they serve now, or None. The press did nothing.
+    """
+
+    def __init__(self, current):
+        super().__init__(f"the servicer's current customer is {current}")
+        self.current = current
+
+
+# A button's precondition when none is sent: the press acts whoever is called.
+ANY_CURRENT = object()

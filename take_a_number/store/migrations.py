@@ -202,6 +202,26 @@ def _add_invitations(db):
     db.execute("UPDATE queues SET staff_code = NULL")
 
 
+def _add_idempotency_keys(db):
+    # The answers of API POSTs sent with an Idempotency-Key, for a day: the key
+    # is kept as an HMAC with its scope (credentials, path), never as sent.
+    db["idempotency_keys"].create(
+        {
+            "id": int,
+            "key_hash": str,
+            "request_hash": str,
+            "created_at": float,
+            "status": int,
+            "headers": str,
+            "body": bytes,
+        },
+        pk="id",
+        not_null={"key_hash", "request_hash", "created_at"},
+    )
+    db["idempotency_keys"].create_index(["key_hash"], unique=True)
+    db["idempotency_keys"].create_index(["created_at"])
+
+
 MIGRATIONS = [
     ("0001_core_tables", _create_core_tables),
     ("0002_ticket_browser", _add_ticket_browser),
@@ -210,6 +230,7 @@ MIGRATIONS = [
     ("0005_one_statement_take", _add_one_statement_take),
     ("0006_rate_limits", _add_rate_limits),
     ("0007_personal_invitations", _add_invitations),
+    ("0008_idempotency_keys", _add_idempotency_keys),
 ]
 
 

@@ -1,6 +1,7 @@
 """Tickets after they are taken: reading them, the customer's and the servicer's buttons."""
 
 from .. import rules
+from .errors import ANY_CURRENT, Stale
 from .events import record
 
 # Tickets with the name of the servicer who called them, for a WHERE to follow.
@@ -71,16 +72,18 @@ class Tickets:
 
     # -- the servicer's buttons ------------------------------------------------------
 
-    def call_next(self, servicer, now):
+    def call_next(self, servicer, now, expected=ANY_CURRENT):
         """Finish this servicer's customer and call the next in line.
 
         Returns ``(finished, called)``; ``called`` is None when nobody waits.
+        ``expected``, on every button: see ``_expect``.
         """
         queue_id, servicer_id = servicer["queue_id"], servicer["id"]
         with self.engine.immediate() as db:
             current = self.active_servicer(queue_id, servicer_id)
             if current is None:  # signed out or revoked meanwhile: calls nobody
                 return None, None
+            self._expect(servicer, expected)
             self._pressed(db, servicer, now)
             finished = self._finish_current(db, servicer, "served", now)
             waiting = self.engine.rows(
@@ -103,21 +106,34 @@ class Tickets:
                 record(db, queue_id, "call", now, ticket_id=called["id"], servicer_id=servicer_id)
         return finished, called
 
-    def finish_current(self, servicer, state, now):
+    def finish_current(self, servicer, state, now, expected=ANY_CURRENT):
         """Done (``served``) or No show (``no_show``) for this servicer's customer."""
         with self.engine.immediate() as db:
+            self._expect(servicer, expected)
             self._pressed(db, servicer, now)
             return self._finish_current(db, servicer, state, now)
 
-    def recall(self, servicer, now):
+    def recall(self, servicer, now, expected=ANY_CURRENT):
         """Signal this servicer's current customer again; return the ticket or None."""
         with self.engine.immediate() as db:
+            self._expect(servicer, expected)
             self._pressed(db, servicer, now)
             ticket = self.current_ticket(servicer["id"])
             if ticket is not None:
                 db.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (ticket["id"],))
                 self._ticket_event(db, ticket, "recall", now)  # its servicer's own ticket
         return ticket
+
+    def _expect(self, servicer, expected):
+        """Raise Stale unless the servicer's customer is the one ``expected`` (a number, or
+        None for nobody), as their console showed it; inside the button's transaction, so
+        that two presses made on one console never both act."""
+        if expected is ANY_CURRENT:
+            return
+        current = self.current_ticket(servicer["id"])
+        number = current["number"] if current else None
+        if number != expected:
+            raise Stale(number)
 
     def _pressed(self, db, servicer, now):
         """A button pressed is an action: the desk is not idle (rules.is_idle)."""
