@@ -20,8 +20,8 @@ _GENERATION = "take_a_number.generation"
 _MAY_REMEMBER = "take_a_number.remember"
 
 
-class Remembered(collections.namedtuple("Remembered", "generation expires status headers body")):
-    """A whole answer to a GET, valid for one generation of the store."""
+# A whole answer to a GET, valid for one generation of the store.
+Remembered = collections.namedtuple("Remembered", "generation expires status headers body")
 
 
 def may_remember(req):
@@ -36,10 +36,9 @@ def may_remember(req):
 class Answers:
     """The answers remembered by one application, by :func:`_key`."""
 
-    def __init__(self, store, size=SIZE, max_age=MAX_AGE):
+    def __init__(self, store):
         self.store = store
-        self.max_age = max_age
-        self.kept = BoundedCache(size)
+        self.kept = BoundedCache(SIZE)
 
     def recall(self, environ):
         """The ``Remembered`` answer to this GET, or None (then it is made, and maybe kept)."""
@@ -70,7 +69,7 @@ class Answers:
             _key(environ),
             Remembered(
                 environ[_GENERATION],
-                time.monotonic() + self.max_age,
+                time.monotonic() + MAX_AGE,
                 response.status,
                 tuple(response.headerlist),
                 response.body,

@@ -21,12 +21,12 @@ from . import (
     security,
     servicer,
     templating,
+    urls,
     views,
 )
 from .cache import BoundedCache
 from .request import Request, UnreadableForm
 from .static_files import StaticFiles
-from .urls import UrlMaker
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ class Application:
         self.snapshots = views.Snapshots(store)
         self.settings = settings
         self.mapper = routing.make_mapper()
-        self.urls = UrlMaker(self.mapper)
+        self.url_cache = BoundedCache(urls.URL_CACHE_SIZE)  # see urls.Urls
+        self.url_paths = urls.fillable_paths(self.mapper)
         self.pages = BoundedCache(PAGE_CACHE_SIZE)  # rendered pages, see render()
         self.answers = answers.Answers(store)
         self.templates = templating.Templates(template_dir)
@@ -64,7 +65,7 @@ class Application:
 
     def close(self):
         """Stop the push watcher and close the database connections kept open."""
-        self.updates.close()
+        self.updates.hub.close()
         self.store.close_all()
 
     def __call__(self, environ, start_response):
@@ -109,7 +110,7 @@ class Application:
 
     def dispatch(self, req):
         environ = req.environ
-        req.urls = self.urls.for_request(environ)
+        req.urls = urls.Urls(self.mapper, environ, self.url_cache, self.url_paths)
         if not _is_utf8(environ.get("PATH_INFO", "")) or not _is_utf8(
             environ.get("QUERY_STRING", "")
         ):
@@ -125,15 +126,10 @@ class Application:
         controller, action = args.pop("controller"), args.pop("action")
         if controller == "static":
             return self.static.serve(req, args["path"]) or self.not_found(req)
-        if controller == "api":
-            # Bearer tokens, not cookies: no session, so no CSRF to guard against.
-            try:
-                return getattr(self.controllers["api"], action)(req, **args)
-            except UnicodeDecodeError:
-                return self.bad_request(req, "The body was not valid UTF-8.")
-            except UnreadableForm as error:
-                return self.bad_request(req, str(error))
         try:
+            if controller == "api":
+                # Bearer tokens, not cookies: no session, so no CSRF to guard against.
+                return getattr(self.controllers["api"], action)(req, **args)
             req.session = self.sessions.load(req)
             if req.method == "POST" and not req.session.csrf_ok(req.POST.get("csrf_token")):
                 response = self.error_page(
@@ -145,10 +141,12 @@ class Application:
             else:
                 response = getattr(self.controllers[controller], action)(req, **args)
         except UnicodeDecodeError:
-            response = self.bad_request(req, "The form was not valid UTF-8.")
+            what = "body" if controller == "api" else "form"
+            response = self.bad_request(req, f"The {what} was not valid UTF-8.")
         except UnreadableForm as error:
             response = self.bad_request(req, str(error))
-        self.sessions.save(req, response, req.session)
+        if controller != "api":
+            self.sessions.save(req, response, req.session)
         return response
 
     def unmatched(self, req):
@@ -167,16 +165,15 @@ class Application:
                 response.allow = allowed
                 return response
             return self.json_error(req, 404, "not_found", "There is no such API address.")
-        for method in allowed:
-            if method in ("GET", "POST"):
-                response = self.error_page(
-                    req,
-                    exc.HTTPMethodNotAllowed,
-                    "Method not allowed",
-                    f"This address does not accept {req.method} requests.",
-                )
-                response.allow = ["GET", "HEAD"] if method == "GET" else ["POST"]
-                return response
+        if "GET" in allowed or "POST" in allowed:
+            response = self.error_page(
+                req,
+                exc.HTTPMethodNotAllowed,
+                "Method not allowed",
+                f"This address does not accept {req.method} requests.",
+            )
+            response.allow = ["GET", "HEAD"] if "GET" in allowed else ["POST"]
+            return response
         return self.not_found(req)
 
     # -- helpers for controllers ---------------------------------------------
@@ -210,14 +207,8 @@ class Application:
         key = None
         if cache_key is not None:
             session = getattr(req, "session", None)
-            key = (
-                template,
-                title,
-                cache_key,
-                req.script_name,
-                req.host_url,
-                session["csrf"] if session else "",
-            )
+            csrf = session["csrf"] if session else ""
+            key = (template, title, cache_key, req.script_name, req.host_url, csrf)
             text = self.pages.get(key)
         if key is None or text is None:
             text = self.templates.page(template, self.page_values(req, title, values))
@@ -265,13 +256,9 @@ class Application:
         )
 
     def error_page(self, req, status_class, title, message, **values):
-        response = status_class()
+        response = status_class(content_type="text/html", charset="utf-8", cache_control="no-store")
         values = dict({"create_queue_id": None, "join_queue_id": None}, **values)
-        page = self.render(req, "error.html", title, message=message, **values)
-        response.content_type = "text/html"
-        response.charset = "utf-8"
-        response.text = page.text
-        response.cache_control = "no-store"
+        response.text = self.render(req, "error.html", title, message=message, **values).text
         return response
 
     def bad_request(self, req, message):

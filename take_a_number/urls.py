@@ -4,23 +4,10 @@ import re
 
 from routes.util import URLGenerator
 
-from .cache import BoundedCache
-
+# URLs remembered: the size of the BoundedCache every request's Urls shares.
 URL_CACHE_SIZE = 20_000
 # Characters a URL path never quotes: a value made of them is filled in as is.
 _UNQUOTED = "[A-Za-z0-9_.~-]+"
-
-
-class UrlMaker:
-    """What every request's :class:`Urls` shares: the mapper, the URLs built, the fillable paths."""
-
-    def __init__(self, mapper, size=URL_CACHE_SIZE):
-        self.mapper = mapper
-        self.cache = BoundedCache(size)
-        self.paths = fillable_paths(mapper)
-
-    def for_request(self, environ):
-        return Urls(self.mapper, environ, self.cache, self.paths)
 
 
 class Urls:
@@ -28,8 +15,9 @@ class Urls:
 
     A URL depends only on the route, its arguments and SCRIPT_NAME, and
     Routes takes long to build one, so each is built once (in ``cache``, a
-    BoundedCache). A URL whose every argument fills a path variable with
-    characters no URL quotes is filled in directly (``paths``), as Routes would.
+    BoundedCache every request shares). A URL whose every argument fills a
+    path variable with characters no URL quotes is filled in directly
+    (``paths``, from :func:`fillable_paths`), as Routes would.
     """
 
     def __init__(self, mapper, environ, cache, paths):
