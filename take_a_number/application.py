@@ -111,9 +111,7 @@ class Application:
     def dispatch(self, req):
         environ = req.environ
         req.urls = urls.Urls(self.mapper, environ, self.url_cache, self.url_paths)
-        if not _is_utf8(environ.get("PATH_INFO", "")) or not _is_utf8(
-            environ.get("QUERY_STRING", "")
-        ):
+        if not _is_utf8(_raw_address(environ)):
             return self.bad_request(req, "This address is not valid UTF-8.")
         if not req.path_info:
             # Mounted at /lab and asked for /lab: the home page is /lab/.
@@ -121,8 +119,7 @@ class Application:
         match = self.mapper.routematch(environ=environ)
         if match is None:
             return self.unmatched(req)
-        args, _route = match
-        args = dict(args)
+        args = dict(match[0])  # match is (args, route)
         controller, action = args.pop("controller"), args.pop("action")
         if controller == "static":
             return self.static.serve(req, args["path"]) or self.not_found(req)
@@ -214,10 +211,8 @@ class Application:
             text = self.templates.page(template, self.page_values(req, title, values))
             if key is not None:
                 self.pages.put(key, text)
-        response = Response(charset="utf-8", status=status)
-        response.text = text
-        response.cache_control = "no-store" if req.method != "GET" else "no-cache"
-        return response
+        cache_control = "no-store" if req.method != "GET" else "no-cache"
+        return Response(charset="utf-8", status=status, text=text, cache_control=cache_control)
 
     def render_form(self, req, template, title, defaults, errors=None, status=200, **values):
         """A page whose form is filled from ``defaults`` and marked with ``errors``."""
@@ -228,8 +223,9 @@ class Application:
         return response
 
     def json(self, req, body, status=200):
-        response = Response(json_body=body, status=status, charset="utf-8")
-        response.cache_control = "no-store"
+        response = Response(
+            json_body=body, status=status, charset="utf-8", cache_control="no-store"
+        )
         # nginx would otherwise buffer a held response.
         response.headers["X-Accel-Buffering"] = "no"
         return response
@@ -305,7 +301,10 @@ def is_api(req):
 
 
 def _is_utf8(text):
-    """Whether a WSGI string (bytes as latin-1) holds UTF-8, as WebOb will decode it."""
+    """Whether a WSGI string (bytes as latin-1) holds UTF-8, as WebOb will decode it.
+
+    Path and query joined by "?" (``_raw_address``) are UTF-8 only if each is.
+    """
     if text.isascii():
         return True
     try:

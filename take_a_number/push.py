@@ -106,7 +106,6 @@ class Hub:
         self._poke = threading.Event()
         self._stopped = threading.Event()
         self._watcher = None
-        self._waker = None
         store.after_commit.append(self._poke.set)
 
     @contextlib.contextmanager
@@ -224,10 +223,7 @@ class Hub:
                 target=self._watch, name="take-a-number-watcher", daemon=True
             )
             self._watcher.start()
-            self._waker = threading.Thread(
-                target=self._wake, name="take-a-number-waker", daemon=True
-            )
-            self._waker.start()
+            threading.Thread(target=self._wake, name="take-a-number-waker", daemon=True).start()
 
     def _watch(self):
         last_data_version = None
