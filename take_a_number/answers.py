@@ -44,13 +44,9 @@ class Answers:
         """The ``Remembered`` answer to this GET, or None (then it is made, and maybe kept)."""
         generation = environ[_GENERATION] = self.store.generation()
         remembered = self.kept.get(_key(environ))
-        if (
-            remembered is not None
-            and remembered.generation == generation
-            and remembered.expires > time.monotonic()
-        ):
-            return remembered
-        return None
+        if remembered is None or remembered.generation != generation:
+            return None
+        return remembered if remembered.expires > time.monotonic() else None
 
     def keep(self, req, response):
         """Keep the answer to a GET that ``may_remember``, for the generation recalled.

@@ -46,12 +46,9 @@ class Urls:
         template, requirements = path
         if args.keys() != requirements.keys():
             return None
-        values = {}
-        for arg, value in args.items():
-            value = str(value)
-            if not requirements[arg].fullmatch(value):
-                return None
-            values[arg] = value
+        values = {arg: str(value) for arg, value in args.items()}
+        if not all(requirements[arg].fullmatch(value) for arg, value in values.items()):
+            return None
         return self.environ.get("SCRIPT_NAME", "") + template.format(**values)
 
 
