@@ -20,13 +20,14 @@ REVOCATIONS = [
 ]
 # The servicer console's buttons: route name and path.
 BUTTONS = [("call_next", "next"), ("done", "done"), ("no_show", "no-show"), ("recall", "recall")]
+QUEUE = {"queue_id": r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]"}
 # A servicer's id: at most 18 digits, so that every id that matches fits in
 # SQLite's 64-bit integers (a longer one is no servicer's: 404).
 SERVICER_ID = r"\d{1,18}"
 # What each path variable must be, or the path matches no route (404). A
 # ticket's token is looked up as it stands.
 REQUIREMENTS = {
-    "queue_id": r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]",
+    **QUEUE,
     "servicer_id": SERVICER_ID,
     "invitation_id": SERVICER_ID,  # the same
     "path": r"[A-Za-z0-9._-]+",  # a static file
