@@ -20,8 +20,8 @@ _GENERATION = "take_a_number.generation"
 _MAY_REMEMBER = "take_a_number.remember"
 
 
-class Remembered(collections.namedtuple("Remembered", "generation expires status headers body")):
-    """A whole answer to a GET, valid for one generation of the store."""
+# A whole answer to a GET, valid for one generation of the store.
+Remembered = collections.namedtuple("Remembered", "generation expires status headers body")
 
 
 def may_remember(req):
@@ -36,22 +36,17 @@ def may_remember(req):
 class Answers:
     """The answers remembered by one application, by :func:`_key`."""
 
-    def __init__(self, store, size=SIZE, max_age=MAX_AGE):
+    def __init__(self, store):
         self.store = store
-        self.max_age = max_age
-        self.kept = BoundedCache(size)
+        self.kept = BoundedCache(SIZE)
 
     def recall(self, environ):
         """The ``Remembered`` answer to this GET, or None (then it is made, and maybe kept)."""
         generation = environ[_GENERATION] = self.store.generation()
         remembered = self.kept.get(_key(environ))
-        if (
-            remembered is not None
-            and remembered.generation == generation
-            and remembered.expires > time.monotonic()
-        ):
-            return remembered
-        return None
+        if remembered is None or remembered.generation != generation:
+            return None
+        return remembered if remembered.expires > time.monotonic() else None
 
     def keep(self, req, response):
         """Keep the answer to a GET that ``may_remember``, for the generation recalled.
@@ -70,7 +65,7 @@ class Answers:
             _key(environ),
             Remembered(
                 environ[_GENERATION],
-                time.monotonic() + self.max_age,
+                time.monotonic() + MAX_AGE,
                 response.status,
                 tuple(response.headerlist),
                 response.body,

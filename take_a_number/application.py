@@ -22,12 +22,12 @@ from . import (
     security,
     servicer,
     templating,
+    urls,
     views,
 )
 from .cache import BoundedCache
 from .request import Request, UnreadableForm
 from .static_files import StaticFiles
-from .urls import UrlMaker
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ class Application:
         self.snapshots = views.Snapshots(store)
         self.settings = settings
         self.mapper = routing.make_mapper()
-        self.urls = UrlMaker(self.mapper)
+        self.url_cache = BoundedCache(urls.URL_CACHE_SIZE)  # see urls.Urls
+        self.url_paths = urls.fillable_paths(self.mapper)
         self.pages = BoundedCache(PAGE_CACHE_SIZE)  # rendered pages, see render()
         self.answers = answers.Answers(store)
         self.templates = templating.Templates(template_dir)
@@ -67,7 +68,7 @@ class Application:
 
     def close(self):
         """Stop the push watcher and close the database connections kept open."""
-        self.updates.close()
+        self.updates.hub.close()
         self.store.close_all()
 
     def __call__(self, environ, start_response):
@@ -112,10 +113,8 @@ class Application:
 
     def dispatch(self, req):
         environ = req.environ
-        req.urls = self.urls.for_request(environ)
-        if not _is_utf8(environ.get("PATH_INFO", "")) or not _is_utf8(
-            environ.get("QUERY_STRING", "")
-        ):
+        req.urls = urls.Urls(self.mapper, environ, self.url_cache, self.url_paths)
+        if not _is_utf8(_raw_address(environ)):
             return self.bad_request(req, "This address is not valid UTF-8.")
         if not req.path_info:
             # Mounted at /lab and asked for /lab: the home page is /lab/.
@@ -123,21 +122,15 @@ class Application:
         match = self.mapper.routematch(environ=environ)
         if match is None:
             return self.unmatched(req)
-        args, _route = match
-        args = dict(args)
+        args = dict(match[0])  # match is (args, route)
         controller, action = args.pop("controller"), args.pop("action")
         if controller == "static":
             return self.static.serve(req, args["path"]) or self.not_found(req)
-        if controller == "api":
-            # Bearer tokens, not cookies: no session, so no CSRF to guard against.
-            respond = functools.partial(getattr(self.controllers["api"], action), req, **args)
-            try:
-                return self.idempotent.answer(req, respond)
-            except UnicodeDecodeError:
-                return self.bad_request(req, "The body was not valid UTF-8.")
-            except UnreadableForm as error:
-                return self.bad_request(req, str(error))
         try:
+            if controller == "api":
+                # Bearer tokens, not cookies: no session, so no CSRF to guard against.
+                respond = functools.partial(getattr(self.controllers["api"], action), req, **args)
+                return self.idempotent.answer(req, respond)
             req.session = self.sessions.load(req)
             if req.method == "POST" and not req.session.csrf_ok(req.POST.get("csrf_token")):
                 response = self.error_page(
@@ -149,10 +142,12 @@ class Application:
             else:
                 response = getattr(self.controllers[controller], action)(req, **args)
         except UnicodeDecodeError:
-            response = self.bad_request(req, "The form was not valid UTF-8.")
+            what = "body" if controller == "api" else "form"
+            response = self.bad_request(req, f"The {what} was not valid UTF-8.")
         except UnreadableForm as error:
             response = self.bad_request(req, str(error))
-        self.sessions.save(req, response, req.session)
+        if controller != "api":
+            self.sessions.save(req, response, req.session)
         return response
 
     def unmatched(self, req):
@@ -171,16 +166,15 @@ class Application:
                 response.allow = allowed
                 return response
             return self.json_error(req, 404, "not_found", "There is no such API address.")
-        for method in allowed:
-            if method in ("GET", "POST"):
-                response = self.error_page(
-                    req,
-                    exc.HTTPMethodNotAllowed,
-                    "Method not allowed",
-                    f"This address does not accept {req.method} requests.",
-                )
-                response.allow = ["GET", "HEAD"] if method == "GET" else ["POST"]
-                return response
+        if "GET" in allowed or "POST" in allowed:
+            response = self.error_page(
+                req,
+                exc.HTTPMethodNotAllowed,
+                "Method not allowed",
+                f"This address does not accept {req.method} requests.",
+            )
+            response.allow = ["GET", "HEAD"] if "GET" in allowed else ["POST"]
+            return response
         return self.not_found(req)
 
     # -- helpers for controllers ---------------------------------------------
@@ -214,23 +208,15 @@ class Application:
         key = None
         if cache_key is not None:
             session = getattr(req, "session", None)
-            key = (
-                template,
-                title,
-                cache_key,
-                req.script_name,
-                req.host_url,
-                session["csrf"] if session else "",
-            )
+            csrf = session["csrf"] if session else ""
+            key = (template, title, cache_key, req.script_name, req.host_url, csrf)
             text = self.pages.get(key)
         if key is None or text is None:
             text = self.templates.page(template, self.page_values(req, title, values))
             if key is not None:
                 self.pages.put(key, text)
-        response = Response(charset="utf-8", status=status)
-        response.text = text
-        response.cache_control = "no-store" if req.method != "GET" else "no-cache"
-        return response
+        cache_control = "no-store" if req.method != "GET" else "no-cache"
+        return Response(charset="utf-8", status=status, text=text, cache_control=cache_control)
 
     def render_form(self, req, template, title, defaults, errors=None, status=200, **values):
         """A page whose form is filled from ``defaults`` and marked with ``errors``."""
@@ -241,8 +227,9 @@ class Application:
         return response
 
     def json(self, req, body, status=200):
-        response = Response(json_body=body, status=status, charset="utf-8")
-        response.cache_control = "no-store"
+        response = Response(
+            json_body=body, status=status, charset="utf-8", cache_control="no-store"
+        )
         # nginx would otherwise buffer a held response.
         response.headers["X-Accel-Buffering"] = "no"
         return response
@@ -269,13 +256,9 @@ class Application:
         )
 
     def error_page(self, req, status_class, title, message, **values):
-        response = status_class()
+        response = status_class(content_type="text/html", charset="utf-8", cache_control="no-store")
         values = dict({"create_queue_id": None, "join_queue_id": None}, **values)
-        page = self.render(req, "error.html", title, message=message, **values)
-        response.content_type = "text/html"
-        response.charset = "utf-8"
-        response.text = page.text
-        response.cache_control = "no-store"
+        response.text = self.render(req, "error.html", title, message=message, **values).text
         return response
 
     def bad_request(self, req, message):
@@ -322,7 +305,10 @@ def is_api(req):
 
 
 def _is_utf8(text):
-    """Whether a WSGI string (bytes as latin-1) holds UTF-8, as WebOb will decode it."""
+    """Whether a WSGI string (bytes as latin-1) holds UTF-8, as WebOb will decode it.
+
+    Path and query joined by "?" (``_raw_address``) are UTF-8 only if each is.
+    """
     if text.isascii():
         return True
     try:

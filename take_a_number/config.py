@@ -10,40 +10,30 @@ from . import limits
 
 ENV_PREFIX = "TAKE_A_NUMBER_"
 
-# Every setting with its default; app.ini documents each of them.
+# Every setting with its default; app.ini documents each of them. A number's
+# default is an int or a float: its value must be one too.
 DEFAULTS = {
     "database": "",  # default: var/take-a-number.sqlite beside app.ini
     "secret": "",
     "secret_file": "",  # default: "secret" beside the database
     "sqlite_synchronous": "normal",
-    "refresh_seconds": "5",
-    "session_max_age": "43200",
-    "ticket_cookie_max_age": "86400",
-    "static_max_age": "3600",
+    "refresh_seconds": 5,
+    "session_max_age": 43200,
+    "ticket_cookie_max_age": 86400,
+    "static_max_age": 3600,
     "rate_limit_create_queue": "10/hour",
     "rate_limit_create_attempts": "60/hour",
     "rate_limit_sign_in": "20/600",
     "rate_limit_sign_in_slowed": "1/30",
     "rate_limit_take_ticket": "10/minute",
     "rate_limit_take_ticket_per_address": "60/minute",
-    "push_max_held": "500",
-    "push_hold_seconds": "25",
-    "push_retry_seconds": "5",
-    "push_watch_interval": "0.05",
-    "servicer_idle_minutes": "30",
+    "push_max_held": 500,
+    "push_hold_seconds": 25,
+    "push_retry_seconds": 5,
+    "push_watch_interval": 0.05,
+    "servicer_idle_minutes": 30,
 }
 
-INTEGERS = {
-    "refresh_seconds",
-    "session_max_age",
-    "ticket_cookie_max_age",
-    "static_max_age",
-    "push_max_held",
-    "push_hold_seconds",
-    "push_retry_seconds",
-    "servicer_idle_minutes",
-}
-NUMBERS = {"push_watch_interval"}
 # Proxies commonly time out after 60 s; a held request must answer well before.
 MAX_HOLD_SECONDS = 55
 
@@ -62,10 +52,9 @@ def read_settings(settings, here=None, environ=None):
     result = {}
     for name, default in DEFAULTS.items():
         value = environ.get(ENV_PREFIX + name.upper(), settings.get(name, default))
-        if name in INTEGERS or name in NUMBERS:
-            kind = int if name in INTEGERS else float
+        if not isinstance(default, str):
             try:
-                value = kind(value)
+                value = type(default)(value)
             except ValueError:
                 raise SettingsError(f"{name} must be a number, not {value!r}") from None
             if value < 0:

@@ -106,7 +106,6 @@ class Hub:
         self._poke = threading.Event()
         self._stopped = threading.Event()
         self._watcher = None
-        self._waker = None
         store.after_commit.append(self._poke.set)
 
     @contextlib.contextmanager
@@ -142,9 +141,7 @@ class Hub:
             if self.held >= self.max_held:
                 return FULL
             self.held += 1
-            watched = self._queues.get(queue_id)
-            if watched is None:
-                watched = self._queues[queue_id] = _Watched()
+            watched = self._queues.setdefault(queue_id, _Watched())
             watched.waiters.add(waiter)
             self._ensure_threads()
         try:
@@ -226,10 +223,7 @@ class Hub:
                 target=self._watch, name="take-a-number-watcher", daemon=True
             )
             self._watcher.start()
-            self._waker = threading.Thread(
-                target=self._wake, name="take-a-number-waker", daemon=True
-            )
-            self._waker.start()
+            threading.Thread(target=self._wake, name="take-a-number-waker", daemon=True).start()
 
     def _watch(self):
         last_data_version = None
@@ -254,9 +248,7 @@ class Hub:
                 changed = [
                     (queue_id, watched)
                     for queue_id, watched in watched_now
-                    if watched.version is None
-                    or versions.get(queue_id) is None
-                    or versions[queue_id] > watched.version
+                    if watched.version is None or _is_past(versions.get(queue_id), watched.version)
                 ]
                 touched = {
                     queue_id: self._touched_tickets(queue_id, watched)
@@ -323,14 +315,9 @@ class LiveUpdates:
                 # The queue opens or closes by its hours sooner: answer
                 # then, with what the page says from that moment.
                 hold, jitter = until_change, False
-        with self.hub.hold(  # gives back the connection while it holds
-            queue_id,
-            since,
-            hold,
-            req.environ.get("waitress.client_disconnected"),
-            ticket_id=ticket_id,
-            jitter=jitter,
-        ) as outcome:
+        disconnected = req.environ.get("waitress.client_disconnected")
+        # The hub gives back the request's database connection while it holds.
+        with self.hub.hold(queue_id, since, hold, disconnected, ticket_id, jitter) as outcome:
             # Inside the hold: the hub wakes the next waiters as answers are built.
             return self._answer(req, queue_id, make_view, outcome)
 
@@ -347,10 +334,6 @@ class LiveUpdates:
             response.json_body = dict(view, retry_after=retry)
             response.retry_after = retry
         return response
-
-    def close(self):
-        """Stop the watcher."""
-        self.hub.close()
 
 
 def parse_version(text):

@@ -22,9 +22,7 @@ def hash_password(password):
     """PBKDF2-SHA256 with a random salt, as ``pbkdf2_sha256$iterations$salt$hash``."""
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, PBKDF2_ITERATIONS)
-    return "$".join(
-        ["pbkdf2_sha256", str(PBKDF2_ITERATIONS), _b64(salt), _b64(digest)],
-    )
+    return f"pbkdf2_sha256${PBKDF2_ITERATIONS}${_b64(salt)}${_b64(digest)}"
 
 
 def verify_password(password, stored):
@@ -131,10 +129,9 @@ class Session(dict):
 
     def __init__(self, data=None):
         data = data or {}
-        self.is_new = "csrf" not in data
         super().__init__(data)
-        self.changed = self.is_new
-        if self.is_new:
+        self.changed = "csrf" not in data  # a new session, to be sent
+        if self.changed:
             self["csrf"] = new_token()
             self["servicers"] = {}
 

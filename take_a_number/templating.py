@@ -42,20 +42,16 @@ class Templates:
     """Every template in a directory, compiled once at start-up."""
 
     def __init__(self, directory):
-        self.directory = directory
         self._templates = {
             name: Template.from_filename(os.path.join(directory, name), encoding="utf-8")
             for name in sorted(os.listdir(directory))
             if name.endswith(".html")
         }
 
-    def render(self, name, values):
-        return self._templates[name].substitute(values)
-
     def page(self, name, values):
         """The template ``name`` rendered as the ``body`` of ``layout.html``."""
-        body = tempita.html(self.render(name, dict(values)))
-        return self.render("layout.html", dict(values, body=body))
+        body = tempita.html(self._templates[name].substitute(dict(values)))
+        return self._templates["layout.html"].substitute(dict(values, body=body))
 
 
 def fill_form(text, defaults, errors):

@@ -4,23 +4,10 @@ import re
 
 from routes.util import URLGenerator
 
-from .cache import BoundedCache
-
+# URLs remembered: the size of the BoundedCache every request's Urls shares.
 URL_CACHE_SIZE = 20_000
 # Characters a URL path never quotes: a value made of them is filled in as is.
 _UNQUOTED = "[A-Za-z0-9_.~-]+"
-
-
-class UrlMaker:
-    """What every request's :class:`Urls` shares: the mapper, the URLs built, the fillable paths."""
-
-    def __init__(self, mapper, size=URL_CACHE_SIZE):
-        self.mapper = mapper
-        self.cache = BoundedCache(size)
-        self.paths = fillable_paths(mapper)
-
-    def for_request(self, environ):
-        return Urls(self.mapper, environ, self.cache, self.paths)
 
 
 class Urls:
@@ -28,8 +15,9 @@ class Urls:
 
     A URL depends only on the route, its arguments and SCRIPT_NAME, and
     Routes takes long to build one, so each is built once (in ``cache``, a
-    BoundedCache). A URL whose every argument fills a path variable with
-    characters no URL quotes is filled in directly (``paths``), as Routes would.
+    BoundedCache every request shares). A URL whose every argument fills a
+    path variable with characters no URL quotes is filled in directly
+    (``paths``, from :func:`fillable_paths`), as Routes would.
     """
 
     def __init__(self, mapper, environ, cache, paths):
@@ -58,12 +46,9 @@ class Urls:
         template, requirements = path
         if args.keys() != requirements.keys():
             return None
-        values = {}
-        for arg, value in args.items():
-            value = str(value)
-            if not requirements[arg].fullmatch(value):
-                return None
-            values[arg] = value
+        values = {arg: str(value) for arg, value in args.items()}
+        if not all(requirements[arg].fullmatch(value) for arg, value in values.items()):
+            return None
         return self.environ.get("SCRIPT_NAME", "") + template.format(**values)
 
 
