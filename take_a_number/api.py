@@ -7,6 +7,7 @@ they sign in (or create a queue) through the API. Errors are always
 """
 
 import json
+import urllib.parse
 
 from . import actions, forms, openapi, routing, rules, security, statistics, views
 from .actions import ACTOR_CODES, Refused
@@ -147,6 +148,12 @@ class ApiController:
         self.actions.leave(token)
         return self.ticket(req, token)
 
+    @answers_refusals
+    def move_back(self, req, token):
+        """Not ready: let the next person go first (409 when the ticket cannot)."""
+        self.actions.move_back(token, refuse=True)
+        return self.ticket(req, token)
+
     # -- servicers ----------------------------------------------------------------
 
     @answers_refusals
@@ -272,8 +279,31 @@ class ApiController:
 
     @answers_refusals
     def statistics(self, req, queue_id):
-        _queue, tickets, tz, starts = self.actions.history(self._actor(req), queue_id)
+        """The report of the tickets taken from ``?from=`` to ``?to=`` (dates), or of all."""
+        _queue, tickets, tz, starts = self.actions.history(self._actor(req), queue_id, req.GET)
         return self.app.json(req, _jsonable(statistics.report(tickets, tz, starts)))
+
+    @answers_refusals
+    def tickets(self, req, queue_id):
+        """The queue's tickets, the CSV's rows, a page at a time: ``?from=&to=&limit=&after=``."""
+        page = self.actions.ticket_page(self._actor(req), queue_id, req.GET)
+        _queue, tickets, tz, starts = page.history
+        starts = statistics.serving_starts(starts)
+        query = {
+            **{day: page.query[day].isoformat() for day in ("from", "to") if page.query[day]},
+            "limit": page.query["limit"],
+            "after": page.next_after,
+        }
+        following = req.urls("api_tickets", queue_id=queue_id) + "?" + urllib.parse.urlencode(query)
+        return self.app.json(
+            req,
+            {
+                "tickets": [statistics.ticket_record(t, tz, starts) for t in tickets],
+                "has_more": page.has_more,
+                "next_after": page.next_after,
+                "links": {"next": req.host_url + following if page.has_more else None},
+            },
+        )
 
 
 def _field(value):
