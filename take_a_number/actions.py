@@ -47,6 +47,7 @@ TOO_MANY_ATTEMPTS = "Too many attempts from this address."
 TOO_MANY_QUEUES = "This address has created as many queues as it may for now."
 TOO_MANY_SIGN_INS = "Too many wrong passwords from this address."
 TOO_MANY_TAKES = "Too many numbers were taken from this browser or address."
+TOO_MANY_TOKEN_TAKES = "Too many numbers were taken with this token."
 CUSTOMER_CHOICE = "customer must be 'front' or 'served'."
 SAY_WHAT_BECAME = "Say what became of the customer called: served, or back to the front."
 YOURSELF = "Sign out instead of revoking yourself."
@@ -298,15 +299,36 @@ class Actions:
 
     # -- customers -----------------------------------------------------------------------
 
-    def take(self, queue_id, address, browser=None):
-        """A number in this queue, behind the take limits; a browser's open one if it has one."""
+    def take(self, queue_id, address, browser=None, token=None):
+        """A number in this queue, behind the take limits; a browser's open one if it has one.
+
+        With the bearer ``token`` of a servicer signed in to this queue (a kiosk),
+        the take counts against that token's limit (``token_take_ticket``) instead
+        of the address's. Any other token counts as none."""
+        if token and self._signed_in_with(token, queue_id):
+            ticket, wait = self.limits.counted_if_done(
+                "token_take_ticket",
+                security.token_hash(token),
+                now=self.now(),
+                action=lambda: self._take(queue_id, browser, address=None),
+            )
+            if wait:
+                raise Refused(429, "rate_limited", TOO_MANY_TOKEN_TAKES, retry_after=wait)
+            return ticket
+        return self._take(queue_id, browser, address=self.limits.subject(address))
+
+    def _signed_in_with(self, token, queue_id):
+        """Whether ``token`` is that of a servicer signed in to this queue."""
+        try:
+            return self.servicer(self.actor_of_token(token), queue_id)
+        except Refused:
+            return None
+
+    def _take(self, queue_id, browser, address):
+        """Store.take_ticket, its refusals said as Refused; ``address`` (a subject) is counted."""
         try:
             return self.store.take_ticket(
-                queue_id,
-                security.new_token(),
-                self.now(),
-                browser=browser,
-                address=self.limits.subject(address),
+                queue_id, security.new_token(), self.now(), browser=browser, address=address
             )
         except LookupError:
             raise Refused(404, "not_found", NO_QUEUE) from None

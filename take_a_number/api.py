@@ -120,7 +120,8 @@ class ApiController:
 
     @answers_refusals
     def take(self, req, queue_id):
-        ticket = self.actions.take(queue_id, req.remote_addr)
+        token = security.bearer_token(req)
+        ticket = self.actions.take(queue_id, req.remote_addr, token=token)
         ticket = self.app.snapshots.ticket(ticket["token"])
         response = self.app.json(req, self._ticket(req, self._snapshot(queue_id), ticket), 201)
         response.location = req.urls("api_ticket", token=ticket["token"])

@@ -26,6 +26,7 @@ DEFAULTS = {
     "rate_limit_sign_in_slowed": "1/30",
     "rate_limit_take_ticket": "10/minute",
     "rate_limit_take_ticket_per_address": "60/minute",
+    "rate_limit_token_take_ticket": "600/minute",
     "push_max_held": "500",
     "push_hold_seconds": "25",
     "push_retry_seconds": "5",
