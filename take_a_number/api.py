@@ -107,14 +107,22 @@ class ApiController:
         response.location = req.urls("api_queue", queue_id=queue_id)
         return response
 
-    def queue(self, req, queue_id):
+    def queue(self, req, queue_id, make_view=None):
+        """The queue's status, or the view ``make_view(snapshot)`` makes of it (the board's)."""
         snapshot = self._snapshot(queue_id)
         if snapshot is None:
             return self._no_queue(req)
-        return self.app.json(req, _queue_status(snapshot))
+        return self.app.json(req, (make_view or _queue_status)(snapshot))
 
     def queue_updates(self, req, queue_id):
         return self.app.live(req, queue_id, _queue_status)
+
+    def board(self, req, queue_id):
+        """What the display board shows: each desk's number and the last calls."""
+        return self.queue(req, queue_id, views.board_view)
+
+    def board_updates(self, req, queue_id):
+        return self.app.live(req, queue_id, views.board_view)
 
     # -- tickets ----------------------------------------------------------------
 

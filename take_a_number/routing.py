@@ -55,6 +55,8 @@ def make_mapper():
     route("api_queues", API + "/queues", "api", "create_queue", POST)
     route("api_queue", queue, "api", "queue", GET)
     route("api_queue_updates", queue + "/updates", "api", "queue_updates", GET)
+    route("api_board", queue + "/board", "api", "board", GET)
+    route("api_board_updates", queue + "/board/updates", "api", "board_updates", GET)
     route("api_take", queue + "/tickets", "api", "take", POST)
     route("api_ticket", API + "/tickets/{token}", "api", "ticket", GET)
     route("api_leave", API + "/tickets/{token}", "api", "leave", DELETE)

@@ -64,10 +64,10 @@ PAGE_ACTIONS = {
     "manage_revoke_invitation": "api_revoke_invitation",
     "manage_clear": None,  # the confirmation page of clearing
     "manage_clear_line": "api_clear",
-    "board": "api_queue",  # the desks and their numbers: the queue's serving
+    "board": "api_board",
     "poster": None,  # printed
     "qr": None,  # an image of the queue's link
-    "board_updates": "api_queue_updates",
+    "board_updates": "api_board_updates",
 }
 
 
@@ -98,6 +98,22 @@ def test_a_customer_not_ready_lets_the_next_person_go_first_over_the_api(api):
     assert api("post", "/tickets/no-such-token/later", status=404).json["error"]["code"] == (
         "not_found"
     )
+
+
+def test_a_display_board_script_reads_the_desks_and_the_last_calls(api):
+    owner = create_queue(api)["token"]
+    take(api), take(api)
+    version = api("get", "/queues/lab/board").json["version"]
+    api("post", "/queues/lab/next", token=owner)
+    api("post", "/queues/lab/recall", token=owner)
+    board = api("get", f"/queues/lab/board/updates?since={version}").json
+    assert board["desks"] == [{"servicer_name": "Desk 1", "number": 1}]
+    assert board["recent_calls"] == [
+        {"number": 1, "servicer_name": "Desk 1", "kind": "recall"},
+        {"number": 1, "servicer_name": "Desk 1", "kind": "call"},
+    ]
+    assert board["nobody_served"] is False
+    assert api("get", "/queues/nope/board", status=404).json["error"]["code"] == "not_found"
 
 
 # -- statistics of some days -----------------------------------------------------------
