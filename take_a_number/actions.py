@@ -47,11 +47,16 @@ TOO_MANY_ATTEMPTS = "Too many attempts from this address."
 TOO_MANY_QUEUES = "This address has created as many queues as it may for now."
 TOO_MANY_SIGN_INS = "Too many wrong passwords from this address."
 TOO_MANY_TAKES = "Too many numbers were taken from this browser or address."
+TOO_MANY_TOKEN_TAKES = "Too many numbers were taken with this token."
 CUSTOMER_CHOICE = "customer must be 'front' or 'served'."
 SAY_WHAT_BECAME = "Say what became of the customer called: served, or back to the front."
 YOURSELF = "Sign out instead of revoking yourself."
 NO_SERVICER = "No such servicer is signed in."
 NO_INVITATION = "No such invitation is live."
+CANNOT_MOVE_BACK = (
+    "Only a number still waiting, with someone behind it, can let the next person go "
+    f"first, and at most {rules.MAX_MOVES_BACK} times."
+)
 
 # The code of a refusal of a servicer who is no longer signed in, by left_reason.
 LEFT_CODES = {rules.SIGNED_OUT: "signed_out", rules.REVOKED: "revoked", rules.IDLE: "released"}
@@ -95,6 +100,9 @@ BUTTONS = {
 
 # A queue's history, for its statistics and its CSV file.
 History = collections.namedtuple("History", "queue tickets tz starts")
+# One page of a queue's tickets (Actions.ticket_page): the history of those on it,
+# whether more follow, the number to ask for the next page after, and the query read.
+TicketPage = collections.namedtuple("TicketPage", "history has_more next_after query")
 # What the owner manages: the queue, its servicers signed in and its invitations.
 Settings = collections.namedtuple("Settings", "owner queue servicers invitations")
 
@@ -308,15 +316,36 @@ class Actions:
 
     # -- customers -----------------------------------------------------------------------
 
-    def take(self, queue_id, address, browser=None):
-        """A number in this queue, behind the take limits; a browser's open one if it has one."""
+    def take(self, queue_id, address, browser=None, token=None):
+        """A number in this queue, behind the take limits; a browser's open one if it has one.
+
+        With the bearer ``token`` of a servicer signed in to this queue (a kiosk),
+        the take counts against that token's limit (``token_take_ticket``) instead
+        of the address's. Any other token counts as none."""
+        if token and self._signed_in_with(token, queue_id):
+            ticket, wait = self.limits.counted_if_done(
+                "token_take_ticket",
+                security.token_hash(token),
+                now=self.now(),
+                action=lambda: self._take(queue_id, browser, address=None),
+            )
+            if wait:
+                raise Refused(429, "rate_limited", TOO_MANY_TOKEN_TAKES, retry_after=wait)
+            return ticket
+        return self._take(queue_id, browser, address=self.limits.subject(address))
+
+    def _signed_in_with(self, token, queue_id):
+        """Whether ``token`` is that of a servicer signed in to this queue."""
+        try:
+            return self.servicer(self.actor_of_token(token), queue_id)
+        except Refused:
+            return None
+
+    def _take(self, queue_id, browser, address):
+        """Store.take_ticket, its refusals said as Refused; ``address`` (a subject) is counted."""
         try:
             return self.store.take_ticket(
-                queue_id,
-                security.new_token(),
-                self.now(),
-                browser=browser,
-                address=self.limits.subject(address),
+                queue_id, security.new_token(), self.now(), browser=browser, address=address
             )
         except LookupError:
             raise Refused(404, "not_found", NO_QUEUE) from None
@@ -340,10 +369,14 @@ class Actions:
             raise Refused(409, "closed", f"This ticket is already {ticket['state']}.")
         self.store.leave(token, self.now())
 
-    def move_back(self, token, queue_id=None):
-        """Not ready: let the next person go first. True if it moved."""
+    def move_back(self, token, queue_id=None, refuse=False):
+        """Not ready: let the next person go first. True if it moved; with ``refuse``,
+        Refused (409) if it could not (rules.can_move_back)."""
         self._ticket(token, queue_id)
-        return self.store.move_back(token, self.now())
+        moved = self.store.move_back(token, self.now())
+        if refuse and not moved:
+            raise Refused(409, "cannot_move_back", CANNOT_MOVE_BACK)
+        return moved
 
     # -- the servicer's buttons ------------------------------------------------------------
 
@@ -427,9 +460,37 @@ class Actions:
         )
 
     @owner_only
-    def history(self, owner, queue_id):
-        """Every ticket of the queue with its time zone and serving starts (statistics.report)."""
+    def history(self, owner, queue_id, fields=None):
+        """Every ticket of the queue with its time zone and serving starts (statistics.report);
+        with ``fields`` (DateRangeForm's ``from`` and ``to``), those taken on those days."""
+        if fields is None:
+            queue, tz, starts = self._history_of(queue_id)
+            return History(queue, self.store.queue_tickets(queue_id), tz, starts)
+        values = validate(forms.DateRangeForm, fields)
+        return self._tickets_taken(queue_id, values)
+
+    @owner_only
+    def ticket_page(self, owner, queue_id, fields):
+        """One page of the queue's tickets in number order (TicketListForm's fields)."""
+        values = validate(forms.TicketListForm, fields)
+        limit = values["limit"]
+        history = self._tickets_taken(queue_id, values, after=values["after"], limit=limit + 1)
+        tickets = history.tickets[:limit]
+        return TicketPage(
+            history._replace(tickets=tickets),
+            has_more=len(history.tickets) > limit,
+            next_after=tickets[-1]["number"] if tickets else values["after"],
+            query=values,
+        )
+
+    def _history_of(self, queue_id):
         queue = self.queue(queue_id)
         tz = zoneinfo.ZoneInfo(queue["timezone"])
         starts = statistics.serving_started_by_day(self.store.serving_starts(queue_id), tz)
-        return History(queue, self.store.queue_tickets(queue_id), tz, starts)
+        return queue, tz, starts
+
+    def _tickets_taken(self, queue_id, days, **page):
+        """The History of the tickets taken on ``days`` (``from``, ``to``), one page if asked."""
+        queue, tz, starts = self._history_of(queue_id)
+        start, end = statistics.day_bounds(days["from"], days["to"], tz)
+        return History(queue, self.store.tickets_taken(queue_id, start, end, **page), tz, starts)

@@ -8,6 +8,7 @@ they sign in (or create a queue) through the API. Errors are always
 
 import functools
 import json
+import urllib.parse
 
 from . import actions, forms, openapi, routing, rules, security, statistics, views
 from .actions import ACTOR_CODES, Refused
@@ -107,20 +108,29 @@ class ApiController:
         response.location = req.urls("api_queue", queue_id=queue_id)
         return response
 
-    def queue(self, req, queue_id):
+    def queue(self, req, queue_id, make_view=None):
+        """The queue's status, or the view ``make_view(snapshot)`` makes of it (the board's)."""
         snapshot = self._snapshot(queue_id)
         if snapshot is None:
             return self._no_queue(req)
-        return self.app.json(req, _queue_status(snapshot))
+        return self.app.json(req, (make_view or _queue_status)(snapshot))
 
     def queue_updates(self, req, queue_id):
         return self.app.live(req, queue_id, _queue_status)
+
+    def board(self, req, queue_id):
+        """What the display board shows: each desk's number and the last calls."""
+        return self.queue(req, queue_id, views.board_view)
+
+    def board_updates(self, req, queue_id):
+        return self.app.live(req, queue_id, views.board_view)
 
     # -- tickets ----------------------------------------------------------------
 
     @answers_refusals
     def take(self, req, queue_id):
-        ticket = self.actions.take(queue_id, req.remote_addr)
+        token = security.bearer_token(req)
+        ticket = self.actions.take(queue_id, req.remote_addr, token=token)
         ticket = self.app.snapshots.ticket(ticket["token"])
         response = self.app.json(req, self._ticket(req, self._snapshot(queue_id), ticket), 201)
         response.location = req.urls("api_ticket", token=ticket["token"])
@@ -146,6 +156,12 @@ class ApiController:
     @answers_refusals
     def leave(self, req, token):
         self.actions.leave(token)
+        return self.ticket(req, token)
+
+    @answers_refusals
+    def move_back(self, req, token):
+        """Not ready: let the next person go first (409 when the ticket cannot)."""
+        self.actions.move_back(token, refuse=True)
         return self.ticket(req, token)
 
     # -- servicers ----------------------------------------------------------------
@@ -286,8 +302,30 @@ class ApiController:
 
     @answers_refusals
     def statistics(self, req, queue_id):
-        _queue, tickets, tz, starts = self.actions.history(self._actor(req), queue_id)
+        """The report of the tickets taken from ``?from=`` to ``?to=`` (dates), or of all."""
+        _queue, tickets, tz, starts = self.actions.history(self._actor(req), queue_id, req.GET)
         return self.app.json(req, _jsonable(statistics.report(tickets, tz, starts)))
+
+    @answers_refusals
+    def tickets(self, req, queue_id):
+        """The queue's tickets, the CSV's rows, a page at a time: ``?from=&to=&limit=&after=``."""
+        page = self.actions.ticket_page(self._actor(req), queue_id, req.GET)
+        _queue, tickets, tz, starts = page.history
+        query = {
+            **{day: page.query[day].isoformat() for day in ("from", "to") if page.query[day]},
+            "limit": page.query["limit"],
+            "after": page.next_after,
+        }
+        following = req.urls("api_tickets", queue_id=queue_id) + "?" + urllib.parse.urlencode(query)
+        return self.app.json(
+            req,
+            {
+                "tickets": [statistics.ticket_record(t, tz, starts) for t in tickets],
+                "has_more": page.has_more,
+                "next_after": page.next_after,
+                "links": {"next": req.host_url + following if page.has_more else None},
+            },
+        )
 
 
 def _field(value):

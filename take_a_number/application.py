@@ -12,6 +12,7 @@ from . import (
     answers,
     api,
     board,
+    cors,
     customer,
     forms,
     idempotency,
@@ -51,6 +52,7 @@ class Application:
         self.static = StaticFiles(static_dir, settings["static_max_age"])
         self.sessions = security.SessionCookies(secret, settings["session_max_age"])
         self.limits = limits.Limits(store, secret, limits.rates(settings))
+        self.cors = cors.Cors(cors.parse_origins(settings["cors_allowed_origins"]))
         self.actions = actions.Actions(store, self.limits, self.now)
         # Live updates: self.live(req, queue_id, make_view) answers a page's updates URL.
         self.updates = push.LiveUpdates(self)
@@ -108,6 +110,8 @@ class Application:
                 )
         # No response sets these itself: appended, not looked up one by one.
         response.headerlist.extend(security.security_headers(req))
+        if is_api(req):
+            response.headerlist.extend(self.cors.headers(req))  # none unless configured
         self.answers.keep(req, response)  # if the controller said it may be given again
         return response
 
@@ -159,6 +163,9 @@ class Application:
             and self.mapper.match(environ=dict(req.environ, REQUEST_METHOD=method))
         ]
         if is_api(req):
+            preflight = allowed and req.method == "OPTIONS" and self.cors.preflight(req, allowed)
+            if preflight:
+                return preflight
             if allowed:
                 response = self.json_error(
                     req, 405, "method_not_allowed", f"Use {' or '.join(allowed)} here."

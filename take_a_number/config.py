@@ -6,7 +6,7 @@ Any setting ``name`` can be overridden by the environment variable
 
 import os
 
-from . import limits
+from . import cors, limits
 
 ENV_PREFIX = "TAKE_A_NUMBER_"
 
@@ -27,11 +27,13 @@ DEFAULTS = {
     "rate_limit_sign_in_slowed": "1/30",
     "rate_limit_take_ticket": "10/minute",
     "rate_limit_take_ticket_per_address": "60/minute",
+    "rate_limit_token_take_ticket": "600/minute",
     "push_max_held": 500,
     "push_hold_seconds": 25,
     "push_retry_seconds": 5,
     "push_watch_interval": 0.05,
     "servicer_idle_minutes": 30,
+    "cors_allowed_origins": "",  # none: the API answers no other origin
 }
 
 # Proxies commonly time out after 60 s; a held request must answer well before.
@@ -71,6 +73,10 @@ def read_settings(settings, here=None, environ=None):
         raise SettingsError("push_watch_interval must be between 0 and 5 seconds")
     if result["sqlite_synchronous"].lower() not in ("normal", "full", "extra"):
         raise SettingsError("sqlite_synchronous must be normal, full or extra")
+    try:
+        cors.parse_origins(result["cors_allowed_origins"])
+    except ValueError as error:
+        raise SettingsError(f"cors_allowed_origins: {error}") from None
     for name in limits.NAMES:
         try:
             limits.parse_rate(result[f"rate_limit_{name}"])

@@ -216,6 +216,78 @@ class HoursForm(_Form):
             raise Invalid("Check the opening hours.", values, state, error_dict=errors)
 
 
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+WHOLE_NUMBER_PATTERN = re.compile(r"[0-9]{1,18}")
+
+
+class IsoDate(FancyValidator):
+    """A calendar date written YYYY-MM-DD, and only so, to a ``datetime.date``."""
+
+    not_empty = True
+    if_missing = None
+    messages = {
+        "empty": "Use a date written YYYY-MM-DD, like 2026-03-31.",
+        "format": "Use a date written YYYY-MM-DD, like 2026-03-31.",
+        "no_such_date": "There is no such date.",
+    }
+
+    def _convert_to_python(self, value, state):
+        if not DATE_PATTERN.fullmatch(str(value)):
+            raise Invalid(self.message("format", state), value, state)
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            raise Invalid(self.message("no_such_date", state), value, state) from None
+
+
+class WholeNumber(FancyValidator):
+    """Digits only (no sign, space or other script), from ``low`` to ``high``."""
+
+    not_empty = True
+
+    def __init__(self, low, high, **kwargs):
+        text = f"Use a whole number from {low} to {high}."
+        super().__init__(low=low, high=high, messages={"empty": text, "format": text}, **kwargs)
+
+    def _convert_to_python(self, value, state):
+        text = str(value)
+        if not WHOLE_NUMBER_PATTERN.fullmatch(text) or not self.low <= int(text) <= self.high:
+            raise Invalid(self.message("format", state), value, state)
+        return int(text)
+
+
+def _date_range_check(self, values, state):
+    if values["from"] and values["to"] and values["to"] < values["from"]:
+        message = "The last day (to) must not come before the first (from)."
+        raise Invalid(message, values, state, error_dict={"to": message})
+
+
+# The days of a report or a list, inclusive, in the queue's time zone: ``from``
+# and ``to`` (either may be left out). ``from`` is a Python keyword: hence type().
+DateRangeForm = type(
+    "DateRangeForm",
+    (_Form,),
+    {
+        "__doc__": "The days of a report or a list: ``from`` and ``to``, inclusive.",
+        "from": IsoDate(),
+        "to": IsoDate(),
+        "_validate_python": _date_range_check,
+    },
+)
+
+# How many tickets one page of the API's list holds: when not asked, and at most.
+TICKETS_PER_PAGE, MAX_TICKETS_PER_PAGE = 100, 1000
+# The largest ticket number a cursor may name: 18 digits fit SQLite's integers.
+MAX_TICKET_NUMBER = 10**18 - 1
+
+
+class TicketListForm(DateRangeForm):
+    """One page of a queue's tickets: the days, how many, and after which number."""
+
+    limit = WholeNumber(1, MAX_TICKETS_PER_PAGE, if_missing=TICKETS_PER_PAGE)
+    after = WholeNumber(0, MAX_TICKET_NUMBER, if_missing=0)
+
+
 def hours_json(values):
     """Opening hours from HoursForm as the store keeps them, or None for always open."""
     if values["always_open"]:

@@ -17,6 +17,11 @@ The rules, as app.ini sets them:
   reached, that address may still try that queue, at ``sign_in_slowed``'s pace:
   the right password still gets in, and guessing goes on at that pace only
   (see ``Limits.sign_in``).
+- ``token_take_ticket``: numbers taken in a queue with one bearer token of a
+  servicer signed in to it (a kiosk, a script). Such a take counts against its
+  token, not its address, so that the customers behind the kiosk's address do
+  not hold it back (nor it them). Queue creation and sign-in stay per address:
+  every queue created hands out a new token, and signing in needs none.
 """
 
 import hashlib
@@ -30,6 +35,7 @@ NAMES = (
     "sign_in_slowed",
     "take_ticket",
     "take_ticket_per_address",
+    "token_take_ticket",
 )
 
 

@@ -55,10 +55,13 @@ def make_mapper():
     route("api_queues", API + "/queues", "api", "create_queue", POST)
     route("api_queue", queue, "api", "queue", GET)
     route("api_queue_updates", queue + "/updates", "api", "queue_updates", GET)
+    route("api_board", queue + "/board", "api", "board", GET)
+    route("api_board_updates", queue + "/board/updates", "api", "board_updates", GET)
     route("api_take", queue + "/tickets", "api", "take", POST)
     route("api_ticket", API + "/tickets/{token}", "api", "ticket", GET)
     route("api_leave", API + "/tickets/{token}", "api", "leave", DELETE)
     route("api_ticket_updates", API + "/tickets/{token}/updates", "api", "ticket_updates", GET)
+    route("api_move_back", API + "/tickets/{token}/later", "api", "move_back", POST)
     route("api_sign_in", queue + "/servicers", "api", "sign_in", POST)
     route("api_sign_out", queue + "/servicers/me", "api", "sign_out", DELETE)
     route("api_console", queue + "/console", "api", "console", GET)
@@ -68,6 +71,7 @@ def make_mapper():
     route("api_settings", queue + "/settings", "api", "settings", GET)
     route("api_tokens", queue + "/tokens", "api", "issue_token", POST)
     route("api_statistics", queue + "/statistics", "api", "statistics", GET)
+    route("api_tickets", queue + "/tickets", "api", "tickets", GET)
     for change, path in OWNER_CHANGES:
         route(f"api_{change}", f"{queue}/{path}", "api", "change", POST, change=change)
     for action, path in REVOCATIONS:

@@ -136,6 +136,18 @@ def local_time(timestamp, tz):
     return datetime.datetime.fromtimestamp(timestamp, tz)
 
 
+def day_bounds(first, last, tz):
+    """``(start, end)``: Unix times from the start of day ``first`` to the end of day
+    ``last`` (dates, inclusive) in the time zone ``tz``; None for a day not given."""
+
+    def start_of(day):
+        return datetime.datetime.combine(day, datetime.time(), tz).timestamp()
+
+    start = start_of(first) if first else None
+    end = start_of(last + datetime.timedelta(days=1)) if last and last < datetime.date.max else None
+    return start, end
+
+
 def counts_and_times(tickets, serving_started_at=None):
     """How many tickets ended how, and summaries of their wait, service and total.
 
@@ -246,24 +258,36 @@ def spreadsheet_safe(text):
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_rows(tickets, tz, serving_started_at=None):
-    """The header and one row per ticket in number order: times in ISO 8601 local time."""
+def ticket_record(ticket, tz, serving_started_at=None):
+    """One ticket as the CSV and the API list it: ``number``, ``state``,
+    ``servicer_name``, its times in ISO 8601 local time (with the offset) and its
+    wait, service and total in whole seconds; None where it has none."""
 
     def when(timestamp):
-        return "" if timestamp is None else local_time(timestamp, tz).isoformat("T", "seconds")
+        return None if timestamp is None else local_time(timestamp, tz).isoformat("T", "seconds")
 
-    def seconds(value):
-        return "" if value is None else round(value)
+    times = ticket_times(ticket, serving_started_at)
+    return {
+        "number": ticket["number"],
+        "state": ticket["state"],
+        "servicer_name": ticket["servicer_name"],
+        "taken_at": when(ticket["taken_at"]),
+        "called_at": when(ticket["called_at"]),
+        "finished_at": when(ticket["finished_at"]),
+        "wait_seconds": None if times["wait"] is None else round(times["wait"]),
+        "service_seconds": None if times["service"] is None else round(times["service"]),
+        "total_seconds": None if times["total"] is None else round(times["total"]),
+        "recalls": ticket["recalls"],
+    }
 
+
+def csv_rows(tickets, tz, serving_started_at=None):
+    """The header and one row per ticket in number order (``ticket_record``'s values)."""
     rows = [CSV_HEADER]
     for ticket in sorted(tickets, key=lambda t: (str(t["queue_id"]), t["number"])):
-        times = ticket_times(ticket, serving_started_at)
-        servicer = spreadsheet_safe(ticket["servicer_name"] or "")
-        moments = [when(ticket[key]) for key in ("taken_at", "called_at", "finished_at")]
-        durations = [seconds(times[key]) for key in ("wait", "service", "total")]
-        rows.append(
-            [ticket["number"], ticket["state"], servicer, *moments, *durations, ticket["recalls"]]
-        )
+        record = ticket_record(ticket, tz, serving_started_at)
+        record["servicer_name"] = spreadsheet_safe(record["servicer_name"] or "")
+        rows.append(["" if value is None else value for value in record.values()])
     return rows
 
 

@@ -114,12 +114,14 @@ def test_every_api_429_carries_retry_after_and_says_how_long(make_app, fast_pass
         rate_limit_sign_in="1/600",
         rate_limit_sign_in_slowed="off",
         rate_limit_take_ticket_per_address="1/minute",
+        rate_limit_token_take_ticket="1/hour",
     )
     with_clock(app)
     api = Api(app)
     body = {"queue_id": "lab", "title": "Lab help", "password": PASSWORD, "name": "Desk 1"}
-    api("post", "/queues", json=body, status=201)
+    kiosk = api("post", "/queues", json=body, status=201).json["token"]
     api("post", "/queues/lab/tickets", status=201)
+    api("post", "/queues/lab/tickets", token=kiosk, status=201)
     wrong = {"name": "Desk 2", "password": "not the password"}
     right = dict(wrong, password=PASSWORD)
     api("post", "/queues/lab/servicers", json=wrong, status=401)
@@ -128,6 +130,7 @@ def test_every_api_429_carries_retry_after_and_says_how_long(make_app, fast_pass
         (api("post", "/queues", json=dict(body, queue_id="lab2"), status=429), 3600),
         (api("post", "/queues/lab/tickets", status=429), 60),
         (api("post", "/queues/lab/servicers", json=right, status=429), 600),
+        (api("post", "/queues/lab/tickets", token=kiosk, status=429), 3600),
     ]
     for refused, seconds in refusals:
         assert refused.headers["Retry-After"] == str(seconds)
@@ -197,6 +200,91 @@ def test_numbers_taken_over_the_api_count_with_the_pages_against_the_address(mak
     client(app).post("/api/v1/queues/cet236/tickets", status=201)
     assert client(app).post("/api/v1/queues/cet236/tickets", status=429).json["error"]
     client(app).get("/cet236").forms[0].submit(status=429)
+
+
+def kiosk_token(app, queue_id="cet236", name="Kiosk"):
+    """The owner creates the queue over the API and signs in a kiosk; its bearer token."""
+    api = Api(app)
+    body = {"queue_id": queue_id, "title": "Lab help", "password": PASSWORD, "name": "Desk 1"}
+    owner = api("post", "/queues", json=body, status=201).json["token"]
+    staff = {"name": name}
+    return api("post", f"/queues/{queue_id}/tokens", json=staff, token=owner, status=201).json[
+        "token"
+    ]
+
+
+def take_with(app, token, queue_id="cet236", status=201, address=NAT):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client(app, address).post(
+        f"/api/v1/queues/{queue_id}/tickets", headers=headers, status=status
+    )
+
+
+def test_a_kiosk_token_is_not_held_back_by_the_customers_behind_its_address(make_app):
+    app = make_app(
+        rate_limit_take_ticket_per_address="2/minute", rate_limit_token_take_ticket="5/minute"
+    )
+    clock = with_clock(app)
+    kiosk = kiosk_token(app)
+    take_number(client(app))
+    take_number(client(app))
+    client(app).get("/cet236").forms[0].submit(status=429)  # the customers, at the limit
+    for _ in range(5):
+        take_with(app, kiosk)  # the kiosk behind the same address is not
+    refused = take_with(app, kiosk, status=429)
+    assert refused.headers["Retry-After"] == "60"
+    assert refused.json["error"]["message"].startswith(
+        "Too many numbers were taken with this token."
+    )
+    # Nor did the kiosk's numbers count against the customers'.
+    clock.now += 60
+    take_number(client(app))
+    take_number(client(app))
+    take_with(app, None, status=429)
+    take_with(app, kiosk)
+
+
+def test_a_token_that_is_no_signed_in_servicers_of_the_queue_counts_as_none(make_app):
+    app = make_app(
+        rate_limit_take_ticket_per_address="1/minute", rate_limit_token_take_ticket="5/minute"
+    )
+    with_clock(app)
+    kiosk = kiosk_token(app)
+    other = kiosk_token(app, "other")
+    take_with(app, "not-a-token")
+    for token in ("not-a-token", other):
+        take_with(app, token, status=429)
+    api = Api(app)
+    api("delete", "/queues/cet236/servicers/me", token=kiosk)
+    take_with(app, kiosk, status=429)  # signed out: the address's limit again
+
+
+def test_a_token_keeps_its_count_across_app_instances(make_app):
+    limited = {"rate_limit_token_take_ticket": "3/minute"}
+    one, two = make_app(**limited), make_app(**limited)
+    with_clock(one), with_clock(two)
+    kiosk = kiosk_token(one)
+    take_with(one, kiosk)
+    take_with(two, kiosk)
+    take_with(one, kiosk, address="192.0.2.9")  # from anywhere: counted per token
+    take_with(two, kiosk, status=429)
+    take_with(one, kiosk, status=429)
+
+
+def test_a_take_the_queue_refuses_does_not_count_against_the_token(make_app):
+    app = make_app(rate_limit_token_take_ticket="1/minute")
+    with_clock(app)
+    kiosk = kiosk_token(app)
+    owner = Api(app)
+    headers = {"Authorization": f"Bearer {kiosk}"}
+    status = {"status": "paused"}
+    login = owner(
+        "post", "/queues/cet236/servicers", json={"name": "Owner", "password": PASSWORD}, status=201
+    )
+    owner("post", "/queues/cet236/status", json=status, token=login.json["token"])
+    client(app).post("/api/v1/queues/cet236/tickets", headers=headers, status=409)
+    owner("post", "/queues/cet236/status", json={"status": "open"}, token=login.json["token"])
+    take_with(app, kiosk)
 
 
 def test_a_browser_over_its_limit_still_gets_its_own_ticket_back(make_app):

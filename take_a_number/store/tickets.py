@@ -23,6 +23,19 @@ class Tickets:
             WITH_SERVICER_NAME + "WHERE t.queue_id = ? ORDER BY t.number", (queue_id,)
         )
 
+    def tickets_taken(self, queue_id, start=None, end=None, after=0, limit=None):
+        """The queue's tickets taken from ``start`` to before ``end`` (Unix times, None:
+        unbounded) and numbered after ``after``, in number order; at most ``limit``.
+
+        Numbers only grow, so a list read page by page (``after`` the last number
+        read) never skips or repeats a ticket, however many are taken meanwhile."""
+        return self.engine.rows(
+            WITH_SERVICER_NAME + "WHERE t.queue_id = ? AND t.number > ? "
+            "AND (? IS NULL OR t.taken_at >= ?) AND (? IS NULL OR t.taken_at < ?) "
+            "ORDER BY t.number LIMIT ?",
+            (queue_id, after, start, start, end, end, -1 if limit is None else limit),
+        )
+
     def current_ticket(self, servicer_id):
         """The ticket this servicer called and has not finished, or None."""
         return self.engine.row(
