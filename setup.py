@@ -46,6 +46,8 @@ setup(
             # tests/test_fuzz.py: the API against its OpenAPI document, and every form.
             "schemathesis>=4.32",
             "hypothesis>=6.100",
+            # tests/test_generated_client.py: a client generated from the served document.
+            "openapi-python-client>=0.29,<0.30",
             "ruff>=0.8",
             # The hosting, packaging and embedding tests.
             "gunicorn>=23",

@@ -24,8 +24,9 @@ class Api:
         self.token = token
 
     def __call__(self, method, path, body=None):
+        """``path`` below /api/v1, or an absolute link from an answer."""
         request = urllib.request.Request(
-            self.base + path,
+            path if path.startswith(("http://", "https://")) else self.base + path,
             method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Content-Type": "application/json", "Accept": "application/json"},
@@ -54,11 +55,11 @@ def run(server):
     ticket = anyone("POST", f"/queues/{queue_id}/tickets")
     print(f"customer: took number {ticket['number']}: {ticket['message']}")
 
-    # Wait for a change in the background, as the ticket page does.
+    # Wait for a change in the background, as the ticket page does (links are absolute).
     woken = {}
     waiter = threading.Thread(
         target=lambda: woken.update(
-            anyone("GET", f"/tickets/{ticket['token']}/updates?since={ticket['version']}")
+            anyone("GET", f"{ticket['links']['updates']}?since={ticket['version']}")
         )
     )
     waiter.start()
@@ -76,7 +77,8 @@ def run(server):
     print(f"customer 2: left the queue ({left['state']})")
 
     status = anyone("GET", f"/queues/{queue_id}")
-    print(f"queue: {status['waiting']} waiting, serving {status['serving']}")
+    # now_serving is the number called last, or null; now_serving_text the page's words.
+    print(f"queue: {status['waiting']} waiting, now serving {status['now_serving']}")
 
 
 if __name__ == "__main__":

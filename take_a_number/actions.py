@@ -120,6 +120,11 @@ def validate(schema, fields, refused=None):
     return values
 
 
+def sign_in_form(fields):
+    """The form a sign-in comes in: an invitation's ``code``, or the owner's password and name."""
+    return forms.InvitedSignInForm if "code" in fields else forms.SignInForm
+
+
 def left_reason(servicer):
     """Why a servicer who is no longer signed in left, in words (rules.LEFT_REASONS)."""
     return rules.LEFT_REASONS[servicer["left_reason"] or rules.SIGNED_OUT]
@@ -200,10 +205,12 @@ class Actions:
         return token
 
     def servicer(self, actor, queue_id):
-        """``actor`` if still signed in to this queue (and now seen), else Refused (401).
+        """``actor`` if still signed in to this queue (and now seen), else Refused (401;
+        404 for a queue that does not exist, whoever asks).
 
         Checked in the database each time: a revocation holds at once, everywhere."""
         if not actor or actor["queue_id"] != queue_id:
+            self.queue(queue_id)
             raise Refused(401, "unauthorized", SIGN_IN_FIRST)
         if actor["signed_out_at"] is not None:
             code = LEFT_CODES[actor["left_reason"] or rules.SIGNED_OUT]
@@ -256,16 +263,17 @@ class Actions:
             raise Refused(429, "too_many_queues", TOO_MANY_QUEUES, retry_after=wait)
         return owner
 
-    def sign_in(self, queue_id, fields, address):
+    def sign_in(self, queue_id, fields, address, refused=None):
         """Sign in with an invitation's ``code``, or as the owner with the password and a name.
 
-        Behind limits.Limits.sign_in: only a wrong password or code counts as a failure."""
+        Behind limits.Limits.sign_in: only a wrong password or code counts as a failure.
+        ``refused``: messages for fields the caller could not read (``validate``)."""
         queue = self.queue(queue_id)
         refusals = []
 
         def check():
             try:
-                return self._sign_in(queue, fields)
+                return self._sign_in(queue, fields, refused)
             except Refused as refusal:
                 refusals.append(refusal)
                 return refusal.status != 401
@@ -277,10 +285,10 @@ class Actions:
             raise refusals[0]
         return servicer
 
-    def _sign_in(self, queue, fields):
+    def _sign_in(self, queue, fields, refused=None):
         now = self.now()
-        if "code" in fields:
-            values = validate(forms.InvitedSignInForm, fields)
+        values = validate(sign_in_form(fields), fields, refused)
+        if "code" in values:
             code_hash = security.invitation_code_hash(values["code"])
             try:
                 return self.store.sign_in_invited(queue["id"], code_hash, now)
@@ -288,7 +296,6 @@ class Actions:
                 raise Refused(401, "invitation_refused", str(refusal), field="code") from None
             except store.NameInUse:
                 raise Refused(409, "name_in_use", INVITED_NAME_IN_USE, field="code") from None
-        values = validate(forms.SignInForm, fields)
         if not security.verify_password(values["password"], queue["password_hash"]):
             raise Refused(401, "wrong_password", WRONG_PASSWORD, field="password")
         try:

@@ -6,8 +6,10 @@ they sign in (or create a queue) through the API. Errors are always
 ``{"error": {"code": ..., "message": ..., "fields": {...}}}``.
 """
 
+import datetime
 import functools
 import json
+import math
 import urllib.parse
 
 from . import actions, forms, openapi, routing, rules, security, statistics, views
@@ -15,6 +17,9 @@ from .actions import ACTOR_CODES, Refused
 
 # An API endpoint whose refusals become the one JSON error shape (ApiController.refused).
 answers_refusals = actions.answered_by("refused")
+JSON = "application/json"
+# The bodies read besides JSON: forms, as the pages send them.
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class ApiController:
@@ -49,17 +54,25 @@ class ApiController:
             raise Refused(400, "bad_request", "Send a JSON object.")
         return body
 
-    def _fields(self, req, schema=None):
+    def _fields(self, req, form):
         """The body's fields for an action, and messages for those the document refuses.
 
-        A JSON body must fit the OpenAPI document (``openapi.refusals``:
-        ``false`` is no title); the action's form checks the fields that do.
+        ``form`` is the form the body comes in, or a function of the fields that
+        says which (actions.sign_in_form). A JSON body must fit the OpenAPI
+        document (``openapi.refusals``: ``false`` is no title, a field it does
+        not have is refused); the action's form checks the fields that do, and
+        finds a refused one empty. A body of any other type than JSON or a
+        form is refused (415), not read as an empty form.
         """
-        if req.content_type != "application/json":
+        if req.content_type != JSON:
+            if req.content_type not in FORMS and (req.content_length or req.body):
+                raise Refused(415, "unsupported_media_type", _unsupported(req.content_type))
             return req.POST, {}
         body = self._json(req)
-        refused = openapi.refusals(schema, body) if schema else {}
-        return {k: _field(v) for k, v in body.items() if k not in refused}, refused
+        if not isinstance(form, type):  # a function of the fields
+            form = form(body)
+        refused = openapi.refusals(form, body)
+        return {k: "" if k in refused else _field(v) for k, v in body.items()}, refused
 
     def _actor(self, req):
         return self.actions.actor_of_token(security.bearer_token(req))
@@ -70,12 +83,23 @@ class ApiController:
         return (actor, *self._fields(req, schema))
 
     def _ticket(self, req, snapshot, ticket):
-        links = {
-            "page": req.host_url
-            + req.urls("ticket", queue_id=ticket["queue_id"], token=ticket["token"]),
-            "api": req.urls("api_ticket", token=ticket["token"]),
-        }
-        return dict(views.ticket_view(snapshot, ticket), token=ticket["token"], links=links)
+        """A ticket as the API answers it: its page's view, typed, with absolute links."""
+        token = ticket["token"]
+        view = views.ticket_view(snapshot, ticket)
+        estimate = view["position"] and snapshot.estimate(view["position"])
+        return dict(
+            view,
+            **_queue_values(snapshot),
+            token=token,
+            estimate=estimate
+            and {"low_seconds": math.floor(estimate[0]), "high_seconds": math.ceil(estimate[1])},
+            estimate_text=view["estimate"],
+            links={
+                "page": _absolute(req, "ticket", queue_id=ticket["queue_id"], token=token),
+                "api": _absolute(req, "api_ticket", token=token),
+                "updates": _absolute(req, "api_ticket_updates", token=token),
+            },
+        )
 
     def _snapshot(self, queue_id):
         return self.app.snapshots.get(queue_id, self.app.now())
@@ -100,12 +124,12 @@ class ApiController:
         )
         queue_id = servicer["queue_id"]
         body = {
-            "queue": views.queue_view(self._snapshot(queue_id)),
+            "queue": _queue_answer(self._snapshot(queue_id)),
             "servicer_name": servicer["name"],
             "token": self.actions.new_api_token(servicer),
         }
         response = self.app.json(req, body, status=201)
-        response.location = req.urls("api_queue", queue_id=queue_id)
+        response.location = _absolute(req, "api_queue", queue_id=queue_id)
         return response
 
     def queue(self, req, queue_id, make_view=None):
@@ -120,10 +144,10 @@ class ApiController:
 
     def board(self, req, queue_id):
         """What the display board shows: each desk's number and the last calls."""
-        return self.queue(req, queue_id, views.board_view)
+        return self.queue(req, queue_id, _board_answer)
 
     def board_updates(self, req, queue_id):
-        return self.app.live(req, queue_id, views.board_view)
+        return self.app.live(req, queue_id, _board_answer)
 
     # -- tickets ----------------------------------------------------------------
 
@@ -133,7 +157,7 @@ class ApiController:
         ticket = self.actions.take(queue_id, req.remote_addr, token=token)
         ticket = self.app.snapshots.ticket(ticket["token"])
         response = self.app.json(req, self._ticket(req, self._snapshot(queue_id), ticket), 201)
-        response.location = req.urls("api_ticket", token=ticket["token"])
+        response.location = _absolute(req, "api_ticket", token=ticket["token"])
         return response
 
     def ticket(self, req, token):
@@ -169,8 +193,8 @@ class ApiController:
     @answers_refusals
     def sign_in(self, req, queue_id):
         self.actions.queue(queue_id)  # no such queue: 404 before the body is read
-        fields, _refused = self._fields(req)
-        signed_in = self.actions.sign_in(queue_id, fields, req.remote_addr)
+        fields, refused = self._fields(req, actions.sign_in_form)
+        signed_in = self.actions.sign_in(queue_id, fields, req.remote_addr, refused)
         body = {"servicer_name": signed_in["name"], "token": self.actions.new_api_token(signed_in)}
         return self.app.json(req, body, status=201)
 
@@ -195,7 +219,7 @@ class ApiController:
 
     def _console_now(self, req, queue_id):
         servicer = self.actions.servicer(self._actor(req), queue_id)
-        return views.console_view(self._snapshot(queue_id), servicer, self.app.now())
+        return _console_answer(self._snapshot(queue_id), servicer, self.app.now())
 
     @answers_refusals
     def console_updates(self, req, queue_id):
@@ -209,7 +233,7 @@ class ApiController:
     def _console_view(self, snapshot, queue_id, servicer_id):
         """The console as it is now; None once the servicer left (the answer is then a 404)."""
         now_signed_in = self.store.active_servicer(queue_id, servicer_id)
-        return now_signed_in and views.console_view(snapshot, now_signed_in, self.app.now())
+        return now_signed_in and _console_answer(snapshot, now_signed_in, self.app.now())
 
     @answers_refusals
     def press(self, req, queue_id, button):
@@ -346,10 +370,28 @@ def _invitation(invitation):
     return {
         "id": invitation["id"],
         "name": invitation["name"],
-        "created_at": invitation["created_at"],
-        "expires_at": invitation["expires_at"],
+        "created_at": _time(invitation["created_at"]),
+        "expires_at": _time(invitation["expires_at"]),
         "signed_in": bool(invitation["signed_in"]),
     }
+
+
+def _time(seconds):
+    """A moment (seconds since the epoch) as ISO 8601 in UTC, 2026-12-01T10:59:24Z; or None."""
+    if seconds is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _absolute(req, route, **kwargs):
+    """The absolute URL of a route, as seen by the client (behind any mount prefix)."""
+    return req.host_url + req.urls(route, **kwargs)
+
+
+def _unsupported(content_type):
+    sent = f"as {content_type}" if content_type else "without a Content-Type"
+    return f"The body was sent {sent}: send JSON with Content-Type: {JSON} (or a form, {FORMS[0]})."
 
 
 def _message(error):
@@ -361,10 +403,42 @@ def _message(error):
     return str(error)
 
 
+def _queue_values(snapshot):
+    """What the API says as values where a queue's pages say words: who is served
+    (the number called last, or null; ``now_serving_text`` the page's '41, 42' or '–')."""
+    return {
+        "now_serving": snapshot.serving[0]["number"] if snapshot.serving else None,
+        "now_serving_text": views.numbers_served(snapshot),
+    }
+
+
+def _queue_answer(snapshot):
+    """A queue's view (views.queue_view) with typed values."""
+    return dict(views.queue_view(snapshot), **_queue_values(snapshot))
+
+
+def _board_answer(snapshot):
+    """The display board's view (views.board_view) with typed values."""
+    return dict(views.board_view(snapshot), **_queue_values(snapshot))
+
+
+def _console_answer(snapshot, servicer, now):
+    """A servicer's console (views.console_view) with typed values: the number
+    called, or null; when, in ISO 8601; the line's flow, or null with too little data."""
+    view = views.console_view(snapshot, servicer, now)
+    return dict(
+        view,
+        **_queue_values(snapshot),
+        current_number=view["current_number"] if view["has_current"] else None,
+        called_at=_time(view["called_at"]),
+        flow=view["flow"] or None,
+    )
+
+
 def _queue_status(snapshot):
     """A queue's public status: title, who is served by whom, how many wait."""
     return dict(
-        views.queue_view(snapshot),
+        _queue_answer(snapshot),
         serving=[
             {"number": s["number"], "servicer_name": s["servicer_name"]} for s in snapshot.serving
         ],

@@ -18,7 +18,7 @@ from . import forms
 from .version import __version__
 
 # Shared parts that operations name with a $ref, and that the served document has in place.
-SHARED = ("parameters", "responses")
+SHARED = ("parameters", "responses", "headers")
 
 
 def _in_place(value, components):
@@ -48,24 +48,29 @@ DOCUMENT = _load()
 PATHS = DOCUMENT["paths"]
 SCHEMAS = DOCUMENT["components"]["schemas"]
 
-# The body each form of the API comes in (api.ApiController._fields).
+# The body each form of the API comes in (api.ApiController._fields); a form not
+# here (forms.EmptyForm, a button) takes no fields at all.
 FORM_BODIES = {
     forms.CreateQueueForm: "CreateQueue",
-    forms.SignInForm: "SignIn",
+    forms.SignInForm: "PasswordSignIn",
+    forms.InvitedSignInForm: "InvitedSignIn",
     forms.StaffForm: "Staff",
     forms.StatusForm: "StatusChange",
     forms.OptionsForm: "Options",
     forms.HoursForm: "Hours",
     forms.PressForm: "Press",
+    forms.InvitationForm: "Invite",
 }
 
 
 def refusals(form, body):
     """``{field: message}`` for each field of a JSON body that this document refuses.
 
-    The keywords the request bodies use (type, enum, not enum, lengths,
-    pattern, minimum, maximum, items) are checked as JSON Schema checks them;
-    a missing field is left to the form, which says what to fill in.
+    A field the body's schema does not have is refused (every body schema has
+    ``additionalProperties: false``: a misspelt field is never ignored). The
+    keywords the request bodies use (type, enum, not enum, lengths, pattern,
+    minimum, maximum, items) are checked as JSON Schema checks them; a missing
+    field is left to the form, which says what to fill in.
     """
     name = FORM_BODIES.get(form)
     properties = SCHEMAS[name]["properties"] if name else {}
@@ -73,9 +78,17 @@ def refusals(form, body):
     for field, value in body.items():
         if field in properties:
             message = _refusal(properties[field], value)
-            if message:
-                errors[field] = message
+        else:
+            message = _unknown_field(properties)
+        if message:
+            errors[field] = message
     return errors
+
+
+def _unknown_field(properties):
+    if not properties:
+        return "No such field: this request takes no fields."
+    return "No such field: this request takes " + ", ".join(sorted(properties)) + "."
 
 
 _TYPE_WORDS = {
@@ -102,8 +115,16 @@ def _pattern(pattern):
     return re.compile(pattern.replace("$", r"\Z"))
 
 
+def _resolved(schema):
+    """A schema, or the named one (an enum's) that it refers to."""
+    if "$ref" in schema:
+        return SCHEMAS[schema["$ref"].removeprefix("#/components/schemas/")]
+    return schema
+
+
 def _refusal(schema, value):
     """Why ``value`` does not fit ``schema``, or None."""
+    schema = _resolved(schema)
     types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
     kind = _json_type(value)
     if kind not in types:

@@ -1,5 +1,6 @@
 """The JSON API, each response checked against the OpenAPI document it serves."""
 
+import datetime
 import threading
 import time
 
@@ -79,6 +80,13 @@ def api(app):
     return Api(app)
 
 
+def moment(text):
+    """An ISO 8601 time of an answer, which must say it is UTC."""
+    parsed = datetime.datetime.fromisoformat(text)
+    assert parsed.utcoffset() == datetime.timedelta(0), text
+    return parsed
+
+
 def create_queue(api, queue_id="lab"):
     body = {"queue_id": queue_id, "title": "Lab help", "password": PASSWORD, "name": "Desk 1"}
     return api("post", "/queues", json=body, status=201).json
@@ -110,7 +118,8 @@ def test_a_queue_is_created_and_its_creator_gets_a_token(api):
         "queue_id": "lab",
         "title": "Lab help",
         "version": status["version"],
-        "now_serving": "–",
+        "now_serving": None,
+        "now_serving_text": "–",
         "waiting": 0,
         "status": "open",
         "announcement": "",
@@ -231,7 +240,7 @@ def test_updates_answer_at_once_without_since_and_after_a_change(api):
     assert changed["state"] == "called"
     assert changed["version"] > now["version"]
     queue = api("get", f"/queues/lab/updates?since={now['version']}").json
-    assert queue["now_serving"] == "1"
+    assert (queue["now_serving"], queue["now_serving_text"]) == (1, "1")
     console = api("get", f"/queues/lab/console/updates?since={now['version']}", token=owner)
     assert console.json["current_number"] == 1
 
@@ -255,7 +264,8 @@ def test_the_api_works_under_a_path_prefix(app):
     ticket = api("post", "/queues/lab/tickets", status=201).json
     assert ticket["links"] == {
         "page": f"http://localhost/tools/tan/lab/ticket/{ticket['token']}",
-        "api": f"/tools/tan/api/v1/tickets/{ticket['token']}",
+        "api": f"http://localhost/tools/tan/api/v1/tickets/{ticket['token']}",
+        "updates": f"http://localhost/tools/tan/api/v1/tickets/{ticket['token']}/updates",
     }
 
 
@@ -354,7 +364,8 @@ def test_an_expiring_invitation_stops_signing_in_when_it_expires(app, api):
     owner = create_queue(api)["token"]
     body = {"name": "Desk 2", "valid_for_hours": 8}
     made = api("post", "/queues/lab/invitations", json=body, token=owner, status=201).json
-    assert made["expires_at"] == pytest.approx(made["created_at"] + 8 * 3600)
+    made_at, expires_at = (moment(made[key]) for key in ("created_at", "expires_at"))
+    assert expires_at - made_at == datetime.timedelta(hours=8)
     api("post", "/queues/lab/servicers", json={"code": made["code"]}, status=201)
     later = app.clock() + 8 * 3600 + 1
     app.clock = lambda: later
@@ -551,3 +562,148 @@ def test_json_no_database_can_store_or_nested_too_deep_is_a_400(api):
     ):
         response = api("post", "/queues", body=body, content_type="application/json", status=400)
         assert response.json["error"] == {"code": "bad_request", "message": "Send a JSON object."}
+
+
+# -- errors that say what is wrong ----------------------------------------------------
+
+
+def test_a_valid_token_on_a_queue_that_does_not_exist_is_told_there_is_no_such_queue(api):
+    owner = create_queue(api)["token"]
+    for method, path, body in (
+        ("get", "/queues/nosuch/console", None),
+        ("post", "/queues/nosuch/next", None),
+        ("get", "/queues/nosuch/settings", None),
+        ("post", "/queues/nosuch/options", {"no_show_policy": "end"}),
+        ("delete", "/queues/nosuch/servicers/me", None),
+    ):
+        for token in (owner, None):
+            refused = api(method, path, json=body, token=token, status=404).json["error"]
+            assert refused == {"code": "not_found", "message": "There is no such queue."}, path
+    # Another queue's token on a queue that exists is still a 401.
+    create_queue(api, "other")
+    assert api("get", "/queues/other/console", token=owner, status=401).json["error"]["code"] == (
+        "unauthorized"
+    )
+
+
+def test_a_json_field_the_operation_does_not_take_is_refused_by_name(api):
+    misspelt = {**_queue_body("lab"), "titel": "Lab"}
+    refused = api("post", "/queues", json=misspelt, status=400).json["error"]
+    assert refused["code"] == "invalid"
+    assert refused["fields"] == {
+        "titel": "No such field: this request takes name, password, queue_id, title."
+    }
+    api("get", "/queues/lab", status=404)  # nothing was made
+    owner = create_queue(api)["token"]
+    typo = {"no_show_policy": "requeue", "max_wating": 3}
+    refused = api("post", "/queues/lab/options", json=typo, token=owner, status=400).json["error"]
+    assert set(refused["fields"]) == {"max_wating"}
+    settings = api("get", "/queues/lab/settings", token=owner).json
+    assert (settings["no_show_policy"], settings["max_waiting"]) == ("end", None)
+    cleared = api("post", "/queues/lab/clear", json={"really": True}, token=owner, status=400)
+    assert cleared.json["error"]["fields"] == {
+        "really": "No such field: this request takes no fields."
+    }
+    # An invitation's code signs in alone; a password beside it is not read.
+    code = api(
+        "post", "/queues/lab/invitations", json={"name": "Desk 2"}, token=owner, status=201
+    ).json["code"]
+    both = {"code": code, "password": PASSWORD}
+    refused = api("post", "/queues/lab/servicers", json=both, status=400).json["error"]
+    assert refused["fields"] == {"password": "No such field: this request takes code."}
+    wrong_type = api("post", "/queues/lab/servicers", json={"code": 42}, status=400).json["error"]
+    assert wrong_type["fields"] == {"code": "Send text."}
+
+
+def test_a_form_may_still_carry_fields_the_api_does_not_read(api):
+    form = {**_queue_body("lab"), "csrf_token": "from a page", "submit": "Create"}
+    assert api("post", "/queues", params=form, status=201).json["queue"]["queue_id"] == "lab"
+
+
+def test_a_json_body_sent_as_another_type_is_told_the_content_type_is_wrong(api):
+    body = b'{"queue_id": "lab", "title": "Lab", "password": "correct horse", "name": "Desk 1"}'
+    for content_type, sent in (
+        ("text/plain", "as text/plain"),
+        ("application/jsonx", "as application/jsonx"),
+        ("", "without a Content-Type"),
+    ):
+        response = api("post", "/queues", body=body, content_type=content_type, status=415)
+        assert response.json["error"] == {
+            "code": "unsupported_media_type",
+            "message": f"The body was sent {sent}: send JSON with Content-Type: "
+            "application/json (or a form, application/x-www-form-urlencoded).",
+        }
+    api("get", "/queues/lab", status=404)
+    owner = create_queue(api)["token"]
+    api("post", "/queues/lab/status", body=b'{"status": "paused"}', token=owner, status=415)
+    code = b'{"code": "x"}'
+    api("post", "/queues/lab/servicers", body=code, content_type="text/plain", status=415)
+    assert api("get", "/queues/lab").json["status"] == "open"
+    api("post", "/queues/lab/tickets", status=201)
+    press = b'{"expected_current": null}'
+    api("post", "/queues/lab/next", body=press, content_type="text/plain", token=owner, status=415)
+    assert api("get", "/queues/lab/console", token=owner).json["current_number"] is None
+
+
+# -- typed values --------------------------------------------------------------------
+
+
+def test_answers_carry_numbers_seconds_and_utc_times_with_words_beside_them(app, api):
+    now = [1_800_000_000.0]
+    app.clock = lambda: now[0]
+    owner = create_queue(api)["token"]
+    tickets = [api("post", "/queues/lab/tickets", status=201).json for _ in range(5)]
+    first = tickets[0]
+    assert (first["estimate"], first["estimate_text"]) == (None, None)
+    console = api("get", "/queues/lab/console", token=owner).json
+    assert (console["current_number"], console["called_at"], console["flow"]) == (None, None, None)
+    assert console["now_serving"] is None and console["now_serving_text"] == "–"
+    for _ in range(4):  # three services of two minutes each: the wait can be estimated
+        api("post", "/queues/lab/next", token=owner)
+        now[0] += 120
+    console = api("get", "/queues/lab/console", token=owner).json
+    assert (console["current_number"], console["now_serving"]) == (4, 4)
+    assert moment(console["called_at"]).timestamp() == now[0] - 120
+    assert console["called"] == "called 2 min ago"
+    last = api("get", f"/tickets/{tickets[4]['token']}").json
+    assert last["estimate"] == {"low_seconds": 120, "high_seconds": 120}
+    assert last["estimate_text"] == "about 2–3 minutes"
+    assert "Estimated wait: about 2–3 minutes" in last["detail"]
+    status = api("get", "/queues/lab").json
+    assert (status["now_serving"], status["now_serving_text"]) == (4, "4")
+    made = api("post", "/queues/lab/invitations", json={"name": "Desk 2"}, token=owner, status=201)
+    assert made.json["created_at"] == "2027-01-15T08:08:00Z"
+    assert made.json["expires_at"] is None
+
+
+def test_with_several_desks_now_serving_is_the_number_called_last(api):
+    owner = create_queue(api)["token"]
+    desk2 = api(
+        "post", "/queues/lab/servicers", json={"name": "Desk 2", "password": PASSWORD}, status=201
+    ).json["token"]
+    for _ in range(2):
+        api("post", "/queues/lab/tickets", status=201)
+    api("post", "/queues/lab/next", token=owner)
+    api("post", "/queues/lab/next", token=desk2)
+    status = api("get", "/queues/lab").json
+    assert (status["now_serving"], status["now_serving_text"]) == (2, "2, 1")
+    assert [desk["number"] for desk in status["serving"]] == [2, 1]
+
+
+def test_every_link_and_location_in_an_answer_is_absolute(api):
+    created = api("post", "/queues", json=_queue_body("lab"), status=201)
+    assert created.headers["Location"] == "http://localhost/api/v1/queues/lab"
+    taken = api("post", "/queues/lab/tickets", status=201)
+    token = taken.json["token"]
+    assert taken.headers["Location"] == f"http://localhost/api/v1/tickets/{token}"
+    assert taken.json["links"] == {
+        "page": f"http://localhost/lab/ticket/{token}",
+        "api": f"http://localhost/api/v1/tickets/{token}",
+        "updates": f"http://localhost/api/v1/tickets/{token}/updates",
+    }
+    assert (
+        api("get", taken.json["links"]["api"].removeprefix("http://localhost/api/v1")).json[
+            "number"
+        ]
+        == 1
+    )

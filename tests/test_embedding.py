@@ -102,7 +102,8 @@ def test_api_urls_are_under_the_prefix_and_each_instance_has_its_own_tickets(new
     assert taken.location == f"http://localhost/a/api/v1/tickets/{token}"
     assert taken.json["links"] == {
         "page": f"http://localhost/a/cet236/ticket/{token}",
-        "api": f"/a/api/v1/tickets/{token}",
+        "api": f"http://localhost/a/api/v1/tickets/{token}",
+        "updates": f"http://localhost/a/api/v1/tickets/{token}/updates",
     }
     assert api.get(f"/a/api/v1/tickets/{token}").json["number"] == 1
     api.get(f"/b/api/v1/tickets/{token}", status=404)
