@@ -17,6 +17,7 @@ from . import (
     forms,
     idempotency,
     limits,
+    mounts,
     owner,
     push,
     routing,
@@ -67,13 +68,18 @@ class Application:
         # The API's POSTs answered once per Idempotency-Key (idempotency.py).
         self.idempotent = idempotency.IdempotentPosts(self)
         self.clock = time.time
+        self.mount = None  # the SCRIPT_NAME of the first request (mounts.py)
 
     def close(self):
         """Stop the push watcher and close the database connections kept open."""
         self.updates.hub.close()
         self.store.close_all()
+        mounts.MOUNTS.forget(self)
 
     def __call__(self, environ, start_response):
+        if self.mount is None:
+            self.mount = environ.get("SCRIPT_NAME", "")
+            mounts.MOUNTS.note(self, self.store.path, self.mount)
         if environ.get("wsgi.multiprocess") and not self.store.exact:
             # Other processes serve too (gunicorn, mod_wsgi): ask SQLite on
             # every request whether they changed something (store.generation).

@@ -1,7 +1,10 @@
-"""Settings: app.ini's ``[app:main]`` values, overridden by the environment.
+"""Settings: app.ini's ``[app:main]`` values (the factory's arguments), then the environment.
 
-Any setting ``name`` can be overridden by the environment variable
-``TAKE_A_NUMBER_<NAME>`` (upper case), e.g. ``TAKE_A_NUMBER_DATABASE``.
+A setting the ini or the factory call gives wins. One it leaves out (or empty)
+is taken from the environment variable ``TAKE_A_NUMBER_<NAME>`` (upper case),
+e.g. ``TAKE_A_NUMBER_DATABASE``, else from its default: so two instances built
+with their own ``database=`` never both become the environment's one
+(docs/configuration.md, "Which value wins").
 """
 
 import os
@@ -53,7 +56,8 @@ def read_settings(settings, here=None, environ=None):
         raise SettingsError(f"unknown settings in [app:main]: {', '.join(sorted(unknown))}")
     result = {}
     for name, default in DEFAULTS.items():
-        value = environ.get(ENV_PREFIX + name.upper(), settings.get(name, default))
+        given = (settings.get(name), environ.get(ENV_PREFIX + name.upper()))
+        value = next((v for v in given if v is not None and v != ""), default)
         if not isinstance(default, str):
             try:
                 value = type(default)(value)

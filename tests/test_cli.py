@@ -54,13 +54,22 @@ def test_migrate_creates_the_database_where_the_ini_says(ini, tmp_path):
     assert applied == [name for name, _ in MIGRATIONS]
 
 
-def test_database_path_can_come_from_the_environment(ini, tmp_path):
-    path, _ = ini
+def test_database_path_can_come_from_the_environment_when_the_ini_leaves_it_out(tmp_path):
+    path = tmp_path / "site.ini"
+    path.write_text(f"[app:main]\nuse = config:{ROOT}/app.ini\n")
     elsewhere = tmp_path / "elsewhere" / "db.sqlite"
     env = dict(os.environ, TAKE_A_NUMBER_DATABASE=str(elsewhere))
     assert run("--config", str(path), "migrate", env=env).returncode == 0
     assert elsewhere.exists()
-    assert not (tmp_path / "data" / "site.sqlite").exists()
+
+
+def test_the_database_the_ini_sets_wins_over_the_environment(ini, tmp_path):
+    path, _ = ini
+    elsewhere = tmp_path / "elsewhere" / "db.sqlite"
+    env = dict(os.environ, TAKE_A_NUMBER_DATABASE=str(elsewhere))
+    assert run("--config", str(path), "migrate", env=env).returncode == 0
+    assert (tmp_path / "data" / "site.sqlite").exists()
+    assert not elsewhere.exists()
 
 
 def test_backup_copies_the_database_while_it_is_in_use(ini, tmp_path):

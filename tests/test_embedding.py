@@ -17,16 +17,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
+def make_site(stack, data_dir):
+    """The parent WSGI app of ``stack`` ("urlmap" or "python"), its databases in data_dir."""
+    if stack == "urlmap":
+        return loadapp(
+            "config:" + os.path.join(HERE, "embedding.ini"), global_conf={"data_dir": data_dir}
+        )
+    example = runpy.run_path(os.path.join(ROOT, "examples", "embed.py"))
+    return example["make_site"](data_dir)
+
+
 @pytest.fixture(params=["urlmap", "python"])
 def site(request, tmp_path):
     """The parent WSGI app, with its own databases under tmp_path."""
-    if request.param == "urlmap":
-        return loadapp(
-            "config:" + os.path.join(HERE, "embedding.ini"),
-            global_conf={"data_dir": str(tmp_path)},
-        )
-    example = runpy.run_path(os.path.join(ROOT, "examples", "embed.py"))
-    return example["make_site"](str(tmp_path))
+    return make_site(request.param, str(tmp_path))
 
 
 @pytest.fixture
@@ -154,3 +158,26 @@ def test_a_session_cookie_copied_to_the_other_instance_is_refused(new_browser):
     assert "Now serving" in intruder.get("/a/cet236/serve").text
     b_page = intruder.get("/b/cet236/serve")
     assert b_page.html.find("input", attrs={"name": "password"}) is not None
+
+
+@pytest.mark.parametrize("stack", ["urlmap", "python"])
+def test_the_environments_database_never_merges_two_instances_given_their_own(
+    stack, tmp_path, monkeypatch
+):
+    # The docs' systemd unit, deploy/apache/envvars and deploy/gunicorn.conf.py set it.
+    shared = tmp_path / "environment" / "take-a-number.sqlite"
+    monkeypatch.setenv("TAKE_A_NUMBER_DATABASE", str(shared))
+    browser = TestApp(make_site(stack, str(tmp_path)))
+    body = {"queue_id": "cet236", "title": "Lab A", "password": PASSWORD, "name": "Desk 1"}
+    token = browser.post_json("/a/api/v1/queues", body, status=201).json["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    console = browser.get("/a/api/v1/queues/cet236/console", headers=bearer).json
+    assert console["title"] == "Lab A"
+    refused = browser.get("/b/api/v1/queues/cet236/console", headers=bearer, status=404)
+    assert refused.json["error"]["code"] == "not_found"
+    body["title"] = "Lab B"
+    browser.post_json("/b/api/v1/queues", body, status=201)  # the same name, a new queue
+    assert (tmp_path / "a" / "queues.sqlite").exists()
+    assert (tmp_path / "b" / "queues.sqlite").exists()
+    assert not shared.exists()

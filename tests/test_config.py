@@ -1,0 +1,65 @@
+"""Settings: which value wins: the ini's (or the factory's argument), the environment's."""
+
+import logging
+
+from webtest import TestApp
+
+from take_a_number import config, main
+
+ENVIRONMENT = {
+    "TAKE_A_NUMBER_DATABASE": "/srv/environment.sqlite",
+    "TAKE_A_NUMBER_PUSH_MAX_HELD": "30",
+    "TAKE_A_NUMBER_SECRET": "from the environment",
+}
+
+
+def test_a_setting_the_ini_gives_wins_over_the_environment():
+    settings = config.read_settings(
+        {"database": "/srv/mine.sqlite", "push_max_held": "0"}, here="/srv", environ=ENVIRONMENT
+    )
+    assert settings["database"] == "/srv/mine.sqlite"
+    assert settings["push_max_held"] == 0
+
+
+def test_the_environment_fills_what_the_ini_leaves_out_or_empty():
+    settings = config.read_settings({"secret": ""}, here="/srv", environ=ENVIRONMENT)
+    assert settings["database"] == "/srv/environment.sqlite"
+    assert settings["push_max_held"] == 30
+    assert settings["secret"] == "from the environment"
+
+
+def test_a_setting_nobody_gives_has_its_default_beside_the_ini():
+    settings = config.read_settings({}, here="/srv/site", environ={})
+    assert settings["database"] == "/srv/site/var/take-a-number.sqlite"
+    assert settings["push_max_held"] == config.DEFAULTS["push_max_held"]
+
+
+def test_two_instances_on_one_database_at_two_mount_points_are_logged_once(tmp_path, caplog):
+    database = str(tmp_path / "one.sqlite")
+    first, second = main({}, database=database), main({}, database=database)
+    try:
+        with caplog.at_level(logging.WARNING, logger="take_a_number"):
+            for _ in range(2):
+                TestApp(first, extra_environ={"SCRIPT_NAME": "/a"}).get("/")
+                TestApp(second, extra_environ={"SCRIPT_NAME": "/b"}).get("/")
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1
+        assert "mounted at '/a' and '/b' share the database" in warnings[0]
+        assert database in warnings[0]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_instances_with_their_own_databases_or_one_mount_point_are_not_logged(tmp_path, caplog):
+    apps = [main({}, database=str(tmp_path / name)) for name in ("a.sqlite", "b.sqlite")]
+    same = main({}, database=str(tmp_path / "a.sqlite"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="take_a_number"):
+            TestApp(apps[0], extra_environ={"SCRIPT_NAME": "/a"}).get("/")
+            TestApp(apps[1], extra_environ={"SCRIPT_NAME": "/b"}).get("/")
+            TestApp(same, extra_environ={"SCRIPT_NAME": "/a"}).get("/")
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    finally:
+        for app in (*apps, same):
+            app.close()
