@@ -8,19 +8,53 @@ import platform
 import resource
 import sys
 
-from paste.deploy import appconfig, loadapp, loadserver
-from paste.deploy.loadwsgi import SERVER, loadcontext
+from paste.deploy import loadapp, loadserver
+from paste.deploy.loadwsgi import APP, SERVER, loadcontext
 
 from . import config, make_store
+from . import main as app_factory
 
 
 def _config_uri(path):
     return "config:" + os.path.abspath(path)
 
 
-def _settings(path):
-    conf = appconfig(_config_uri(path))
-    return config.read_settings(dict(conf.local_conf), here=conf.global_conf.get("here"))
+def instances(path):
+    """{section name: settings} of every Take A Number app in the ini, in its order.
+
+    One for an ini whose [app:main] is the app; one per app for a composite
+    (a urlmap, say, whose [app:a] and [app:b] each use egg:take-a-number).
+    """
+    parser = configparser.RawConfigParser()
+    parser.read(path)
+    found = {}
+    for section in parser.sections():
+        kind, _, name = section.partition(":")
+        if kind.strip() not in ("app", "application") or not name.strip():
+            continue
+        try:
+            context = loadcontext(APP, _config_uri(path), name=name.strip())
+        except (LookupError, ImportError):
+            continue  # another app, whose package is not here: not ours to act on
+        if context.object is app_factory:
+            found[name.strip()] = config.read_settings(
+                dict(context.local_conf), here=context.global_conf.get("here")
+            )
+    if not found:
+        raise config.SettingsError("no app in it uses egg:take-a-number")
+    return found
+
+
+def chosen_instances(args):
+    """The instances a command acts on: every one, or the one --app names."""
+    found = instances(args.config)
+    if args.app is None:
+        return found
+    if args.app not in found:
+        raise config.SettingsError(
+            f"no Take A Number app [app:{args.app}]; its apps are: {', '.join(found)}"
+        )
+    return {args.app: found[args.app]}
 
 
 def _setup_logging(path):
@@ -41,8 +75,10 @@ def _setup_logging(path):
 RESERVED_THREADS = 8
 
 
-def check_push_capacity(path, settings):
+def check_push_capacity(path, held):
     """Refuse a waitress configuration in which held push requests could take every thread.
+
+    ``held``: the push_max_held of each app the server serves.
 
     Returns waitress's connection_limit (None for another server).
     """
@@ -54,11 +90,12 @@ def check_push_capacity(path, settings):
     if server.object.__module__.split(".")[0] != "waitress":
         return
     threads = int(server.local_conf.get("threads", "4"))
-    needed = settings["push_max_held"] + RESERVED_THREADS
+    needed = sum(held) + RESERVED_THREADS
     if threads < needed:
+        of_apps = f" (the sum of its {len(held)} apps')" if len(held) > 1 else ""
         raise config.SettingsError(
             f"waitress threads = {threads} leaves no room for pages when push_max_held = "
-            f"{settings['push_max_held']} requests are held; set threads to at least "
+            f"{sum(held)}{of_apps} requests are held; set threads to at least "
             f"{needed} or lower push_max_held"
         )
     return int(server.local_conf.get("connection_limit", "100"))
@@ -116,7 +153,8 @@ def serve(args):
     if again:
         os.execve(*again)
     _setup_logging(args.config)
-    connection_limit = check_push_capacity(os.path.abspath(args.config), _settings(args.config))
+    held = [settings["push_max_held"] for settings in instances(args.config).values()]
+    connection_limit = check_push_capacity(os.path.abspath(args.config), held)
     if connection_limit:
         raise_open_files_limit(connection_limit)
     app = loadapp(_config_uri(args.config))
@@ -125,15 +163,23 @@ def serve(args):
 
 
 def migrate(args):
-    store = make_store(_settings(args.config))
-    names = store.applied_migrations()
-    print(f"{store.path}: schema up to date ({len(names)} migrations: {', '.join(names)})")
+    for settings in chosen_instances(args).values():
+        store = make_store(settings)
+        names = store.applied_migrations()
+        print(f"{store.path}: schema up to date ({len(names)} migrations: {', '.join(names)})")
 
 
 def backup(args):
     if os.path.exists(args.path):
         raise SystemExit(f"error: {args.path} exists; choose a new file name")
-    store = make_store(_settings(args.config))
+    found = chosen_instances(args)
+    if len(found) > 1:
+        raise config.SettingsError(
+            f"it has {len(found)} Take A Number apps ({', '.join(found)}), each with its "
+            "own database: back up one at a time, naming it with --app NAME"
+        )
+    [settings] = found.values()
+    store = make_store(settings)
     store.backup(args.path)
     print(f"backed up {store.path} to {args.path}")
 
@@ -154,9 +200,20 @@ def main(argv=None):
     commands.add_parser(
         "serve", parents=[after], help="serve the app with the [server:main] of the ini file"
     )
-    commands.add_parser("migrate", parents=[after], help="create or upgrade the database schema")
+    # A composite ini (a urlmap of several apps): --app picks one of its [app:NAME].
+    one_app = argparse.ArgumentParser(add_help=False)
+    one_app.add_argument(
+        "--app", metavar="NAME", help="only the app of [app:NAME] (default: every app of the ini)"
+    )
+    commands.add_parser(
+        "migrate",
+        parents=[after, one_app],
+        help="create or upgrade the database schema (of each app of a composite ini)",
+    )
     backup_parser = commands.add_parser(
-        "backup", parents=[after], help="copy the database to PATH, safely while the app serves"
+        "backup",
+        parents=[after, one_app],
+        help="copy the database to PATH, safely while the app serves",
     )
     backup_parser.add_argument("path", metavar="PATH")
     args = parser.parse_args(argv)

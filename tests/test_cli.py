@@ -215,3 +215,67 @@ def test_an_operators_own_malloc_tunables_are_kept():
         {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, libc="glibc"
     )
     assert environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0"
+
+
+@pytest.fixture
+def composite_ini(tmp_path):
+    """Two instances in a urlmap, as tests/embedding.ini (and docs/deployment.md) compose them."""
+    port = free_port()
+    with open(os.path.join(ROOT, "tests", "embedding.ini")) as f:
+        embedding = f.read()
+    path = tmp_path / "embed.ini"
+    path.write_text(
+        f"[DEFAULT]\ndata_dir = %(here)s/data\n\n{embedding}\n"
+        "[server:main]\nuse = egg:waitress#main\nhost = 127.0.0.1\n"
+        f"port = {port}\nthreads = 1020\n"
+    )
+    return path, port
+
+
+def test_migrate_acts_on_every_app_of_a_composite_ini(composite_ini, tmp_path):
+    path, _ = composite_ini
+    result = run("--config", str(path), "migrate")
+    assert result.returncode == 0, result.stderr
+    for name in ("a", "b"):
+        database = tmp_path / "data" / name / "queues.sqlite"
+        assert database.exists()
+        assert f"{database}: schema up to date" in result.stdout
+    only_a = run("--config", str(path), "migrate", "--app", "queue_a")
+    assert only_a.stdout.count("schema up to date") == 1
+
+
+def test_backup_of_a_composite_ini_is_one_app_at_a_time_named_with_app(composite_ini, tmp_path):
+    path, _ = composite_ini
+    refused = run("--config", str(path), "backup", str(tmp_path / "copy.sqlite"))
+    assert refused.returncode == 1
+    assert "2 Take A Number apps (queue_a, queue_b)" in refused.stderr
+    assert "--app NAME" in refused.stderr
+    copied = run("--config", str(path), "backup", "--app", "queue_b", str(tmp_path / "b.sqlite"))
+    assert copied.returncode == 0, copied.stderr
+    assert f"backed up {tmp_path / 'data' / 'b' / 'queues.sqlite'}" in copied.stdout
+    unknown = run("--config", str(path), "backup", "--app", "queue_c", str(tmp_path / "c.sqlite"))
+    assert "no Take A Number app [app:queue_c]; its apps are: queue_a, queue_b" in unknown.stderr
+
+
+def test_serve_refuses_threads_below_the_push_of_every_app_together(composite_ini):
+    path, _ = composite_ini
+    path.write_text(path.read_text().replace("threads = 1020", "threads = 600"))
+    result = run("--config", str(path), "serve")
+    assert result.returncode == 1
+    assert "push_max_held = 1000 (the sum of its 2 apps') requests" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_serves_a_composite_ini_of_two_apps(composite_ini):
+    path, port = composite_ini
+    process = subprocess.Popen(
+        [COMMAND, "--config", str(path), "serve"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for prefix in ("/a", "/b"):
+            response = wait_for(f"http://127.0.0.1:{port}{prefix}/", process)
+            assert response.status == 200
+            assert f'action="{prefix}/' in response.read().decode()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
