@@ -1,6 +1,34 @@
+import os
+import shutil
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
+
+# What `take-a-number init` writes (take_a_number/site_files.py): copied, as they
+# are at build time, into the package's site/, since a wheel carries nothing
+# outside its packages.
+SITE_FILES = ["app.ini", "runner.py", "deploy"]
+
+
+class BuildWithSiteFiles(build_py):
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return  # an editable install reads them from the checkout itself
+        site = os.path.join(self.build_lib, "take_a_number", "site")
+        for name in SITE_FILES:
+            if os.path.isdir(name):
+                shutil.copytree(
+                    name,
+                    os.path.join(site, name),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                    dirs_exist_ok=True,
+                )
+            else:
+                os.makedirs(site, exist_ok=True)
+                shutil.copy2(name, site)
+
 
 setup(
     name="take-a-number",
@@ -56,6 +84,7 @@ setup(
             "Paste>=3.10",
         ],
     },
+    cmdclass={"build_py": BuildWithSiteFiles},
     entry_points={
         "paste.app_factory": ["main = take_a_number:main"],
         "console_scripts": ["take-a-number = take_a_number.cli:main"],

@@ -11,7 +11,7 @@ import sys
 from paste.deploy import loadapp, loadserver
 from paste.deploy.loadwsgi import APP, SERVER, loadcontext
 
-from . import config, make_store
+from . import config, make_store, site_files
 from . import main as app_factory
 
 
@@ -184,13 +184,28 @@ def backup(args):
     print(f"backed up {store.path} to {args.path}")
 
 
+def init(args):
+    try:
+        written = site_files.write(args.directory, deploy=args.deploy, force=args.force)
+    except FileExistsError as error:
+        raise SystemExit(
+            f"error: {args.directory} already has {error}; nothing written (--force replaces them)"
+        ) from None
+    for path in written:
+        print(f"wrote {path}")
+    print(
+        f"serve it: cd {args.directory} && take-a-number serve (or any WSGI server: "
+        "take_a_number.wsgi:application reads ./app.ini)"
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="take-a-number", description="Take A Number: a deli-counter queue in the browser."
     )
     parser.add_argument(
         "--config",
-        default=os.environ.get("TAKE_A_NUMBER_CONFIG", "app.ini"),
+        default=config.config_file(os.environ),
         help="PasteDeploy ini file (default: app.ini, or $TAKE_A_NUMBER_CONFIG)",
     )
     # --config also works after the command: take-a-number serve --config other.ini
@@ -216,11 +231,21 @@ def main(argv=None):
         help="copy the database to PATH, safely while the app serves",
     )
     backup_parser.add_argument("path", metavar="PATH")
+    init_parser = commands.add_parser(
+        "init", help="write a commented app.ini (and, with --deploy, the deploy files) into DIR"
+    )
+    init_parser.add_argument("directory", metavar="DIR")
+    init_parser.add_argument(
+        "--deploy",
+        action="store_true",
+        help="also write runner.py and deploy/ (gunicorn, Apache, nginx, ...)",
+    )
+    init_parser.add_argument("--force", action="store_true", help="replace files already there")
     args = parser.parse_args(argv)
-    if not os.path.exists(args.config):
+    if args.command != "init" and not os.path.exists(args.config):
         parser.error(f"no such config file: {args.config}")
     try:
-        {"serve": serve, "migrate": migrate, "backup": backup}[args.command](args)
+        {"serve": serve, "migrate": migrate, "backup": backup, "init": init}[args.command](args)
     except config.SettingsError as error:
         raise SystemExit(f"error in {args.config}: {error}") from None
     return 0

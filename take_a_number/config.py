@@ -12,6 +12,8 @@ import os
 from . import cors, limits
 
 ENV_PREFIX = "TAKE_A_NUMBER_"
+# The ini file the command and take_a_number.wsgi read, unless told otherwise.
+DEFAULT_CONFIG_FILE = "app.ini"
 
 # Every setting with its default; app.ini documents each of them. A number's
 # default is an int or a float: its value must be one too.
@@ -41,6 +43,11 @@ DEFAULTS = {
 
 # Proxies commonly time out after 60 s; a held request must answer well before.
 MAX_HOLD_SECONDS = 55
+
+
+def config_file(environ):
+    """The ini file to read: ``$TAKE_A_NUMBER_CONFIG``, else app.ini in the current directory."""
+    return environ.get(ENV_PREFIX + "CONFIG") or DEFAULT_CONFIG_FILE
 
 
 class SettingsError(ValueError):

@@ -279,3 +279,74 @@ def test_serve_serves_a_composite_ini_of_two_apps(composite_ini):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_init_writes_the_commented_app_ini_and_keeps_an_edited_one(tmp_path):
+    site = tmp_path / "site"
+    written = run("init", str(site))
+    assert written.returncode == 0, written.stderr
+    with open(os.path.join(ROOT, "app.ini")) as f:
+        assert (site / "app.ini").read_text() == f.read()
+    assert sorted(os.listdir(site)) == ["app.ini"]  # the deploy files only on request
+    (site / "app.ini").write_text("# edited\n")
+    again = run("init", str(site))
+    assert again.returncode == 1
+    assert "already has app.ini; nothing written (--force replaces them)" in again.stderr
+    assert (site / "app.ini").read_text() == "# edited\n"
+    assert run("init", str(site), "--force").returncode == 0
+    assert (site / "app.ini").read_text().startswith("# Take A Number")
+
+
+def test_init_deploy_writes_runner_and_every_deploy_file(tmp_path):
+    site = tmp_path / "site"
+    assert run("init", "--deploy", str(site)).returncode == 0
+    expected = {"app.ini", "runner.py"}
+    for folder, dirs, files in os.walk(os.path.join(ROOT, "deploy")):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        expected |= {os.path.relpath(os.path.join(folder, f), ROOT) for f in files}
+    written = {
+        os.path.relpath(os.path.join(folder, f), site)
+        for folder, _, files in os.walk(site)
+        for f in files
+    }
+    assert written == expected
+    assert os.access(site / "deploy" / "elasticbeanstalk" / "data-dir.sh", os.X_OK)
+
+
+def test_the_wsgi_module_without_an_ini_says_how_to_get_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TAKE_A_NUMBER_CONFIG"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import take_a_number.wsgi"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert f"no such config file: {tmp_path / 'app.ini'}" in result.stderr
+    assert "TAKE_A_NUMBER_CONFIG" in result.stderr
+    assert "take-a-number init DIR" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_wsgi_module_serves_the_ini_named_by_take_a_number_config(ini, tmp_path):
+    path, port = ini
+    env = dict(os.environ, TAKE_A_NUMBER_CONFIG=str(path))
+    process = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "waitress-serve"),
+            f"--port={port}",
+            "--host=127.0.0.1",
+            "take_a_number.wsgi:application",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(f"http://127.0.0.1:{port}/", process).status == 200
+        assert (tmp_path / "data" / "site.sqlite").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

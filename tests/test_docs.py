@@ -27,6 +27,10 @@ def test_every_command_is_in_the_readme(command):
     assert f"take-a-number [--config app.ini] {command}" in read("README.md")
 
 
+def test_init_is_in_the_readme():
+    assert "take-a-number init [--deploy] DIR" in read("README.md")
+
+
 def test_ci_runs_the_readme_test_command():
     assert "bash scripts/test" in read("README.md")
     assert "bash scripts/test" in read(".ci/run")

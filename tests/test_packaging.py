@@ -1,6 +1,7 @@
 """Packaging: the sdist and the wheel build and pass twine's checks, and the wheel,
 installed in a fresh virtualenv outside the checkout, serves the app from another
-directory with its own templates and static files."""
+directory with its own templates and static files, and writes a site with
+``take-a-number init`` that gunicorn serves through ``take_a_number.wsgi:application``."""
 
 import os
 import subprocess
@@ -46,6 +47,25 @@ def test_wheel_carries_every_template_and_static_file_inside_the_package(dist):
     assert "take_a_number/cli.py" in names
     assert "take_a_number/openapi.json" in names  # the API's document
     assert not any(name.startswith(("tests/", "templates/", "static/")) for name in names)
+
+
+def test_wheel_carries_app_ini_runner_and_the_deploy_files_for_init(dist):
+    with zipfile.ZipFile(dist["whl"]) as wheel:
+        names = set(wheel.namelist())
+        assert wheel.read("take_a_number/site/app.ini") == open_bytes("app.ini")
+    assert "take_a_number/site/runner.py" in names
+    assert "take_a_number/wsgi.py" in names
+    for folder, dirs, files in os.walk(os.path.join(ROOT, "deploy")):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            path = os.path.relpath(os.path.join(folder, name), ROOT)
+            assert f"take_a_number/site/{path}" in names
+    assert not any("__pycache__" in name and "/site/" in name for name in names)
+
+
+def open_bytes(name):
+    with open(os.path.join(ROOT, name), "rb") as f:
+        return f.read()
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +123,46 @@ def test_take_a_number_serve_with_another_config_from_another_directory(installe
         main_flow(url, "lab")
         assert Browser(url).get("/static/live.js").status == 200
     assert (tmp_path / "data" / "queues.sqlite").exists()
+
+
+def test_a_site_written_by_init_is_served_by_gunicorn_through_the_wsgi_module(installed, tmp_path):
+    """docs/deployment.md, "Installing a wheel": init --deploy, then gunicorn with the
+    written deploy/gunicorn.conf.py and take_a_number.wsgi:application."""
+    bin_dir = installed / "bin"
+    pip = subprocess.run(
+        [bin_dir / "pip", "install", "--quiet", "gunicorn"],
+        env=server_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert pip.returncode == 0, pip.stderr
+    site = tmp_path / "site"
+    init = subprocess.run(
+        [bin_dir / "take-a-number", "init", "--deploy", str(site)],
+        cwd=tmp_path,
+        env=server_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert init.returncode == 0, init.stderr
+    assert (site / "app.ini").read_bytes() == open_bytes("app.ini")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    database = tmp_path / "data" / "take-a-number.sqlite"
+    with Processes() as start:
+        start(
+            [
+                bin_dir / "gunicorn",
+                "--config",
+                site / "deploy" / "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "take_a_number.wsgi:application",
+            ],
+            tmp_path / "gunicorn.log",
+            cwd=tmp_path,  # not the site: gunicorn.conf.py changes to it
+            env=server_env(TAKE_A_NUMBER_DATABASE=database),
+        ).wait_until_it_answers(url + "/")
+        main_flow(url, "lab")
+        assert Browser(url).get("/static/live.js").status == 200
+    assert database.exists()
