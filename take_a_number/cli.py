@@ -1,4 +1,4 @@
-"""The ``take-a-number`` command: serve, migrate and backup."""
+"""The ``take-a-number`` command: serve, migrate, backup and init."""
 
 import argparse
 import configparser
@@ -25,20 +25,20 @@ def instances(path):
     One for an ini whose [app:main] is the app; one per app for a composite
     (a urlmap, say, whose [app:a] and [app:b] each use egg:take-a-number).
     """
-    parser = configparser.RawConfigParser()
+    parser = configparser.RawConfigParser(strict=False)
     parser.read(path)
     found = {}
     for section in parser.sections():
-        kind, _, name = section.partition(":")
-        if kind.strip() not in ("app", "application") or not name.strip():
+        kind, _, name = (part.strip() for part in section.partition(":"))
+        if kind not in ("app", "application") or not name:
             continue
         try:
-            context = loadcontext(APP, _config_uri(path), name=name.strip())
+            context = loadcontext(APP, _config_uri(path), name=name)
         except (LookupError, ImportError):
             continue  # another app, whose package is not here: not ours to act on
         if context.object is app_factory:
-            found[name.strip()] = config.read_settings(
-                dict(context.local_conf), here=context.global_conf.get("here")
+            found[name] = config.read_settings(
+                dict(context.local_conf), here=context.global_conf.get("here"), section=name
             )
     if not found:
         raise config.SettingsError("no app in it uses egg:take-a-number")

@@ -54,13 +54,13 @@ class SettingsError(ValueError):
     """A setting has a value the app cannot use."""
 
 
-def read_settings(settings, here=None, environ=None):
-    """The complete, typed settings for the app factory."""
+def read_settings(settings, here=None, environ=None, section="main"):
+    """The complete, typed settings for the app factory (of ``[app:<section>]``)."""
     environ = os.environ if environ is None else environ
     here = here or os.getcwd()
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
-        raise SettingsError(f"unknown settings in [app:main]: {', '.join(sorted(unknown))}")
+        raise SettingsError(f"unknown settings in [app:{section}]: {', '.join(sorted(unknown))}")
     result = {}
     for name, default in DEFAULTS.items():
         given = (settings.get(name), environ.get(ENV_PREFIX + name.upper()))

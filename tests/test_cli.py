@@ -350,3 +350,11 @@ def test_the_wsgi_module_serves_the_ini_named_by_take_a_number_config(ini, tmp_p
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_an_unknown_setting_in_a_composite_names_its_app(composite_ini):
+    path, _ = composite_ini
+    path.write_text(path.read_text().replace("[app:queue_b]\n", "[app:queue_b]\ndatabse = x\n"))
+    result = run("--config", str(path), "migrate")
+    assert result.returncode == 1
+    assert "unknown settings in [app:queue_b]: databse" in result.stderr
