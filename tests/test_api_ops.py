@@ -40,7 +40,7 @@ def take(api, queue_id="lab"):
 # Each page route, and the API operation that does the same; None: nothing to do there.
 PAGE_ACTIONS = {
     "home": None,  # the form of create_queue
-    "create_queue": "api_queues",
+    "create_queue": "api_create_queue",
     "static": None,
     "join": "api_queue",
     "queue_updates": "api_queue_updates",

@@ -68,7 +68,7 @@ def test_a_generated_client_runs_the_queue_with_typed_answers(server, generated)
     anyone = generated.Client(base_url=api, raise_on_unexpected_status=True)
 
     body = models.CreateQueue(queue_id="lab", title="Lab help", password=PASSWORD, name="Desk 1")
-    created = operation(generated, "queues", "queues").sync(client=anyone, body=body)
+    created = operation(generated, "queues", "create_queue").sync(client=anyone, body=body)
     assert isinstance(created, models.QueueCreated)
     assert created.queue.status is models.QueueState.OPEN
     assert (created.queue.now_serving, created.queue.now_serving_text) == (None, "–")
@@ -133,7 +133,7 @@ def test_a_generated_client_reads_every_error_as_one_typed_shape(server, generat
     refused = operation(generated, "servicers", "console").sync_detailed("nosuch", client=forged)
     assert refused.status_code == 404  # no such queue, whatever the token
     body = models.CreateQueue(queue_id="other", title="Other", password=PASSWORD, name="Desk 1")
-    operation(generated, "queues", "queues").sync(client=anyone, body=body)
+    operation(generated, "queues", "create_queue").sync(client=anyone, body=body)
     refused = operation(generated, "servicers", "call_next").sync_detailed("other", client=forged)
     assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
     assert refused.parsed.error.code is models.ErrorCode.UNAUTHORIZED
@@ -142,5 +142,5 @@ def test_a_generated_client_reads_every_error_as_one_typed_shape(server, generat
     )
     assert wrong.error.code is models.ErrorCode.WRONG_PASSWORD
     assert "password" in wrong.error.fields.additional_properties
-    taken = operation(generated, "queues", "queues").sync(client=anyone, body=body)
+    taken = operation(generated, "queues", "create_queue").sync(client=anyone, body=body)
     assert taken.error.code is models.ErrorCode.QUEUE_EXISTS

@@ -231,10 +231,10 @@ def test_every_example_fits_its_schema():
 
 
 def test_every_operation_declares_the_errors_and_headers_it_can_answer():
-    body_taking = {"queues", "sign_in", "status", "options", "hours", "clear", "tokens", "invite"}
-    body_taking |= {"call_next", "done", "no_show", "recall"}  # the Press precondition
-    with_location = {"queues", "take"}
-    conflicts = {"queues", "take", "leave", "sign_in", "tokens", "invite", "revoke"}
+    body_taking = {"create_queue", "sign_in", "status", "options", "hours", "clear", "tokens"}
+    body_taking |= {"invite", "call_next", "done", "no_show", "recall"}  # buttons: Press
+    with_location = {"create_queue", "take"}
+    conflicts = {"create_queue", "take", "leave", "sign_in", "tokens", "invite", "revoke"}
     for name, operation in operations():
         answers = operation["responses"]
         op = operation["operationId"]
