@@ -12,6 +12,7 @@ import os
 import re
 import runpy
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -287,6 +288,42 @@ def test_gunicorn_workers_behind_nginx_keep_numbers_unique_and_push_across_proce
     numbers = take_numbers_at_once(url, "lab", 24, tls.client)
     assert sorted(numbers) == list(range(2, 26))
     assert_pushes_crossed_processes(access_log)
+
+
+def test_gunicorn_stops_at_once_when_live_updates_are_held(processes, tmp_path):
+    """SIGTERM, gunicorn's graceful stop: each worker finishes what it is answering,
+    and the app answers its held live updates at once (deploy/gunicorn.conf.py's
+    post_worker_init), instead of after up to push_hold_seconds."""
+    backend = free_port()
+    url = f"http://127.0.0.1:{backend}"
+    gunicorn = processes(
+        [program("gunicorn"), "--config", os.path.join(DEPLOY, "gunicorn.conf.py")]
+        + ["--bind", f"127.0.0.1:{backend}"],
+        tmp_path / "gunicorn.log",
+        cwd=tmp_path,
+        env=server_env(TAKE_A_NUMBER_DATABASE=tmp_path / "data" / "take-a-number.sqlite"),
+    ).wait_until_it_answers(url + "/")
+    owner = Browser(url)
+    home = owner.get("/")
+    owner.post("/", home, queue_id="lab", title="Lab help", password=PASSWORD, name="Desk 1")
+    customer = Browser(url)
+    taken = customer.post("/lab/take", customer.get("/lab"))
+    ticket_path = urllib.parse.urlsplit(taken.location).path
+    view, _ = customer.updates(ticket_path)
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        held = [pool.submit(Browser(url).updates, ticket_path, view["version"]) for _ in range(6)]
+        time.sleep(1)
+        assert not any(h.done() for h in held)
+        stopping = time.monotonic()
+        gunicorn.popen.send_signal(signal.SIGTERM)
+        gunicorn.popen.wait(timeout=40)
+        took = time.monotonic() - stopping
+        answers = [h.result(timeout=5)[0] for h in held]
+    print(f"gunicorn stopped {took:.2f} s after SIGTERM with 6 live updates held")
+    assert took < 3
+    # Their pages ask again a little later, of the server that replaces this one.
+    assert {answer["retry_after"] for answer in answers} == {5}
 
 
 # -- Apache with mod_wsgi ----------------------------------------------------------

@@ -154,6 +154,28 @@ def test_pages_that_already_show_a_change_do_not_hold_up_the_others(store, hub):
     assert hub.held == 0
 
 
+def test_closing_answers_every_held_request_at_once_and_holds_no_more(store, hub):
+    """A server stopping gracefully (gunicorn's SIGTERM) waits for the requests it is
+    answering: held ones must not keep it waiting up to push_hold_seconds."""
+    version = store.queue_version(QUEUE)
+    outcomes = []
+    held = [
+        threading.Thread(target=lambda: outcomes.append(hub.wait(QUEUE, version, 30)))
+        for _ in range(WAITERS)
+    ]
+    for thread in held:
+        thread.start()
+    wait_until(lambda: hub.held == WAITERS, "the requests to be held")
+    closed = time.monotonic()
+    hub.close()
+    for thread in held:
+        thread.join(timeout=5)
+    assert time.monotonic() - closed < 1.0
+    assert outcomes == [push.STOPPING] * WAITERS
+    assert hub.held == 0
+    assert hub.wait(QUEUE, version, 30) == push.STOPPING
+
+
 # -- every order of arrivals, departures, timeouts and changes (hypothesis) ----------------
 
 STATE_QUEUES = ("lab-a", "lab-b")
