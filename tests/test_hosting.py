@@ -154,27 +154,10 @@ def tls(public_dir):
     return Tls(certificate, key, ssl.create_default_context(cafile=certificate))
 
 
-# The test's stand-in for Debian's /etc/nginx/nginx.conf: every path in ``directory``.
-NGINX_CONF = """\
-daemon off;
-worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/nginx-error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log {directory}/nginx-access.log;
-    client_body_temp_path {directory}/client_body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
-    include {directory}/take-a-number.conf;
-}}
-"""
-
-
 def start_nginx(processes, directory, tls, backend_port):
-    """nginx with deploy/nginx/take-a-number.conf in front of 127.0.0.1:``backend_port``.
+    """nginx in front of 127.0.0.1:``backend_port``, without Debian's layout, as
+    docs/deployment.md says: deploy/nginx/nginx.conf unchanged and the site file
+    beside it with its ports, certificate and the https port set.
 
     Returns its https URL and its plain http URL.
     """
@@ -185,23 +168,35 @@ def start_nginx(processes, directory, tls, backend_port):
         {
             "listen 80;": f"listen 127.0.0.1:{http_port};",
             "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
+            'set $https_port "";': f'set $https_port ":{https_port}";',
             "/etc/ssl/certs/take-a-number.pem": tls.certificate,
             "/etc/ssl/private/take-a-number.key": tls.key,
             "http://127.0.0.1:8080": f"http://127.0.0.1:{backend_port}",
         },
     )
-    with open(os.path.join(directory, "take-a-number.conf"), "w") as f:
+    conf_dir = os.path.join(directory, "conf")
+    os.makedirs(conf_dir)
+    with open(os.path.join(conf_dir, "take-a-number.conf"), "w") as f:
         f.write(site)
-    conf = os.path.join(directory, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(directory=directory))
+    conf = shutil.copy(os.path.join(DEPLOY, "nginx", "nginx.conf"), conf_dir)
+    prefix = os.path.join(directory, "prefix")
+    os.makedirs(prefix)
     url = f"https://127.0.0.1:{https_port}"
-    nginx = program("nginx")
     processes(
-        [nginx, "-e", os.path.join(directory, "nginx-error.log"), "-p", directory, "-c", conf],
+        [program("nginx"), "-p", prefix, "-c", conf, "-e", "stderr", "-g", "daemon off;"],
         os.path.join(directory, "nginx.log"),
     ).wait_until_it_answers(url + "/", tls.client)
     return url, f"http://127.0.0.1:{http_port}"
+
+
+def assert_http_is_sent_to_https(url, plain_url):
+    """The port-80 server, and plain http sent to the https port, both redirect to the
+    https server with its port (not the default 443)."""
+    https_port = urllib.parse.urlsplit(url).port
+    for http_url in (plain_url, f"http://127.0.0.1:{https_port}"):
+        redirected = Browser(http_url).get("/lab?from=poster")
+        assert redirected.status == 301, (http_url, redirected)
+        assert redirected.location == f"{url}/lab?from=poster", http_url
 
 
 # -- waitress --------------------------------------------------------------------
@@ -247,9 +242,7 @@ def test_waitress_behind_nginx_gives_secure_cookies_and_https_links(
     flow = main_flow(url, "lab", tls.client)
     assert_served_over_https(flow, url)
     assert database.exists()
-    redirected = Browser(plain_url).get("/lab")
-    assert redirected.status == 301
-    assert redirected.location.startswith("https://127.0.0.1")
+    assert_http_is_sent_to_https(url, plain_url)
 
 
 # -- gunicorn --------------------------------------------------------------------
@@ -328,27 +321,6 @@ def test_gunicorn_stops_at_once_when_live_updates_are_held(processes, tmp_path):
 
 # -- Apache with mod_wsgi ----------------------------------------------------------
 
-# The test's stand-in for Debian's /etc/apache2/apache2.conf: paths in ``directory``.
-APACHE_CONF = """\
-ServerRoot "{directory}"
-ServerName localhost
-PidFile {directory}/run/apache2.pid
-DefaultRuntimeDir {directory}/run
-ErrorLog {directory}/error.log
-LogLevel warn
-User www-data
-Group www-data
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule wsgi_module /usr/lib/apache2/modules/mod_wsgi.so
-WSGISocketPrefix {directory}/run/wsgi
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-Include {site}
-"""
-
 
 def read_envvars(path):
     """The ``export NAME=value`` lines of deploy/apache/envvars."""
@@ -374,11 +346,9 @@ def test_apache_mod_wsgi_daemon_processes_serve_the_main_flow(processes, public_
         text=True,
     )
     assert installed.returncode == 0, installed.stderr
-    conf = os.path.join(directory, "httpd.conf")
-    with open(conf, "w") as f:
-        site = os.path.join(app_dir, "deploy", "apache", "take-a-number.conf")
-        f.write(APACHE_CONF.format(directory=directory, site=site))
 
+    # Without Debian's layout, as docs/deployment.md says: deploy/apache/apache2.conf
+    # (which includes the site file) with the variables of deploy/apache/envvars.
     port = free_port()
     database = os.path.join(data, "take-a-number.sqlite")
     envvars = read_envvars(os.path.join(DEPLOY, "apache", "envvars"))
@@ -386,10 +356,12 @@ def test_apache_mod_wsgi_daemon_processes_serve_the_main_flow(processes, public_
         "TAN_APP": app_dir,
         "TAN_VENV": venv,
         "TAN_PORT": port,
+        "TAN_RUN": os.path.join(directory, "run"),
         "TAKE_A_NUMBER_DATABASE": database,
     }
     assert set(test_values) <= set(envvars)
     url = f"http://127.0.0.1:{port}"
+    conf = os.path.join(app_dir, "deploy", "apache", "apache2.conf")
     processes(
         [program("apache2"), "-f", conf, "-DFOREGROUND"],
         os.path.join(directory, "apache2.log"),
