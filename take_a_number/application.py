@@ -69,7 +69,11 @@ class Application:
         self.clock = time.time
 
     def close(self):
-        """Stop the push watcher and close the database connections kept open."""
+        """Answer held live updates at once, stop the push watcher, close the connections kept.
+
+        A graceful stop calls it (deploy/gunicorn.conf.py on SIGTERM), so that the
+        server does not wait up to push_hold_seconds for the held requests.
+        """
         self.updates.hub.close()
         self.store.close_all()
 
