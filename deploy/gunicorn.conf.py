@@ -49,7 +49,8 @@ def post_worker_init(worker):
     stop = signal.getsignal(signal.SIGTERM)
 
     def stop_holding(signum, frame):
-        stop(signum, frame)
+        if callable(stop):
+            stop(signum, frame)
         close = getattr(worker.wsgi, "close", None)
         if close is not None:  # another app than Take A Number's has none
             threading.Thread(target=close, name="take-a-number-close").start()

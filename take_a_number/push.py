@@ -52,7 +52,7 @@ HOLD_JITTER = 0.2
 # this long after that moment, so that its page is made after it.
 HOURS_MARGIN = 0.25
 # Threads of the server kept for pages, whatever push_max_held says: this many,
-# or half of them on a server with fewer than twice as many.
+# or half of them (rounded up) on a server with fewer than twice as many.
 PAGE_THREADS = 8
 # ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
 DIGITS = re.compile(r"[0-9]{1,19}")
@@ -393,7 +393,7 @@ class LiveUpdates:
 
 def most_held(threads):
     """The most requests a server of ``threads`` threads may hold, keeping some for pages."""
-    return max(0, threads - min(PAGE_THREADS, threads // 2))
+    return threads - min(PAGE_THREADS, (threads + 1) // 2)
 
 
 def server_threads(environ):
