@@ -7,6 +7,8 @@ Settings given on the command line win over these (the Procfile sets another
 """
 
 import os
+import signal
+import threading
 
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,3 +37,22 @@ preload_app = False
 # cookies and https links).
 forwarded_allow_ips = "127.0.0.1"
 accesslog = "-"
+
+
+def post_worker_init(worker):
+    """On a graceful stop (SIGTERM), answer the worker's held live updates at once.
+
+    gunicorn lets a stopping worker finish the requests it is answering: held
+    ones would keep it up to push_hold_seconds. The app's close() answers them
+    (their pages ask again after push_retry_seconds, of the next server).
+    """
+    stop = signal.getsignal(signal.SIGTERM)
+
+    def stop_holding(signum, frame):
+        if callable(stop):
+            stop(signum, frame)
+        close = getattr(worker.wsgi, "close", None)
+        if close is not None:  # another app than Take A Number's has none
+            threading.Thread(target=close, name="take-a-number-close").start()
+
+    signal.signal(signal.SIGTERM, stop_holding)

@@ -1,6 +1,6 @@
 """Drive Take A Number's raw WSGI callable with WebTest: no server, no sockets.
 
-    python examples/drive_wsgi.py        # needs WebTest: pip install -e '.[test]'
+    python examples/drive_wsgi.py        # needs WebTest besides the app: pip install WebTest
 
 The app is built by its own factory, ``take_a_number.main``, on a database in a
 temporary directory. Each WebTest ``TestApp`` is one browser, with its own cookies:

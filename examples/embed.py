@@ -1,17 +1,17 @@
 """Take A Number embedded in a plain Python WSGI app: two instances side by side.
 
-    python examples/embed.py [DATA_DIR]    # http://127.0.0.1:8080/a/ and /b/
+    python examples/embed.py [DATA_DIR] [--port 8080]    # http://127.0.0.1:8080/a/ and /b/
 
 Each instance is built by the app factory with its own database, and so its own
 secret (generated beside the database): sessions and sign-ins never carry over
 from one to the other. The parent hands each request under /a or /b to its
 instance, moving the prefix from PATH_INFO to SCRIPT_NAME; from SCRIPT_NAME the
 app makes every link, redirect, form action, static and live-update URL, API URL
-and cookie path.
+and cookie path. A bare /a goes to its instance too, which redirects it to /a/.
 """
 
+import argparse
 import os
-import sys
 
 import waitress
 
@@ -24,7 +24,7 @@ def mount(apps, fallback):
     def parent(environ, start_response):
         path = environ.get("PATH_INFO", "")
         for prefix, app in apps.items():
-            if path.startswith(prefix + "/"):
+            if path == prefix or path.startswith(prefix + "/"):
                 environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
                 environ["PATH_INFO"] = path[len(prefix) :]
                 return app(environ, start_response)
@@ -53,5 +53,13 @@ def make_site(data_dir):
 
 
 if __name__ == "__main__":
-    data_dir = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "var/embedded")
-    waitress.serve(make_site(data_dir), host="127.0.0.1", port=8080, threads=2 * PUSH_MAX_HELD + 20)
+    parser = argparse.ArgumentParser(description="Two Take A Number instances, at /a/ and /b/.")
+    parser.add_argument("data_dir", nargs="?", default="var/embedded", metavar="DATA_DIR")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    waitress.serve(
+        make_site(os.path.abspath(args.data_dir)),
+        host="127.0.0.1",
+        port=args.port,
+        threads=2 * PUSH_MAX_HELD + 20,
+    )

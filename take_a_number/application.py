@@ -71,7 +71,11 @@ class Application:
         self.mount = None  # the SCRIPT_NAME of the first request (mounts.py)
 
     def close(self):
-        """Stop the push watcher and close the database connections kept open."""
+        """Answer held live updates at once, stop the push watcher, close the connections kept.
+
+        A graceful stop calls it (deploy/gunicorn.conf.py on SIGTERM), so that the
+        server does not wait up to push_hold_seconds for the held requests.
+        """
         self.updates.hub.close()
         self.store.close_all()
         mounts.MOUNTS.forget(self)

@@ -11,7 +11,7 @@ import sys
 from paste.deploy import loadapp, loadserver
 from paste.deploy.loadwsgi import APP, SERVER, loadcontext
 
-from . import config, make_store, site_files
+from . import config, make_store, push, site_files
 from . import main as app_factory
 
 
@@ -71,10 +71,6 @@ def _setup_logging(path):
     )
 
 
-# Threads waitress keeps for ordinary pages beyond those push may hold.
-RESERVED_THREADS = 8
-
-
 def check_push_capacity(path, held):
     """Refuse a waitress configuration in which held push requests could take every thread.
 
@@ -90,7 +86,7 @@ def check_push_capacity(path, held):
     if server.object.__module__.split(".")[0] != "waitress":
         return
     threads = int(server.local_conf.get("threads", "4"))
-    needed = sum(held) + RESERVED_THREADS
+    needed = sum(held) + push.PAGE_THREADS  # threads kept for ordinary pages
     if threads < needed:
         of_apps = f" (the sum of its {len(held)} apps')" if len(held) > 1 else ""
         raise config.SettingsError(

@@ -24,6 +24,7 @@ import logging
 import random
 import re
 import sqlite3
+import sys
 import threading
 import time
 
@@ -32,6 +33,8 @@ from webob import Response
 log = logging.getLogger(__name__)
 
 CHANGED, TIMEOUT, FULL, GONE = "changed", "timeout", "full", "gone"
+# The process is stopping (close()): answered at once, told to ask again.
+STOPPING = "stopping"
 # Changed, and the change names this request's ticket.
 URGENT = "urgent"
 
@@ -48,6 +51,9 @@ HOLD_JITTER = 0.2
 # A live update held until the queue opens or closes by its hours is answered
 # this long after that moment, so that its page is made after it.
 HOURS_MARGIN = 0.25
+# Threads of the server kept for pages, whatever push_max_held says: this many,
+# or half of them (rounded up) on a server with fewer than twice as many.
+PAGE_THREADS = 8
 # ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
 DIGITS = re.compile(r"[0-9]{1,19}")
 MAX_VERSION = 2**63 - 1
@@ -116,8 +122,9 @@ class Hub:
 
         The outcome is CHANGED (URGENT when the change names ``ticket_id``),
         TIMEOUT after about ``hold_seconds`` (exactly, without ``jitter``), FULL
-        at once when this process already holds ``max_held`` requests, or GONE
-        when the client disconnected. ``ticket_id`` names the ticket the request
+        at once when this process already holds ``max_held`` requests, GONE
+        when the client disconnected, or STOPPING at once when ``close()`` was
+        called (before or while it waits). ``ticket_id`` names the ticket the request
         is about, so that a change to it is answered first. Build the answer
         inside the ``with``: until it ends, the waker counts this request as
         still being answered.
@@ -138,6 +145,8 @@ class Hub:
 
     def _wait(self, waiter, queue_id, hold_seconds, client_disconnected, jitter):
         with self._lock:
+            if self._stopped.is_set():
+                return STOPPING
             if self.held >= self.max_held:
                 return FULL
             self.held += 1
@@ -161,6 +170,8 @@ class Hub:
                 with self._lock:
                     if _is_past(watched.version, waiter.since):
                         return URGENT if waiter.urgent else CHANGED
+                    if self._stopped.is_set():
+                        return STOPPING
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return TIMEOUT
@@ -272,10 +283,18 @@ class Hub:
         return tickets
 
     def close(self):
-        self._stopped.set()
-        self._poke.set()
+        """Stop the threads, and answer every held request at once (STOPPING).
+
+        A server stopping gracefully (gunicorn's SIGTERM) waits for the requests
+        it is answering: held ones would keep it waiting up to push_hold_seconds.
+        """
         with self._lock:
+            self._stopped.set()
+            for watched in self._queues.values():
+                for waiter in watched.waiters:
+                    waiter.event.set()
             self._wakeable.notify_all()
+        self._poke.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
 
@@ -292,6 +311,40 @@ class LiveUpdates:
             self.settings["push_watch_interval"],
             version=app.snapshots.version,
         )
+        self._fitted = False  # to the server's threads, on the first live update
+        self._fit_lock = threading.Lock()
+
+    def fit_to_server(self, environ):
+        """Hold fewer requests than push_max_held if the server has too few threads.
+
+        Waitress and mod_wsgi say how many threads serve this process's
+        requests (``server_threads``): held requests may take all but
+        PAGE_THREADS of them (or half), so pages are always answered. Said once
+        in the log, with how to size the server.
+        """
+        with self._fit_lock:
+            if self._fitted:
+                return
+            self._fitted = True
+            threads = server_threads(environ)
+            if threads is None:
+                return
+            most = most_held(threads)
+            wanted = self.settings["push_max_held"]
+            if wanted > most:
+                self.hub.max_held = most
+                log.warning(
+                    "the server has %d threads: push_max_held = %d held live updates could take "
+                    "them all, so this process holds at most %d (the rest poll every "
+                    "push_retry_seconds); to hold %d, give the server at least %d threads "
+                    "(push_max_held + %d), or lower push_max_held",
+                    threads,
+                    wanted,
+                    most,
+                    wanted,
+                    wanted + PAGE_THREADS,
+                    PAGE_THREADS,
+                )
 
     def answer(self, req, queue_id, make_view, ticket_id=None):
         """A page's live update as JSON, held until the queue is past ``?since=``.
@@ -302,6 +355,8 @@ class LiveUpdates:
         the client polls until push has room again. ``ticket_id`` names the
         ticket the page is about, so that a change to it is answered first.
         """
+        if not self._fitted:
+            self.fit_to_server(req.environ)
         if "since" not in req.GET:
             return self._answer(req, queue_id, make_view, CHANGED)
         since = parse_version(req.GET["since"])
@@ -329,11 +384,31 @@ class LiveUpdates:
         if view is None:
             return self.app.json_error(req, 404, "not_found", "There is no such queue or ticket.")
         response = self.app.json(req, view)
-        if outcome == FULL:
+        if outcome in (FULL, STOPPING):
             retry = self.settings["push_retry_seconds"]
             response.json_body = dict(view, retry_after=retry)
             response.retry_after = retry
         return response
+
+
+def most_held(threads):
+    """The most requests a server of ``threads`` threads may hold, keeping some for pages."""
+    return threads - min(PAGE_THREADS, (threads + 1) // 2)
+
+
+def server_threads(environ):
+    """How many threads serve this process's requests, if the server says; else None.
+
+    Waitress hands each request its channel's ``check_client_disconnected``,
+    and the channel carries the server's settings; mod_wsgi's ``mod_wsgi``
+    module, importable only inside it, has ``threads_per_process``.
+    """
+    disconnected = environ.get("waitress.client_disconnected")
+    adjustments = getattr(getattr(disconnected, "__self__", None), "adj", None)
+    threads = getattr(adjustments, "threads", None)
+    if threads is None and "mod_wsgi.version" in environ:
+        threads = getattr(sys.modules.get("mod_wsgi"), "threads_per_process", None)
+    return threads if isinstance(threads, int) and threads > 0 else None
 
 
 def parse_version(text):

@@ -81,6 +81,16 @@ def make_mapper():
     route("home", "/", "owner", "home", GET)
     route("create_queue", "/", "owner", "create_queue", POST)
     route("static", "/static/{path}", "static", "serve", GET)
+    # Where browsers look for an icon when a page names none (pages do name it).
+    # (route() has a parameter "path" of its own.)
+    mapper.connect(
+        "favicon",
+        "/favicon.ico",
+        controller="static",
+        action="serve",
+        conditions=GET,
+        path="favicon.ico",
+    )
 
     route("join", "/{queue_id}", "customer", "join", GET)
     route("queue_updates", "/{queue_id}/updates", "customer", "queue_updates", GET)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from hosting_support import Browser, Processes, free_port, server_env
 from server_support import Server
 
 pytestmark = pytest.mark.slow
@@ -43,3 +44,23 @@ def test_drive_api_runs_the_whole_flow_against_a_running_server(server, tmp_path
     assert "customer: woken by the update: It's your turn — go to Desk 1." in output
     assert "customer 2: left the queue (left)" in output
     assert "queue: 0 waiting" in output
+
+
+def test_embed_serves_both_instances_on_the_port_given_and_sends_a_bare_prefix_home(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    script = os.path.join(EXAMPLES, "embed.py")
+    with Processes() as start:
+        start(
+            [sys.executable, script, tmp_path / "data", "--port", port],
+            tmp_path / "embed.log",
+            cwd=tmp_path,
+            env=server_env(),
+        ).wait_until_it_answers(url + "/a/")
+        browser = Browser(url)
+        for prefix in ("/a", "/b"):
+            assert "Create a queue" in browser.get(prefix + "/").text
+            # A bare prefix is not the home page: its instance redirects it there.
+            bare = browser.get(prefix)
+            assert (bare.status, bare.location) == (301, f"{url}{prefix}/")
+    assert (tmp_path / "data" / "a" / "queues.sqlite").exists()

@@ -12,6 +12,7 @@ import os
 import re
 import runpy
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -153,27 +154,10 @@ def tls(public_dir):
     return Tls(certificate, key, ssl.create_default_context(cafile=certificate))
 
 
-# The test's stand-in for Debian's /etc/nginx/nginx.conf: every path in ``directory``.
-NGINX_CONF = """\
-daemon off;
-worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/nginx-error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log {directory}/nginx-access.log;
-    client_body_temp_path {directory}/client_body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
-    include {directory}/take-a-number.conf;
-}}
-"""
-
-
 def start_nginx(processes, directory, tls, backend_port):
-    """nginx with deploy/nginx/take-a-number.conf in front of 127.0.0.1:``backend_port``.
+    """nginx in front of 127.0.0.1:``backend_port``, without Debian's layout, as
+    docs/deployment.md says: deploy/nginx/nginx.conf unchanged and the site file
+    beside it with its ports, certificate and the https port set.
 
     Returns its https URL and its plain http URL.
     """
@@ -184,23 +168,35 @@ def start_nginx(processes, directory, tls, backend_port):
         {
             "listen 80;": f"listen 127.0.0.1:{http_port};",
             "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
+            'set $https_port "";': f'set $https_port ":{https_port}";',
             "/etc/ssl/certs/take-a-number.pem": tls.certificate,
             "/etc/ssl/private/take-a-number.key": tls.key,
             "http://127.0.0.1:8080": f"http://127.0.0.1:{backend_port}",
         },
     )
-    with open(os.path.join(directory, "take-a-number.conf"), "w") as f:
+    conf_dir = os.path.join(directory, "conf")
+    os.makedirs(conf_dir)
+    with open(os.path.join(conf_dir, "take-a-number.conf"), "w") as f:
         f.write(site)
-    conf = os.path.join(directory, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(directory=directory))
+    conf = shutil.copy(os.path.join(DEPLOY, "nginx", "nginx.conf"), conf_dir)
+    prefix = os.path.join(directory, "prefix")
+    os.makedirs(prefix)
     url = f"https://127.0.0.1:{https_port}"
-    nginx = program("nginx")
     processes(
-        [nginx, "-e", os.path.join(directory, "nginx-error.log"), "-p", directory, "-c", conf],
+        [program("nginx"), "-p", prefix, "-c", conf, "-e", "stderr", "-g", "daemon off;"],
         os.path.join(directory, "nginx.log"),
     ).wait_until_it_answers(url + "/", tls.client)
     return url, f"http://127.0.0.1:{http_port}"
+
+
+def assert_http_is_sent_to_https(url, plain_url):
+    """The port-80 server, and plain http sent to the https port, both redirect to the
+    https server with its port (not the default 443)."""
+    https_port = urllib.parse.urlsplit(url).port
+    for http_url in (plain_url, f"http://127.0.0.1:{https_port}"):
+        redirected = Browser(http_url).get("/lab?from=poster")
+        assert redirected.status == 301, (http_url, redirected)
+        assert redirected.location == f"{url}/lab?from=poster", http_url
 
 
 # -- waitress --------------------------------------------------------------------
@@ -246,9 +242,7 @@ def test_waitress_behind_nginx_gives_secure_cookies_and_https_links(
     flow = main_flow(url, "lab", tls.client)
     assert_served_over_https(flow, url)
     assert database.exists()
-    redirected = Browser(plain_url).get("/lab")
-    assert redirected.status == 301
-    assert redirected.location.startswith("https://127.0.0.1")
+    assert_http_is_sent_to_https(url, plain_url)
 
 
 # -- gunicorn --------------------------------------------------------------------
@@ -289,28 +283,43 @@ def test_gunicorn_workers_behind_nginx_keep_numbers_unique_and_push_across_proce
     assert_pushes_crossed_processes(access_log)
 
 
-# -- Apache with mod_wsgi ----------------------------------------------------------
+def test_gunicorn_stops_at_once_when_live_updates_are_held(processes, tmp_path):
+    """SIGTERM, gunicorn's graceful stop: each worker finishes what it is answering,
+    and the app answers its held live updates at once (deploy/gunicorn.conf.py's
+    post_worker_init), instead of after up to push_hold_seconds."""
+    backend = free_port()
+    url = f"http://127.0.0.1:{backend}"
+    gunicorn = processes(
+        [program("gunicorn"), "--config", os.path.join(DEPLOY, "gunicorn.conf.py")]
+        + ["--bind", f"127.0.0.1:{backend}"],
+        tmp_path / "gunicorn.log",
+        cwd=tmp_path,
+        env=server_env(TAKE_A_NUMBER_DATABASE=tmp_path / "data" / "take-a-number.sqlite"),
+    ).wait_until_it_answers(url + "/")
+    owner = Browser(url)
+    home = owner.get("/")
+    owner.post("/", home, queue_id="lab", title="Lab help", password=PASSWORD, name="Desk 1")
+    customer = Browser(url)
+    taken = customer.post("/lab/take", customer.get("/lab"))
+    ticket_path = urllib.parse.urlsplit(taken.location).path
+    view, _ = customer.updates(ticket_path)
 
-# The test's stand-in for Debian's /etc/apache2/apache2.conf: paths in ``directory``.
-APACHE_CONF = """\
-ServerRoot "{directory}"
-ServerName localhost
-PidFile {directory}/run/apache2.pid
-DefaultRuntimeDir {directory}/run
-ErrorLog {directory}/error.log
-LogLevel warn
-User www-data
-Group www-data
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule wsgi_module /usr/lib/apache2/modules/mod_wsgi.so
-WSGISocketPrefix {directory}/run/wsgi
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-Include {site}
-"""
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        held = [pool.submit(Browser(url).updates, ticket_path, view["version"]) for _ in range(6)]
+        time.sleep(1)
+        assert not any(h.done() for h in held)
+        stopping = time.monotonic()
+        gunicorn.popen.send_signal(signal.SIGTERM)
+        gunicorn.popen.wait(timeout=40)
+        took = time.monotonic() - stopping
+        answers = [h.result(timeout=5)[0] for h in held]
+    print(f"gunicorn stopped {took:.2f} s after SIGTERM with 6 live updates held")
+    assert took < 3
+    # Their pages ask again a little later, of the server that replaces this one.
+    assert {answer["retry_after"] for answer in answers} == {5}
+
+
+# -- Apache with mod_wsgi ----------------------------------------------------------
 
 
 def read_envvars(path):
@@ -337,11 +346,9 @@ def test_apache_mod_wsgi_daemon_processes_serve_the_main_flow(processes, public_
         text=True,
     )
     assert installed.returncode == 0, installed.stderr
-    conf = os.path.join(directory, "httpd.conf")
-    with open(conf, "w") as f:
-        site = os.path.join(app_dir, "deploy", "apache", "take-a-number.conf")
-        f.write(APACHE_CONF.format(directory=directory, site=site))
 
+    # Without Debian's layout, as docs/deployment.md says: deploy/apache/apache2.conf
+    # (which includes the site file) with the variables of deploy/apache/envvars.
     port = free_port()
     database = os.path.join(data, "take-a-number.sqlite")
     envvars = read_envvars(os.path.join(DEPLOY, "apache", "envvars"))
@@ -349,10 +356,12 @@ def test_apache_mod_wsgi_daemon_processes_serve_the_main_flow(processes, public_
         "TAN_APP": app_dir,
         "TAN_VENV": venv,
         "TAN_PORT": port,
+        "TAN_RUN": os.path.join(directory, "run"),
         "TAKE_A_NUMBER_DATABASE": database,
     }
     assert set(test_values) <= set(envvars)
     url = f"http://127.0.0.1:{port}"
+    conf = os.path.join(app_dir, "deploy", "apache", "apache2.conf")
     processes(
         [program("apache2"), "-f", conf, "-DFOREGROUND"],
         os.path.join(directory, "apache2.log"),

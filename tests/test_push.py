@@ -8,11 +8,13 @@ import re
 import socket
 import threading
 import time
+import types
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 
 import pytest
+from hosting_support import Processes, free_port, program, server_env
 from server_support import PASSWORD, Server
 
 from take_a_number.push import HOLD_JITTER
@@ -300,3 +302,63 @@ def test_on_a_busy_server_every_live_page_hears_each_change_within_a_second(tmp_
     finally:
         store.close()
         server.stop()
+
+
+# -- a server with few threads -------------------------------------------------------
+
+# What an integrator writes to serve the app with a bare waitress-serve.
+WAITRESS_SERVE_MODULE = """\
+from take_a_number import main
+
+application = main({})
+"""
+
+
+@pytest.fixture
+def waitress_serve(tmp_path):
+    """``waitress-serve --threads=4`` (waitress's default) serving the app with its
+    default settings (push_max_held = 500); yields its URL and its process."""
+    (tmp_path / "site_app.py").write_text(WAITRESS_SERVE_MODULE)
+    port = free_port()
+    with Processes() as start:
+        process = start(
+            [program("waitress-serve"), "--threads=4", f"--port={port}", "site_app:application"],
+            tmp_path / "waitress.log",
+            cwd=tmp_path,
+            env=server_env(
+                PYTHONPATH=tmp_path, TAKE_A_NUMBER_DATABASE=tmp_path / "var" / "queues.sqlite"
+            ),
+        )
+        url = f"http://127.0.0.1:{port}"
+        process.wait_until_it_answers(url + "/")
+        yield types.SimpleNamespace(url=url), process
+
+
+def test_under_waitress_serve_with_four_threads_held_updates_leave_threads_for_pages(
+    waitress_serve,
+):
+    server, process = waitress_serve
+    owner = create_queue(server, "few")
+    customer, ticket = take_number(server, "few")
+    view, _, _ = customer.updates(ticket)
+    # Four live pages, as many as the server has threads.
+    pages = [in_background(customer.updates, ticket, view["version"]) for _ in range(4)]
+    time.sleep(1)
+    started = time.monotonic()
+    for path in ("/", "/few", ticket):
+        Client(server).get(path)
+    assert time.monotonic() - started < 1.0, "pages waited for the held live updates"
+
+    # Two are held (4 threads, half kept for pages); the others were told to ask again.
+    assert sum(page["thread"].is_alive() for page in pages) == 2
+    assert [page["result"][0]["retry_after"] for page in pages if "result" in page] == [5, 5]
+    assert (
+        "the server has 4 threads: push_max_held = 500 held live updates could take them all, "
+        "so this process holds at most 2" in process.log()
+    )
+    assert "give the server at least 508 threads" in process.log()
+
+    press_next(owner, "few")
+    for page in pages:
+        page["thread"].join(timeout=5)
+        assert page["result"][0]["state"] == "called" or page["result"][0]["retry_after"] == 5

@@ -4,9 +4,11 @@ nothing is left counted or queued once everyone has gone."""
 import bisect
 import itertools
 import pathlib
+import sys
 import tempfile
 import threading
 import time
+import types
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -152,6 +154,36 @@ def test_pages_that_already_show_a_change_do_not_hold_up_the_others(store, hub):
     for thread in ahead:
         thread.join(timeout=5)
     assert hub.held == 0
+
+
+def test_closing_answers_every_held_request_at_once_and_holds_no_more(store, hub):
+    """A server stopping gracefully (gunicorn's SIGTERM) waits for the requests it is
+    answering: held ones must not keep it waiting up to push_hold_seconds."""
+    version = store.queue_version(QUEUE)
+    outcomes = []
+    held = [
+        threading.Thread(target=lambda: outcomes.append(hub.wait(QUEUE, version, 30)))
+        for _ in range(WAITERS)
+    ]
+    for thread in held:
+        thread.start()
+    wait_until(lambda: hub.held == WAITERS, "the requests to be held")
+    closed = time.monotonic()
+    hub.close()
+    for thread in held:
+        thread.join(timeout=5)
+    assert time.monotonic() - closed < 1.0
+    assert outcomes == [push.STOPPING] * WAITERS
+    assert hub.held == 0
+    assert hub.wait(QUEUE, version, 30) == push.STOPPING
+
+
+def test_the_servers_threads_are_read_from_mod_wsgi_and_keep_some_for_pages(monkeypatch):
+    """(Waitress's are read from its environ: tests/test_push.py serves with waitress-serve.)"""
+    assert push.server_threads({}) is None  # a server that does not say
+    monkeypatch.setitem(sys.modules, "mod_wsgi", types.SimpleNamespace(threads_per_process=40))
+    assert push.server_threads({"mod_wsgi.version": (5, 0, 0)}) == 40
+    assert [push.most_held(n) for n in (1, 3, 4, 16, 40, 520)] == [0, 1, 2, 8, 32, 512]
 
 
 # -- every order of arrivals, departures, timeouts and changes (hypothesis) ----------------
