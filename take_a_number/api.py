@@ -6,17 +6,27 @@ they sign in (or create a queue) through the API. Errors are always
 ``{"error": {"code": ..., "message": ..., "fields": {...}}}``.
 """
 
-import datetime
 import functools
 import json
 import math
 import urllib.parse
 
-from . import actions, forms, openapi, routing, rules, security, statistics, views
-from .actions import ACTOR_CODES, Refused
+from . import (
+    api_values,
+    forms,
+    openapi,
+    owner_actions,
+    refusals,
+    routing,
+    rules,
+    security,
+    statistics,
+    views,
+)
+from .refusals import ACTOR_CODES, Refused
 
 # An API endpoint whose refusals become the one JSON error shape (ApiController.refused).
-answers_refusals = actions.answered_by("refused")
+answers_refusals = refusals.answered_by("refused")
 JSON = "application/json"
 # The bodies read besides JSON: forms, as the pages send them.
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -31,7 +41,7 @@ class ApiController:
     # -- helpers ---------------------------------------------------------------
 
     def refused(self, req, refusal, *_args, **_kwargs):
-        """A refusal (actions.Refused) as the API's one error shape; a 429 says the wait."""
+        """A refusal (refusals.Refused) as the API's one error shape; a 429 says the wait."""
         if refusal.retry_after:
             return self.app.too_many(req, refusal.retry_after, refusal.message)
         fields = refusal.fields and {name: _message(e) for name, e in refusal.fields.items()}
@@ -58,7 +68,7 @@ class ApiController:
         """The body's fields for an action, and messages for those the document refuses.
 
         ``form`` is the form the body comes in, or a function of the fields that
-        says which (actions.sign_in_form). A JSON body must fit the OpenAPI
+        says which (refusals.sign_in_form). A JSON body must fit the OpenAPI
         document (``openapi.refusals``: ``false`` is no title, a field it does
         not have is refused); the action's form checks the fields that do, and
         finds a refused one empty. A body of any other type than JSON or a
@@ -89,7 +99,7 @@ class ApiController:
         estimate = view["position"] and snapshot.estimate(view["position"])
         return dict(
             view,
-            **_queue_values(snapshot),
+            **api_values.queue_values(snapshot),
             token=token,
             estimate=estimate
             and {"low_seconds": math.floor(estimate[0]), "high_seconds": math.ceil(estimate[1])},
@@ -105,10 +115,10 @@ class ApiController:
         return self.app.snapshots.get(queue_id, self.app.now())
 
     def _no_queue(self, req):
-        return self.refused(req, Refused(404, "not_found", actions.NO_QUEUE))
+        return self.refused(req, Refused(404, "not_found", refusals.NO_QUEUE))
 
     def _no_ticket(self, req):
-        return self.refused(req, Refused(404, "not_found", actions.NO_TICKET))
+        return self.refused(req, Refused(404, "not_found", refusals.NO_TICKET))
 
     # -- the description --------------------------------------------------------
 
@@ -124,7 +134,7 @@ class ApiController:
         )
         queue_id = servicer["queue_id"]
         body = {
-            "queue": _queue_answer(self._snapshot(queue_id)),
+            "queue": api_values.queue_answer(self._snapshot(queue_id)),
             "servicer_name": servicer["name"],
             "token": self.actions.new_api_token(servicer),
         }
@@ -137,17 +147,17 @@ class ApiController:
         snapshot = self._snapshot(queue_id)
         if snapshot is None:
             return self._no_queue(req)
-        return self.app.json(req, (make_view or _queue_status)(snapshot))
+        return self.app.json(req, (make_view or api_values.queue_status)(snapshot))
 
     def queue_updates(self, req, queue_id):
-        return self.app.live(req, queue_id, _queue_status)
+        return self.app.live(req, queue_id, api_values.queue_status)
 
     def board(self, req, queue_id):
         """What the display board shows: each desk's number and the last calls."""
-        return self.queue(req, queue_id, _board_answer)
+        return self.queue(req, queue_id, api_values.board_answer)
 
     def board_updates(self, req, queue_id):
-        return self.app.live(req, queue_id, _board_answer)
+        return self.app.live(req, queue_id, api_values.board_answer)
 
     # -- tickets ----------------------------------------------------------------
 
@@ -193,7 +203,7 @@ class ApiController:
     @answers_refusals
     def sign_in(self, req, queue_id):
         self.actions.queue(queue_id)  # no such queue: 404 before the body is read
-        fields, refused = self._fields(req, actions.sign_in_form)
+        fields, refused = self._fields(req, refusals.sign_in_form)
         signed_in = self.actions.sign_in(queue_id, fields, req.remote_addr, refused)
         body = {"servicer_name": signed_in["name"], "token": self.actions.new_api_token(signed_in)}
         return self.app.json(req, body, status=201)
@@ -219,7 +229,7 @@ class ApiController:
 
     def _console_now(self, req, queue_id):
         servicer = self.actions.servicer(self._actor(req), queue_id)
-        return _console_answer(self._snapshot(queue_id), servicer, self.app.now())
+        return api_values.console_answer(self._snapshot(queue_id), servicer, self.app.now())
 
     @answers_refusals
     def console_updates(self, req, queue_id):
@@ -233,7 +243,7 @@ class ApiController:
     def _console_view(self, snapshot, queue_id, servicer_id):
         """The console as it is now; None once the servicer left (the answer is then a 404)."""
         now_signed_in = self.store.active_servicer(queue_id, servicer_id)
-        return now_signed_in and _console_answer(snapshot, now_signed_in, self.app.now())
+        return now_signed_in and api_values.console_answer(snapshot, now_signed_in, self.app.now())
 
     @answers_refusals
     def press(self, req, queue_id, button):
@@ -281,14 +291,14 @@ class ApiController:
                     }
                     for s in servicers
                 ],
-                "invitations": [_invitation(i) for i in invitations],
+                "invitations": [api_values.invitation(i) for i in invitations],
             },
         )
 
     @answers_refusals
     def change(self, req, queue_id, change):
-        """One of the owner's changes (actions.CHANGES), as on the Manage page."""
-        actor, fields, refused = self._owner_form(req, queue_id, actions.CHANGES[change][0])
+        """One of the owner's changes (owner_actions.CHANGES), as on the Manage page."""
+        actor, fields, refused = self._owner_form(req, queue_id, owner_actions.CHANGES[change][0])
         self.actions.change(actor, queue_id, change, fields, refused)
         return self.settings(req, queue_id)
 
@@ -306,7 +316,7 @@ class ApiController:
         actor, fields, refused = self._owner_form(req, queue_id, forms.InvitationForm)
         invitation, code = self.actions.invite(actor, queue_id, fields, refused)
         body = dict(
-            _invitation(dict(invitation, signed_in=False)),
+            api_values.invitation(dict(invitation, signed_in=False)),
             code=code,
             link=routing.invitation_link(req, queue_id, code),
         )
@@ -328,7 +338,7 @@ class ApiController:
     def statistics(self, req, queue_id):
         """The report of the tickets taken from ``?from=`` to ``?to=`` (dates), or of all."""
         _queue, tickets, tz, starts = self.actions.history(self._actor(req), queue_id, req.GET)
-        return self.app.json(req, _jsonable(statistics.report(tickets, tz, starts)))
+        return self.app.json(req, api_values.jsonable(statistics.report(tickets, tz, starts)))
 
     @answers_refusals
     def tickets(self, req, queue_id):
@@ -365,25 +375,6 @@ def _field(value):
     return str(value)
 
 
-def _invitation(invitation):
-    """An invitation as the API shows it (never its code, but once when made)."""
-    return {
-        "id": invitation["id"],
-        "name": invitation["name"],
-        "created_at": _time(invitation["created_at"]),
-        "expires_at": _time(invitation["expires_at"]),
-        "signed_in": bool(invitation["signed_in"]),
-    }
-
-
-def _time(seconds):
-    """A moment (seconds since the epoch) as ISO 8601 in UTC, 2026-12-01T10:59:24Z; or None."""
-    if seconds is None:
-        return None
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _absolute(req, route, **kwargs):
     """The absolute URL of a route, as seen by the client (behind any mount prefix)."""
     return req.host_url + req.urls(route, **kwargs)
@@ -401,54 +392,3 @@ def _message(error):
     if isinstance(error, dict):
         return next((_message(item) for item in error.values() if item), "Not valid.")
     return str(error)
-
-
-def _queue_values(snapshot):
-    """What the API says as values where a queue's pages say words: who is served
-    (the number called last, or null; ``now_serving_text`` the page's '41, 42' or '–')."""
-    return {
-        "now_serving": snapshot.serving[0]["number"] if snapshot.serving else None,
-        "now_serving_text": views.numbers_served(snapshot),
-    }
-
-
-def _queue_answer(snapshot):
-    """A queue's view (views.queue_view) with typed values."""
-    return dict(views.queue_view(snapshot), **_queue_values(snapshot))
-
-
-def _board_answer(snapshot):
-    """The display board's view (views.board_view) with typed values."""
-    return dict(views.board_view(snapshot), **_queue_values(snapshot))
-
-
-def _console_answer(snapshot, servicer, now):
-    """A servicer's console (views.console_view) with typed values: the number
-    called, or null; when, in ISO 8601; the line's flow, or null with too little data."""
-    view = views.console_view(snapshot, servicer, now)
-    return dict(
-        view,
-        **_queue_values(snapshot),
-        current_number=view["current_number"] if view["has_current"] else None,
-        called_at=_time(view["called_at"]),
-        flow=view["flow"] or None,
-    )
-
-
-def _queue_status(snapshot):
-    """A queue's public status: title, who is served by whom, how many wait."""
-    return dict(
-        _queue_answer(snapshot),
-        serving=[
-            {"number": s["number"], "servicer_name": s["servicer_name"]} for s in snapshot.serving
-        ],
-    )
-
-
-def _jsonable(value):
-    """The statistics report as JSON: tuples become lists, keys become text."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value

@@ -3,7 +3,7 @@
 from webob import exc
 
 from . import answers, rules, security, views
-from .actions import Refused
+from .refusals import Refused
 
 
 def ticket_cookie(queue_id):

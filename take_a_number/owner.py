@@ -5,15 +5,15 @@ import zoneinfo
 import tempita
 from webob import Response, exc
 
-from . import actions, charts, forms, limits, routing, rules, statistics
-from .actions import Refused
+from . import charts, forms, limits, owner_actions, refusals, routing, rules, statistics
+from .refusals import Refused
 
 # The Manage page's fields in the order they come: the first in error gets the focus.
 MANAGE_FIELDS = (*forms.OptionsForm.fields, *forms.HoursForm.fields)
 
 
 # A page only the queue's owner may see or post to (OwnerController.refused).
-owner_page = actions.answered_by("refused")
+owner_page = refusals.answered_by("refused")
 
 
 class OwnerController:
@@ -64,7 +64,7 @@ class OwnerController:
         Not the owner: the console's sign-in, or a 403 page. Any other refusal
         (revoking oneself, a servicer already gone) leaves the Manage page as it is.
         """
-        if refusal.message == actions.NO_QUEUE:
+        if refusal.message == refusals.NO_QUEUE:
             return self.app.not_found(req, queue_id)
         if refusal.status == 401:
             return self.app.redirect(req, "console", queue_id=queue_id)
@@ -130,13 +130,13 @@ class OwnerController:
 
     @owner_page
     def change(self, req, queue_id, change):
-        """One of the owner's changes (actions.CHANGES), from the Manage page."""
+        """One of the owner's changes (owner_actions.CHANGES), from the Manage page."""
         try:
             self.actions.change(self._actor(req, queue_id), queue_id, change, req.POST)
         except Refused as refusal:
             if refusal.status != 400:
                 raise
-            defaults = forms.as_typed(actions.CHANGES[change][0], req.POST)
+            defaults = forms.as_typed(owner_actions.CHANGES[change][0], req.POST)
             return self.manage(req, queue_id, errors=refusal.fields, status=400, defaults=defaults)
         return self.app.redirect(req, "manage", queue_id=queue_id, saved=change, _anchor=change)
 

@@ -6,7 +6,7 @@ GET = {"method": ["GET", "HEAD"]}
 POST = {"method": ["POST"]}
 DELETE = {"method": ["DELETE"]}
 API = "/api/v1"
-# The owner's changes (actions.CHANGES) and their paths, on the pages and in the API.
+# The owner's changes (owner_actions.CHANGES) and their paths, on the pages and in the API.
 OWNER_CHANGES = [
     ("status", "status"),
     ("options", "options"),

@@ -1,7 +1,7 @@
 """The servicer console: sign in, call the next number, done, no show, recall, sign out."""
 
 from . import rules, security, views
-from .actions import Refused, left_reason
+from .refusals import Refused, left_reason
 
 # The console after a press refused as stale (actions.Actions.press).
 STALE_PRESS = (

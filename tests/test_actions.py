@@ -3,8 +3,8 @@
 import pytest
 from support import PASSWORD
 
-from take_a_number import actions, rules, security
-from take_a_number.actions import Refused
+from take_a_number import refusals, rules, security
+from take_a_number.refusals import Refused
 
 ADDRESS = "203.0.113.7"
 
@@ -45,13 +45,13 @@ def test_a_taken_queue_id_is_refused_with_the_message_for_its_field(acts):
     new_queue(acts)
     refused = refusal(new_queue, acts)
     assert (refused.status, refused.code) == (409, "queue_exists")
-    assert refused.fields == {"queue_id": actions.QUEUE_ID_TAKEN}
+    assert refused.fields == {"queue_id": refusals.QUEUE_ID_TAKEN}
 
 
 def test_a_queue_with_a_short_password_is_refused_field_by_field(acts):
     fields = {"queue_id": "cet236", "title": "Lab", "name": "Desk 1", "password": "short"}
     refused = refusal(acts.create_queue, ADDRESS, lambda: (fields, None))
-    assert (refused.status, refused.code, refused.message) == (400, "invalid", actions.INVALID)
+    assert (refused.status, refused.code, refused.message) == (400, "invalid", refusals.INVALID)
     assert set(refused.fields) == {"password"}
 
 
@@ -63,14 +63,14 @@ def test_a_body_that_cannot_be_read_still_counts_as_an_attempt_at_creating(make_
 
     assert refusal(acts.create_queue, ADDRESS, unreadable).status == 400
     refused = refusal(new_queue, acts)
-    assert (refused.status, refused.message) == (429, actions.TOO_MANY_ATTEMPTS)
+    assert (refused.status, refused.message) == (429, refusals.TOO_MANY_ATTEMPTS)
 
 
 def test_an_address_that_created_its_share_of_queues_is_told_to_wait(make_app):
     acts = make_app(rate_limit_create_queue="1/hour").actions
     new_queue(acts)
     refused = refusal(new_queue, acts, queue_id="second")
-    assert (refused.status, refused.message) == (429, actions.TOO_MANY_QUEUES)
+    assert (refused.status, refused.message) == (429, refusals.TOO_MANY_QUEUES)
     assert refused.retry_after > 0
 
 
@@ -80,7 +80,7 @@ def test_the_owner_signs_back_in_with_the_password_and_a_wrong_one_is_refused(ac
     assert again["id"] == owner["id"]
     refused = refusal(acts.sign_in, "cet236", {"name": "Desk 1", "password": "wrong"}, ADDRESS)
     assert (refused.status, refused.code) == (401, "wrong_password")
-    assert refused.message == refused.fields["password"] == actions.WRONG_PASSWORD
+    assert refused.message == refused.fields["password"] == refusals.WRONG_PASSWORD
 
 
 def test_wrong_passwords_past_the_limit_make_the_address_wait(make_app):
@@ -90,13 +90,13 @@ def test_wrong_passwords_past_the_limit_make_the_address_wait(make_app):
     for _ in range(2):
         assert refusal(acts.sign_in, "cet236", wrong, ADDRESS).status == 401
     refused = refusal(acts.sign_in, "cet236", {"name": "Desk 1", "password": PASSWORD}, ADDRESS)
-    assert (refused.status, refused.message) == (429, actions.TOO_MANY_SIGN_INS)
+    assert (refused.status, refused.message) == (429, refusals.TOO_MANY_SIGN_INS)
     assert refused.retry_after == 600
 
 
 def test_signing_in_to_a_queue_that_does_not_exist_is_a_404(acts):
     refused = refusal(acts.sign_in, "nowhere", {"code": "K7P2-X9QM-4RTD"}, ADDRESS)
-    assert (refused.status, refused.message) == (404, actions.NO_QUEUE)
+    assert (refused.status, refused.message) == (404, refusals.NO_QUEUE)
 
 
 def test_an_invited_servicer_signs_in_with_the_code_under_the_invitations_name(acts):
@@ -109,7 +109,7 @@ def test_a_second_invitation_under_a_live_ones_name_is_refused(acts):
     owner = new_queue(acts)
     acts.invite(owner, "cet236", {"name": "Desk 2", "valid_for_hours": ""})
     refused = refusal(acts.invite, owner, "cet236", {"name": "desk 2", "valid_for_hours": ""})
-    assert (refused.status, refused.fields) == (409, {"name": actions.INVITATION_NAME_IN_USE})
+    assert (refused.status, refused.fields) == (409, {"name": refusals.INVITATION_NAME_IN_USE})
 
 
 def test_nobody_acts_as_a_servicer_without_signing_in_to_that_queue(acts):
@@ -134,7 +134,7 @@ def test_only_the_owner_may_change_the_queue(acts):
     owner = new_queue(acts)
     desk = invited_servicer(acts, owner)
     refused = refusal(acts.change, desk, "cet236", "status", {"status": "paused"})
-    assert (refused.status, refused.code, refused.message) == (403, "not_owner", actions.NOT_OWNER)
+    assert (refused.status, refused.code, refused.message) == (403, "not_owner", refusals.NOT_OWNER)
     acts.change(owner, "cet236", "status", {"status": "paused"})
     assert acts.queue("cet236")["status"] == "paused"
 

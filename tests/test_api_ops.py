@@ -42,6 +42,7 @@ PAGE_ACTIONS = {
     "home": None,  # the form of create_queue
     "create_queue": "api_create_queue",
     "static": None,
+    "favicon": None,  # the browser tab's icon
     "join": "api_queue",
     "queue_updates": "api_queue_updates",
     "take": "api_take",

@@ -12,7 +12,7 @@ import re
 
 import jsonschema
 
-from take_a_number import actions, forms, openapi, push, routing, security
+from take_a_number import forms, openapi, push, refusals, routing, security
 from take_a_number.version import __version__
 
 SERVED = openapi.document("http://localhost/api/v1")
@@ -163,7 +163,7 @@ def test_every_nested_object_of_an_answer_is_a_named_component():
 
 def codes_in_the_code():
     """Every error code the package's modules write: a status and a code, or a "code"."""
-    found = set(actions.LEFT_CODES.values())
+    found = set(refusals.LEFT_CODES.values())
     package = os.path.join(ROOT, "take_a_number")
     for folder, _dirs, files in os.walk(package):
         for name in files:

@@ -14,7 +14,7 @@ from test_api import Api
 from test_api import create_queue as create_queue_over_the_api
 from webtest import TestApp
 
-from take_a_number.actions import Refused
+from take_a_number.refusals import Refused
 
 NOBODY = {"expected_current": None}
 
