@@ -8,6 +8,7 @@ with their own ``database=`` never both become the environment's one
 """
 
 import os
+import re
 
 from . import cors, limits
 
@@ -50,8 +51,34 @@ def config_file(environ):
     return environ.get(ENV_PREFIX + "CONFIG") or DEFAULT_CONFIG_FILE
 
 
+# A URL's scheme: two characters at least, so that a Windows drive (C:) is a path.
+URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
+
+
 class SettingsError(ValueError):
     """A setting has a value the app cannot use."""
+
+
+def database_path(value, here):
+    """The SQLite file that ``database`` names, as an absolute path.
+
+    A path (relative to ``here``, the ini's folder), or ``sqlite:PATH`` (also
+    ``sqlite:///abs/path``); empty: var/take-a-number.sqlite beside the ini. Any
+    other URL is refused, rather than taken as a path: ``postgresql://…`` would
+    quietly make a folder named ``postgresql:`` and a new, empty SQLite file.
+    """
+    value = value or os.path.join("var", "take-a-number.sqlite")
+    scheme = URL_SCHEME.match(value)
+    if scheme and scheme.group(1).lower() == "sqlite":
+        value = value[len(scheme.group(0)) :].removeprefix("//")
+        if not value:
+            raise SettingsError("database = sqlite: names no file: write sqlite:PATH")
+    elif scheme:
+        raise SettingsError(
+            f"database = {scheme.group(0)}…: this version of Take A Number keeps its data in "
+            "SQLite only; give a file path or sqlite:PATH"
+        )
+    return os.path.abspath(os.path.join(here, value))
 
 
 def read_settings(settings, here=None, environ=None, section="main"):
@@ -73,9 +100,7 @@ def read_settings(settings, here=None, environ=None, section="main"):
             if value < 0:
                 raise SettingsError(f"{name} must not be negative")
         result[name] = value
-    if not result["database"]:
-        result["database"] = os.path.join(here, "var", "take-a-number.sqlite")
-    result["database"] = os.path.abspath(os.path.join(here, result["database"]))
+    result["database"] = database_path(result["database"], here)
     if not result["secret_file"]:
         result["secret_file"] = os.path.join(os.path.dirname(result["database"]), "secret")
     if not 0 < result["push_hold_seconds"] <= MAX_HOLD_SECONDS:

@@ -2,6 +2,7 @@
 
 import logging
 
+import pytest
 from webtest import TestApp
 
 from take_a_number import config, main
@@ -63,3 +64,29 @@ def test_instances_with_their_own_databases_or_one_mount_point_are_not_logged(tm
     finally:
         for app in (*apps, same):
             app.close()
+
+
+def test_the_database_may_be_a_path_or_a_sqlite_url():
+    def database(value):
+        return config.read_settings({"database": value}, here="/srv/site", environ={})["database"]
+
+    assert database("var/q.sqlite") == "/srv/site/var/q.sqlite"
+    assert database("sqlite:var/q.sqlite") == "/srv/site/var/q.sqlite"
+    assert database("sqlite:///data/q.sqlite") == "/data/q.sqlite"
+    assert database("SQLITE:/data/q.sqlite") == "/data/q.sqlite"
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://tan:secret@db:5432/tan", "postgres://db/tan", "mysql://db/tan"]
+)
+def test_a_database_url_the_app_cannot_use_is_refused_at_start_up_not_made_a_folder(tmp_path, url):
+    with pytest.raises(config.SettingsError, match="SQLite only; give a file path or sqlite:"):
+        config.read_settings({}, here=str(tmp_path), environ={"TAKE_A_NUMBER_DATABASE": url})
+    with pytest.raises(config.SettingsError, match="SQLite only"):
+        main({"here": str(tmp_path)}, database=url)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sqlite_url_without_a_file_is_refused():
+    with pytest.raises(config.SettingsError, match="names no file"):
+        config.read_settings({"database": "sqlite:"}, here="/srv", environ={})
