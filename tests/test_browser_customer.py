@@ -278,3 +278,9 @@ def test_the_page_follows_the_dark_theme_of_the_system(look):
     background = "() => getComputedStyle(document.documentElement).backgroundColor"
     assert dark.evaluate(background) == "rgb(18, 20, 23)"
     assert light.evaluate(background) == "rgb(255, 255, 255)"
+    # Printed (the poster), a dark screen's page is black on white all the same.
+    dark.emulate_media(media="print")
+    try:
+        assert dark.evaluate(background) == "rgb(255, 255, 255)"
+    finally:
+        dark.emulate_media(media="screen")
