@@ -278,6 +278,9 @@ def test_the_page_follows_the_dark_theme_of_the_system(look):
     background = "() => getComputedStyle(document.documentElement).backgroundColor"
     assert dark.evaluate(background) == "rgb(18, 20, 23)"
     assert light.evaluate(background) == "rgb(255, 255, 255)"
+    # A rule written with a colour's older name follows the theme too.
+    old_name = "() => getComputedStyle(document.body).getPropertyValue('--paper').trim()"
+    assert (dark.evaluate(old_name), light.evaluate(old_name)) == ("#121417", "#ffffff")
     # Printed (the poster), a dark screen's page is black on white all the same.
     dark.emulate_media(media="print")
     try:
