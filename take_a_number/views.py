@@ -153,6 +153,22 @@ def numbers_served(snapshot):
     return ", ".join(str(s["number"]) for s in snapshot.serving) or "–"
 
 
+def serving_desks(snapshot):
+    """'20 at Desk 1 · 18 at Desk 5' (after the label "Now serving"), the last called first.
+
+    A desk's words are joined by no-break spaces (a long name's own spaces
+    excepted), so that a narrow screen wraps the line between desks.
+    """
+    if not snapshot.serving:
+        return "nobody yet"
+    return " \u00b7 ".join(_desk(s["number"], s["servicer_name"]) for s in snapshot.serving)
+
+
+def _desk(number, name, longest=20):
+    name = name.replace(" ", "\u00a0") if len(name) <= longest else name
+    return f"{number}\u00a0at\u00a0{name}"
+
+
 def queue_view(snapshot):
     """The queue's page: title, now serving, waiting, and whether it gives numbers."""
     notice = snapshot.closed_notice()
@@ -161,6 +177,7 @@ def queue_view(snapshot):
         "title": snapshot.queue["title"],
         "version": snapshot.version,
         "now_serving": numbers_served(snapshot),
+        "serving_desks": serving_desks(snapshot),
         "waiting": len(snapshot.waiting),
         "status": snapshot.queue["status"],
         # Shown when not empty (data-show="announcement", data-show="notice").
@@ -200,8 +217,33 @@ def ticket_view(snapshot, ticket):
             estimate=describe_wait(snapshot.estimate(ahead + 1)),
             can_move_back=rules.can_move_back(ticket, snapshot.people_behind(ticket["number"])),
         )
+    view["look"] = _ticket_look(view)
+    view["heading"], view["number_label"] = TICKET_HEADINGS[view["look"]]
     view["message"], view["detail"] = _ticket_words(view)
     return view
+
+
+# What each look of a ticket says above its number (nothing while simply
+# waiting, nor when called: its message says it all), and the number's label: an
+# ended ticket says it is no longer valid, as well as looking struck through.
+ENDED_LABEL = "This number is no longer valid"
+TICKET_HEADINGS = {
+    "waiting": ("", "Your number"),
+    "next": ("Get ready", "Your number"),
+    "called": ("", "Your number"),
+    rules.SERVED: ("Served", ENDED_LABEL),
+    rules.LEFT: ("Left the queue", ENDED_LABEL),
+    rules.NO_SHOW: ("Turn passed", ENDED_LABEL),
+    rules.CLEARED: ("Line cleared", ENDED_LABEL),
+}
+
+
+def _ticket_look(view):
+    """How the ticket looks: waiting (neutral), next (amber), called (green), or
+    the state it ended in (greyed, its number struck through)."""
+    if view["state"] == rules.WAITING:
+        return "next" if view["is_next"] else "waiting"
+    return "called" if view["state"] == rules.CALLED else view["state"]
 
 
 def _ticket_words(view):

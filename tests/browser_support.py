@@ -1,6 +1,7 @@
 """Helpers for the browser tests: Chromium's launch options, the flows a person
 clicks through, and page checks."""
 
+import importlib.util
 import json
 import os
 import re
@@ -235,6 +236,26 @@ FOCUS_STATE = """
 """
 
 
+# axe-core, as shipped by the axe-playwright-python package (no download).
+AXE_SCRIPT = os.path.join(
+    os.path.dirname(importlib.util.find_spec("axe_playwright_python").origin), "axe.min.js"
+)
+
+
+def axe_problems(page):
+    """What axe-core finds on the page against WCAG 2.1 A and AA, one line per
+    rule broken: its id, the first element, and how many."""
+    with open(AXE_SCRIPT, encoding="utf-8") as script:
+        source = script.read()
+    found = page.evaluate(
+        "async source => { (0, eval)(source); const r = await axe.run(document, "
+        "{runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}); "
+        "return r.violations.map(v => `${v.id}: ${v.nodes[0].target} (${v.nodes.length})`); }",
+        source,
+    )
+    return found
+
+
 def layout_problems(page):
     return page.evaluate(LAYOUT_PROBLEMS)
 
@@ -325,8 +346,11 @@ HARMLESS_CONSOLE = (
 )
 
 
-def open_page(chromium, server, viewport=PORTRAIT, storage_state=None, javascript=False):
-    """A new browser context (its own cookies; JavaScript off unless asked) and a page.
+def open_page(
+    chromium, server, viewport=PORTRAIT, storage_state=None, javascript=False, theme="light"
+):
+    """A new browser context (its own cookies; JavaScript off unless asked; the
+    light or dark ``theme`` its system prefers) and a page.
 
     ``page.problems`` collects what a person would not see but should not
     happen: script and console errors, sub-resources that failed to load.
@@ -336,6 +360,7 @@ def open_page(chromium, server, viewport=PORTRAIT, storage_state=None, javascrip
         viewport=viewport,
         java_script_enabled=javascript,
         storage_state=storage_state,
+        color_scheme=theme,
     )
     context.set_default_timeout(10_000)
     page = context.new_page()

@@ -99,4 +99,4 @@ def my_number(ticket_page):
 def waiting(browser, queue_id="cet236"):
     """How many are waiting, as the queue's page shows it to a new visitor."""
     page = TestApp(browser.app).get(f"/{queue_id}")
-    return int(page.html.select(".figure-value")[1].get_text())
+    return int(page.html.select_one("[data-text=waiting]").get_text())

@@ -120,6 +120,7 @@ def test_a_queue_is_created_and_its_creator_gets_a_token(api):
         "version": status["version"],
         "now_serving": None,
         "now_serving_text": "–",
+        "serving_desks": "nobody yet",
         "waiting": 0,
         "status": "open",
         "announcement": "",

@@ -174,12 +174,14 @@ def test_a_ticket_updated_live_shows_what_a_reload_shows_when_its_customer_leave
     new_page, server, queue_id
 ):
     queue = Queue(server, queue_id)
+    queue.take()  # one ahead: it waits, then it is next
     ticket = queue.take()
     queue.take()  # one behind: it may move back, until it leaves
     watch(
         new_page,
         ticket,
         steps(
+            you_are_next=lambda: queue("/next"),
             left=lambda: queue.leave(ticket),
             paused=lambda: queue.status("paused"),
             outside_opening_hours=(lambda: queue.status("open"), queue.outside_hours),
@@ -211,6 +213,7 @@ def test_a_ticket_updated_live_shows_what_a_reload_shows_when_the_line_is_cleare
     new_page, server, queue_id
 ):
     queue = Queue(server, queue_id)
+    queue.take()  # one ahead: it waits, no heading above its number
     ticket = queue.take()
     queue.take()
     watch(

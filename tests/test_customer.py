@@ -15,8 +15,8 @@ def test_queue_page_shows_title_now_serving_waiting_and_a_take_button(browser, n
     create_queue(browser, "cet236", "CET236 lab help")
     page = new_browser().get("/cet236")
     assert page.html.h1.get_text() == "CET236 lab help"
-    figures = [p.get_text(" ", strip=True) for p in page.html.select(".figure")]
-    assert figures == ["Now serving –", "Waiting 0"]
+    facts = page.html.select_one(".queue-facts").get_text(" ", strip=True)
+    assert " ".join(facts.split()) == "Now serving nobody yet Waiting 0"
     form = page.forms[0]
     assert form.method.upper() == "POST"
     assert page.html.find("button", string="Take a number")
@@ -91,8 +91,8 @@ def test_customer_who_left_can_take_a_new_number(browser, new_browser):
     console = create_queue(browser)
     customer = new_browser()
     ticket = take_number(customer)
-    assert visible_buttons(ticket) == ["Leave the queue"]
-    page = press(ticket, "Leave the queue")
+    assert visible_buttons(ticket) == ["Yes, leave the queue"]
+    page = press(ticket, "Yes, leave the queue")
     assert "You left the queue." in page
     assert waiting(browser) == 0
     assert press(console, "Next").html.select_one(".now-serving").get_text() == "–"
@@ -189,7 +189,7 @@ def test_taking_numbers_is_rate_limited_per_browser(make_app):
     customer = TestApp(app)
     for _ in range(2):
         ticket = take_number(customer)
-        press(ticket, "Leave the queue")  # so the next take is a new ticket
+        press(ticket, "Yes, leave the queue")  # so the next take is a new ticket
     refused = customer.get("/cet236").forms[0].submit(status=429)
     assert "Too many attempts" in refused
     assert my_number(take_number(TestApp(app))) == 3
@@ -306,3 +306,62 @@ def test_back_on_the_queue_page_says_which_number_this_browser_holds(browser, ne
     again = customer.get("/cet236")
     assert visible_buttons(again) == ["Take a number"]
     assert "You already have" not in again
+
+
+# -- how a ticket looks in each state ------------------------------------------------
+
+
+def ticket_look(page):
+    """The ticket's look (waiting, next, called, or the state it ended in), its
+    heading and its number's label, as the page shows them."""
+    look = page.html.select_one(".ticket-look")["class"]
+    heading = page.html.select_one(".ticket-heading")
+    return (
+        next(c[len("look-") :] for c in look if c.startswith("look-")),
+        "" if heading.has_attr("hidden") else heading.get_text(strip=True),
+        page.html.select_one(".my-number .figure-label").get_text(strip=True),
+    )
+
+
+def test_the_next_customer_looks_different_from_one_still_waiting(browser, new_browser):
+    create_queue(browser)
+    first, second = take_number(new_browser()), take_number(new_browser())
+    assert ticket_look(first) == ("next", "Get ready", "Your number")
+    assert ticket_look(second) == ("waiting", "", "Your number")
+
+
+def test_a_called_customer_sees_the_green_look_of_their_turn(browser, new_browser):
+    console = create_queue(browser)
+    customer = new_browser()
+    ticket = take_number(customer)
+    press(console, "Next")
+    assert ticket_look(customer.get(ticket.request.path)) == ("called", "", "Your number")
+
+
+def test_an_ended_ticket_says_how_it_ended_and_that_its_number_is_no_longer_valid(
+    browser, new_browser
+):
+    console = create_queue(browser)
+    customers = [new_browser() for _ in range(4)]
+    served, no_show, left, cleared = (take_number(c) for c in customers)
+    console = press(press(console, "Next"), "Done")
+    press(press(console, "Next"), "No show")
+    press(left, "Yes, leave the queue")
+    press(browser.get("/cet236/manage/clear"), "Yes, clear the line")
+    tickets = (served, no_show, left, cleared)
+    looks = [ticket_look(c.get(t.request.path)) for c, t in zip(customers, tickets, strict=True)]
+    invalid = "This number is no longer valid"
+    assert looks == [
+        ("served", "Served", invalid),
+        ("no_show", "Turn passed", invalid),
+        ("left", "Left the queue", invalid),
+        ("cleared", "Line cleared", invalid),
+    ]
+
+
+def test_the_queue_page_says_a_place_is_kept_only_once_this_browser_has_one(browser, new_browser):
+    create_queue(browser)
+    customer = new_browser()
+    assert "Your place is kept in this browser" not in customer.get("/cet236")
+    take_number(customer)
+    assert "Your place is kept in this browser." in customer.get("/cet236")

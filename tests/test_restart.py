@@ -131,7 +131,7 @@ def test_numbering_continues_after_a_restart_without_reusing_numbers(app, settin
         take_number(TestApp(app), QUEUE)
     leaver = take_number(TestApp(app), QUEUE)
     assert my_number(leaver) == 3
-    left = press(leaver, "Leave the queue")  # number 3 is given up
+    left = press(leaver, "Yes, leave the queue")  # number 3 is given up
     assert _ticket_view(left)["state"] == "left"
     stop(app)
 

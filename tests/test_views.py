@@ -3,6 +3,7 @@ view's flags (tests/test_browser_views.py checks live.js against them in Chromiu
 
 import pathlib
 import re
+import types
 
 import pytest
 
@@ -72,3 +73,31 @@ def test_a_live_page_shows_and_hides_by_the_views_flag_alone(name):
         c for c in conditions if "view" in c and not re.fullmatch(r"(not )?view\['\w+'\]", c)
     ]
     assert worked_out == []
+
+
+# -- who is served, on the queue's and the ticket's pages ---------------------------
+
+
+def test_now_serving_names_each_desk_the_last_called_first():
+    snapshot = types.SimpleNamespace(
+        serving=[
+            {"number": 20, "servicer_name": "Desk 1"},
+            {"number": 18, "servicer_name": "Desk 5"},
+        ]
+    )
+    words = views.serving_desks(snapshot)
+    assert words == "20\u00a0at\u00a0Desk\u00a01 \u00b7 18\u00a0at\u00a0Desk\u00a05"
+    # A narrow screen may wrap the line between desks only.
+    assert words.replace("\u00a0", " ") == "20 at Desk 1 · 18 at Desk 5"
+    assert words.count(" ") == 2
+
+
+def test_a_long_desk_name_may_still_wrap_between_its_words():
+    snapshot = types.SimpleNamespace(
+        serving=[{"number": 7, "servicer_name": "The help desk by the stairs, room B204"}]
+    )
+    assert views.serving_desks(snapshot) == "7\u00a0at\u00a0The help desk by the stairs, room B204"
+
+
+def test_nobody_served_yet_says_so():
+    assert views.serving_desks(types.SimpleNamespace(serving=[])) == "nobody yet"
