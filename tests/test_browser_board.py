@@ -127,8 +127,8 @@ STATES = {
 def boards(server):
     """A queue in each state, made once: its board's address."""
     addresses = {}
-    for i, (state, make) in enumerate(STATES.items()):
-        queue_id = f"board-state-{i}"
+    for state, make in STATES.items():
+        queue_id = "-".join(state.split()[:2])  # "two-desks"
         make(fresh_queue(server, queue_id))
         addresses[state] = f"/{queue_id}/board"
     return addresses
