@@ -150,10 +150,12 @@ def test_the_board_fills_every_screen_and_reads_from_across_the_room(
     assert board_problems(page) == []
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("screen", ["phone", "tv"])
 @pytest.mark.parametrize("state", list(STATES))
-def test_axe_finds_nothing_on_the_board(new_page, boards, state, screen):
+def test_axe_finds_nothing_on_the_board(new_page, boards, state, screen, scheme):
     page = new_page(javascript=True, viewport=SCREENS[screen])
+    page.emulate_media(color_scheme=scheme)
     page.goto(boards[state])
     page.evaluate("document.getAnimations().forEach(a => a.finish())")
     results = Axe().run(page)
