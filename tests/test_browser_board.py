@@ -3,6 +3,7 @@ newest number reads from across the room, nothing spills over or overlaps,
 and a recall flashes the number already shown instead of listing it twice."""
 
 import os
+import sqlite3
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -62,8 +63,9 @@ BOARD_BOXES = """
 """
 
 
-def board_problems(page):
-    """What does not fit, overlaps, or is too small to read from afar."""
+def board_problems(page, share=1 / 4):
+    """What does not fit, overlaps, or is too small to read from afar: the newest
+    number must take ``share`` of the screen's height."""
     seen = page.evaluate(BOARD_BOXES)
     problems = [f"a control or header on the board: {c}" for c in seen["controls"]]
     if seen["scrolls"]:
@@ -79,7 +81,7 @@ def board_problems(page):
             down = min(a["bottom"], b["bottom"]) - max(a["top"], b["top"])
             if across > 0.5 and down > 0.5:
                 problems.append(f"{a['name']} {a['text']!r} overlaps {b['name']} {b['text']!r}")
-    if seen["number"] is not None and seen["number"] < seen["height"] / 4:
+    if seen["number"] is not None and seen["number"] < seen["height"] * share:
         problems.append(f"the newest number is {seen['number']}px of {seen['height']}px")
     return problems
 
@@ -160,6 +162,32 @@ def test_axe_finds_nothing_on_the_board(new_page, boards, state, screen, scheme)
     page.evaluate("document.getAnimations().forEach(a => a.finish())")
     results = Axe().run(page)
     assert results.violations_count == 0, results.generate_report()
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_the_longest_words_and_four_digit_numbers_still_fit_every_screen(new_page, server, screen):
+    """The longest title and desk name allowed, without spaces, a long announcement:
+    the title and desks are cut short, the number gives way (a quarter of the height
+    is for numbers of up to three digits), nothing spills over."""
+    queue_id = f"longest-{list(SCREENS).index(screen)}"
+    queue = Queue(server, queue_id)
+    queue.announce("A" * 200)
+    with sqlite3.connect(server.database) as db:
+        db.execute(
+            "UPDATE queues SET last_number = 9990, title = ? WHERE id = ?", ("W" * 80, queue_id)
+        )
+    second = queue("/servicers", token="", password=PASSWORD, name="D" * 40)["token"]
+    for _ in range(8):
+        queue.take()
+    for _ in range(3):
+        queue("/next", token=second)
+        queue("/next")
+    page = new_page(javascript=True, viewport=SCREENS[screen])
+    page.goto(f"/{queue_id}/board")
+    expect(page.locator(".board-number")).to_have_text("9996")
+    page.evaluate("document.getAnimations().forEach(a => a.finish())")
+    assert layout_problems(page) == []
+    assert board_problems(page, share=1 / 8) == []
 
 
 def test_the_board_says_who_is_served_and_lists_each_number_once(new_page, server, queue_id):
