@@ -98,19 +98,12 @@
   }
 
   var lists = {
-    desks: function (v) {
-      return v.desks.map(function (d) {
-        return listItem("desk", [
-          { className: "desk-number", text: String(d.number) },
-          { className: "desk-name", text: d.servicer_name }
-        ]);
-      });
-    },
-    recent_calls: function (v) {
-      return v.recent_calls.map(function (c) {
-        return listItem("", [
+    last_calls: function (v) {
+      return v.last_calls.map(function (c) {
+        return listItem(c.serving ? "call-serving" : "call-done", [
           { className: "call-number", text: String(c.number) },
-          { text: " \u2192 " + c.servicer_name }
+          { text: " " },
+          { className: "call-desk", text: c.servicer_name }
         ]);
       });
     }
@@ -176,13 +169,21 @@
         stopFlashing();
       }
     } else if (page === "board") {
-      if (before && JSON.stringify(before.recent_calls) !== JSON.stringify(view.recent_calls)) {
+      // A call, or a recall of the same entry: the view moved its time.
+      if (view.has_newest && before && before.newest_call !== view.newest_call) {
         chime([784, 1047]);
-        body.classList.remove("board-flash");
-        void body.offsetWidth; /* restart the highlight */
-        body.classList.add("board-flash");
+        flashNewest();
       }
     }
+  }
+
+  // The board's newest call: its highlight plays once more.
+  function flashNewest() {
+    var newest = document.querySelector(".board-newest");
+    if (!newest) return;
+    newest.style.animation = "none";
+    void newest.offsetWidth; /* restart the animation of style.css */
+    newest.style.animation = "";
   }
 
   // -- the long-poll loop -------------------------------------------------
@@ -252,11 +253,21 @@
       Notification.requestPermission().then(function () { notifyButton.hidden = true; });
     });
   }
-  if (page === "board") {
-    var hint = document.querySelector(".board-chime-hint");
-    var turnOn = function () {
-      if (enableSound() && hint) hint.hidden = true;
+  if (page === "board") boardSound(document.querySelector(".board-chime-hint"));
+
+  // The board asks for a click only while the browser keeps its sound off
+  // (a kiosk browser may allow it from the start).
+  function boardSound(hint) {
+    var showHint = function () {
+      if (hint) hint.hidden = !!audio && audio.state === "running";
     };
+    var turnOn = function () {
+      if (enableSound()) {
+        audio.onstatechange = showHint;
+        showHint();
+      }
+    };
+    turnOn();
     window.addEventListener("click", turnOn);
     window.addEventListener("keydown", turnOn);
   }

@@ -38,6 +38,7 @@ class BoardController:
         if snapshot is None:
             return self.app.not_found(req, queue_id)
         view = views.board_view(snapshot)
+        join_url = self._join_url(req, queue_id)
         return self.app.render(
             req,
             "board.html",
@@ -46,7 +47,11 @@ class BoardController:
             page_class="board-page",
             live_url=req.urls("board_updates", queue_id=queue_id),
             live_page="board",
-            join_url=self._join_url(req, queue_id),
+            join_url=join_url,
+            # The short link as one types it (no scheme), apt to break before its path.
+            join_host=req.host,
+            join_path=req.urls("join", queue_id=queue_id),
+            bare=True,  # a screen on the wall: no site header
             refresh_seconds=self.app.settings["refresh_seconds"],
         )
 

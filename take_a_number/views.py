@@ -304,11 +304,16 @@ def console_view(snapshot, servicer, now):
 
 
 def board_view(snapshot):
-    """The display board: each desk's number and the last calls."""
+    """The display board: the newest call, the calls before it, each desk's number.
+
+    A recall is no new entry: it flashes the entry of the number it calls
+    again (``newest_call`` changes, ``newest_recalled`` holds).
+    """
     desks = [
         {"servicer_name": s["servicer_name"], "number": s["number"]}
         for s in sorted(snapshot.serving, key=lambda s: s["servicer_name"].lower())
     ]
+    newest, earlier = board_calls(snapshot)
     return dict(
         queue_view(snapshot),
         desks=desks,
@@ -317,4 +322,55 @@ def board_view(snapshot):
             {"number": c["number"], "servicer_name": c["servicer_name"], "kind": c["kind"]}
             for c in snapshot.recent_calls
         ],
+        has_newest=newest is not None,
+        newest_number=newest["number"] if newest else None,
+        newest_desk=newest["servicer_name"] if newest else "",
+        newest_recalled=bool(newest and newest["recalls"]),
+        # Changes with each call and recall of the newest number: the board flashes it.
+        newest_call=f"{newest['number']}/{newest['recalls']}/{newest['at']}" if newest else "",
+        # How wide the newest number is, so that its type fills the screen.
+        newest_digits=min(len(str(newest["number"])), 6) if newest else 1,
+        # The calls before it, each number once; a number still being served
+        # stands out from those already done.
+        last_calls=earlier,
+        no_last_calls=not earlier,
     )
+
+
+def board_calls(snapshot):
+    """The board's newest call, still being served, and the calls before it.
+
+    One entry per number: its latest call or recall, with how often it was
+    called again. Nobody served: no newest call, the last calls stay listed.
+    """
+    calls = {}
+    for call in snapshot.recent_calls:  # the latest first
+        entry = calls.setdefault(
+            call["number"],
+            {
+                "number": call["number"],
+                "servicer_name": call["servicer_name"] or "",
+                "at": call["at"],
+                "recalls": 0,
+            },
+        )
+        entry["recalls"] += call["kind"] == "recall"
+    serving = {s["number"]: s for s in snapshot.serving}
+    newest = next((c for c in calls.values() if c["number"] in serving), None)
+    if newest is None and snapshot.serving:  # called before the last calls began
+        s = snapshot.serving[0]
+        newest = {"number": s["number"], "servicer_name": s["servicer_name"] or ""}
+        newest["at"] = s["called_at"]
+    if newest is not None:
+        newest["recalls"] = serving[newest["number"]]["recalls"]
+        calls.pop(newest["number"], None)
+    earlier = [
+        {
+            "number": c["number"],
+            "servicer_name": c["servicer_name"],
+            "recalls": c["recalls"],
+            "serving": c["number"] in serving,
+        }
+        for c in calls.values()
+    ]
+    return newest, earlier

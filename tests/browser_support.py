@@ -131,8 +131,9 @@ LAYOUT_PROBLEMS = """
       .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''));
     problems.push(`scrolls sideways: ${doc.scrollWidth}px > ${width}px (${wide.join(', ')})`);
   }
-  const big = '.my-number .number, .now-serving, .waiting-count, .desk-number';
-  for (const e of document.querySelectorAll(big)) {
+  const big = '.my-number .number, .now-serving, .waiting-count, .board-number';
+  // A figure the view hides (the board's, while nobody is served) is not checked.
+  for (const e of [...document.querySelectorAll(big)].filter(e => !e.closest('[hidden]'))) {
     const box = e.getBoundingClientRect();
     const style = getComputedStyle(e);
     if (!box.width || !box.height || style.visibility === 'hidden' || style.display === 'none') {

@@ -174,10 +174,9 @@ def test_with_javascript_pages_update_themselves_without_reloading(new_page, que
     expect(customer.locator(".status-message")).to_have_text("It's your turn — go to Desk 1.")
     expect(customer.locator(".ticket")).to_have_class(re.compile(r"\bstate-called\b"))
     expect(customer).to_have_title("❗ Your turn! It's your turn — go to Desk 1.")
-    expect(board.locator(".desk-number")).to_have_text("1")
-    expect(board.locator(".desk-name")).to_have_text("Desk 1")
+    expect(board.locator(".board-number")).to_have_text("1")
+    expect(board.locator(".board-desk")).to_have_text("at Desk 1")
     expect(board.locator(".board-empty")).to_be_hidden()
-    expect(board.locator(".recent-calls")).to_contain_text("1")
     for page in (customer, board):
         assert page.evaluate("window.stillTheSamePage") is True
         expect(page.locator(".offline-note")).to_be_hidden()
@@ -399,7 +398,7 @@ BIG_FIGURES = {
     "ticket-called": ".my-number .number",
     "ticket-waiting": ".my-number .number",
     "console": ".now-serving",
-    "board": ".desk-number",
+    "board": ".board-number",
 }
 
 
@@ -409,8 +408,6 @@ SCREENSHOTS = {
     # The join and ticket pages': tests/test_browser_customer.py.
     ("home", "portrait"): "home-360.png",
     ("console", "laptop"): "console-1280.png",
-    ("board", "laptop"): "board-1280.png",
-    ("board", "portrait"): "board-360.png",
 }
 
 
@@ -438,7 +435,10 @@ def test_accessibility(visit, name, theme):
     page = visit(name, PORTRAIT, theme)
     assert structure_problems(page) == []
     assert contrast_problems(page) == []
-    assert focus_problems(page) == []
+    if name == "board":  # a screen on the wall: nothing to press, nothing to tab to
+        assert page.locator("a, button, input, select, textarea").count() == 0
+    else:
+        assert focus_problems(page) == []
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

@@ -283,6 +283,8 @@ def test_the_board_updated_live_shows_what_a_reload_shows(new_page, server, queu
             a_desk_calls=lambda: queue("/next"),
             two_desks_call=lambda: queue("/next", token=second),
             recalled=lambda: queue("/recall"),
+            recalled_again=lambda: queue("/recall"),
+            the_other_desk_recalls=lambda: queue("/recall", token=second),
             everyone_done=(lambda: queue("/done"), lambda: queue("/done", token=second)),
             paused_with_an_announcement=(
                 lambda: queue.status("paused"),
