@@ -208,10 +208,23 @@ def test_undo_is_refused_once_something_else_changed_the_ticket(app, browser, ne
     take_number(customer)
     take_number(new_browser())
     console = press(console, "Next")
-    press(console, "Recall")
+    first = app.store.queue_tickets("cet236")[0]
+    app.store.leave(first["token"], app.now())  # the customer called leaves
     refused = undo(console)
     assert refused.location.endswith("?refused=undo_overtaken")
-    assert states(app) == {1: "called", 2: "waiting"}
+    assert "can no longer be undone" in refused.follow().html.select_one(".refused").get_text()
+    assert states(app) == {1: "left", 2: "waiting"}
+
+
+def test_a_recall_since_leaves_nothing_to_undo(app, browser, new_browser):
+    console = create_queue(browser)
+    take_number(new_browser())
+    console = press(console, "Next")
+    assert not console.html.select_one(".undo").has_attr("hidden")
+    recalled = press(console, "Recall")
+    assert recalled.html.select_one(".undo").has_attr("hidden")
+    assert undo(console).location.endswith("?refused=nothing_to_undo")
+    assert states(app) == {1: "called"}
 
 
 def test_undo_over_the_api_and_its_refusals(api):

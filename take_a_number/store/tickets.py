@@ -147,10 +147,13 @@ class Tickets:
             return finished
 
     def recall(self, servicer, now, expected=ANY_CURRENT):
-        """Signal this servicer's current customer again; return the ticket or None."""
+        """Signal this servicer's current customer again; return the ticket or None.
+
+        The last step can no longer be undone: its customer was signalled since."""
         with self.engine.immediate() as db:
             self._expect(servicer, expected)
             self._pressed(db, servicer, now)
+            self._keep_step(db, servicer, "recall", now, None, [])
             ticket = self.current_ticket(servicer["id"])
             if ticket is not None:
                 db.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (ticket["id"],))
