@@ -9,6 +9,7 @@ from browser_support import (
     LAPTOP,
     PORTRAIT,
     api,
+    contrast_problems,
     create_queue,
     layout_problems,
     structure_problems,
@@ -127,13 +128,30 @@ def test_the_chime_choice_is_kept_by_this_browser(new_page, queue_id):
     expect(console.get_by_label("Chime")).to_have_value("every")
 
 
+@pytest.mark.parametrize("choice, chimes", [("empty", False), ("every", True)])
+def test_a_console_may_choose_to_be_told_of_every_new_customer(
+    new_page, server, queue_id, choice, chimes
+):
+    console = create_queue(new_page(javascript=True), queue_id)
+    take(server, queue_id)
+    console.get_by_label("Chime").select_option(choice)
+    console.reload()
+    expect(console.locator(".line-list li")).to_have_count(1)
+    take(server, queue_id)  # the line was not empty
+    expect(console.locator(".line-list li")).to_have_count(2)
+    console.wait_for_timeout(100)
+    flashed = console.evaluate("document.title").startswith("● Someone is waiting")
+    assert flashed == chimes
+
+
 @pytest.mark.parametrize("viewport", [PORTRAIT, LAPTOP, TV], ids=["360", "1280", "1920x1080"])
 def test_the_busy_console_fits_every_screen(new_page, server, queue_id, viewport):
     console = create_queue(new_page(javascript=True, viewport=viewport), queue_id)
     tokens = [take(server, queue_id) for _ in range(4)]
     api(server, f"/api/v1/tickets/{tokens[1]}/later")
     press_key(console, "n")
-    assert layout_problems(console) + structure_problems(console) == []
+    problems = layout_problems(console) + structure_problems(console)
+    assert problems + contrast_problems(console) == []
     # No show looks harsher than Done; the alert settings do not look like the actions.
     styles = console.evaluate(
         """() => Object.fromEntries(['[data-key=d]', '[data-key=s]', '[data-action=enable-sound]']
