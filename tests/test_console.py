@@ -269,3 +269,21 @@ def test_the_buttons_show_their_keys_and_next_takes_the_focus(browser, new_brows
     focused = console.html.select("[autofocus]")
     assert [b.get("data-key") for b in focused] == ["n"]
     assert "harsh" in console.html.select_one("button[data-key=s]")["class"]
+
+
+@pytest.mark.parametrize("number", ["", "abc", "-1", "99999999999999999999999", "1e3"])
+def test_a_hostile_number_to_call_calls_nobody_and_never_fails(app, browser, new_browser, number):
+    console = create_queue(browser)
+    take_number(new_browser())
+    csrf = console.html.select_one("input[name=csrf_token]")["value"]
+    answer = browser.post("/cet236/serve/call", {"csrf_token": csrf, "number": number})
+    assert answer.status_int == 303
+    assert states(app) == {1: "waiting"}
+
+
+@pytest.mark.parametrize("number", ["2", 0, 1.5, True, None, [1]])
+def test_a_hostile_number_to_call_over_the_api_is_a_400(api, number):
+    token = create_queue_over_the_api(api)["token"]
+    api("post", "/queues/lab/tickets", status=201)
+    answer = api("post", "/queues/lab/call", json={"number": number}, token=token, status=400)
+    assert set(answer.json["error"]["fields"]) == {"number"}
