@@ -292,7 +292,7 @@ UNDO_LABELS = {
 
 def _undo(servicer, now):
     """The console's Undo button: shown for rules.UNDO_SECONDS after a step, with its words
-    ('Undo Next (41 back to waiting)')."""
+    ('Undo Next (41, 42)': the numbers it would put back)."""
     step = rules.last_step(servicer)
     if step is None or not rules.can_undo(servicer["last_step_at"], now):
         return {"can_undo": False, "undo_label": "Undo"}

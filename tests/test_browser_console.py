@@ -1,7 +1,9 @@
 """The servicer console in Chromium: one key per customer, Undo, calling a number from the
 waiting list, and the list following the queue live."""
 
+import json
 import re
+import urllib.request
 
 import playwright.sync_api as playwright_api
 import pytest
@@ -87,7 +89,8 @@ def test_undo_takes_back_next_and_the_customers_page_follows_live(new_page, serv
     assert focused_key(console) == "n"
     expect(customer.locator("main")).to_contain_text("You're next.")
     expect(console.locator(".undo")).to_be_hidden()
-    assert first  # still called: its ticket is the servicer's again
+    with urllib.request.urlopen(f"{server.url}/api/v1/tickets/{first}", timeout=10) as answer:
+        assert json.load(answer)["state"] == "called"  # the servicer's customer again
 
 
 def test_a_number_called_from_the_waiting_list_is_served_out_of_turn(new_page, server, queue_id):
