@@ -97,6 +97,8 @@ def test_a_number_called_from_the_list_is_called_out_of_turn_and_recorded_so(
     history = app.actions.history(app.store.servicer_of_queue("cet236", 1), "cet236")
     report = statistics.report(history.tickets, history.tz, history.starts)
     assert report["overall"]["called_specifically"] == 1
+    stats = browser.get("/cet236/manage/stats").html.select_one(".called-specifically")
+    assert stats.get_text() == "Called by number from the waiting list, out of turn: 1"
 
 
 def test_a_number_no_longer_waiting_is_not_called_and_the_console_says_why(
