@@ -97,7 +97,48 @@
     return li;
   }
 
+  // The console's waiting list: each number with its own Call button (a form, as
+  // the template makes it).
+  function hiddenField(name, value) {
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = text(value);
+    return input;
+  }
+
+  function lineItem(ticket, view, list, csrf) {
+    var li = listItem("in-line", [
+      { className: "line-number", text: String(ticket.number) },
+      { className: "line-waited", text: ticket.waited },
+      { className: "line-note", text: ticket.let_others_first }
+    ]);
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = list.getAttribute("data-call-url");
+    form.appendChild(hiddenField("csrf_token", csrf));
+    form.appendChild(hiddenField("expected_current", view.expected_current));
+    form.appendChild(hiddenField("number", ticket.number));
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "secondary small";
+    button.textContent = list.getAttribute("data-words-call");
+    var number = document.createElement("span");
+    number.className = "visually-hidden";
+    number.textContent = " " + ticket.number;
+    button.appendChild(number);
+    form.appendChild(button);
+    li.appendChild(form);
+    return li;
+  }
+
   var lists = {
+    waiting_line: function (v, el) {
+      var csrf = document.querySelector("input[name=csrf_token]");
+      return v.waiting_line.map(function (ticket) {
+        return lineItem(ticket, v, el, csrf ? csrf.value : "");
+      });
+    },
     last_calls: function (v) {
       return v.last_calls.map(function (c) {
         return listItem(c.serving ? "call-serving" : "call-done", [
@@ -137,7 +178,7 @@
       var build = lists[el.getAttribute("data-list")];
       if (!build) return;
       el.textContent = "";
-      build(view).forEach(function (item) { el.appendChild(item); });
+      build(view, el).forEach(function (item) { el.appendChild(item); });
     });
   }
 
@@ -161,7 +202,9 @@
         stopFlashing();
       }
     } else if (page === "console") {
-      if (before && before.nobody_waiting && !view.nobody_waiting) {
+      var joined = before && view.newest_waiting > before.newest_waiting;
+      var first = before && before.nobody_waiting && !view.nobody_waiting;
+      if (first || (joined && chimeSetting() === "every")) {
         flashTitle(words.wordsJoinedFlash + " \u2013 " + view.title);
         chime([660, 880]);
         notify(words.wordsJoined, view.title);
@@ -184,6 +227,50 @@
     newest.style.animation = "none";
     void newest.offsetWidth; /* restart the animation of style.css */
     newest.style.animation = "";
+  }
+
+  // -- the console: its chime setting and its keys ----------------------------
+
+  // Per console (this browser, this queue): "empty" chimes when someone joins an
+  // empty line, "every" on every new customer.
+  var chimeKey = "take-a-number:chime:" + url;
+
+  function chimeSetting() {
+    try {
+      return window.localStorage.getItem(chimeKey) || "empty";
+    } catch (e) {
+      return "empty"; /* storage refused: the default */
+    }
+  }
+
+  function typingIn(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  function consoleControls() {
+    var choice = document.querySelector("[data-setting=chime]");
+    if (choice) {
+      choice.value = chimeSetting();
+      choice.addEventListener("change", function () {
+        try {
+          window.localStorage.setItem(chimeKey, choice.value);
+        } catch (e) {
+          /* not kept: the choice holds until the page reloads */
+        }
+      });
+    }
+    // N, D, S, R and U press the button that shows that key, unless one types.
+    document.addEventListener("keydown", function (event) {
+      if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (typingIn(event.target) || event.repeat) return;
+      var key = (event.key || "").toLowerCase();
+      if (!/^[a-z]$/.test(key)) return;
+      var button = document.querySelector("button[data-key=" + key + "]");
+      if (!button || button.closest("[hidden]")) return;
+      event.preventDefault();
+      button.focus();
+      button.click();
+    });
   }
 
   // -- the long-poll loop -------------------------------------------------
@@ -253,6 +340,7 @@
       Notification.requestPermission().then(function () { notifyButton.hidden = true; });
     });
   }
+  if (page === "console") consoleControls();
   if (page === "board") boardSound(document.querySelector(".board-chime-hint"));
 
   // The board asks for a click only while the browser keeps its sound off

@@ -20,17 +20,40 @@ from .refusals import (
     validate,
 )
 
-# The servicer console's buttons (routing.BUTTONS): name -> press(store, servicer, now,
-# expected), ``expected`` the customer the console showed (Actions.press).
+# The servicer console's buttons (routing.BUTTONS): name -> (form, press(store, servicer,
+# now, expected, values)), ``expected`` the customer the console showed and ``values``
+# the form's (Actions.press).
 BUTTONS = {
-    "call_next": lambda store, servicer, now, expected: store.call_next(servicer, now, expected),
-    "done": lambda store, servicer, now, expected: store.finish_current(
-        servicer, rules.SERVED, now, expected
+    "call_next": (
+        forms.PressForm,
+        lambda store, servicer, now, expected, values: store.call_next(servicer, now, expected),
     ),
-    "no_show": lambda store, servicer, now, expected: store.finish_current(
-        servicer, rules.NO_SHOW, now, expected
+    "done": (
+        forms.PressForm,
+        lambda store, servicer, now, expected, values: store.finish_current(
+            servicer, rules.SERVED, now, expected
+        ),
     ),
-    "recall": lambda store, servicer, now, expected: store.recall(servicer, now, expected),
+    "no_show": (
+        forms.PressForm,
+        lambda store, servicer, now, expected, values: store.finish_current(
+            servicer, rules.NO_SHOW, now, expected
+        ),
+    ),
+    "recall": (
+        forms.PressForm,
+        lambda store, servicer, now, expected, values: store.recall(servicer, now, expected),
+    ),
+    "call_number": (
+        forms.CallNumberForm,
+        lambda store, servicer, now, expected, values: store.call_next(
+            servicer, now, expected, values["number"]
+        ),
+    ),
+    "undo": (
+        forms.PressForm,
+        lambda store, servicer, now, expected, values: store.undo(servicer, now, expected),
+    ),
 }
 
 
@@ -245,7 +268,8 @@ class Actions(OwnerActions):
 
     @servicer_only
     def press(self, servicer, queue_id, button, read_fields=None):
-        """A console button (BUTTONS): call_next, done, no_show or recall.
+        """A console button (BUTTONS): call_next, done, no_show, recall, call_number
+        (``number``, one waiting) or undo (the last Next, Done or No show).
 
         ``read_fields()`` (``(fields, refused)``, read once the servicer is known)
         may hold PressForm's ``expected_current``: the customer the console
@@ -254,10 +278,16 @@ class Actions(OwnerActions):
         the press acts on whoever is called now.
         """
         fields, refused = read_fields() if read_fields else ({}, None)
+        form, act = BUTTONS[button]
+        values = validate(form, fields, refused)
         expected = store.ANY_CURRENT
         if "expected_current" in fields or refused:
-            expected = validate(forms.PressForm, fields, refused)["expected_current"]
+            expected = values["expected_current"]
         try:
-            return BUTTONS[button](self.store, servicer, self.now(), expected)
+            return act(self.store, servicer, self.now(), expected, values)
         except store.Stale as stale:
             raise Refused(409, "stale", stale_press(expected, stale.current)) from None
+        except store.NotWaiting:
+            raise Refused(409, "not_waiting", refusals.NOT_WAITING, field="number") from None
+        except store.CannotUndo as refusal:
+            raise refusals.cannot_undo(refusal.reason) from None

@@ -12,6 +12,7 @@ import math
 import urllib.parse
 
 from . import (
+    actions,
     api_values,
     forms,
     openapi,
@@ -247,11 +248,12 @@ class ApiController:
 
     @answers_refusals
     def press(self, req, queue_id, button):
-        """A console button: call_next, done, no_show or recall.
+        """A console button (actions.BUTTONS): call_next, done, no_show, recall,
+        call_number or undo.
 
         Refused as ``stale`` (``expected_current`` is not the servicer's customer):
         409, with the console as it is now in the error's ``console``."""
-        read_fields = functools.partial(self._fields, req, forms.PressForm)
+        read_fields = functools.partial(self._fields, req, actions.BUTTONS[button][0])
         try:
             self.actions.press(self._actor(req), queue_id, button, read_fields)
         except Refused as refusal:

@@ -131,6 +131,24 @@ class PressForm(_Form):
     )
 
 
+class CallNumberForm(PressForm):
+    """Call a waiting number from the console's list (``number``), with PressForm's
+    precondition."""
+
+    number = validators.Int(
+        min=1,
+        max=MAX_NUMBER,
+        not_empty=True,
+        messages={
+            "empty": "Say which waiting number to call.",
+            "missing": "Say which waiting number to call.",
+            "integer": "Send the waiting number to call, a whole number.",
+            "tooLow": "At least %(min)s.",
+            "tooHigh": "At most %(max)s.",
+        },
+    )
+
+
 class StatusForm(_Form):
     status = validators.OneOf(rules.QUEUE_STATUSES, not_empty=True)
 

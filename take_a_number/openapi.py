@@ -59,6 +59,7 @@ FORM_BODIES = {
     forms.OptionsForm: "Options",
     forms.HoursForm: "Hours",
     forms.PressForm: "Press",
+    forms.CallNumberForm: "CallNumber",
     forms.InvitationForm: "Invite",
 }
 

@@ -55,6 +55,32 @@ CANNOT_MOVE_BACK = (
     "Only a number still waiting, with someone behind it, can let the next person go "
     f"first, and at most {rules.MAX_MOVES_BACK} times."
 )
+NOT_WAITING = (
+    "That number is no longer waiting: it was called at another desk, or its customer left."
+)
+NOTHING_TO_UNDO = "There is nothing to undo: only your last Next, Done or No show can be undone."
+TOO_LATE_TO_UNDO = f"Too late to undo: a step can be undone for {rules.UNDO_SECONDS} seconds."
+UNDO_OVERTAKEN = (
+    "That can no longer be undone: its customer's ticket changed since "
+    "(recalled, left, put back or cleared)."
+)
+# What the console says of a press refused (servicer.py: ``?refused=<code>``).
+CONSOLE_REFUSALS = {
+    "not_waiting": NOT_WAITING,
+    "nothing_to_undo": NOTHING_TO_UNDO,
+    "too_late_to_undo": TOO_LATE_TO_UNDO,
+    "undo_overtaken": UNDO_OVERTAKEN,
+}
+
+
+def cannot_undo(reason):
+    """The refusal of an undo for ``reason`` (store.CannotUndo's)."""
+    if reason == "too_late":
+        return Refused(409, "too_late_to_undo", TOO_LATE_TO_UNDO)
+    if reason == "changed":
+        return Refused(409, "undo_overtaken", UNDO_OVERTAKEN)
+    return Refused(409, "nothing_to_undo", NOTHING_TO_UNDO)
+
 
 # The code of a refusal of a servicer who is no longer signed in, by left_reason.
 LEFT_CODES = {rules.SIGNED_OUT: "signed_out", rules.REVOKED: "revoked", rules.IDLE: "released"}

@@ -18,8 +18,15 @@ REVOCATIONS = [
     ("revoke", "servicers/{servicer_id}"),
     ("revoke_invitation", "invitations/{invitation_id}"),
 ]
-# The servicer console's buttons: route name and path.
-BUTTONS = [("call_next", "next"), ("done", "done"), ("no_show", "no-show"), ("recall", "recall")]
+# The servicer console's buttons: route name and path (actions.BUTTONS).
+BUTTONS = [
+    ("call_next", "next"),
+    ("done", "done"),
+    ("no_show", "no-show"),
+    ("recall", "recall"),
+    ("call_number", "call"),
+    ("undo", "undo"),
+]
 QUEUE = {"queue_id": r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]"}
 # A servicer's id: at most 18 digits, so that every id that matches fits in
 # SQLite's 64-bit integers (a longer one is no servicer's: 404).

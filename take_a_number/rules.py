@@ -129,6 +129,22 @@ def invitation_refusal(invitation, now):
     return None
 
 
+# How long a servicer may undo their last Next, Done or No show (store/steps.py).
+UNDO_SECONDS = 60
+
+
+def can_undo(step_at, now):
+    """A servicer's last step may be undone for UNDO_SECONDS after it, if nothing
+    changed its tickets since (the store checks that)."""
+    return step_at is not None and now - step_at <= UNDO_SECONDS
+
+
+def last_step(servicer):
+    """The servicer's last step kept to undo (store/steps.py: ``{"button", "tickets",
+    ...}``, each ticket with its ``number``), or None."""
+    return json.loads(servicer["last_step"]) if servicer.get("last_step") else None
+
+
 def can_move_back(ticket, people_behind):
     """'Not ready, let the next person go first': while waiting, a few times."""
     return (
@@ -295,6 +311,8 @@ class Snapshot:
     service_durations: list  # seconds, most recent first
     active_servicers: int
     arrivals: list = dataclasses.field(default_factory=list)  # recent taken_at times
+    # The waiting tickets in line order: number, taken_at, moves_back (the console's list).
+    line: list = dataclasses.field(default_factory=list)
     places: dict = dataclasses.field(init=False, repr=False)
     # When what it says of the opening hours goes out of date (next_change).
     changes_at: float = dataclasses.field(init=False, repr=False)

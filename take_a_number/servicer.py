@@ -1,13 +1,21 @@
-"""The servicer console: sign in, call the next number, done, no show, recall, sign out."""
+"""The servicer console: sign in, call the next number (or one from the list), done,
+no show, recall, undo, sign out."""
 
 from . import rules, security, views
-from .refusals import Refused, left_reason
+from .refusals import CONSOLE_REFUSALS, Refused, left_reason
 
 # The console after a press refused as stale (actions.Actions.press).
 STALE_PRESS = (
     "That press did nothing: it was made on a console that was out of date (a second click, "
     "an old page or another tab). This is what is current now."
 )
+
+
+def _refusal_shown(req):
+    """What the console says of the press it was redirected from (``press``), or ''."""
+    if "stale" in req.GET:
+        return STALE_PRESS
+    return CONSOLE_REFUSALS.get(req.GET.get("refused"), "")
 
 
 class ServicerController:
@@ -48,7 +56,7 @@ class ServicerController:
             "console.html",
             f"Serving – {queue['title']}",
             view=view,
-            refused=STALE_PRESS if "stale" in req.GET else "",
+            refused=_refusal_shown(req),
             live_url=req.urls("console_updates", queue_id=queue_id),
             live_page="console",
             join_url=req.host_url + req.urls("join", queue_id=queue_id),
@@ -154,5 +162,7 @@ class ServicerController:
         except Refused as refusal:
             if refusal.code == "stale":
                 return self.app.redirect(req, "console", queue_id=queue_id, stale=1)
+            if refusal.code in CONSOLE_REFUSALS:
+                return self.app.redirect(req, "console", queue_id=queue_id, refused=refusal.code)
             # Signed out meanwhile: the console says so.
         return self.app.redirect(req, "console", queue_id=queue_id)

@@ -1,7 +1,8 @@
 """Statistics of a queue's tickets, as plain functions: no SQL, no HTTP.
 
 The store reads ticket rows (``id, queue_id, number, state, taken_at,
-called_at, finished_at, servicer_id, servicer_name, recalls``; times in Unix
+called_at, finished_at, servicer_id, servicer_name, recalls,
+called_specifically``; times in Unix
 seconds, or None) and these functions turn them into the owner's figures, the
 CSV download and the servicer console's "line is growing" indicator.
 
@@ -12,6 +13,9 @@ The times of a ticket
     and serving starting (``serving_started_at``, see ``wait_started_at``).
     *Service* runs from being called to being finished, for served tickets;
     *total* is wait plus service, for served tickets.
+
+An undone step (the console's Undo) is never counted: undo puts the ticket's
+row back as it was, and these figures are read from the rows.
 
 Summaries
     Count, mean, median and p90 of each time. The p90 is the nearest-rank
@@ -59,7 +63,7 @@ GROWING, SHRINKING, STEADY = "growing", "shrinking", "steady"
 # A spreadsheet treats a cell starting with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_HEADER = """number state servicer taken_at called_at finished_at
-wait_seconds service_seconds total_seconds recalls""".split()
+wait_seconds service_seconds total_seconds recalls called_specifically""".split()
 
 
 # -- the times of one ticket ---------------------------------------------------
@@ -151,6 +155,8 @@ def day_bounds(first, last, tz):
 def counts_and_times(tickets, serving_started_at=None):
     """How many tickets ended how, and summaries of their wait, service and total.
 
+    ``called_specifically`` counts those called by their number from the console's
+    list rather than as next in line;
     ``left_before_served`` counts those who left while waiting (never called);
     ``left_after_call`` those who left once called; ``cleared`` those whose
     number the owner cleared; ``open`` those still waiting or called.
@@ -161,6 +167,7 @@ def counts_and_times(tickets, serving_started_at=None):
     return {
         "tickets": len(tickets),
         "called": sum(1 for t in tickets if t["called_at"] is not None),
+        "called_specifically": sum(1 for t in tickets if t.get("called_specifically")),
         "served": states[rules.SERVED],
         "no_shows": states[rules.NO_SHOW],
         "left_before_served": sum(1 for t in left if t["called_at"] is None),
@@ -278,6 +285,8 @@ def ticket_record(ticket, tz, serving_started_at=None):
         "service_seconds": None if times["service"] is None else round(times["service"]),
         "total_seconds": None if times["total"] is None else round(times["total"]),
         "recalls": ticket["recalls"],
+        # Called by its number from the console's list, not as next in line.
+        "called_specifically": bool(ticket.get("called_specifically")),
     }
 
 
@@ -287,6 +296,7 @@ def csv_rows(tickets, tz, serving_started_at=None):
     for ticket in sorted(tickets, key=lambda t: (str(t["queue_id"]), t["number"])):
         record = ticket_record(ticket, tz, serving_started_at)
         record["servicer_name"] = spreadsheet_safe(record["servicer_name"] or "")
+        record["called_specifically"] = int(record["called_specifically"])  # 1 or 0
         rows.append(["" if value is None else value for value in record.values()])
     return rows
 

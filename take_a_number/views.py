@@ -111,41 +111,57 @@ def describe_wait(estimate):
     return f"about {low_minutes}\u2013{high_minutes} minutes"
 
 
-def describe_age(seconds):
-    """'just now', '3 min ago', '1 h 5 min ago' for how long ago something happened."""
+def describe_duration(seconds):
+    """'under a minute', '3 min', '1 h 5 min'."""
     minutes = int(max(0, seconds) // 60)
     if minutes < 1:
-        return "just now"
+        return "under a minute"
     if minutes < 60:
-        return f"{minutes} min ago"
-    return f"{minutes // 60} h {minutes % 60} min ago"
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
-FLOW_HEADLINES = {
-    statistics.GROWING: "The line is growing: consider calling for backup.",
-    statistics.SHRINKING: "The line is shrinking.",
-    statistics.STEADY: "The line is steady.",
-}
+def describe_age(seconds):
+    """'just now', '3 min ago', '1 h 5 min ago' for how long ago something happened."""
+    return "just now" if seconds < 60 else f"{describe_duration(seconds)} ago"
 
 
-def _rate(per_minute):
-    return f"{per_minute:.1f}" if per_minute >= 1 else f"{per_minute:.2f}"
+def _every(per_minute):
+    """'about 1 more person every 2 minutes', 'about 3 more people a minute' for a rate
+    a minute (at most 'over 10 more people a minute')."""
+    if per_minute > 10:
+        return "over 10 more people a minute"
+    if per_minute >= 0.95:
+        return f"about {people(round(per_minute)).replace(' ', ' more ', 1)} a minute"
+    minutes = round(1 / per_minute)
+    return "about 1 more person " + ("every minute" if minutes == 1 else f"every {minutes} minutes")
+
+
+def _seconds_or_minutes(seconds):
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def describe_flow(figures):
-    """``(headline, how it was worked out)`` of ``statistics.flow``; None with too little data."""
-    if figures["verdict"] is None:
+    """``(headline, how it was worked out)`` of ``statistics.flow`` in plain words; None
+    with too little data."""
+    verdict = figures["verdict"]
+    if verdict is None:
         return None
+    gap = figures["arrivals_per_minute"] - figures["served_per_minute"]
+    if verdict == statistics.GROWING:
+        headline = f"Line growing: {_every(gap)} than you serve."
+    elif verdict == statistics.SHRINKING:
+        headline = f"Line shrinking: you serve {_every(-gap)} than join."
+    else:
+        headline = "Line steady: people join about as fast as you serve them."
     servicers = figures["servicers"]
+    desks = "1 desk takes" if servicers == 1 else f"{servicers} desks take"
     detail = (
-        f"{_rate(figures['arrivals_per_minute'])} arrivals/min vs "
-        f"{_rate(figures['served_per_minute'])} served/min: "
-        f"{figures['arrivals']} numbers taken in the last {figures['window'] // 60:g} min; "
-        f"{servicers} {'servicer' if servicers == 1 else 'servicers'} at "
-        f"{figures['mean_service'] / 60:.1f} min per customer "
+        f"{people(figures['arrivals'])} joined in the last {figures['window'] // 60:g} min; "
+        f"{desks} about {_seconds_or_minutes(figures['mean_service'])} per customer "
         f"(the last {figures['services']} served)."
     )
-    return FLOW_HEADLINES[figures["verdict"]], detail
+    return headline, detail
 
 
 def numbers_served(snapshot):
@@ -300,7 +316,41 @@ def console_view(snapshot, servicer, now):
         waiting_detail=waiting_detail,
         nobody_waiting=waiting == 0,
         others="; ".join(f"{s['number']} at {s['servicer_name']}" for s in other_desks),
+        waiting_line=[_in_line(ticket, now) for ticket in snapshot.line],
+        # The highest number waiting: it grows with every customer who joins (the chime).
+        newest_waiting=max(snapshot.waiting, default=0),
+        **_undo(servicer, now),
     )
+
+
+# What Undo undoes, by the button pressed (store/steps.py).
+UNDO_LABELS = {
+    "call_next": "Undo Next",
+    "call_number": "Undo calling",
+    "done": "Undo Done",
+    "no_show": "Undo No show",
+}
+
+
+def _undo(servicer, now):
+    """The console's Undo button: shown for rules.UNDO_SECONDS after a step, with its words
+    ('Undo Next (41, 42)': the numbers it would put back)."""
+    step = rules.last_step(servicer)
+    if step is None or not rules.can_undo(servicer["last_step_at"], now):
+        return {"can_undo": False, "undo_label": "Undo"}
+    numbers = [ticket["number"] for ticket in step["tickets"]]
+    label = f"{UNDO_LABELS[step['button']]} ({', '.join(map(str, numbers))})"
+    return {"can_undo": True, "undo_label": label}
+
+
+def _in_line(ticket, now):
+    """One waiting number of the console's list: how long it waited, whether it let others by."""
+    moves = ticket["moves_back"]
+    return {
+        "number": ticket["number"],
+        "waited": f"waiting {describe_duration(now - ticket['taken_at'])}",
+        "let_others_first": f"let others go first {moves}\u00d7" if moves else "",
+    }
 
 
 def board_view(snapshot):

@@ -75,8 +75,16 @@ def is_visible(tag):
     return not any(t.has_attr("hidden") for t in [tag, *tag.parents] if t.name)
 
 
+def accessible_name(tag):
+    """A button's words as a screen reader says them: without what is aria-hidden
+    (the console's shortcut keys)."""
+    words = tag.find_all(string=True)
+    shown = [w for w in words if not w.find_parent(attrs={"aria-hidden": "true"})]
+    return " ".join("".join(shown).split())
+
+
 def visible_buttons(page):
-    return [b.get_text(strip=True) for b in page.html.find_all("button") if is_visible(b)]
+    return [accessible_name(b) for b in page.html.find_all("button") if is_visible(b)]
 
 
 def press(page, button):
@@ -87,7 +95,7 @@ def press(page, button):
     labels = {button, "Start serving"} if button == "Next" else {button}
     for form in page.forms.values():
         tag = form.html.find("button")
-        if tag.get_text(strip=True) in labels and is_visible(form.html.form):
+        if accessible_name(tag) in labels and is_visible(form.html.form):
             return form.submit().follow()
     raise AssertionError(f"no visible {button!r} button on the page")
 

@@ -224,6 +224,7 @@ def test_a_ticket_in_the_list_is_its_row_of_the_csv(app, api):
         "service_seconds": 0,
         "total_seconds": 0,
         "recalls": 0,
+        "called_specifically": False,
     }
     history = app.actions.history(app.store.servicer_of_queue("lab", 1), "lab")
     header, *rows = statistics.csv_rows(history.tickets, history.tz, history.starts)

@@ -292,7 +292,7 @@ def test_the_owners_console_shows_the_growing_line_and_the_qr_code(visit_as_owne
     flow = page.locator(".flow")
     expect(flow).to_have_class(re.compile(r"\bflow-growing\b"))
     expect(flow.locator(".flow-headline")).to_have_text(
-        "The line is growing: consider calling for backup."
+        "Line growing: about 1 more person every 27 minutes than you serve."
     )
     expect(flow).to_be_in_viewport()
     # Growing stands out in its shape and type too, not in its colour alone.

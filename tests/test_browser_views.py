@@ -114,6 +114,11 @@ class Queue:
         """A customer takes a number; their ticket page's address."""
         return api(self.server, f"/api/v1/queues/{self.queue_id}/tickets")["links"]["page"]
 
+    def move_back(self, ticket_url):
+        """The customer lets the next person go first."""
+        token = ticket_url.rsplit("/", 1)[1]
+        api(self.server, f"/api/v1/tickets/{token}/later")
+
     def leave(self, ticket_url):
         token = ticket_url.rsplit("/", 1)[1]
         api(self.server, f"/api/v1/tickets/{token}", method="DELETE")
@@ -251,6 +256,7 @@ def test_the_queue_page_updated_live_shows_what_a_reload_shows(new_page, server,
 
 def test_the_console_updated_live_shows_what_a_reload_shows(new_page, server, queue_id):
     queue = Queue(server, queue_id)
+    taken = []
     desk = sign_in(new_page(), queue_id, name="Desk 2")  # no JavaScript: it presses buttons
     desk.wait_for_selector(".signed-in")
     watch(
@@ -267,9 +273,25 @@ def test_the_console_updated_live_shows_what_a_reload_shows(new_page, server, qu
                 lambda: queue.status("paused"),
                 lambda: queue.announce("Lunch at 12"),
             ),
+            one_lets_others_go_first=(
+                lambda: queue.status("open"),
+                lambda: taken.append(queue.take()),
+                queue.take,
+                lambda: queue.move_back(taken[-1]),
+            ),
+            called_from_the_list=lambda: call_from_the_list(desk),
+            undone=lambda: press(desk, re.compile("^Undo calling")),
+            recalled_so_no_undo=(lambda: press(desk, "Next"), lambda: press(desk, "Recall")),
         ),
         storage_state=desk.context.storage_state(),
     )
+
+
+def call_from_the_list(desk):
+    """The desk (without JavaScript) reloads its console and calls the last number listed."""
+    desk.reload()
+    desk.locator(".line-list li button").last.click()
+    desk.wait_for_load_state()
 
 
 def test_the_board_updated_live_shows_what_a_reload_shows(new_page, server, queue_id):

@@ -434,8 +434,10 @@ def test_the_console_says_when_the_line_is_growing(app, browser, new_browser):
     flow = browser.get("/cet236/serve").html.select_one(".flow")
     # Services took no time at all here, so the line can only be shrinking.
     assert flow["class"] == ["flow", "flow-shrinking"]
-    assert flow.select_one(".flow-headline").get_text() == "The line is shrinking."
-    assert "arrivals/min vs" in flow.get_text()
+    assert flow.select_one(".flow-headline").get_text() == (
+        "Line shrinking: you serve over 10 more people a minute than join."
+    )
+    assert "4 people joined in the last 15 min" in flow.get_text()
 
 
 # -- opening hours: hostile input, overnight hours, one status ------------------------------

@@ -56,7 +56,7 @@ def test_done_finishes_without_calling_anyone(browser, new_browser):
     take_number(new_browser())
     console = press(press(console, "Next"), "Done")
     assert figures(console) == {"now_serving": "–", "waiting": "1"}
-    assert visible_buttons(console) == ["Next", "Sign out"]
+    assert visible_buttons(console) == ["Next", "Undo Done (1)", "Call 2", "Sign out"]
 
 
 def test_no_show_ends_the_ticket(app, browser, new_browser):

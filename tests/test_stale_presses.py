@@ -8,7 +8,7 @@ instead of calling a second customer.
 import threading
 
 import pytest
-from support import create_queue, press, take_number
+from support import accessible_name, create_queue, press, take_number
 from test_actions import ADDRESS, new_queue
 from test_api import Api
 from test_api import create_queue as create_queue_over_the_api
@@ -165,7 +165,7 @@ def test_a_precondition_needs_a_signed_in_servicer_first(api):
 
 def expected_fields(console):
     return {
-        f.html.find("button").get_text(strip=True): f["expected_current"].value
+        accessible_name(f.html.find("button")): f["expected_current"].value
         for f in console.forms.values()
         if "expected_current" in f.fields
     }
@@ -174,10 +174,13 @@ def expected_fields(console):
 def test_the_console_buttons_carry_the_customer_they_are_for(browser, new_browser):
     console = create_queue(browser)
     buttons = ["Done", "No show", "Recall"]
-    assert expected_fields(console) == dict.fromkeys(["Start serving", *buttons], "")
+    assert expected_fields(console) == dict.fromkeys(["Start serving", *buttons, "Undo"], "")
     take_number(new_browser())
+    take_number(new_browser())
+    assert expected_fields(browser.get("/cet236/serve"))["Call 2"] == ""  # from the list
     console = press(console, "Next")
-    assert expected_fields(console) == dict.fromkeys(["Next", *buttons], "1")
+    expected = dict.fromkeys(["Next", *buttons, "Undo Next (1)", "Call 2"], "1")
+    assert expected_fields(console) == expected
 
 
 def test_a_double_submitted_next_calls_one_customer_and_says_why(app, browser, new_browser):

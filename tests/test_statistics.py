@@ -353,6 +353,7 @@ def test_the_csv_gives_times_in_local_iso_8601_and_durations_in_seconds():
         "service_seconds": "300",
         "total_seconds": "420",
         "recalls": "1",
+        "called_specifically": "0",
     }
     assert rows[3] == {
         "number": "4",
@@ -365,6 +366,7 @@ def test_the_csv_gives_times_in_local_iso_8601_and_durations_in_seconds():
         "service_seconds": "",
         "total_seconds": "",
         "recalls": "0",
+        "called_specifically": "0",
     }
     assert [row["wait_seconds"] for row in rows] == [
         "120", "120", "180", "", "180", "300", "600", "600", "0", "",
@@ -392,7 +394,7 @@ def test_csv_rows_are_plain_lists_for_other_writers():
     rows = statistics.csv_rows(HISTORY[:1], LONDON)
     assert rows[0] == statistics.CSV_HEADER
     assert rows[1][:3] == [1, "served", "Ana"]
-    assert rows[1][6:] == [120, 300, 420, 1]
+    assert rows[1][6:] == [120, 300, 420, 1, 0]
 
 
 # -- is the line growing? ------------------------------------------------------
@@ -419,10 +421,10 @@ def test_the_line_grows_when_people_join_faster_than_they_are_served():
         "verdict": "growing",
     }
     headline, detail = views.describe_flow(figures)
-    assert headline == "The line is growing: consider calling for backup."
+    assert headline == "Line growing: about 1 more person every 5 minutes than you serve."
     assert detail == (
-        "0.40 arrivals/min vs 0.20 served/min: 6 numbers taken in the last 15 min; "
-        "1 servicer at 5.0 min per customer (the last 3 served)."
+        "6 people joined in the last 15 min; "
+        "1 desk takes about 5.0 min per customer (the last 3 served)."
     )
 
 
@@ -430,15 +432,29 @@ def test_a_second_servicer_can_turn_a_growing_line_steady():
     figures = statistics.flow(arrivals(1, 3, 5, 7, 9, 11), [300, 240, 360], NOW, 2)
     assert figures["served_per_minute"] == pytest.approx(0.4)
     assert figures["verdict"] == "steady"
-    assert views.describe_flow(figures)[0] == "The line is steady."
-    assert "2 servicers at 5.0 min" in views.describe_flow(figures)[1]
+    assert views.describe_flow(figures)[0] == (
+        "Line steady: people join about as fast as you serve them."
+    )
+    assert "2 desks take about 5.0 min" in views.describe_flow(figures)[1]
 
 
 def test_the_line_shrinks_when_people_are_served_faster_than_they_join():
     figures = statistics.flow(arrivals(2, 8, 14), [60, 60, 60], NOW)
     assert (figures["arrivals_per_minute"], figures["served_per_minute"]) == (0.2, 1.0)
     assert figures["verdict"] == "shrinking"
-    assert views.describe_flow(figures)[1].startswith("0.20 arrivals/min vs 1.0 served/min")
+    assert views.describe_flow(figures) == (
+        "Line shrinking: you serve about 1 more person every minute than join.",
+        "3 people joined in the last 15 min; 1 desk takes about 60 s per customer "
+        "(the last 3 served).",
+    )
+
+
+def test_a_line_growing_fast_says_how_many_more_people_a_minute():
+    # 45 numbers in 15 minutes is 3 a minute; one servicer at 60 seconds each serves 1.
+    figures = statistics.flow(arrivals(*[m / 3 for m in range(45)]), [60, 60, 60], NOW)
+    assert views.describe_flow(figures)[0] == (
+        "Line growing: about 2 more people a minute than you serve."
+    )
 
 
 def test_rates_within_ten_percent_of_each_other_are_steady():

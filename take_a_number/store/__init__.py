@@ -1,8 +1,8 @@
 """The store: every SQL statement of Take A Number lives in this package.
 
 ``Store`` is composed of the queries, grouped by what they are about
-(queues.py, tickets.py, takes.py, servicers.py, events.py, rate_limits.py,
-idempotency.py),
+(queues.py, tickets.py, steps.py, takes.py, servicers.py, events.py,
+rate_limits.py, idempotency.py),
 over one database engine (engine.py: connections, transactions, and how a
 change by another process is noticed), with the schema in migrations.py and
 the group commit of takes in take_line.py. The queries talk to the engine,
@@ -13,9 +13,11 @@ from . import migrations
 from .engine import FOREIGN_CHECK_SECONDS, SQLiteEngine
 from .errors import (
     ANY_CURRENT,
+    CannotUndo,
     InvitationRefused,
     NameInUse,
     NotTaking,
+    NotWaiting,
     QueueExists,
     Stale,
     TooManyTakes,
@@ -26,17 +28,20 @@ from .migrations import MIGRATIONS
 from .queues import Queues
 from .rate_limits import RateLimits
 from .servicers import Servicers
+from .steps import Steps
 from .take_line import Take, TakeLine
 from .takes import SQL_FUNCTIONS, Takes
 from .tickets import Tickets
 
 __all__ = [
     "ANY_CURRENT",
+    "CannotUndo",
     "FOREIGN_CHECK_SECONDS",
     "MIGRATIONS",
     "InvitationRefused",
     "NameInUse",
     "NotTaking",
+    "NotWaiting",
     "QueueExists",
     "SQLiteEngine",
     "Stale",
@@ -47,7 +52,7 @@ __all__ = [
 ]
 
 
-class Store(Queues, Tickets, Takes, Servicers, Events, RateLimits, IdempotencyKeys):
+class Store(Queues, Tickets, Steps, Takes, Servicers, Events, RateLimits, IdempotencyKeys):
     """All reads and writes of queues, servicers, tickets and events."""
 
     def __init__(

@@ -38,3 +38,15 @@ class Stale(Exception):
 
 # A button's precondition when none is sent: the press acts whoever is called.
 ANY_CURRENT = object()
+
+
+class NotWaiting(Exception):
+    """A number called from the waiting list that no longer waits (called, or gone)."""
+
+
+class CannotUndo(Exception):
+    """Undo refused; ``reason`` is "nothing", "too_late" or "changed" (store/steps.py)."""
+
+    def __init__(self, reason):
+        super().__init__(f"cannot undo: {reason}")
+        self.reason = reason

@@ -222,6 +222,18 @@ def _add_idempotency_keys(db):
     db["idempotency_keys"].create_index(["created_at"])
 
 
+def _add_console_steps(db):
+    # A ticket called by its number from the waiting list, not as next in line;
+    # and each servicer's last Next, Done or No show, to undo it (store/undo.py):
+    # the rows it changed as they were before (JSON), when, and the last event
+    # it made (any later event of those tickets makes it too late to undo).
+    db["tickets"].add_column("called_specifically", int, not_null_default=0)
+    servicers = db["servicers"]
+    servicers.add_column("last_step", str)
+    servicers.add_column("last_step_at", float)
+    servicers.add_column("last_step_event", int)
+
+
 MIGRATIONS = [
     ("0001_core_tables", _create_core_tables),
     ("0002_ticket_browser", _add_ticket_browser),
@@ -231,6 +243,7 @@ MIGRATIONS = [
     ("0006_rate_limits", _add_rate_limits),
     ("0007_personal_invitations", _add_invitations),
     ("0008_idempotency_keys", _add_idempotency_keys),
+    ("0009_console_steps", _add_console_steps),
 ]
 
 

@@ -96,9 +96,9 @@ class Queues:
             queue = self.get_queue(queue_id)
             if queue is None:
                 return None
-            waiting = engine.column(
-                "SELECT number FROM tickets WHERE queue_id = ? AND state = 'waiting' "
-                "ORDER BY line_position, number",
+            line = engine.rows(
+                "SELECT number, taken_at, moves_back FROM tickets "
+                "WHERE queue_id = ? AND state = 'waiting' ORDER BY line_position, number",
                 (queue_id,),
             )
             serving = engine.rows(
@@ -135,7 +135,8 @@ class Queues:
         return rules.Snapshot(
             queue=queue,
             taken_at=now,
-            waiting=waiting,
+            waiting=[ticket["number"] for ticket in line],
+            line=line,
             serving=serving,
             recent_calls=recent_calls,
             service_durations=durations,

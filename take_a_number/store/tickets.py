@@ -1,8 +1,11 @@
-"""Tickets after they are taken: reading them, the customer's and the servicer's buttons."""
+"""Tickets after they are taken: reading them, the customer's and the servicer's buttons.
+
+The servicer's presses are kept to undo them: steps.py."""
 
 from .. import rules
-from .errors import ANY_CURRENT, Stale
+from .errors import ANY_CURRENT, NotWaiting, Stale
 from .events import record
+from .steps import ticket_before
 
 # Tickets with the name of the servicer who called them, for a WHERE to follow.
 WITH_SERVICER_NAME = (
@@ -85,11 +88,14 @@ class Tickets:
 
     # -- the servicer's buttons ------------------------------------------------------
 
-    def call_next(self, servicer, now, expected=ANY_CURRENT):
-        """Finish this servicer's customer and call the next in line.
+    def call_next(self, servicer, now, expected=ANY_CURRENT, number=None):
+        """Finish this servicer's customer and call the next in line, or ``number``
+        (a waiting number picked from the list: NotWaiting if it no longer waits;
+        the ticket is marked ``called_specifically``).
 
         Returns ``(finished, called)``; ``called`` is None when nobody waits.
-        ``expected``, on every button: see ``_expect``.
+        ``expected``, on every button: see ``_expect``. The press is kept to undo
+        (steps.py).
         """
         queue_id, servicer_id = servicer["queue_id"], servicer["id"]
         with self.engine.immediate() as db:
@@ -97,14 +103,19 @@ class Tickets:
             if current is None:  # signed out or revoked meanwhile: calls nobody
                 return None, None
             self._expect(servicer, expected)
+            first_event = self._last_event_id(db) + 1
+            waiting = self.engine.rows(
+                "SELECT * FROM tickets WHERE queue_id = ? AND state = 'waiting'", (queue_id,)
+            )
+            if number is None:
+                called = rules.next_in_line(waiting)
+            else:
+                called = next((t for t in waiting if t["number"] == number), None)
+                if called is None:
+                    raise NotWaiting(number)
+            before = [ticket_before(t) for t in (self.current_ticket(servicer_id), called) if t]
             self._pressed(db, servicer, now)
             finished = self._finish_current(db, servicer, "served", now)
-            waiting = self.engine.rows(
-                "SELECT id, number, line_position FROM tickets "
-                "WHERE queue_id = ? AND state = 'waiting'",
-                (queue_id,),
-            )
-            called = rules.next_in_line(waiting)
             if called is not None and not current["started_at"]:
                 # "Start serving": this servicer's first call since signing in.
                 db.execute("UPDATE servicers SET started_at = ? WHERE id = ?", (now, servicer_id))
@@ -112,25 +123,37 @@ class Tickets:
                 record(db, queue_id, "start_serving", now, None, servicer_id, moves_version=False)
             if called is not None:
                 db.execute(
-                    "UPDATE tickets SET state = 'called', called_at = ?, servicer_id = ? "
-                    "WHERE id = ? AND state = 'waiting'",
-                    (now, servicer_id, called["id"]),
+                    "UPDATE tickets SET state = 'called', called_at = ?, servicer_id = ?, "
+                    "called_specifically = ? WHERE id = ? AND state = 'waiting'",
+                    (now, servicer_id, number is not None, called["id"]),
                 )
                 record(db, queue_id, "call", now, ticket_id=called["id"], servicer_id=servicer_id)
+            button = "call_next" if number is None else "call_number"
+            self._keep_step(db, current, button, now, first_event, before)
         return finished, called
 
     def finish_current(self, servicer, state, now, expected=ANY_CURRENT):
-        """Done (``served``) or No show (``no_show``) for this servicer's customer."""
+        """Done (``served``) or No show (``no_show``) for this servicer's customer;
+        kept to undo (steps.py)."""
         with self.engine.immediate() as db:
             self._expect(servicer, expected)
+            first_event = self._last_event_id(db) + 1
+            current = self.current_ticket(servicer["id"])
             self._pressed(db, servicer, now)
-            return self._finish_current(db, servicer, state, now)
+            finished = self._finish_current(db, servicer, state, now)
+            button = "done" if state == rules.SERVED else "no_show"
+            before = [ticket_before(current)] if current else []
+            self._keep_step(db, servicer, button, now, first_event, before)
+            return finished
 
     def recall(self, servicer, now, expected=ANY_CURRENT):
-        """Signal this servicer's current customer again; return the ticket or None."""
+        """Signal this servicer's current customer again; return the ticket or None.
+
+        The last step can no longer be undone: its customer was signalled since."""
         with self.engine.immediate() as db:
             self._expect(servicer, expected)
             self._pressed(db, servicer, now)
+            self._keep_step(db, servicer, "recall", now, None, [])
             ticket = self.current_ticket(servicer["id"])
             if ticket is not None:
                 db.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (ticket["id"],))
