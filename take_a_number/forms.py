@@ -72,16 +72,46 @@ class EmptyForm(_Form):
     """A button: nothing to fill in but the CSRF token."""
 
 
-class CreateQueueForm(_Form):
-    queue_id = _required("Choose a name for the link.", QueueId)
-    title = _text(80)
-    password = _required(
+def _new_password():
+    """A password the owner chooses: 8 to 200 characters."""
+    return _required(
         "Choose a password of at least 8 characters.",
         min=8,
         max=200,
         messages={"tooShort": "Use at least %(min)i characters.", **TOO_LONG},
     )
+
+
+class CreateQueueForm(_Form):
+    queue_id = _required("Choose a name for the link.", QueueId)
+    title = _text(80)
+    password = _new_password()
     name = _text(40)
+
+
+class NewPasswordForm(_Form):
+    """A new password for a queue (``take-a-number reset-password``)."""
+
+    new_password = _new_password()
+
+
+class ChangePasswordForm(NewPasswordForm):
+    """The owner changes the queue's password: the old one, then the new one (the API)."""
+
+    old_password = _required("Enter the queue's password as it is now.", max=200)
+
+
+class ConfirmedChangePasswordForm(ChangePasswordForm):
+    """The Manage page's form: the new password typed twice."""
+
+    new_password_again = validators.UnicodeString(if_missing="")
+    chained_validators = [
+        validators.FieldsMatch(
+            "new_password",
+            "new_password_again",
+            messages={"invalidNoMatch": "The two new passwords differ; type the same twice."},
+        )
+    ]
 
 
 class SignInForm(_Form):

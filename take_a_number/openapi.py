@@ -60,6 +60,7 @@ FORM_BODIES = {
     forms.HoursForm: "Hours",
     forms.PressForm: "Press",
     forms.InvitationForm: "Invite",
+    forms.ChangePasswordForm: "PasswordChange",
 }
 
 

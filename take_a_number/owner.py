@@ -9,7 +9,13 @@ from . import charts, forms, limits, owner_actions, refusals, routing, rules, st
 from .refusals import Refused
 
 # The Manage page's fields in the order they come: the first in error gets the focus.
-MANAGE_FIELDS = (*forms.OptionsForm.fields, *forms.HoursForm.fields)
+MANAGE_FIELDS = (
+    *forms.OptionsForm.fields,
+    *forms.HoursForm.fields,
+    "old_password",
+    "new_password",
+    "new_password_again",
+)
 
 
 # A page only the queue's owner may see or post to (OwnerController.refused).
@@ -29,7 +35,13 @@ class OwnerController:
 
     def _form(self, req, defaults, errors, status=200):
         return self.app.render_form(
-            req, "home.html", "Take A Number", defaults, errors, status=status
+            req,
+            "home.html",
+            "Take A Number",
+            defaults,
+            errors,
+            status=status,
+            your_queues=self.actions.queues_owned(req.session),
         )
 
     def create_queue(self, req):
@@ -154,6 +166,28 @@ class OwnerController:
         req.session["new_invitation"] = {"name": invitation["name"], "code": code}
         req.session.changed = True
         return self.app.redirect(req, "manage", queue_id=queue_id)
+
+    @owner_page
+    def change_password(self, req, queue_id):
+        """The owner changes the queue's password, giving the old one."""
+        try:
+            self.actions.change_password(
+                self._actor(req, queue_id),
+                queue_id,
+                req.POST,
+                req.remote_addr,
+                form=forms.ConfirmedChangePasswordForm,
+            )
+        except Refused as refusal:
+            if refusal.retry_after:
+                return self.app.too_many(req, refusal.retry_after, refusal.message)
+            if not refusal.fields:
+                raise
+            # Passwords are never typed back into the page.
+            return self.manage(req, queue_id, errors=refusal.fields, status=400)
+        return self.app.redirect(
+            req, "manage", queue_id=queue_id, saved="password", _anchor="password"
+        )
 
     @owner_page
     def revoke(self, req, queue_id, servicer_id):

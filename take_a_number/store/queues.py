@@ -71,6 +71,16 @@ class Queues:
         """``opening_hours`` as JSON text (see rules.parse_hours), or None for always."""
         self._update_queue(queue_id, now, "hours", opening_hours=opening_hours, timezone=timezone)
 
+    def set_password(self, queue_id, password_hash, now):
+        """A new password for the owner; True if the queue exists. Pages show nothing of it."""
+        with self.engine.immediate() as db:
+            changed = db.execute(
+                "UPDATE queues SET password_hash = ? WHERE id = ?", (password_hash, queue_id)
+            ).rowcount
+            if changed:
+                record(db, queue_id, "password", now, moves_version=False)
+        return bool(changed)
+
     def clear_line(self, queue_id, now):
         """Everyone waiting leaves the line; return how many."""
         with self.engine.immediate() as db:
