@@ -10,11 +10,11 @@ import zoneinfo
 from . import forms, security, statistics, store
 from .refusals import (
     INVITATION_NAME_IN_USE,
-    TOO_MANY_SIGN_INS,
-    WRONG_OLD_PASSWORD,
     NO_INVITATION,
     NO_SERVICER,
     STAFF_NAME_IN_USE,
+    TOO_MANY_SIGN_INS,
+    WRONG_OLD_PASSWORD,
     YOURSELF,
     Refused,
     owner_only,
@@ -91,7 +91,8 @@ class OwnerActions:
             raise Refused(429, "rate_limited", TOO_MANY_SIGN_INS, retry_after=wait)
         if not right:
             raise Refused(401, "wrong_password", WRONG_OLD_PASSWORD, field="old_password")
-        self.store.set_password(queue_id, security.hash_password(values["new_password"]), self.now())
+        new_hash = security.hash_password(values["new_password"])
+        self.store.set_password(queue_id, new_hash, self.now())
 
     @owner_only
     def invite(self, owner, queue_id, fields, refused=None):
