@@ -55,7 +55,7 @@ class OwnerController:
                 wait = limits.wait_text(refusal.retry_after)
                 errors = {"form": f"{refusal.message} Please wait {wait} before creating another."}
             # What was typed stays, but the password.
-            defaults = {k: req.POST.get(k, "") for k in ("queue_id", "title", "name")}
+            defaults = {k: req.POST.get(k, "") for k in ("queue_id", "title", "name", "timezone")}
             response = self._form(req, defaults, errors, status=429 if refusal.retry_after else 400)
             if refusal.retry_after:
                 response.retry_after = refusal.retry_after
@@ -243,7 +243,7 @@ class OwnerController:
             day=day,
             # Markup the app built itself (and escaped inside): safe to insert as is.
             charts={name: tempita.html(markup) for name, markup in svg.items()},
-            minutes=_minutes,
+            duration=statistics.duration_text,
         )
 
     @owner_page
@@ -258,8 +258,3 @@ class OwnerController:
 
 def _local_day(ticket, tz):
     return statistics.local_time(ticket["taken_at"], tz).date().isoformat()
-
-
-def _minutes(seconds):
-    """'2.5 min', or '–' for no value."""
-    return "–" if seconds is None else f"{seconds / 60:.1f} min"

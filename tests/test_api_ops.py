@@ -327,3 +327,11 @@ def test_the_owner_changes_the_password_over_the_api_giving_the_old_one(api):
     assert api("post", "/queues/lab/servicers", json=sign_in, status=201).json["token"]
     old = api("post", "/queues/lab/servicers", json={**sign_in, "password": PASSWORD}, status=401)
     assert old.json["error"]["code"] == "wrong_password"
+
+
+def test_a_queue_created_over_the_api_takes_the_time_zone_it_is_given(api):
+    body = {"queue_id": "paris", "title": "Lab", "password": PASSWORD, "name": "Desk 1"}
+    token = api("post", "/queues", json={**body, "timezone": "Europe/Paris"}, status=201).json
+    assert api("get", "/queues/paris/settings", token=token["token"]).json["timezone"] == (
+        "Europe/Paris"
+    )

@@ -710,3 +710,40 @@ def test_a_servicer_who_is_not_the_owner_cannot_change_the_password(browser, new
     fields["new_password_again"] = fields["new_password"]
     assert servicer.post("/cet236/manage/password", fields, status=403)
     assert "Signed in as" in sign_in(new_browser(), name="Desk 3", password=PASSWORD)
+
+
+def test_statistics_say_short_times_in_seconds_and_name_the_queues_time_zone(app, browser):
+    start = time.time() - 600
+    app.clock = lambda: start
+    form = browser.get("/").forms[0]
+    for name, value in {
+        "queue_id": "cet236",
+        "title": "Lab",
+        "password": PASSWORD,
+        "name": "Desk 1",
+        "timezone": "Europe/Paris",
+    }.items():
+        form[name] = value
+    console = form.submit().follow()
+    take_number(TestApp(app))
+    take_number(TestApp(app))
+    app.clock = lambda: start + 10  # serving starts: the first waited 0 s
+    console = press(console, "Next")
+    app.clock = lambda: start + 20  # and was served in 10 s
+    console = press(console, "Done")
+    app.clock = lambda: start + 55  # the second waited 45 s from the start of serving
+    console = press(console, "Next")
+    app.clock = lambda: start + 55 + 150  # and was served in 2.5 minutes
+    press(console, "Done")
+    stats = browser.get("/cet236/manage/stats")
+    row = stats.html.select("table.stats")[0].select("tbody tr")[0]("td")
+    cells = [td.get_text() for td in row]
+    assert cells[6] == "45 s"  # the p90 wait: not "0.8 min"
+    assert cells[9] == "2.5 min"  # the p90 service: two minutes or more, in minutes
+    assert cells[8] == "80 s"  # the median service, under two minutes
+    assert stats.html.select_one(".stats-timezone").get_text() == "Europe/Paris"
+    assert "Times in UTC" not in stats.text
+    assert (
+        browser.get("/cet236/manage").html.select_one("#timezone option[selected]")["value"]
+        == "Europe/Paris"
+    )

@@ -142,3 +142,15 @@ def test_your_queues_leaves_out_queues_signed_out_of_and_those_served_but_not_ow
 
 def test_a_visitor_who_signed_in_nowhere_sees_no_queues(browser):
     assert not browser.get("/").html.select(".your-queues")
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("Europe/Paris", "Europe/Paris"), ("", "UTC"), ("Mars/Olympus", "UTC"), ("../etc", "UTC")],
+)
+def test_a_new_queue_takes_the_time_zone_the_browser_sends_or_utc(app, browser, sent, kept):
+    page = browser.get("/")
+    assert page.html.select_one("input[type=hidden][name=timezone]")
+    assert page.html.find("script", src=lambda src: src and "home" in src)
+    submit_create_form(browser, status=303, timezone=sent)
+    assert app.store.get_queue("cet236")["timezone"] == kept

@@ -13,12 +13,13 @@ RECENT_CALLS = 6
 class Queues:
     """Store methods about queues (mixed into Store; needs ``self.engine``)."""
 
-    def create_queue(self, queue_id, title, password_hash, now):
+    def create_queue(self, queue_id, title, password_hash, now, timezone="UTC"):
         try:
             with self.engine.immediate() as db:
                 db.execute(
-                    "INSERT INTO queues (id, title, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                    (queue_id, title, password_hash, now),
+                    "INSERT INTO queues (id, title, password_hash, created_at, timezone) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (queue_id, title, password_hash, now, timezone),
                 )
                 record(db, queue_id, "create", now, moves_version=False)
         except self.engine.IntegrityError:
