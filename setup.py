@@ -70,6 +70,8 @@ setup(
             "pytest>=8",
             "WebTest>=3.0.1",
             "playwright>=1.45",
+            # axe-core for the browser tests (its axe.min.js, no download).
+            "axe-playwright-python>=0.1.8",
             "openapi-core>=0.19",
             # tests/test_fuzz.py: the API against its OpenAPI document, and every form.
             "schemathesis>=4.32",
