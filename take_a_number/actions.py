@@ -126,7 +126,11 @@ class Actions(OwnerActions):
 
         def create():
             self.store.create_queue(
-                values["queue_id"], values["title"], security.hash_password(values["password"]), now
+                values["queue_id"],
+                values["title"],
+                security.hash_password(values["password"]),
+                now,
+                timezone=values["timezone"],
             )
             return self.store.sign_in(values["queue_id"], values["name"], now, is_owner=True)
 

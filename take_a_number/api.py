@@ -24,7 +24,7 @@ from . import (
     statistics,
     views,
 )
-from .refusals import ACTOR_CODES, Refused
+from .refusals import Refused
 
 # An API endpoint whose refusals become the one JSON error shape (ApiController.refused).
 answers_refusals = refusals.answered_by("refused")
@@ -49,7 +49,7 @@ class ApiController:
         response = self.app.json_error(
             req, refusal.status, refusal.code, refusal.message, fields=fields
         )
-        if refusal.code in ACTOR_CODES:
+        if refusal.status == 401:  # "who are you?", or a wrong password: say how to sign in
             response.www_authenticate = ("Bearer", {"realm": "take-a-number"})
         return response
 
@@ -323,6 +323,13 @@ class ApiController:
             link=routing.invitation_link(req, queue_id, code),
         )
         return self.app.json(req, body, status=201)
+
+    @answers_refusals
+    def change_password(self, req, queue_id):
+        """The owner changes the queue's password, giving the old one."""
+        actor, fields, refused = self._owner_form(req, queue_id, forms.ChangePasswordForm)
+        self.actions.change_password(actor, queue_id, fields, req.remote_addr, refused=refused)
+        return self.app.json(req, {"password_changed": True})
 
     @answers_refusals
     def revoke(self, req, queue_id, servicer_id):

@@ -1,8 +1,9 @@
 """Charts drawn on the server as SVG text: no JavaScript, no chart library.
 
 Each chart is one standalone ``<svg>`` that scales to its container (a
-viewBox, width 100 %) and reads at 640 px wide. It is an accessible image: a
-``<title>`` and a ``<desc>`` that lists the figures, and every bar or point
+viewBox, width 100 %): drawn 400 units wide, so that its 13-unit text is
+still about 11 px on a phone 360 px wide (the page caps it at 30 rem). It is
+an accessible image: a ``<title>`` and a ``<desc>`` that lists the figures, and every bar or point
 carries its value in ``data-value`` and a ``<title>`` tooltip. Colours are
 presentation attributes, not ``style``, so the pages' Content-Security-Policy
 (no inline styles) lets them through. Every piece of text is escaped, since
@@ -15,9 +16,13 @@ import html
 import math
 import re
 
-WIDTH, HEIGHT = 640, 360
+from . import statistics
+
+WIDTH, HEIGHT = 400, 260
 # The plot area inside the margins, which hold the title, ticks and axis labels.
-LEFT, RIGHT, TOP, BOTTOM = 60, WIDTH - 28, 48, HEIGHT - 56
+LEFT, RIGHT, TOP, BOTTOM = 48, WIDTH - 14, 40, HEIGHT - 46
+# About how wide a character of a label is, in units, and the room between labels.
+CHARACTER, LABEL_GAP = 7.5, 10
 INK = "#1a1a1a"
 MUTED = "#4d4d4d"
 GRID = "#d9d9d9"
@@ -27,7 +32,7 @@ PAPER = "#ffffff"
 NO_DATA = "No data yet"
 # Steps for a time axis, in seconds: a minute to a day; at most this many steps.
 TIME_STEPS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
-MOST_TICKS = 8
+MOST_TICKS = 6
 # Characters outside XML 1.0: escaping cannot make them valid, so they go.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -60,7 +65,7 @@ def _svg(title, description, body, height=HEIGHT):
         f'<title id="{ident}-title">{escape(title)}</title>'
         f'<desc id="{ident}-desc">{escape(description)}</desc>'
         f'<rect width="{WIDTH}" height="{height}" fill="{PAPER}"/>'
-        f'<text x="{LEFT}" y="24" font-size="16" font-weight="bold">{escape(title)}</text>'
+        f'<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{escape(title)}</text>'
         f"{''.join(body)}</svg>"
     )
 
@@ -107,19 +112,26 @@ def _value_axis(top, step, unit):
         )
     middle = (TOP + BOTTOM) / 2
     if unit:
-        parts.append(_caption(16, f"{middle:g}", unit, f' transform="rotate(-90 16 {middle:g})"'))
+        parts.append(_caption(12, f"{middle:g}", unit, f' transform="rotate(-90 12 {middle:g})"'))
     return parts
 
 
 def _base_line(label):
     parts = [f'<line x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}" stroke="{MUTED}"/>']
     if label:
-        parts.append(_caption(f"{(LEFT + RIGHT) / 2:g}", HEIGHT - 12, label))
+        parts.append(_caption(f"{(LEFT + RIGHT) / 2:g}", HEIGHT - 10, label))
     return parts
 
 
 def _tick_label(x, text):
-    return _caption(_px(x), BOTTOM + 18, text)
+    return _caption(_px(x), BOTTOM + 17, text)
+
+
+def thinned(items, longest):
+    """Every n-th of ``items`` (tick labels along the plot), so that labels of ``longest``
+    characters do not run into each other."""
+    fit = max(1, int((RIGHT - LEFT) // (longest * CHARACTER + LABEL_GAP)))
+    return items[:: math.ceil(len(items) / fit) or 1]
 
 
 def _bar(x, width, value, top, label, tooltip, extra=""):
@@ -172,10 +184,8 @@ def histogram(values, bins, title, unit):
         ranges.append(f"{label} {unit}: {count}")
         bounds = f' data-low="{low}" data-high="{high}"'
         body.append(_bar(LEFT + i * width + 1, width - 2, count, top, label, ranges[-1], bounds))
-    every = math.ceil(len(edges) / 11)
-    body += [
-        _tick_label(LEFT + i * width, number(e)) for i, e in enumerate(edges) if i % every == 0
-    ]
+    ticks = thinned(list(enumerate(edges)), max(len(number(e)) for e in edges))
+    body += [_tick_label(LEFT + i * width, number(e)) for i, e in ticks]
     body += _base_line(unit)
     description = f"{title}: {len(values)} values. " + "; ".join(ranges) + "."
     return _svg(title, description, body)
@@ -192,7 +202,7 @@ def bars(labels_values, title, unit="", axis_label=""):
     top, step = value_scale(max(value for _, value in items))
     slot = (RIGHT - LEFT) / len(items)
     width = slot * 0.7
-    fits = max(1, int(slot // 7.5))  # characters of a label that fit under its bar
+    fits = max(1, int(slot // CHARACTER))  # characters of a label that fit under its bar
     body = _value_axis(top, step, unit)
     for i, (label, value) in enumerate(items):
         x = LEFT + i * slot + (slot - width) / 2
@@ -255,7 +265,9 @@ def step_line(points, title, tz=datetime.UTC, unit="people waiting"):
             f'data-value="{number(count)}" data-time="{number(moment)}">'
             f"<title>{escape(clock)}: {number(count)} {escape(unit)}</title></circle>"
         )
-    body += [_tick_label(x(t), _clock(t, tz, with_day)) for t in time_ticks(start, end, tz)]
+    ticks = time_ticks(start, end, tz)
+    longest = max((len(_clock(t, tz, with_day)) for t in ticks), default=1)
+    body += [_tick_label(x(t), _clock(t, tz, with_day)) for t in thinned(ticks, longest)]
     body += _base_line("time")
     highest = max(points, key=lambda point: point[1])
     description = (
@@ -270,9 +282,10 @@ def step_line(points, title, tz=datetime.UTC, unit="people waiting"):
 
 
 def waiting_times_chart(waits):
-    """A histogram of waiting times, given in seconds, drawn in minutes."""
-    minutes = [w / 60 for w in waits if w is not None]
-    return histogram(minutes, 8, "Waiting times", "minutes")
+    """A histogram of waiting times, given in seconds, drawn in minutes (in seconds when
+    every wait is under two minutes: statistics.time_unit)."""
+    divisor, unit = statistics.time_unit(waits)
+    return histogram([w / divisor for w in waits if w is not None], 8, "Waiting times", unit)
 
 
 def queue_length_chart(day, tz):
@@ -289,9 +302,12 @@ def arrivals_chart(arrivals_per_hour):
 
 
 def service_time_chart(servicers):
-    """Median service time of each servicer of ``report(...)["servicers"]``, in minutes."""
+    """Median service time of each servicer of ``report(...)["servicers"]``, in minutes
+    (in seconds when every one is under two minutes)."""
+    medians = [s["service"]["median"] for s in servicers]
+    divisor, unit = statistics.time_unit(medians)
     labels_values = [
-        (s["servicer_name"], s["service"]["median"] and s["service"]["median"] / 60)
-        for s in servicers
+        (s["servicer_name"], median and median / divisor)
+        for s, median in zip(servicers, medians, strict=True)
     ]
-    return bars(labels_values, "Median service time per servicer", "minutes", "servicer")
+    return bars(labels_values, "Median service time per servicer", unit, "servicer")

@@ -1,17 +1,20 @@
-"""The ``take-a-number`` command: serve, migrate, backup and init."""
+"""The ``take-a-number`` command: serve, migrate, backup, reset-password and init."""
 
 import argparse
 import configparser
+import getpass
 import logging.config
 import os
 import platform
 import resource
+import socket
 import sys
+import time
 
 from paste.deploy import loadapp, loadserver
 from paste.deploy.loadwsgi import APP, SERVER, loadcontext
 
-from . import config, make_store, push, site_files
+from . import config, forms, make_store, push, security, site_files
 from . import main as app_factory
 
 
@@ -154,8 +157,52 @@ def serve(args):
     if connection_limit:
         raise_open_files_limit(connection_limit)
     app = loadapp(_config_uri(args.config))
-    server = loadserver(_config_uri(args.config))
+    if args.host is None and args.port is None:
+        server = loadserver(_config_uri(args.config))
+    else:
+        server = loadcontext(SERVER, _config_uri(args.config))
+        server.local_conf.update(server_address(server.local_conf, args.host, args.port))
+        if server.local_conf["host"] in ("0.0.0.0", "::"):
+            print(phones_hint(server.local_conf["port"]), flush=True)
+        server = server.create()
     server(app)
+
+
+def server_address(local_conf, host, port):
+    """[server:main]'s host and port, with ``--host`` and ``--port`` in place of either.
+
+    Waitress's ``listen`` (if set) would win over both: it goes, replaced by them.
+    """
+    local_conf.pop("listen", None)
+    return {
+        "host": host or local_conf.get("host", "127.0.0.1"),
+        "port": str(local_conf.get("port", "8080") if port is None else port),
+    }
+
+
+def phones_hint(port):
+    """Where phones on the same network open the app (this machine's address there)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # a documentation address: nothing is sent
+            address = probe.getsockname()[0]
+    except OSError:
+        address = "THIS-COMPUTERS-ADDRESS"
+    return (
+        f"Phones on the same network: http://{address}:{port}/ "
+        "(create the queue from that address, so that its customer link works on them)"
+    )
+
+
+def port_number(text):
+    """A TCP port, 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return port
 
 
 def migrate(args):
@@ -178,6 +225,50 @@ def backup(args):
     store = make_store(settings)
     store.backup(args.path)
     print(f"backed up {store.path} to {args.path}")
+
+
+def reset_password(args):
+    """A new password for a queue whose owner forgot it (whoever runs the server knows it)."""
+    queue_id = args.queue.strip().lower()
+    found = chosen_instances(args)
+    holding = {}
+    for name, settings in found.items():
+        store = make_store(settings)
+        if store.get_queue(queue_id) is not None:
+            holding[name] = store
+    if not holding:
+        where = ", ".join(settings["database"] for settings in found.values())
+        raise SystemExit(
+            f"error: there is no queue called {queue_id!r} in {where}; give the queue's id, "
+            "as in its link (http://.../QUEUE); nothing changed"
+        )
+    if len(holding) > 1:
+        raise SystemExit(
+            f"error: {len(holding)} apps have a queue called {queue_id!r} "
+            f"({', '.join(holding)}): name one with --app NAME; nothing changed"
+        )
+    [store] = holding.values()
+    password = _new_password(args, queue_id)
+    store.set_password(queue_id, security.hash_password(password), time.time())
+    print(
+        f"The password of {queue_id} is changed. Whoever is signed in stays signed in "
+        "(the owner can revoke them on the Manage page)."
+    )
+
+
+def _new_password(args, queue_id):
+    """The new password: one line of stdin, or typed twice at the terminal; checked as the
+    Manage page checks it."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"New password for {queue_id}: ")
+        if getpass.getpass("The same again: ") != password:
+            raise SystemExit("error: the two passwords differ; nothing changed")
+    _values, errors = forms.validate(forms.NewPasswordForm, {"new_password": password})
+    if errors:
+        raise SystemExit(f"error: {errors['new_password']} Nothing changed.")
+    return password
 
 
 def init(args):
@@ -208,8 +299,16 @@ def main(argv=None):
     after = argparse.ArgumentParser(add_help=False)
     after.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
+    serve_parser = commands.add_parser(
         "serve", parents=[after], help="serve the app with the [server:main] of the ini file"
+    )
+    serve_parser.add_argument(
+        "--host",
+        help="listen on this address instead of [server:main]'s (0.0.0.0: every network, "
+        "so that phones on the same network can open it)",
+    )
+    serve_parser.add_argument(
+        "--port", type=port_number, help="listen on this port instead of [server:main]'s"
     )
     # A composite ini (a urlmap of several apps): --app picks one of its [app:NAME].
     one_app = argparse.ArgumentParser(add_help=False)
@@ -227,6 +326,17 @@ def main(argv=None):
         help="copy the database to PATH, safely while the app serves",
     )
     backup_parser.add_argument("path", metavar="PATH")
+    reset_parser = commands.add_parser(
+        "reset-password",
+        parents=[after, one_app],
+        help="set a new password for QUEUE (its owner forgot it): typed twice, or --password-stdin",
+    )
+    reset_parser.add_argument("queue", metavar="QUEUE", help="the queue's id, as in its link")
+    reset_parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the new password from the first line of stdin (for scripts)",
+    )
     init_parser = commands.add_parser(
         "init", help="write a commented app.ini (and, with --deploy, the deploy files) into DIR"
     )
@@ -241,7 +351,13 @@ def main(argv=None):
     if args.command != "init" and not os.path.exists(args.config):
         parser.error(f"no such config file: {args.config}")
     try:
-        {"serve": serve, "migrate": migrate, "backup": backup, "init": init}[args.command](args)
+        {
+            "serve": serve,
+            "migrate": migrate,
+            "backup": backup,
+            "reset-password": reset_password,
+            "init": init,
+        }[args.command](args)
     except config.SettingsError as error:
         raise SystemExit(f"error in {args.config}: {error}") from None
     return 0

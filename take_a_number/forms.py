@@ -72,16 +72,77 @@ class EmptyForm(_Form):
     """A button: nothing to fill in but the CSRF token."""
 
 
-class CreateQueueForm(_Form):
-    queue_id = _required("Choose a name for the link.", QueueId)
-    title = _text(80)
-    password = _required(
+# Every zone the system knows: the opening hours form offers these, and only these.
+TIMEZONES = tuple(sorted(zoneinfo.available_timezones()))
+_KNOWN_TIMEZONES = frozenset(TIMEZONES)
+
+
+class TimeZone(FancyValidator):
+    """A zone name the system knows, like Europe/London: not a folder of zones
+    (America), a file that is no zone, or a path."""
+
+    messages = {"unknown": "Unknown time zone; use a name like Europe/London."}
+
+    def _convert_to_python(self, value, state):
+        value = str(value).strip()
+        if value not in _KNOWN_TIMEZONES:
+            raise Invalid(self.message("unknown", state), value, state)
+        return value
+
+
+class BrowserTimeZone(TimeZone):
+    """The zone a browser says it is in (home.js): one the system does not know, or none,
+    is UTC, since a person cannot correct what their browser sent unseen."""
+
+    if_missing = if_empty = "UTC"
+
+    def _convert_to_python(self, value, state):
+        value = str(value).strip()
+        return value if value in _KNOWN_TIMEZONES else "UTC"
+
+
+def _new_password():
+    """A password the owner chooses: 8 to 200 characters."""
+    return _required(
         "Choose a password of at least 8 characters.",
         min=8,
         max=200,
         messages={"tooShort": "Use at least %(min)i characters.", **TOO_LONG},
     )
+
+
+class CreateQueueForm(_Form):
+    queue_id = _required("Choose a name for the link.", QueueId)
+    title = _text(80)
+    password = _new_password()
     name = _text(40)
+    # The queue's time zone (its statistics, its opening hours): the browser's.
+    timezone = BrowserTimeZone()
+
+
+class NewPasswordForm(_Form):
+    """A new password for a queue (``take-a-number reset-password``)."""
+
+    new_password = _new_password()
+
+
+class ChangePasswordForm(NewPasswordForm):
+    """The owner changes the queue's password: the old one, then the new one (the API)."""
+
+    old_password = _required("Enter the queue's password as it is now.", max=200)
+
+
+class ConfirmedChangePasswordForm(ChangePasswordForm):
+    """The Manage page's form: the new password typed twice."""
+
+    new_password_again = validators.UnicodeString(if_missing="")
+    chained_validators = [
+        validators.FieldsMatch(
+            "new_password",
+            "new_password_again",
+            messages={"invalidNoMatch": "The two new passwords differ; type the same twice."},
+        )
+    ]
 
 
 class SignInForm(_Form):
@@ -161,9 +222,6 @@ class OptionsForm(_Form):
     no_show_policy = validators.OneOf([rules.NO_SHOW_END, rules.NO_SHOW_REQUEUE], not_empty=True)
 
 
-# Every zone the system knows: the opening hours form offers these, and only these.
-TIMEZONES = tuple(sorted(zoneinfo.available_timezones()))
-_KNOWN_TIMEZONES = frozenset(TIMEZONES)
 TIME_OF_DAY_PATTERN = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
@@ -177,19 +235,6 @@ class TimeOfDay(FancyValidator):
         if not match:
             raise Invalid(self.message("format", state), value, state)
         return datetime.time(int(match[1]), int(match[2]))
-
-
-class TimeZone(FancyValidator):
-    """A zone name the system knows, like Europe/London: not a folder of zones
-    (America), a file that is no zone, or a path."""
-
-    messages = {"unknown": "Unknown time zone; use a name like Europe/London."}
-
-    def _convert_to_python(self, value, state):
-        value = str(value).strip()
-        if value not in _KNOWN_TIMEZONES:
-            raise Invalid(self.message("unknown", state), value, state)
-        return value
 
 
 class HoursForm(_Form):

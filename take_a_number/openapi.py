@@ -61,6 +61,7 @@ FORM_BODIES = {
     forms.PressForm: "Press",
     forms.CallNumberForm: "CallNumber",
     forms.InvitationForm: "Invite",
+    forms.ChangePasswordForm: "PasswordChange",
 }
 
 

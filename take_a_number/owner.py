@@ -9,7 +9,13 @@ from . import charts, forms, limits, owner_actions, refusals, routing, rules, st
 from .refusals import Refused
 
 # The Manage page's fields in the order they come: the first in error gets the focus.
-MANAGE_FIELDS = (*forms.OptionsForm.fields, *forms.HoursForm.fields)
+MANAGE_FIELDS = (
+    *forms.OptionsForm.fields,
+    *forms.HoursForm.fields,
+    "old_password",
+    "new_password",
+    "new_password_again",
+)
 
 
 # A page only the queue's owner may see or post to (OwnerController.refused).
@@ -29,7 +35,13 @@ class OwnerController:
 
     def _form(self, req, defaults, errors, status=200):
         return self.app.render_form(
-            req, "home.html", "Take A Number", defaults, errors, status=status
+            req,
+            "home.html",
+            "Take A Number",
+            defaults,
+            errors,
+            status=status,
+            your_queues=self.actions.queues_owned(req.session),
         )
 
     def create_queue(self, req):
@@ -43,7 +55,7 @@ class OwnerController:
                 wait = limits.wait_text(refusal.retry_after)
                 errors = {"form": f"{refusal.message} Please wait {wait} before creating another."}
             # What was typed stays, but the password.
-            defaults = {k: req.POST.get(k, "") for k in ("queue_id", "title", "name")}
+            defaults = {k: req.POST.get(k, "") for k in ("queue_id", "title", "name", "timezone")}
             response = self._form(req, defaults, errors, status=429 if refusal.retry_after else 400)
             if refusal.retry_after:
                 response.retry_after = refusal.retry_after
@@ -156,6 +168,28 @@ class OwnerController:
         return self.app.redirect(req, "manage", queue_id=queue_id)
 
     @owner_page
+    def change_password(self, req, queue_id):
+        """The owner changes the queue's password, giving the old one."""
+        try:
+            self.actions.change_password(
+                self._actor(req, queue_id),
+                queue_id,
+                req.POST,
+                req.remote_addr,
+                form=forms.ConfirmedChangePasswordForm,
+            )
+        except Refused as refusal:
+            if refusal.retry_after:
+                return self.app.too_many(req, refusal.retry_after, refusal.message)
+            if not refusal.fields:
+                raise
+            # Passwords are never typed back into the page.
+            return self.manage(req, queue_id, errors=refusal.fields, status=400)
+        return self.app.redirect(
+            req, "manage", queue_id=queue_id, saved="password", _anchor="password"
+        )
+
+    @owner_page
     def revoke(self, req, queue_id, servicer_id):
         """Revoke a servicer: signed out at once, their invitation dead."""
         self.actions.revoke(self._actor(req, queue_id), queue_id, int(servicer_id))
@@ -209,7 +243,7 @@ class OwnerController:
             day=day,
             # Markup the app built itself (and escaped inside): safe to insert as is.
             charts={name: tempita.html(markup) for name, markup in svg.items()},
-            minutes=_minutes,
+            duration=statistics.duration_text,
         )
 
     @owner_page
@@ -224,8 +258,3 @@ class OwnerController:
 
 def _local_day(ticket, tz):
     return statistics.local_time(ticket["taken_at"], tz).date().isoformat()
-
-
-def _minutes(seconds):
-    """'2.5 min', or '–' for no value."""
-    return "–" if seconds is None else f"{seconds / 60:.1f} min"

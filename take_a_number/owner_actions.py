@@ -13,6 +13,8 @@ from .refusals import (
     NO_INVITATION,
     NO_SERVICER,
     STAFF_NAME_IN_USE,
+    TOO_MANY_SIGN_INS,
+    WRONG_OLD_PASSWORD,
     YOURSELF,
     Refused,
     owner_only,
@@ -58,6 +60,39 @@ class OwnerActions:
         """One of the owner's changes (CHANGES) from its form's fields."""
         schema, apply = CHANGES[name]
         apply(self.store, queue_id, validate(schema, fields, refused), self.now())
+
+    def queues_owned(self, session):
+        """The queues this browser's session is signed in to as their owner, still signed in,
+        by title: the home page's "Your queues"."""
+        owned = []
+        for queue_id in session["servicers"]:
+            servicer = self.actor_of_session(session, queue_id)
+            if servicer and servicer["is_owner"] and servicer["signed_out_at"] is None:
+                owned.append(self.store.get_queue(queue_id))
+        return sorted(owned, key=lambda queue: (queue["title"].casefold(), queue["id"]))
+
+    @owner_only
+    def change_password(
+        self, owner, queue_id, fields, address, form=forms.ChangePasswordForm, refused=None
+    ):
+        """A new password for the queue, given the old one (``form``'s fields).
+
+        A wrong old password counts against the sign-in limit of this queue and
+        address (limits.Limits.sign_in) as a wrong password at sign-in does: the
+        owner's desk left open must not become a way to guess the password."""
+        values = validate(form, fields, refused)
+        queue = self.queue(queue_id)
+
+        def check():
+            return security.verify_password(values["old_password"], queue["password_hash"])
+
+        right, wait = self.limits.sign_in(queue_id, address, check, self.now())
+        if wait:
+            raise Refused(429, "rate_limited", TOO_MANY_SIGN_INS, retry_after=wait)
+        if not right:
+            raise Refused(401, "wrong_password", WRONG_OLD_PASSWORD, field="old_password")
+        new_hash = security.hash_password(values["new_password"])
+        self.store.set_password(queue_id, new_hash, self.now())
 
     @owner_only
     def invite(self, owner, queue_id, fields, refused=None):

@@ -51,6 +51,11 @@ SAY_WHAT_BECAME = "Say what became of the customer called: served, or back to th
 YOURSELF = "Sign out instead of revoking yourself."
 NO_SERVICER = "No such servicer is signed in."
 NO_INVITATION = "No such invitation is live."
+# -- the owner's password (issue 13) --
+WRONG_OLD_PASSWORD = (
+    "That is not the queue's password as it is now; nothing was changed. "
+    "Forgot it? Whoever runs the server can set a new one: take-a-number reset-password QUEUE."
+)
 CANNOT_MOVE_BACK = (
     "Only a number still waiting, with someone behind it, can let the next person go "
     f"first, and at most {rules.MAX_MOVES_BACK} times."

@@ -84,6 +84,7 @@ def make_mapper():
     for action, path in REVOCATIONS:
         route(f"api_{action}", f"{queue}/{path}", "api", action, DELETE)
     route("api_invite", queue + "/invitations", "api", "invite", POST)
+    route("api_password", queue + "/password", "api", "change_password", POST)
 
     route("home", "/", "owner", "home", GET)
     route("create_queue", "/", "owner", "create_queue", POST)
@@ -123,6 +124,7 @@ def make_mapper():
         if change != "clear":  # clearing has its confirmation page first, below
             route(f"manage_{change}", f"{manage}/{path}", "owner", "change", POST, change=change)
     route("manage_invite", manage + "/invitations", "owner", "invite", POST)
+    route("manage_password", manage + "/password", "owner", "change_password", POST)
     for action, path in REVOCATIONS:
         route(f"manage_{action}", f"{manage}/{path}/revoke", "owner", action, POST)
     route("manage_clear", manage + "/clear", "owner", "confirm_clear", GET)

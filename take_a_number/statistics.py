@@ -136,6 +136,29 @@ def summarize(values):
     }
 
 
+# Below this, a time is said in seconds ("45 s"), not in tenths of a minute ("0.8 min").
+SECONDS_BELOW = 120
+
+
+def duration_text(seconds):
+    """A wait or a service as the owner reads it: '45 s' below two minutes, else
+    '2.5 min'; '–' for none."""
+    if seconds is None:
+        return "–"
+    if seconds < SECONDS_BELOW:
+        return f"{round(seconds)} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def time_unit(seconds):
+    """``(divisor, name)`` to draw these durations in: seconds if all are below two
+    minutes, else minutes (None values ignored)."""
+    known = [value for value in seconds if value is not None]
+    if known and max(known) < SECONDS_BELOW:
+        return 1, "seconds"
+    return 60, "minutes"
+
+
 def local_time(timestamp, tz):
     return datetime.datetime.fromtimestamp(timestamp, tz)
 

@@ -592,7 +592,7 @@ def test_a_json_field_the_operation_does_not_take_is_refused_by_name(api):
     refused = api("post", "/queues", json=misspelt, status=400).json["error"]
     assert refused["code"] == "invalid"
     assert refused["fields"] == {
-        "titel": "No such field: this request takes name, password, queue_id, title."
+        "titel": "No such field: this request takes name, password, queue_id, timezone, title."
     }
     api("get", "/queues/lab", status=404)  # nothing was made
     owner = create_queue(api)["token"]

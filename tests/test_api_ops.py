@@ -4,6 +4,7 @@ import datetime
 import threading
 
 import pytest
+from server_support import PASSWORD
 from test_api import Api, create_queue
 from webtest import TestApp
 
@@ -61,6 +62,7 @@ PAGE_ACTIONS = {
     "manage_csv": "api_tickets",
     **{f"manage_{change}": f"api_{change}" for change, _path in routing.OWNER_CHANGES},
     "manage_invite": "api_invite",
+    "manage_password": "api_password",
     "manage_revoke": "api_revoke",
     "manage_revoke_invitation": "api_revoke_invitation",
     "manage_clear": None,  # the confirmation page of clearing
@@ -300,3 +302,37 @@ def test_paging_while_numbers_are_taken_never_skips_or_repeats_a_ticket(app):
         finished = finished and not page["has_more"]
     thread.join()
     assert seen == list(range(1, 121))
+
+
+# -- the owner's password ----------------------------------------------------------------
+
+
+def test_the_owner_changes_the_password_over_the_api_giving_the_old_one(api):
+    owner = create_queue(api)["token"]
+    body = {"old_password": "not it at all", "new_password": "battery staple"}
+    wrong = api("post", "/queues/lab/password", json=body, token=owner, status=401)
+    assert wrong.json["error"]["code"] == "wrong_password"
+    assert "nothing was changed" in wrong.json["error"]["fields"]["old_password"]
+    assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+    short = {"old_password": PASSWORD, "new_password": "short"}
+    refused = api("post", "/queues/lab/password", json=short, token=owner, status=400).json
+    assert refused["error"]["fields"] == {"new_password": "Use at least 8 characters."}
+    staff = api("post", "/queues/lab/tokens", json={"name": "Kiosk"}, token=owner, status=201)
+    right = {**body, "old_password": PASSWORD}
+    kiosk = staff.json["token"]
+    not_owner = api("post", "/queues/lab/password", json=right, token=kiosk, status=403)
+    assert not_owner.json["error"]["code"] == "not_owner"
+    done = api("post", "/queues/lab/password", json=right, token=owner)
+    assert done.json == {"password_changed": True}
+    sign_in = {"password": "battery staple", "name": "Desk 2"}
+    assert api("post", "/queues/lab/servicers", json=sign_in, status=201).json["token"]
+    old = api("post", "/queues/lab/servicers", json={**sign_in, "password": PASSWORD}, status=401)
+    assert old.json["error"]["code"] == "wrong_password"
+
+
+def test_a_queue_created_over_the_api_takes_the_time_zone_it_is_given(api):
+    body = {"queue_id": "paris", "title": "Lab", "password": PASSWORD, "name": "Desk 1"}
+    token = api("post", "/queues", json={**body, "timezone": "Europe/Paris"}, status=201).json
+    assert api("get", "/queues/paris/settings", token=token["token"]).json["timezone"] == (
+        "Europe/Paris"
+    )

@@ -405,8 +405,8 @@ BIG_FIGURES = {
 # Screenshots for a person to judge the design: docs/screenshots/<file>.
 SCREENSHOTS = {
     ("console", "portrait"): "console-360.png",
-    # The join and ticket pages': tests/test_browser_customer.py.
-    ("home", "portrait"): "home-360.png",
+    # The join and ticket pages': tests/test_browser_customer.py; the home page, with the
+    # owner's queues on it: tests/test_browser_owner.py.
     ("console", "laptop"): "console-1280.png",
 }
 

@@ -15,11 +15,13 @@ import playwright.sync_api as playwright_api
 import pytest
 from browser_support import (
     LAPTOP,
+    PASSWORD,
     PORTRAIT,
     SCREENSHOT_DIR,
     VIEWPORTS,
     WRITE_SCREENSHOTS,
     accept,
+    axe_problems,
     contrast_problems,
     create_queue,
     focus_problems_in_long_forms,
@@ -28,6 +30,7 @@ from browser_support import (
     layout_problems,
     open_page,
     press,
+    sign_in,
     structure_problems,
     take_number,
 )
@@ -376,3 +379,98 @@ def test_without_javascript_always_open_saves_whatever_the_hour_fields_hold(new_
     owner.get_by_role("button", name="Save opening hours").click()
     expect(owner.locator("#hours .saved")).to_have_text("Saved.")
     expect(owner.locator(".queue-status")).to_have_text("Open")
+
+
+# -- the owner's pages of issue 13: your queues, the password, statistics -------------------
+
+
+def stats_page(chromium, server, busy_queue, viewport):
+    """The busy queue's statistics, with JavaScript (axe-core runs in the page)."""
+    page = open_page(
+        chromium, server, viewport=viewport, storage_state=busy_queue["owner"], javascript=True
+    )
+    assert page.goto(f"/{busy_queue['id']}/manage/stats").status == 200
+    return page
+
+
+@pytest.mark.parametrize("viewport", ["portrait", "laptop"])
+def test_the_statistics_read_on_a_phone_and_a_laptop_and_axe_finds_nothing(
+    chromium, server, busy_queue, viewport
+):
+    page = stats_page(chromium, server, busy_queue, VIEWPORTS[viewport])
+    try:
+        assert axe_problems(page) == []
+        assert layout_problems(page) == []
+        # Every chart's text is at least 10.5 px tall as drawn (it was about 6 px at 360).
+        smallest = page.evaluate(
+            "() => Math.min(...[...document.querySelectorAll('.chart svg text')].map("
+            "t => t.getBoundingClientRect().height).filter(h => h > 0))"
+        )
+        assert smallest >= 10.5, smallest
+        expect(page.locator(".stats-timezone")).to_have_text("UTC")
+        expect(page.locator("table.stats").first).to_contain_text(" min")
+        hint = page.locator(".scroll-hint").first
+        expect(hint).to_be_visible() if viewport == "portrait" else expect(hint).to_be_hidden()
+    finally:
+        page.context.close()
+
+
+def test_a_wide_table_keeps_its_row_names_in_view_when_swiped(visit_as_owner):
+    page = visit_as_owner("stats", PORTRAIT)
+    scroller = page.locator(".table-scroll").last
+    scroller.evaluate("e => { e.scrollIntoView({block: 'center'}); e.scrollLeft = e.scrollWidth; }")
+    assert scroller.evaluate("e => e.scrollLeft") > 0
+    name = scroller.locator("th[scope=row]").first
+    expect(name).to_be_in_viewport()
+    left = scroller.evaluate("e => e.getBoundingClientRect().left")
+    assert abs(name.bounding_box()["x"] - left) <= 2
+
+
+def test_a_queue_made_in_paris_counts_its_statistics_in_paris_time(chromium, server, queue_id):
+    context = chromium.new_context(
+        base_url=server.url, viewport=PORTRAIT, timezone_id="Europe/Paris"
+    )
+    try:
+        owner = create_queue(context.new_page(), queue_id)
+        owner.goto(f"/{queue_id}/manage/stats")
+        expect(owner.locator(".stats-timezone")).to_have_text("Europe/Paris")
+        owner.goto(f"/{queue_id}/manage")
+        expect(owner.get_by_label("Time zone")).to_have_value("Europe/Paris")
+    finally:
+        context.close()
+
+
+def test_the_owner_finds_their_queues_on_the_home_page(new_page, queue_id):
+    owner = create_queue(new_page(javascript=True), queue_id, title=TITLE)
+    owner.goto("/")
+    mine = owner.get_by_role("region", name="Your queues")
+    expect(mine).to_contain_text(TITLE)
+    save_screenshot(owner, "home-360.png")
+    assert axe_problems(owner) == []
+    assert layout_problems(owner) == []
+    mine.get_by_role("link", name=f"Manage {TITLE}").click()
+    owner.wait_for_url(f"**/{queue_id}/manage")
+    owner.goto("/")
+    owner.get_by_role("link", name=f"Console of {TITLE}").click()
+    owner.wait_for_url(f"**/{queue_id}/serve")
+
+
+def test_the_owner_changes_the_password_on_the_manage_page(new_page, queue_id):
+    owner = create_queue(new_page(javascript=True), queue_id)
+    owner.goto(f"/{queue_id}/manage")
+    owner.get_by_label("Password now").fill("not the password")
+    owner.get_by_label("New password", exact=True).fill("battery staple")
+    owner.get_by_label("New password again").fill("battery staple")
+    owner.get_by_role("button", name="Change the password").click()
+    expect(owner.locator("#old_password-error")).to_contain_text("nothing was changed")
+    expect(owner.get_by_label("Password now")).to_be_focused()
+    assert axe_problems(owner) == []
+    owner.get_by_label("Password now").fill(PASSWORD)
+    owner.get_by_label("New password", exact=True).fill("battery staple")
+    owner.get_by_label("New password again").fill("battery staple")
+    owner.get_by_role("button", name="Change the password").click()
+    owner.wait_for_url(f"**/{queue_id}/manage?saved=password#password")
+    expect(owner.locator("#password .saved")).to_be_in_viewport()
+    assert layout_problems(owner) == []
+    desk = sign_in(new_page(), queue_id, password="battery staple")
+    expect(desk.get_by_text("Signed in as")).to_be_visible()

@@ -18,7 +18,7 @@ def parse(svg):
     assert root.tag == f"{SVG}svg"
     assert root.get("role") == "img"
     assert root.get("width") == "100%"
-    assert root.get("viewBox").startswith("0 0 640 ")
+    assert root.get("viewBox").startswith(f"0 0 {charts.WIDTH} ")
     title, desc = root.find(f"{SVG}title"), root.find(f"{SVG}desc")
     assert title.text and desc.text
     assert root.get("aria-labelledby") == f"{title.get('id')} {desc.get('id')}"
@@ -71,8 +71,8 @@ def test_the_queue_length_chart_steps_through_the_seeded_day(history_report):
     assert points == MONDAY_LINE == monday["queue_length"]
     assert root.find(f"{SVG}title").text == "Queue length on 2024-06-03"
     assert "at most 3 people waiting at 09:06" in root.find(f"{SVG}desc").text
-    # The time axis is in London time, every ten minutes.
-    assert [t for t in texts(root) if ":" in t][:3] == ["09:00", "09:10", "09:20"]
+    # The time axis is in London time, every quarter of an hour (at most 7 ticks).
+    assert [t for t in texts(root) if ":" in t][:3] == ["09:00", "09:15", "09:30"]
 
 
 def test_the_queue_length_line_goes_up_and_down_with_the_count(history_report):
@@ -260,3 +260,43 @@ def test_a_month_of_time_gets_a_handful_of_ticks():
 def test_a_single_point_still_draws_a_line():
     root = parse(charts.step_line([(at(MONDAY, "09:00"), 2)], "One moment", LONDON))
     assert values(root) == [2]
+
+
+# -- short times in seconds, labels that fit a phone ----------------------------------
+
+
+def test_waits_all_under_two_minutes_are_drawn_in_whole_seconds():
+    root = parse(charts.waiting_times_chart([4, 9, 15, 22, 40, 61, 95]))
+    assert root.find(f"{SVG}desc").text.startswith("Waiting times: 7 values. 0\u201320 seconds: 3")
+    assert "seconds" in texts(root) and "minutes" not in texts(root)
+    # Bins of a round number of seconds, not of 0.02 minutes.
+    assert [e.get("data-high") for e in marks(root)][:2] == ["20", "40"]
+
+
+def test_one_wait_of_two_minutes_or_more_draws_them_all_in_minutes():
+    root = parse(charts.waiting_times_chart([30, 120, 300]))
+    assert "minutes" in texts(root) and "seconds" not in texts(root)
+
+
+def test_service_medians_under_two_minutes_are_drawn_in_seconds():
+    quick = [
+        {"servicer_name": "Ana", "service": statistics.summarize([40, 50])},
+        {"servicer_name": "Bo", "service": statistics.summarize([90])},
+    ]
+    root = parse(charts.service_time_chart(quick))
+    assert values(root) == [45, 90]
+    assert "seconds" in texts(root)
+
+
+def test_time_labels_of_several_days_are_thinned_so_that_they_never_touch():
+    start = at(MONDAY, "09:00")
+    points = [(start + hour * 3600, hour % 3) for hour in range(0, 24 * 6, 5)]
+    root = parse(charts.step_line(points, "Week", LONDON))
+    labels = [
+        float(e.get("x"))
+        for e in root.iter(f"{SVG}text")
+        if e.get("y") == str(charts.BOTTOM + 17) and ":" in e.text
+    ]
+    width = max(len(e.text) for e in root.iter(f"{SVG}text") if ":" in (e.text or ""))
+    gaps = [b - a for a, b in zip(labels, labels[1:], strict=False)]
+    assert len(labels) >= 2 and min(gaps) >= width * charts.CHARACTER

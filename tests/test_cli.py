@@ -11,7 +11,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+from support import PASSWORD, create_queue
+from webtest import TestApp
 
+from take_a_number import cli, main
 from take_a_number.store import MIGRATIONS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -358,3 +361,112 @@ def test_an_unknown_setting_in_a_composite_names_its_app(composite_ini):
     result = run("--config", str(path), "migrate")
     assert result.returncode == 1
     assert "unknown settings in [app:queue_b]: databse" in result.stderr
+
+
+# -- serve --host --port ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_serve_listens_where_host_and_port_say_instead_of_the_ini(ini):
+    path, ini_port = ini
+    port = free_port()
+    process = subprocess.Popen(
+        [COMMAND, "--config", str(path), "serve", "--host", "0.0.0.0", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(f"http://127.0.0.1:{port}/", process).status == 200
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", ini_port), 1):
+            pass
+    finally:
+        process.terminate()
+        out, _err = process.communicate(timeout=10)
+    assert "Phones on the same network: http://" in out and f":{port}/" in out
+
+
+def test_serve_port_option_keeps_the_ini_host_and_drops_its_listen():
+    conf = {"listen": "127.0.0.1:8080", "host": "127.0.0.1", "port": "8080"}
+    assert cli.server_address(conf, None, 9000) == {"host": "127.0.0.1", "port": "9000"}
+    assert "listen" not in conf
+    assert cli.server_address({}, "0.0.0.0", None) == {"host": "0.0.0.0", "port": "8080"}
+
+
+@pytest.mark.parametrize("port", ["http", "-1", "65536"])
+def test_serve_refuses_a_port_that_is_no_port(ini, port):
+    result = run("--config", str(ini[0]), "serve", "--port", port)
+    assert result.returncode == 2
+    assert "is not a port (0 to 65535)" in result.stderr
+
+
+# -- reset-password ----------------------------------------------------------------------
+
+
+def make_queue(tmp_path, queue_id="lab"):
+    """A queue in the ini fixture's database, as the app creates it."""
+    database = str(tmp_path / "data" / "site.sqlite")
+    app = main({"here": str(tmp_path)}, database=database, rate_limit_sign_in="off")
+    create_queue(TestApp(app), queue_id=queue_id)
+    return app, PASSWORD
+
+
+def signs_in(app, password, queue_id="lab"):
+    form = TestApp(app).get(f"/{queue_id}/serve").forms[0]
+    form["name"], form["password"] = "Desk 9", password
+    return form.submit(status="*").status_int == 303
+
+
+def test_reset_password_sets_a_new_password_read_from_stdin(ini, tmp_path):
+    app, old = make_queue(tmp_path)
+    result = run(
+        "--config",
+        str(ini[0]),
+        "reset-password",
+        "lab",
+        "--password-stdin",
+        input="battery staple\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "The password of lab is changed" in result.stdout
+    assert signs_in(app, "battery staple")
+    assert not signs_in(app, old)
+
+
+def test_reset_password_refuses_an_unknown_queue_plainly(ini, tmp_path):
+    make_queue(tmp_path)
+    result = run(
+        "--config",
+        str(ini[0]),
+        "reset-password",
+        "nosuch",
+        "--password-stdin",
+        input="battery staple\n",
+    )
+    assert result.returncode == 1
+    assert "error: there is no queue called 'nosuch'" in result.stderr
+    assert "nothing changed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_reset_password_refuses_a_short_password_and_changes_nothing(ini, tmp_path):
+    app, old = make_queue(tmp_path)
+    result = run(
+        "--config", str(ini[0]), "reset-password", "lab", "--password-stdin", input="short\n"
+    )
+    assert result.returncode == 1
+    assert "Use at least 8 characters. Nothing changed." in result.stderr
+    assert signs_in(app, old)
+
+
+def test_reset_password_at_a_terminal_asks_twice_and_refuses_two_that_differ(
+    ini, tmp_path, monkeypatch, capsys
+):
+    app, old = make_queue(tmp_path)
+    typed = iter(["battery staple", "battery stapel"])
+    monkeypatch.setattr(cli.getpass, "getpass", lambda prompt: next(typed))
+    with pytest.raises(SystemExit, match="the two passwords differ; nothing changed"):
+        cli.main(["--config", str(ini[0]), "reset-password", "lab"])
+    assert signs_in(app, old)
+    typed = iter(["battery staple", "battery staple"])
+    assert cli.main(["--config", str(ini[0]), "reset-password", "lab"]) == 0
+    assert signs_in(app, "battery staple")

@@ -9,12 +9,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from support import (
+    PASSWORD,
     accept,
     create_queue,
     hours_ahead,
     invite,
     my_number,
     press,
+    sign_in,
     take_number,
     visible_buttons,
     waiting,
@@ -638,3 +640,112 @@ def test_hostile_invitation_forms_get_a_clear_400(browser, new_browser):
         page = stranger.post("/cet236/sign-in", {"csrf_token": token, "code": code}, status=400)
         assert "Signed in as" not in page
     stranger.get("/cet236/serve?code=%ff%fe", status=400)  # not UTF-8: a plain 400
+
+
+# -- the owner's password --------------------------------------------------------------
+
+
+def change_password(browser, old, new, again=None):
+    return manage(
+        browser,
+        "/manage/password",
+        old_password=old,
+        new_password=new,
+        new_password_again=new if again is None else again,
+    )
+
+
+def test_the_owner_changes_the_password_and_only_the_new_one_signs_in(browser, new_browser):
+    create_queue(browser)
+    answer = change_password(browser, PASSWORD, "battery staple")
+    assert answer.status_int == 303 and answer.location.endswith("?saved=password#password")
+    assert "Sign in with the new password" in answer.follow().html.select_one("#password").text
+    old = new_browser().get("/cet236/serve").forms[0]
+    old["name"], old["password"] = "Desk 9", PASSWORD
+    assert old.submit(status=400).html.select_one("#password-error").text
+    assert sign_in(new_browser(), password="battery staple").request.path == "/cet236/serve"
+    assert "Signed in as" in sign_in(new_browser(), password="battery staple")
+
+
+def test_a_wrong_old_password_changes_nothing_and_says_so(browser, new_browser):
+    create_queue(browser)
+    page = change_password(browser, "not the password", "battery staple")
+    assert page.status_int == 400
+    message = page.html.select_one("#old_password-error").get_text()
+    assert "not the queue's password as it is now; nothing was changed" in message
+    assert page.html.select_one("#old_password").has_attr("autofocus")
+    # No password is ever typed back into the page.
+    assert not [i for i in page.html.select("input[type=password]") if i.get("value")]
+    assert "Signed in as" in sign_in(new_browser(), password=PASSWORD)
+
+
+def test_the_new_password_must_be_typed_the_same_twice_and_be_long_enough(browser):
+    create_queue(browser)
+    page = change_password(browser, PASSWORD, "battery staple", again="battery stapel")
+    assert page.status_int == 400
+    assert "differ" in page.html.select_one("#new_password_again-error").get_text()
+    page = change_password(browser, PASSWORD, "short")
+    assert "at least 8" in page.html.select_one("#new_password-error").get_text()
+
+
+def test_wrong_old_passwords_count_against_the_sign_in_limit(make_app):
+    app = make_app(rate_limit_sign_in="2/600", rate_limit_sign_in_slowed="off")
+    owner = TestApp(app)
+    create_queue(owner)
+    for _ in range(2):
+        assert change_password(owner, "guess guess", "battery staple").status_int == 400
+    refused = change_password(owner, PASSWORD, "battery staple")
+    assert refused.status_int == 429 and refused.headers["Retry-After"]
+    assert "Too many wrong passwords" in refused.text
+    # The guesses at the Manage page held the sign-in back too: one limit.
+    form = TestApp(app).get("/cet236/serve").forms[0]
+    form["name"], form["password"] = "Desk 9", PASSWORD
+    assert form.submit(status=429)
+
+
+def test_a_servicer_who_is_not_the_owner_cannot_change_the_password(browser, new_browser):
+    create_queue(browser)
+    servicer = new_browser()
+    accept(servicer, invite(browser, "Desk 2"))
+    csrf = servicer.get("/cet236/serve").html.select_one("input[name=csrf_token]")["value"]
+    fields = {"old_password": PASSWORD, "new_password": "battery staple", "csrf_token": csrf}
+    fields["new_password_again"] = fields["new_password"]
+    assert servicer.post("/cet236/manage/password", fields, status=403)
+    assert "Signed in as" in sign_in(new_browser(), name="Desk 3", password=PASSWORD)
+
+
+def test_statistics_say_short_times_in_seconds_and_name_the_queues_time_zone(app, browser):
+    start = time.time() - 600
+    app.clock = lambda: start
+    form = browser.get("/").forms[0]
+    for name, value in {
+        "queue_id": "cet236",
+        "title": "Lab",
+        "password": PASSWORD,
+        "name": "Desk 1",
+        "timezone": "Europe/Paris",
+    }.items():
+        form[name] = value
+    console = form.submit().follow()
+    take_number(TestApp(app))
+    take_number(TestApp(app))
+    app.clock = lambda: start + 10  # serving starts: the first waited 0 s
+    console = press(console, "Next")
+    app.clock = lambda: start + 20  # and was served in 10 s
+    console = press(console, "Done")
+    app.clock = lambda: start + 55  # the second waited 45 s from the start of serving
+    console = press(console, "Next")
+    app.clock = lambda: start + 55 + 150  # and was served in 2.5 minutes
+    press(console, "Done")
+    stats = browser.get("/cet236/manage/stats")
+    row = stats.html.select("table.stats")[0].select("tbody tr")[0]("td")
+    cells = [td.get_text() for td in row]
+    assert cells[6] == "45 s"  # the p90 wait: not "0.8 min"
+    assert cells[9] == "2.5 min"  # the p90 service: two minutes or more, in minutes
+    assert cells[8] == "80 s"  # the median service, under two minutes
+    assert stats.html.select_one(".stats-timezone").get_text() == "Europe/Paris"
+    assert "Times in UTC" not in stats.text
+    assert (
+        browser.get("/cet236/manage").html.select_one("#timezone option[selected]")["value"]
+        == "Europe/Paris"
+    )

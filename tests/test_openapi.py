@@ -233,7 +233,7 @@ def test_every_example_fits_its_schema():
 def test_every_operation_declares_the_errors_and_headers_it_can_answer():
     body_taking = {"create_queue", "sign_in", "status", "options", "hours", "clear", "tokens"}
     body_taking |= {"invite", "call_next", "done", "no_show", "recall", "undo"}  # buttons: Press
-    body_taking |= {"call_number"}
+    body_taking |= {"call_number", "password"}
     with_location = {"create_queue", "take"}
     conflicts = {"create_queue", "take", "leave", "sign_in", "tokens", "invite", "revoke"}
     for name, operation in operations():

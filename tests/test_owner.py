@@ -1,7 +1,7 @@
 """The queue owner: the home page and creating a queue."""
 
 import pytest
-from support import PASSWORD, create_queue
+from support import PASSWORD, accept, create_queue, invite
 
 
 def submit_create_form(browser, status=400, **fields):
@@ -99,3 +99,58 @@ def test_queue_creation_is_rate_limited_per_client_address(make_app):
     assert int(refused.headers["Retry-After"]) > 0
     assert one.get("/third", status=404)
     create_queue(other, "third")  # another address is not held back
+
+
+# -- "Your queues" ---------------------------------------------------------------------
+
+
+def your_queues(page):
+    """The home page's "Your queues": ``(title, [its links])`` each."""
+    return [
+        (item.select_one(".your-queue-title").get_text(), [a["href"] for a in item.find_all("a")])
+        for item in page.html.select(".your-queues-list li")
+    ]
+
+
+def test_a_signed_in_owner_finds_their_queues_on_the_home_page(browser):
+    create_queue(browser, "cet236", "CET236 lab help")
+    create_queue(browser, "biology", "Biology desk")
+    page = browser.get("/")
+    assert page.html.find("h2", string="Your queues")
+    assert your_queues(page) == [
+        ("Biology desk", ["/biology/serve", "/biology/manage"]),
+        ("CET236 lab help", ["/cet236/serve", "/cet236/manage"]),
+    ]
+    # Each link names its queue for a screen reader, not just "Console".
+    assert page.html.select_one(".your-queues-list a").get_text() == "Console of Biology desk"
+
+
+def test_your_queues_leaves_out_queues_signed_out_of_and_those_served_but_not_owned(
+    browser, new_browser
+):
+    create_queue(browser, "cet236", "CET236 lab help")
+    create_queue(browser, "biology", "Biology desk")
+    console = browser.get("/biology/serve")
+    next(f for f in console.forms.values() if f.action.endswith("/sign-out")).submit()
+    assert [title for title, _links in your_queues(browser.get("/"))] == ["CET236 lab help"]
+    servicer = new_browser()
+    accept(servicer, invite(browser, "Desk 2"))
+    page = servicer.get("/")
+    assert not page.html.find("h2", string="Your queues")
+    assert not your_queues(page)
+
+
+def test_a_visitor_who_signed_in_nowhere_sees_no_queues(browser):
+    assert not browser.get("/").html.select(".your-queues")
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("Europe/Paris", "Europe/Paris"), ("", "UTC"), ("Mars/Olympus", "UTC"), ("../etc", "UTC")],
+)
+def test_a_new_queue_takes_the_time_zone_the_browser_sends_or_utc(app, browser, sent, kept):
+    page = browser.get("/")
+    assert page.html.select_one("input[type=hidden][name=timezone]")
+    assert page.html.find("script", src=lambda src: src and "home" in src)
+    submit_create_form(browser, status=303, timezone=sent)
+    assert app.store.get_queue("cet236")["timezone"] == kept

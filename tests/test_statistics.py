@@ -490,3 +490,20 @@ def test_services_of_two_minutes_each_serve_half_a_person_a_minute():
     figures = statistics.flow(arrivals(1, 2, 3), [120, 120, 120], NOW)
     assert (figures["services"], figures["served_per_minute"]) == (3, 0.5)
     assert figures["verdict"] == "shrinking"
+
+
+# -- how a time is said ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "–"), (0, "0 s"), (44.6, "45 s"), (119.4, "119 s"), (120, "2.0 min"), (150, "2.5 min")],
+)
+def test_a_time_under_two_minutes_is_said_in_seconds_and_longer_ones_in_minutes(seconds, text):
+    assert statistics.duration_text(seconds) == text
+
+
+def test_durations_are_drawn_in_seconds_only_when_every_one_is_under_two_minutes():
+    assert statistics.time_unit([5, None, 119]) == (1, "seconds")
+    assert statistics.time_unit([5, 120]) == (60, "minutes")
+    assert statistics.time_unit([None]) == (60, "minutes")

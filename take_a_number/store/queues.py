@@ -13,12 +13,13 @@ RECENT_CALLS = 6
 class Queues:
     """Store methods about queues (mixed into Store; needs ``self.engine``)."""
 
-    def create_queue(self, queue_id, title, password_hash, now):
+    def create_queue(self, queue_id, title, password_hash, now, timezone="UTC"):
         try:
             with self.engine.immediate() as db:
                 db.execute(
-                    "INSERT INTO queues (id, title, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                    (queue_id, title, password_hash, now),
+                    "INSERT INTO queues (id, title, password_hash, created_at, timezone) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (queue_id, title, password_hash, now, timezone),
                 )
                 record(db, queue_id, "create", now, moves_version=False)
         except self.engine.IntegrityError:
@@ -70,6 +71,16 @@ class Queues:
     def set_opening_hours(self, queue_id, now, opening_hours, timezone):
         """``opening_hours`` as JSON text (see rules.parse_hours), or None for always."""
         self._update_queue(queue_id, now, "hours", opening_hours=opening_hours, timezone=timezone)
+
+    def set_password(self, queue_id, password_hash, now):
+        """A new password for the owner; True if the queue exists. Pages show nothing of it."""
+        with self.engine.immediate() as db:
+            changed = db.execute(
+                "UPDATE queues SET password_hash = ? WHERE id = ?", (password_hash, queue_id)
+            ).rowcount
+            if changed:
+                record(db, queue_id, "password", now, moves_version=False)
+        return bool(changed)
 
     def clear_line(self, queue_id, now):
         """Everyone waiting leaves the line; return how many."""
