@@ -474,3 +474,20 @@ def test_the_owner_changes_the_password_on_the_manage_page(new_page, queue_id):
     assert layout_problems(owner) == []
     desk = sign_in(new_page(), queue_id, password="battery staple")
     expect(desk.get_by_text("Signed in as")).to_be_visible()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize(
+    "path", ["manage", "manage/stats", "manage/clear", "poster", "serve/sign-out"]
+)
+def test_axe_core_finds_nothing_on_the_owner_s_pages_in_either_theme(
+    chromium, server, busy_queue, path, theme
+):
+    page = open_page(
+        chromium, server, storage_state=busy_queue["owner"], javascript=True, theme=theme
+    )
+    try:
+        assert page.goto(f"/{busy_queue['id']}/{path}").status == 200
+        assert axe_problems(page) == []
+    finally:
+        page.context.close()
