@@ -1,5 +1,6 @@
 """The take-a-number command and runner.py, run as a user would run them."""
 
+import contextlib
 import os
 import platform
 import socket
@@ -131,29 +132,35 @@ def wait_for(url, process, seconds=20):
     raise AssertionError(f"{url} did not answer")
 
 
+@contextlib.contextmanager
+def running(command, **options):
+    """``command`` started (its stderr read as text), stopped however the test ends;
+    afterwards ``process.output`` is ``(stdout, stderr)``."""
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **options)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.output = process.communicate(timeout=10)
+
+
 @pytest.mark.slow
 def test_serve_answers_on_the_port_of_the_ini(ini):
     path, port = ini
-    process = subprocess.Popen(
-        [COMMAND, "--config", str(path), "serve"], stderr=subprocess.PIPE, text=True
-    )
-    try:
+    with running([COMMAND, "--config", str(path), "serve"]) as process:
         response = wait_for(f"http://127.0.0.1:{port}/", process)
         assert response.status == 200
         assert b"Create a queue" in response.read()
         assert response.headers["Server"] == "waitress"
         secret = path.parent / "data" / "secret"
         assert oct(secret.stat().st_mode & 0o777) == "0o600"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.mark.slow
 def test_runner_module_builds_the_wsgi_application_from_the_ini(ini):
     path, port = ini
     env = dict(os.environ, TAKE_A_NUMBER_CONFIG=str(path))
-    process = subprocess.Popen(
+    with running(
         [
             os.path.join(os.path.dirname(sys.executable), "waitress-serve"),
             f"--port={port}",
@@ -162,16 +169,10 @@ def test_runner_module_builds_the_wsgi_application_from_the_ini(ini):
         ],
         cwd=ROOT,
         env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    ) as process:
         response = wait_for(f"http://127.0.0.1:{port}/nosuch", process)
         assert response.status == 404
         assert b"Create the queue" in response.read()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_serve_raises_a_low_open_files_limit_to_fit_its_connections():
@@ -195,17 +196,11 @@ def test_the_server_runs_without_glibcs_per_thread_malloc_caches(ini):
     # grow for many minutes (docs/benchmarks.md, "Memory over a long run").
     path, port = ini
     environ = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-    process = subprocess.Popen(
-        [COMMAND, "--config", str(path), "serve"], stderr=subprocess.PIPE, text=True, env=environ
-    )
-    try:
+    with running([COMMAND, "--config", str(path), "serve"], env=environ) as process:
         wait_for(f"http://127.0.0.1:{port}/", process)
         with open(f"/proc/{process.pid}/environ", "rb") as f:
             served_with = f.read().split(b"\0")
         assert b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0" in served_with
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_an_operators_own_malloc_tunables_are_kept():
@@ -271,17 +266,11 @@ def test_serve_refuses_threads_below_the_push_of_every_app_together(composite_in
 @pytest.mark.slow
 def test_serve_serves_a_composite_ini_of_two_apps(composite_ini):
     path, port = composite_ini
-    process = subprocess.Popen(
-        [COMMAND, "--config", str(path), "serve"], stderr=subprocess.PIPE, text=True
-    )
-    try:
+    with running([COMMAND, "--config", str(path), "serve"]) as process:
         for prefix in ("/a", "/b"):
             response = wait_for(f"http://127.0.0.1:{port}{prefix}/", process)
             assert response.status == 200
             assert f'action="{prefix}/' in response.read().decode()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_init_writes_the_commented_app_ini_and_keeps_an_edited_one(tmp_path):
@@ -335,7 +324,7 @@ def test_the_wsgi_module_without_an_ini_says_how_to_get_one(tmp_path):
 def test_the_wsgi_module_serves_the_ini_named_by_take_a_number_config(ini, tmp_path):
     path, port = ini
     env = dict(os.environ, TAKE_A_NUMBER_CONFIG=str(path))
-    process = subprocess.Popen(
+    with running(
         [
             os.path.join(os.path.dirname(sys.executable), "waitress-serve"),
             f"--port={port}",
@@ -344,15 +333,9 @@ def test_the_wsgi_module_serves_the_ini_named_by_take_a_number_config(ini, tmp_p
         ],
         cwd=tmp_path,
         env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    ) as process:
         assert wait_for(f"http://127.0.0.1:{port}/", process).status == 200
         assert (tmp_path / "data" / "site.sqlite").exists()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_an_unknown_setting_in_a_composite_names_its_app(composite_ini):
@@ -370,19 +353,14 @@ def test_an_unknown_setting_in_a_composite_names_its_app(composite_ini):
 def test_serve_listens_where_host_and_port_say_instead_of_the_ini(ini):
     path, ini_port = ini
     port = free_port()
-    process = subprocess.Popen(
+    with running(
         [COMMAND, "--config", str(path), "serve", "--host", "0.0.0.0", "--port", str(port)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    ) as process:
         assert wait_for(f"http://127.0.0.1:{port}/", process).status == 200
         with pytest.raises(OSError), socket.create_connection(("127.0.0.1", ini_port), 1):
             pass
-    finally:
-        process.terminate()
-        out, _err = process.communicate(timeout=10)
+    out = process.output[0]
     assert "Phones on the same network: http://" in out and f":{port}/" in out
 
 
