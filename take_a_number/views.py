@@ -137,10 +137,6 @@ def _every(per_minute):
     return "about 1 more person " + ("every minute" if minutes == 1 else f"every {minutes} minutes")
 
 
-def _seconds_or_minutes(seconds):
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
 def describe_flow(figures):
     """``(headline, how it was worked out)`` of ``statistics.flow`` in plain words; None
     with too little data."""
@@ -158,7 +154,7 @@ def describe_flow(figures):
     desks = "1 desk takes" if servicers == 1 else f"{servicers} desks take"
     detail = (
         f"{people(figures['arrivals'])} joined in the last {figures['window'] // 60:g} min; "
-        f"{desks} about {_seconds_or_minutes(figures['mean_service'])} per customer "
+        f"{desks} about {statistics.duration_text(figures['mean_service'])} per customer "
         f"(the last {figures['services']} served)."
     )
     return headline, detail
