@@ -55,28 +55,41 @@ def config_file(environ):
 URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 
 
+def is_url(database):
+    """Whether the ``database`` setting (as read_settings gives it) is a URL, not a file."""
+    return "://" in database and URL_SCHEME.match(database) is not None
+
+
 class SettingsError(ValueError):
     """A setting has a value the app cannot use."""
 
 
 def database_path(value, here):
-    """The SQLite file that ``database`` names, as an absolute path.
+    """The database that ``database`` names: an SQLite file's absolute path, or a URL.
 
     A path (relative to ``here``, the ini's folder), or ``sqlite:PATH`` (also
-    ``sqlite:///abs/path``); empty: var/take-a-number.sqlite beside the ini. Any
-    other URL is refused, rather than taken as a path: ``postgresql://…`` would
-    quietly make a folder named ``postgresql:`` and a new, empty SQLite file.
+    ``sqlite:///abs/path``); empty: var/take-a-number.sqlite beside the ini.
+    ``postgresql://user:password@host:port/dbname`` (or ``postgres://``) is
+    PostgreSQL, as given. Any other URL is refused, rather than taken as a
+    path, which would quietly make a folder named ``mysql:`` and a new, empty
+    SQLite file.
     """
     value = value or os.path.join("var", "take-a-number.sqlite")
     scheme = URL_SCHEME.match(value)
+    if scheme and scheme.group(1).lower() in ("postgresql", "postgres"):
+        if not value[len(scheme.group(0)) :].startswith("//"):
+            raise SettingsError(
+                "database = postgresql:…: write a URL, postgresql://user:password@host/dbname"
+            )
+        return value
     if scheme and scheme.group(1).lower() == "sqlite":
         value = value[len(scheme.group(0)) :].removeprefix("//")
         if not value:
             raise SettingsError("database = sqlite: names no file: write sqlite:PATH")
     elif scheme:
         raise SettingsError(
-            f"database = {scheme.group(0)}…: this version of Take A Number keeps its data in "
-            "SQLite only; give a file path or sqlite:PATH"
+            f"database = {scheme.group(0)}…: Take A Number keeps its data in SQLite (a file "
+            "path, or sqlite:PATH) or PostgreSQL (postgresql://user:password@host/dbname)"
         )
     return os.path.abspath(os.path.join(here, value))
 
@@ -102,7 +115,12 @@ def read_settings(settings, here=None, environ=None, section="main"):
         result[name] = value
     result["database"] = database_path(result["database"], here)
     if not result["secret_file"]:
-        result["secret_file"] = os.path.join(os.path.dirname(result["database"]), "secret")
+        # Beside the SQLite file; for PostgreSQL, in var/ beside the ini (several
+        # instances share one secret: docs/deployment.md).
+        beside = os.path.join(here, "var") if is_url(result["database"]) else None
+        result["secret_file"] = os.path.join(
+            beside or os.path.dirname(result["database"]), "secret"
+        )
     if not 0 < result["push_hold_seconds"] <= MAX_HOLD_SECONDS:
         raise SettingsError(f"push_hold_seconds must be between 1 and {MAX_HOLD_SECONDS}")
     if not 0 < result["push_watch_interval"] <= 5:

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import random
 import re
-import sqlite3
 import sys
 import threading
 import time
@@ -265,7 +264,7 @@ class Hub:
                     queue_id: self._touched_tickets(queue_id, watched)
                     for queue_id, watched in changed
                 }
-            except sqlite3.Error:
+            except self.store.engine.Error:
                 log.exception("push watcher could not read %s; retrying", self.store.path)
                 self._stopped.wait(1)
                 continue

@@ -6,7 +6,8 @@ rate_limits.py, idempotency.py),
 over one database engine (engine.py: connections, transactions, and how a
 change by another process is noticed), with the schema in migrations.py and
 the group commit of takes in take_line.py. The queries talk to the engine,
-never to ``sqlite3``: another database is another engine.
+never to ``sqlite3`` or ``psycopg``: SQLite's engine is engine.py, PostgreSQL's
+postgresql.py, and the same statements run on both.
 """
 
 from . import migrations
@@ -25,6 +26,7 @@ from .errors import (
 from .events import Events
 from .idempotency import IdempotencyKeys
 from .migrations import MIGRATIONS
+from .postgresql import PostgresEngine, is_postgresql_url
 from .queues import Queues
 from .rate_limits import RateLimits
 from .servicers import Servicers
@@ -43,6 +45,7 @@ __all__ = [
     "NotTaking",
     "NotWaiting",
     "QueueExists",
+    "PostgresEngine",
     "SQLiteEngine",
     "Stale",
     "Store",
@@ -57,13 +60,16 @@ class Store(Queues, Tickets, Steps, Takes, Servicers, Events, RateLimits, Idempo
 
     def __init__(
         self,
-        path,
+        path,  # an SQLite file, or a postgresql:// URL
         synchronous="normal",
         busy_timeout=10.0,
         take_limits=None,
         servicer_idle_seconds=0,
     ):
-        self.engine = engine = SQLiteEngine(path, synchronous, busy_timeout, SQL_FUNCTIONS)
+        if is_postgresql_url(path):
+            self.engine = engine = PostgresEngine(path)
+        else:
+            self.engine = engine = SQLiteEngine(path, synchronous, busy_timeout, SQL_FUNCTIONS)
         self.path = engine.path
         # The engine's, as the store's own: connections, transactions, generations.
         self.release, self.close, self.close_all = engine.release, engine.close, engine.close_all

@@ -32,9 +32,34 @@ CACHE_KIB = 256
 FOREIGN_CHECK_SECONDS = 0.05
 
 
-class SQLiteEngine:
+class Queries:
+    """Reads through this thread's connection (``self.db``), whatever the database."""
+
+    def rows(self, sql, params=()):
+        """The rows ``sql`` reads, as dicts."""
+        cursor = self.db.execute(sql, params)
+        keys = [d[0] for d in cursor.description]
+        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+    def row(self, sql, params=()):
+        """The first row ``sql`` reads as a dict, or None."""
+        rows = self.rows(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql, params=()):
+        """The first column of the first row ``sql`` reads, or None if it reads none."""
+        row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def column(self, sql, params=()):
+        """The first column of every row ``sql`` reads, as a list."""
+        return [row[0] for row in self.db.execute(sql, params)]
+
+
+class SQLiteEngine(Queries):
     """Connections to one SQLite file, its transactions and its generation."""
 
+    dialect = "sqlite"
     # What the queries catch, whatever the database.
     Error = sqlite3.Error
     IntegrityError = sqlite3.IntegrityError
@@ -141,32 +166,14 @@ class SQLiteEngine:
                     raise
                 time.sleep(0.1)
 
+    def unavailable(self, error):
+        """Whether ``error`` says the database cannot be reached now (a 503, not a bug)."""
+        return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
     def backup(self, destination):
         """Copy the database to ``destination`` with SQLite's online backup."""
         with contextlib.closing(sqlite3.connect(destination)) as target:
             self.db.conn.backup(target)
-
-    # -- reads -------------------------------------------------------------------
-
-    def rows(self, sql, params=()):
-        """The rows ``sql`` reads, as dicts."""
-        cursor = self.db.execute(sql, params)
-        keys = [d[0] for d in cursor.description]
-        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
-
-    def row(self, sql, params=()):
-        """The first row ``sql`` reads as a dict, or None."""
-        rows = self.rows(sql, params)
-        return rows[0] if rows else None
-
-    def scalar(self, sql, params=()):
-        """The first column of the first row ``sql`` reads, or None if it reads none."""
-        row = self.db.execute(sql, params).fetchone()
-        return row[0] if row else None
-
-    def column(self, sql, params=()):
-        """The first column of every row ``sql`` reads, as a list."""
-        return [row[0] for row in self.db.execute(sql, params)]
 
     @contextlib.contextmanager
     def reading(self):
@@ -181,11 +188,13 @@ class SQLiteEngine:
     # -- writes ------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def immediate(self, shown=True):
+    def immediate(self, scope=None, shown=True):
         """A read-modify-write transaction holding the write lock from its start.
 
-        ``shown=False`` for writes that no page shows (rate limits): pages
-        made before it stay valid.
+        ``scope`` names what it reads and writes (a queue's id, a rate limit's
+        key): SQLite has one write lock for all, PostgreSQL locks each scope
+        (postgresql.py). ``shown=False`` for writes that no page shows (rate
+        limits): pages made before it stay valid.
         """
         conn = self.db.conn
         with self.write_lock:

@@ -17,7 +17,7 @@ class IdempotencyKeys:
         ``kept_seconds`` are deleted on the way, in the same transaction: an
         index on ``created_at`` makes that cheap.
         """
-        with self.engine.immediate(shown=False) as db:
+        with self.engine.immediate(f"idempotency:{key_hash}", shown=False) as db:
             db.execute("DELETE FROM idempotency_keys WHERE created_at <= ?", (now - kept_seconds,))
             row = self.engine.row(
                 "SELECT request_hash, created_at, status, headers, body FROM idempotency_keys "
@@ -31,11 +31,14 @@ class IdempotencyKeys:
             )
             if row is not None and not abandoned:
                 return None, row
+            # A new row, with a new id: an abandoned claim's request, if it
+            # comes back after all, keeps no answer under this one.
+            db.execute("DELETE FROM idempotency_keys WHERE key_hash = ?", (key_hash,))
             claim_id = db.execute(
-                "INSERT OR REPLACE INTO idempotency_keys (key_hash, request_hash, created_at) "
-                "VALUES (?, ?, ?)",
+                "INSERT INTO idempotency_keys (key_hash, request_hash, created_at) "
+                "VALUES (?, ?, ?) RETURNING id",
                 (key_hash, request_hash, now),
-            ).lastrowid
+            ).fetchone()[0]
         return claim_id, None
 
     def keep_idempotent_answer(self, claim_id, status, headers, body):

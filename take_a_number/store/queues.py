@@ -15,7 +15,7 @@ class Queues:
 
     def create_queue(self, queue_id, title, password_hash, now, timezone="UTC"):
         try:
-            with self.engine.immediate() as db:
+            with self.engine.immediate(queue_id) as db:
                 db.execute(
                     "INSERT INTO queues (id, title, password_hash, created_at, timezone) "
                     "VALUES (?, ?, ?, ?, ?)",
@@ -46,7 +46,7 @@ class Queues:
 
     def _update_queue(self, queue_id, now, event, **columns):
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             db.execute(
                 f"UPDATE queues SET {assignments} WHERE id = ?", (*columns.values(), queue_id)
             )
@@ -74,7 +74,7 @@ class Queues:
 
     def set_password(self, queue_id, password_hash, now):
         """A new password for the owner; True if the queue exists. Pages show nothing of it."""
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             changed = db.execute(
                 "UPDATE queues SET password_hash = ? WHERE id = ?", (password_hash, queue_id)
             ).rowcount
@@ -84,7 +84,7 @@ class Queues:
 
     def clear_line(self, queue_id, now):
         """Everyone waiting leaves the line; return how many."""
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             cleared = db.execute(
                 "UPDATE tickets SET state = 'cleared', finished_at = ? "
                 "WHERE queue_id = ? AND state = 'waiting'",

@@ -25,7 +25,7 @@ class RateLimits:
         """
         count, period = rate
         self.prune_limits(now)
-        with self.engine.immediate(shown=False) as db:
+        with self.engine.immediate(f"rate:{key}", shown=False) as db:
             row = db.execute(
                 "SELECT expires FROM rate_limit_hits WHERE key = ? AND expires > ? "
                 "ORDER BY expires DESC LIMIT 1 OFFSET ?",
@@ -35,8 +35,9 @@ class RateLimits:
             hit_id = None
             if always or not wait:
                 hit_id = db.execute(
-                    "INSERT INTO rate_limit_hits (key, expires) VALUES (?, ?)", (key, now + period)
-                ).lastrowid
+                    "INSERT INTO rate_limit_hits (key, expires) VALUES (?, ?) RETURNING id",
+                    (key, now + period),
+                ).fetchone()[0]
         return hit_id, wait
 
     def limit_forget(self, hit_id):

@@ -21,7 +21,7 @@ class Servicers:
         through sign_in_invited. Raises NameInUse when another kind of servicer
         is signed in under that name: nobody can resume the owner's desk.
         """
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             row = self._active_by_name(queue_id, name)
             if row is not None:
                 if bool(row["is_owner"]) != is_owner or row["invitation_id"] is not None:
@@ -36,7 +36,7 @@ class Servicers:
         same desk. Raises InvitationRefused (revoked, expired, unknown) or
         NameInUse (someone else took the invitation's name meanwhile).
         """
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             invitation = self.invitation_by_code(queue_id, code_hash)
             refusal = rules.invitation_refusal(invitation, now)
             if refusal:
@@ -68,9 +68,9 @@ class Servicers:
         servicer_id = db.execute(
             "INSERT INTO servicers "
             "(queue_id, name, signed_in_at, is_owner, invitation_id, last_seen_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (queue_id, name, now, int(is_owner), invitation_id, now),
-        ).lastrowid
+        ).fetchone()[0]
         record(db, queue_id, "sign_in", now, servicer_id=servicer_id)
         return self.get_servicer(servicer_id)
 
@@ -106,10 +106,12 @@ class Servicers:
         Their sessions and API tokens stop working at once: both are checked
         against ``signed_out_at`` on every request.
         """
-        with self.engine.immediate() as db:
-            servicer = self.get_servicer(servicer_id)
-            if servicer is not None:
-                self._leave(db, servicer, now, rules.SIGNED_OUT, choice)
+        servicer = self.get_servicer(servicer_id)
+        if servicer is None:
+            return
+        with self.engine.immediate(servicer["queue_id"]) as db:
+            servicer = self.get_servicer(servicer_id)  # as it is now
+            self._leave(db, servicer, now, rules.SIGNED_OUT, choice)
 
     def _leave(self, db, servicer, now, reason, choice=rules.PUT_BACK):
         """The servicer leaves their desk (rules.customer_of_leaving_servicer); True if they did."""
@@ -130,7 +132,7 @@ class Servicers:
 
     def revoke_servicer(self, queue_id, servicer_id, now):
         """The owner revokes a servicer: signed out, their invitation dead. True if found."""
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             servicer = self.active_servicer(queue_id, servicer_id)
             if servicer is None:
                 return False
@@ -165,7 +167,7 @@ class Servicers:
         ):
             return 0
         released = 0
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             for servicer in self.active_servicers(queue_id):
                 if rules.is_idle(servicer, now, idle):
                     released += self._leave(db, servicer, now, rules.IDLE)
@@ -178,7 +180,7 @@ class Servicers:
 
         Raises NameInUse when a live invitation of the queue has that name.
         """
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             if self.engine.row(
                 "SELECT id FROM invitations WHERE queue_id = ? AND revoked_at IS NULL "
                 "AND (expires_at IS NULL OR expires_at > ?) AND lower(name) = lower(?)",
@@ -187,9 +189,9 @@ class Servicers:
                 raise NameInUse(name)
             invitation_id = db.execute(
                 "INSERT INTO invitations (queue_id, name, code_hash, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (queue_id, name, code_hash, now, expires_at),
-            ).lastrowid
+            ).fetchone()[0]
             record(db, queue_id, "invite", now, moves_version=False)
         return self.engine.row("SELECT * FROM invitations WHERE id = ?", (invitation_id,))
 
@@ -202,15 +204,16 @@ class Servicers:
     def invitations(self, queue_id):
         """The queue's invitations not revoked, oldest first, with ``signed_in`` (0 or 1)."""
         return self.engine.rows(
-            "SELECT i.*, EXISTS (SELECT 1 FROM servicers s WHERE s.invitation_id = i.id "
-            "AND s.signed_out_at IS NULL) AS signed_in FROM invitations i "
+            "SELECT i.*, CASE WHEN EXISTS (SELECT 1 FROM servicers s "
+            "WHERE s.invitation_id = i.id AND s.signed_out_at IS NULL) THEN 1 ELSE 0 END "
+            "AS signed_in FROM invitations i "
             "WHERE i.queue_id = ? AND i.revoked_at IS NULL ORDER BY i.id",
             (queue_id,),
         )
 
     def revoke_invitation(self, queue_id, invitation_id, now):
         """The owner revokes an invitation and whoever it signed in. True if it was live."""
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             return self._revoke_invitation(db, queue_id, invitation_id, now)
 
     def _revoke_invitation(self, db, queue_id, invitation_id, now):
@@ -228,7 +231,7 @@ class Servicers:
     # -- API tokens ----------------------------------------------------------------------
 
     def add_api_token(self, servicer_id, token_hash, now):
-        with self.engine.immediate() as db:
+        with self.engine.immediate(shown=False) as db:  # no page shows it
             db.execute(
                 "INSERT INTO api_tokens (token_hash, servicer_id, created_at) VALUES (?, ?, ?)",
                 (token_hash, servicer_id, now),

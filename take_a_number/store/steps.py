@@ -70,7 +70,7 @@ class Steps:
         Raises CannotUndo when there is none, it is older than rules.UNDO_SECONDS,
         or anything changed one of its tickets since (a recall, the customer
         leaving, the owner clearing the line); Stale as the buttons do."""
-        with self.engine.immediate() as db:
+        with self.engine.immediate(servicer["queue_id"]) as db:
             fresh = self.active_servicer(servicer["queue_id"], servicer["id"])
             step = fresh and rules.last_step(fresh)
             if step is None:

@@ -105,7 +105,12 @@ class Takes:
         leaves those counts a little high for the takes after it: the statement
         may refuse a take that the rules allow (_take_alone then writes it alone),
         never the reverse. The takes written get the next numbers, in order.
+
+        PostgreSQL has no such statement (its SELECT cannot call Python for the
+        opening hours): there the takes are written by _insert_takes_in_steps.
         """
+        if self.engine.dialect == "postgresql":
+            return self._insert_takes_in_steps(queue_id, takes)
         params = []
         ranks = collections.Counter()
         for n, take in enumerate(takes, 1):
@@ -131,6 +136,89 @@ class Takes:
             }
             for ticket_id, number, token in rows
         }
+
+    def _insert_takes_in_steps(self, queue_id, takes):
+        """_insert_takes as a transaction of several statements, holding the queue's lock.
+
+        The queue's counter row gives the numbers: ``UPDATE … SET last_number =
+        last_number + k … RETURNING`` in the same transaction as the tickets'
+        INSERT, so a rolled-back take leaves no gap, and UNIQUE (queue_id,
+        number) stands behind it. Each take is judged on the tickets written
+        before it, these takes' included.
+        """
+        now = max(take.now for take in takes)
+        with self.engine.immediate(queue_id) as db:
+            queue = self.engine.row(
+                "SELECT status, opening_hours, timezone, max_waiting FROM queues WHERE id = ?",
+                (queue_id,),
+            )
+            if queue is None or queue["status"] != rules.OPEN:
+                return {}
+            if queue["opening_hours"] and not open_at(
+                queue["opening_hours"], queue["timezone"], now
+            ):
+                return {}
+            room = (queue["max_waiting"] or 0) and queue["max_waiting"] - self._waiting_count(
+                queue_id
+            )
+            counted = collections.Counter()  # this statement's takes, per (column, value)
+            written = []
+            for take in takes:
+                if queue["max_waiting"] and len(written) >= room:
+                    break
+                if not all(
+                    counted[column, value] + 1 + self._taken_recently(queue_id, column, value, take.now, period) <= count
+                    for column, count, period in self._take_limits_on
+                    if (value := getattr(take, column)) is not None
+                ):
+                    continue
+                for column, _count, _period in self._take_limits_on:
+                    counted[column, getattr(take, column)] += 1
+                written.append(take)
+            if not written:
+                return {}
+            last = db.execute(
+                "UPDATE queues SET last_number = last_number + ?, version = version + 1 "
+                "WHERE id = ? RETURNING last_number",
+                (len(written), queue_id),
+            ).fetchone()[0]
+            first = last - len(written) + 1
+            rows = db.execute(
+                "INSERT INTO tickets (queue_id, number, token, state, taken_at, browser, "
+                "address, line_position) VALUES "
+                + ", ".join(["(?, ?, ?, 'waiting', ?, ?, ?, ?)"] * len(written))
+                + " RETURNING id, number, token, taken_at",
+                [
+                    value
+                    for number, take in enumerate(written, first)
+                    for value in (
+                        queue_id, number, take.token, take.now, take.browser, take.address, number
+                    )
+                ],
+            ).fetchall()
+            db.execute(
+                "INSERT INTO events (queue_id, ticket_id, kind, at) VALUES "
+                + ", ".join(["(?, ?, 'take', ?)"] * len(rows)),
+                [value for ticket_id, _, _, at in rows for value in (queue_id, ticket_id, at)],
+            )
+        return {
+            token: {
+                "id": ticket_id,
+                "queue_id": queue_id,
+                "number": number,
+                "token": token,
+                "state": "waiting",
+                "taken_at": taken_at,
+            }
+            for ticket_id, number, token, taken_at in rows
+        }
+
+    def _taken_recently(self, queue_id, column, value, now, period):
+        """How many of the queue's tickets ``column`` = ``value`` took in the last ``period``."""
+        return self.engine.scalar(
+            f"SELECT count(*) FROM tickets WHERE queue_id = ? AND {column} = ? AND taken_at > ?",
+            (queue_id, value, now - period),
+        )
 
     def _take_statement(self, takes):
         """_insert_takes's statement for so many takes (made once per number of takes)."""

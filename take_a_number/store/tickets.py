@@ -32,12 +32,15 @@ class Tickets:
 
         Numbers only grow, so a list read page by page (``after`` the last number
         read) never skips or repeats a ticket, however many are taken meanwhile."""
-        return self.engine.rows(
-            WITH_SERVICER_NAME + "WHERE t.queue_id = ? AND t.number > ? "
-            "AND (? IS NULL OR t.taken_at >= ?) AND (? IS NULL OR t.taken_at < ?) "
-            "ORDER BY t.number LIMIT ?",
-            (queue_id, after, start, start, end, end, -1 if limit is None else limit),
-        )
+        sql, params = WITH_SERVICER_NAME + "WHERE t.queue_id = ? AND t.number > ? ", [queue_id, after]
+        if start is not None:
+            sql, params = sql + "AND t.taken_at >= ? ", [*params, start]
+        if end is not None:
+            sql, params = sql + "AND t.taken_at < ? ", [*params, end]
+        sql += "ORDER BY t.number"
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        return self.engine.rows(sql, params)
 
     def current_ticket(self, servicer_id):
         """The ticket this servicer called and has not finished, or None."""
@@ -54,9 +57,13 @@ class Tickets:
 
     # -- the customer's buttons ------------------------------------------------------
 
+    def _queue_of(self, token):
+        """The queue of the ticket ``token`` (a ticket never changes queue), or None."""
+        return self.engine.scalar("SELECT queue_id FROM tickets WHERE token = ?", (token,))
+
     def move_back(self, token, now):
         """Let the next person go first: swap places with them. True if it moved."""
-        with self.engine.immediate() as db:
+        with self.engine.immediate(self._queue_of(token)) as db:
             ticket = self.engine.row("SELECT * FROM tickets WHERE token = ?", (token,))
             if ticket is None or ticket["state"] != rules.WAITING:
                 return False
@@ -80,7 +87,7 @@ class Tickets:
 
     def leave(self, token, now):
         """The customer leaves the line; return the ticket as it was before."""
-        with self.engine.immediate() as db:
+        with self.engine.immediate(self._queue_of(token)) as db:
             ticket = self.engine.row("SELECT * FROM tickets WHERE token = ?", (token,))
             if ticket is not None and rules.allows(ticket["state"], "left"):
                 self._set_state(db, ticket, "left", now)
@@ -98,7 +105,7 @@ class Tickets:
         (steps.py).
         """
         queue_id, servicer_id = servicer["queue_id"], servicer["id"]
-        with self.engine.immediate() as db:
+        with self.engine.immediate(queue_id) as db:
             current = self.active_servicer(queue_id, servicer_id)
             if current is None:  # signed out or revoked meanwhile: calls nobody
                 return None, None
@@ -135,7 +142,7 @@ class Tickets:
     def finish_current(self, servicer, state, now, expected=ANY_CURRENT):
         """Done (``served``) or No show (``no_show``) for this servicer's customer;
         kept to undo (steps.py)."""
-        with self.engine.immediate() as db:
+        with self.engine.immediate(servicer["queue_id"]) as db:
             self._expect(servicer, expected)
             first_event = self._last_event_id(db) + 1
             current = self.current_ticket(servicer["id"])
@@ -150,7 +157,7 @@ class Tickets:
         """Signal this servicer's current customer again; return the ticket or None.
 
         The last step can no longer be undone: its customer was signalled since."""
-        with self.engine.immediate() as db:
+        with self.engine.immediate(servicer["queue_id"]) as db:
             self._expect(servicer, expected)
             self._pressed(db, servicer, now)
             self._keep_step(db, servicer, "recall", now, None, [])
