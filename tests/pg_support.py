@@ -177,9 +177,11 @@ class PostgreSQLServer:
 
     def create(self):
         """initdb into a new temporary folder and start the server."""
-        # Not under pytest's tmp_path: its folders are private to root, and the
-        # server's user must reach its data.
-        self.directory = tempfile.mkdtemp(prefix="take-a-number-pg-")
+        # Not under pytest's tmp_path (nor root's TMPDIR): those folders are private to
+        # root, and the server's user must reach its data.
+        self.directory = tempfile.mkdtemp(
+            prefix="take-a-number-pg-", dir="/tmp" if self.user else None
+        )
         self._make_folder(self.directory)
         self._make_folder(self.data_dir)
         self._make_folder(self.socket_dir)
