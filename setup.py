@@ -10,6 +10,10 @@ from setuptools.command.build_py import build_py
 # outside its packages.
 SITE_FILES = ["app.ini", "runner.py", "deploy"]
 
+# `pip install 'take-a-number[postgresql]'`: the PostgreSQL store. psycopg 3.2.10 at least:
+# earlier 3.2 releases leaked memory in the backlog of notifications the listener reads.
+POSTGRESQL = ["psycopg[binary]>=3.2.10", "psycopg_pool>=3.2"]
+
 
 class BuildWithSiteFiles(build_py):
     def run(self):
@@ -66,6 +70,7 @@ setup(
         "segno>=1.6",
     ],
     extras_require={
+        "postgresql": POSTGRESQL,
         "test": [
             "pytest>=8",
             "WebTest>=3.0.1",
@@ -84,6 +89,8 @@ setup(
             "build>=1.2",
             "twine>=5",
             "Paste>=3.10",
+            # Every store and functional test also runs on PostgreSQL.
+            *POSTGRESQL,
         ],
     },
     cmdclass={"build_py": BuildWithSiteFiles},

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, open_page
+from pg_support import PostgreSQLUnavailable, start_postgresql
 from server_support import Server
 from webtest import TestApp
 
@@ -105,3 +106,26 @@ def server_stays_healthy(server):
 @pytest.fixture
 def queue_id():
     return f"queue-{next(_queue_numbers)}"
+
+
+# -- PostgreSQL: one throwaway cluster for the session, a fresh database per test -----
+
+
+@pytest.fixture(scope="session")
+def postgresql_server():
+    """The test cluster (tests/pg_support.py). One that cannot start is a failure,
+    never a skip: scripts/test installs PostgreSQL."""
+    try:
+        server = start_postgresql()
+    except PostgreSQLUnavailable as error:
+        pytest.fail(f"cannot start the test PostgreSQL: {error}", pytrace=False)
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server):
+    """The URL of a fresh, empty database of its own, dropped after the test."""
+    name = postgresql_server.create_database()
+    yield postgresql_server.url(name)
+    postgresql_server.drop_database(name)
