@@ -32,6 +32,8 @@ from .request import Request, UnreadableForm
 from .static_files import StaticFiles
 
 log = logging.getLogger(__name__)
+# A 503's Retry-After, while the database cannot be reached.
+UNAVAILABLE_RETRY_SECONDS = 2
 
 # Rendered pages kept (Application.render's cache_key): a few MiB at most.
 PAGE_CACHE_SIZE = 2_000
@@ -103,7 +105,9 @@ class Application:
                 response = self.dispatch(req)
             finally:
                 self.store.release()
-        except Exception:
+        except Exception as error:
+            if self.store.engine.unavailable(error):
+                return self.finish(req, self.unavailable(req, error))
             # The raw address: one that is not UTF-8 must not break the log line too.
             log.exception("error answering %s %r", req.method, _raw_address(req.environ))
             if is_api(req):
@@ -118,6 +122,10 @@ class Application:
                     "The server hit an error it did not expect. It has been logged; "
                     "please try again in a moment.",
                 )
+        return self.finish(req, response)
+
+    def finish(self, req, response):
+        """What every answer gets: security headers, CORS, and perhaps to be remembered."""
         # No response sets these itself: appended, not looked up one by one.
         response.headerlist.extend(security.security_headers(req))
         if is_api(req):
@@ -249,6 +257,17 @@ class Application:
         )
         # nginx would otherwise buffer a held response.
         response.headers["X-Accel-Buffering"] = "no"
+        return response
+
+    def unavailable(self, req, error):
+        """503: the database cannot be reached now (restarting, or every connection busy)."""
+        log.warning("database unavailable answering %s %r: %s", req.method, req.path, error)
+        message = "The queue's database cannot be reached just now. Please try again in a moment."
+        if is_api(req):
+            response = self.json_error(req, 503, "unavailable", message)
+        else:
+            response = self.error_page(req, exc.HTTPServiceUnavailable, "Back in a moment", message)
+        response.retry_after = UNAVAILABLE_RETRY_SECONDS
         return response
 
     def json_error(self, req, status, code, message, fields=None):

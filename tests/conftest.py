@@ -13,12 +13,30 @@ from webtest import TestApp
 
 from take_a_number import main
 
+# Every test that asks for ``database`` runs on both, unless marked sqlite_only
+# (it is about the SQLite file itself: WAL, backups, the file's folder).
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    if "database" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("database", ["sqlite"] if only else DATABASES, indirect=True)
+
 
 @pytest.fixture
-def settings(tmp_path):
-    """Settings for a fresh database file; rate limits off unless a test sets them."""
+def database(request, tmp_path):
+    """A fresh database: an SQLite file's path, or a PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "var" / "test.sqlite")
+    return request.getfixturevalue("postgresql_url")
+
+
+@pytest.fixture
+def settings(database):
+    """Settings for a fresh database; rate limits off unless a test sets them."""
     return {
-        "database": str(tmp_path / "var" / "test.sqlite"),
+        "database": database,
         "rate_limit_create_queue": "off",
         "rate_limit_sign_in": "off",
         "rate_limit_take_ticket": "off",
@@ -29,8 +47,16 @@ def settings(tmp_path):
 
 @pytest.fixture
 def make_app(tmp_path, settings):
-    """The app on the test's database, with some settings changed."""
-    return lambda **changes: main({"here": str(tmp_path)}, **dict(settings, **changes))
+    """The app on the test's database, with some settings changed; closed after the test."""
+    apps = []
+
+    def make(**changes):
+        apps.append(main({"here": str(tmp_path)}, **dict(settings, **changes)))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        app.close()
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 from .engine import Queries
@@ -57,8 +58,9 @@ POOL_SIZE = 20
 # A request waits this long for a connection (the database is down, or all
 # are busy) before it is answered 503.
 POOL_TIMEOUT_SECONDS = 5.0
-# The listener checks its connection this often, and waits this long between
-# attempts to reconnect.
+# The listener looks whether it is to stop this often, checks its connection
+# this often, and waits this long between attempts to reconnect.
+LISTEN_WAKE_SECONDS = 0.5
 LISTEN_CHECK_SECONDS = 5.0
 RECONNECT_SECONDS = 0.5
 # Connections are replaced after this long (psycopg_pool's max_lifetime).
@@ -205,7 +207,7 @@ class PostgresEngine(Queries):
             self._pool.close()
             self._pool = self._pool_pid = None
         if self._listener is not None:
-            self._listener.join(timeout=LISTEN_CHECK_SECONDS + 1)
+            self._listener.join(timeout=LISTEN_WAKE_SECONDS + 1)
             self._listener = None
 
     def prepare(self):
@@ -333,10 +335,13 @@ class PostgresEngine(Queries):
                     self._listening = True
                     self._heard()  # what was sent while nobody listened is lost
                     log.info("listening for changes on %s", self.path)
+                    checked = time.monotonic()
                     while not self._stopped.is_set():
-                        for _notification in conn.notifies(timeout=LISTEN_CHECK_SECONDS):
+                        for _notification in conn.notifies(timeout=LISTEN_WAKE_SECONDS):
                             self._heard()
-                        conn.execute("SELECT 1")  # a dead server shows here
+                        if time.monotonic() - checked >= LISTEN_CHECK_SECONDS:
+                            conn.execute("SELECT 1")  # a dead server shows here
+                            checked = time.monotonic()
             except psycopg.Error as error:
                 if self._listening:
                     log.warning("lost the connection listening on %s: %s", self.path, error)
@@ -345,4 +350,3 @@ class PostgresEngine(Queries):
                     self._listening = False
                     self._heard()
             self._stopped.wait(RECONNECT_SECONDS)
-

@@ -167,8 +167,9 @@ class Takes:
                 if queue["max_waiting"] and len(written) >= room:
                     break
                 if not all(
-                    counted[column, value] + 1 + self._taken_recently(queue_id, column, value, take.now, period) <= count
-                    for column, count, period in self._take_limits_on
+                    counted[column, value] + 1 + self._taken_recently(queue_id, column, value, take)
+                    <= count
+                    for column, count, _period in self._take_limits_on
                     if (value := getattr(take, column)) is not None
                 ):
                     continue
@@ -192,7 +193,13 @@ class Takes:
                     value
                     for number, take in enumerate(written, first)
                     for value in (
-                        queue_id, number, take.token, take.now, take.browser, take.address, number
+                        queue_id,
+                        number,
+                        take.token,
+                        take.now,
+                        take.browser,
+                        take.address,
+                        number,
                     )
                 ],
             ).fetchall()
@@ -213,11 +220,12 @@ class Takes:
             for ticket_id, number, token, taken_at in rows
         }
 
-    def _taken_recently(self, queue_id, column, value, now, period):
-        """How many of the queue's tickets ``column`` = ``value`` took in the last ``period``."""
+    def _taken_recently(self, queue_id, column, value, take):
+        """How many of the queue's tickets ``column`` = ``value`` took within its limit's period."""
+        period = self.take_limits[column][1]
         return self.engine.scalar(
             f"SELECT count(*) FROM tickets WHERE queue_id = ? AND {column} = ? AND taken_at > ?",
-            (queue_id, value, now - period),
+            (queue_id, value, take.now - period),
         )
 
     def _take_statement(self, takes):

@@ -32,7 +32,8 @@ class Tickets:
 
         Numbers only grow, so a list read page by page (``after`` the last number
         read) never skips or repeats a ticket, however many are taken meanwhile."""
-        sql, params = WITH_SERVICER_NAME + "WHERE t.queue_id = ? AND t.number > ? ", [queue_id, after]
+        sql = WITH_SERVICER_NAME + "WHERE t.queue_id = ? AND t.number > ? "
+        params = [queue_id, after]
         if start is not None:
             sql, params = sql + "AND t.taken_at >= ? ", [*params, start]
         if end is not None:
