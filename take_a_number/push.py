@@ -112,6 +112,7 @@ class Hub:
         self._stopped = threading.Event()
         self._watcher = None
         store.after_commit.append(self._poke.set)
+        store.engine.after_notification.append(self._poke.set)  # PostgreSQL's
 
     @contextlib.contextmanager
     def hold(

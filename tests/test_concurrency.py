@@ -79,8 +79,10 @@ def duplicates(values):
 
 
 @pytest.mark.slow
-def test_threads_in_several_processes_get_unique_gapless_numbers_and_distinct_calls(tmp_path):
-    path = str(tmp_path / "var" / "busy.sqlite")
+def test_threads_in_several_processes_get_unique_gapless_numbers_and_distinct_calls(
+    tmp_path, database
+):
+    path = database  # an SQLite file, then a PostgreSQL database
     store = Store(path)
     store.migrate()
     store.create_queue(QUEUE, "Busy counter", "hash", time.time())
@@ -89,7 +91,7 @@ def test_threads_in_several_processes_get_unique_gapless_numbers_and_distinct_ca
         for p in range(PROCESSES)
         for t in range(THREADS)
     ]
-    store.close()
+    store.close_all()
 
     barrier = SPAWN.Barrier(PROCESSES * THREADS)
     result_files = [tmp_path / f"result-{p}.json" for p in range(PROCESSES)]
@@ -160,13 +162,13 @@ def _start_up(path, barrier):
     barrier.wait(TIMEOUT)
     store = Store(path)
     applied = store.migrate()
-    store.close()
+    store.close_all()
     return applied
 
 
 @pytest.mark.slow
-def test_app_processes_starting_together_on_a_new_file_migrate_it_once(tmp_path):
-    path = str(tmp_path / "var" / "new.sqlite")
+def test_app_processes_starting_together_on_a_new_database_migrate_it_once(database):
+    path = database
     with SPAWN.Manager() as manager:
         barrier = manager.Barrier(PROCESSES)
         with ProcessPoolExecutor(max_workers=PROCESSES, mp_context=SPAWN) as pool:
@@ -176,7 +178,9 @@ def test_app_processes_starting_together_on_a_new_file_migrate_it_once(tmp_path)
     assert applied == [[]] * (PROCESSES - 1) + [[name for name, _ in MIGRATIONS]]
     store = Store(path)
     assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
-    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if store.engine.dialect == "sqlite":
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close_all()
 
 
 # -- the same through the web app -------------------------------------------------------

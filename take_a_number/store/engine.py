@@ -77,7 +77,10 @@ class SQLiteEngine(Queries):
         # order, instead of in SQLite's busy handler, which sleeps and retries.
         self.write_lock = threading.Lock()
         # Called after every commit of a change (the push hub listens here).
+        # Other processes' commits are seen by polling (generation,
+        # data_version), never notified: after_notification stays empty.
         self.after_commit = []
+        self.after_notification = []
         # See generation(). Ask SQLite on every call (several processes serve)?
         self.exact = False
         self._generation = 0

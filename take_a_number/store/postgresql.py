@@ -70,6 +70,7 @@ INSTALL_HINT = "pip install 'take-a-number[postgresql]'"
 
 
 def is_postgresql_url(value):
+    value = str(value)  # a path may be a pathlib.Path
     scheme = urlsplit(value).scheme.lower() if "://" in value else ""
     return scheme in URL_SCHEMES
 
@@ -134,9 +135,10 @@ class PostgresEngine(Queries):
         self._pool = None
         self._pool_pid = None
         self._pool_lock = threading.Lock()
-        # Called after every commit of this process, and every notification
-        # of a change by anyone (the push hub listens here).
+        # Called after every commit of this process, and after every
+        # notification of a change by any process (the push hub listens to both).
         self.after_commit = []
+        self.after_notification = []
         self.exact = False  # no meaning here: notifications say what changed
         self._generation = 0
         self._generation_lock = threading.Lock()
@@ -241,17 +243,19 @@ class PostgresEngine(Queries):
 
         ``scope`` is the queue's id for a write of a queue (and the payload of
         the notification a shown write sends), else a name of what it reads
-        and writes; None for writes that read nothing first. ``shown=False``
-        for writes no page shows.
+        and writes; a tuple of them for a write of several (locked in order,
+        so that two such writes never wait for each other); None for writes
+        that read nothing first. ``shown=False`` for writes no page shows.
         """
+        scopes = sorted(scope) if isinstance(scope, tuple) else [] if scope is None else [scope]
         db = self.db
         db.conn.execute("BEGIN")
         try:
-            if scope is not None:
-                db.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (scope,))
+            for name in scopes:
+                db.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
             yield db
-            if shown and scope is not None:
-                db.conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, scope))
+            for name in scopes if shown else ():
+                db.conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, name))
         except BaseException:
             self._end(db, "ROLLBACK")
             raise
@@ -291,6 +295,14 @@ class PostgresEngine(Queries):
             self._next_generation()  # changes by others go unheard: remember nothing
         return self._generation
 
+    def listening(self, timeout):
+        """Start the listener if need be; whether it listens within ``timeout`` seconds."""
+        self._ensure_listener()
+        deadline = time.monotonic() + timeout
+        while not self._listening and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self._listening
+
     def changed_elsewhere(self):
         self._next_generation()
 
@@ -324,7 +336,7 @@ class PostgresEngine(Queries):
         """Something may have changed: pages read from now on must be read anew."""
         self._notifications += 1
         self._next_generation()
-        for callback in self.after_commit:
+        for callback in self.after_notification:
             callback()
 
     def _listen(self):
