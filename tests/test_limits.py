@@ -303,8 +303,8 @@ def take_limits(browser=0, address=0, period=60):
     return {"browser": (browser, period), "address": (address, period)}
 
 
-def test_takes_written_together_keep_the_line_limit(tmp_path):
-    store = Store(tmp_path / "db.sqlite")
+def test_takes_written_together_keep_the_line_limit(database):
+    store = Store(database)
     store.migrate()
     store.create_queue("full", "Full", "not-a-real-hash", T0)
     store.set_options("full", T0, "", 4, "end")
@@ -319,8 +319,8 @@ def test_takes_written_together_keep_the_line_limit(tmp_path):
     assert sum(isinstance(t, NotTaking) for t in results.values()) == 6
 
 
-def test_takes_from_one_address_written_together_stop_at_its_limit(tmp_path):
-    store = Store(tmp_path / "db.sqlite", take_limits=take_limits(address=3))
+def test_takes_from_one_address_written_together_stop_at_its_limit(database):
+    store = Store(database, take_limits=take_limits(address=3))
     store.migrate()
     store.create_queue("busy", "Busy", "not-a-real-hash", T0)
     results = {}
@@ -329,7 +329,7 @@ def test_takes_from_one_address_written_together_stop_at_its_limit(tmp_path):
         threading.Thread(target=_take, args=(store, "busy", f"t{i}", f"b{i}", "nat", results, lock))
         for i in range(10)
     ]
-    with store.immediate(shown=False):  # the takes line up behind it, then go together
+    with store.immediate("busy", shown=False):  # the takes line up behind it, then go together
         for thread in threads:
             thread.start()
         while store.take_line.waiting() < 9:
@@ -355,8 +355,8 @@ def _take(store, queue_id, token, browser, address, results, lock, barrier=None)
         results[token] = result
 
 
-def test_line_and_address_limits_hold_under_concurrent_takes_in_two_processes(tmp_path):
-    path = tmp_path / "db.sqlite"
+def test_line_and_address_limits_hold_under_concurrent_takes_in_two_processes(database):
+    path = database
     stores = [Store(path, take_limits=take_limits(address=15)) for _ in range(2)]
     stores[0].migrate()
     for queue_id in ("full", "busy"):
@@ -495,6 +495,7 @@ def test_two_app_instances_on_one_database_file_share_every_limit(make_app, fast
     try_sign_in(client(two), PASSWORD, queue_id="first", status=429)
 
 
+@pytest.mark.sqlite_only  # the same statements on PostgreSQL; SQLite's dump reads every byte
 def test_the_database_never_holds_a_client_address(make_app, fast_passwords):
     app = make_app(
         rate_limit_create_queue="5/hour",
@@ -522,29 +523,28 @@ def test_a_ticket_forgets_its_address_once_it_no_longer_counts(make_app):
     assert addresses == [None, app.limits.subject(NAT)]
 
 
-def test_takes_written_together_never_pass_a_limit_and_refuse_only_what_one_binds(tmp_path):
+def test_takes_written_together_never_pass_a_limit_and_refuse_only_what_one_binds(database):
     """Random batches against random limits and earlier tickets: whatever the mix,
     no limit is passed, numbers stay gapless, and every refused take is one that a
     limit (or the line's maximum) still refuses at the end."""
     rng = random.Random(10)
     for case in range(150):
         address_limit, browser_limit = rng.choice([0, 1, 2, 4]), rng.choice([0, 1, 2])
-        store = Store(
-            tmp_path / f"{case}.sqlite",
-            take_limits=take_limits(browser=browser_limit, address=address_limit),
+        store = Store(  # each case a queue of its own, in one database
+            database, take_limits=take_limits(browser=browser_limit, address=address_limit)
         )
         store.migrate()
-        queue_id, max_waiting = "q", rng.choice([None, 2, 5, 9])
+        queue_id, max_waiting = f"q{case}", rng.choice([None, 2, 5, 9])
         store.create_queue(queue_id, "Q", "not-a-real-hash", T0)
         store.set_options(queue_id, T0, "", max_waiting, "end")
         addresses, browsers = ["a", "b", "c", None], [f"b{i}" for i in range(8)] + [None]
         for i in range(rng.randrange(4)):  # earlier tickets, still within the period
             with contextlib.suppress(NotTaking, TooManyTakes):
-                store.take_ticket(queue_id, f"early-{i}", T0, rng.choice(browsers), "a")
-        if store.ticket_by_token("early-0"):
-            store.leave("early-0", T0)  # left: still counts toward the limits, not the line
+                store.take_ticket(queue_id, f"{case}-early-{i}", T0, rng.choice(browsers), "a")
+        if store.ticket_by_token(f"{case}-early-0"):
+            store.leave(f"{case}-early-0", T0)  # left: still counts toward the limits, not the line
         batch = [
-            Take(queue_id, f"t{i}", T0 + 1, rng.choice(browsers), rng.choice(addresses))
+            Take(queue_id, f"{case}-t{i}", T0 + 1, rng.choice(browsers), rng.choice(addresses))
             for i in range(rng.randrange(2, 25))
         ]
         store.take_line.write(batch)  # all at once, as the line writes what came together

@@ -40,7 +40,7 @@ def test_next_finishes_the_current_customer_and_calls_the_next(app, browser, new
         take_number(new_browser())
     console = press(press(console, "Next"), "Next")
     assert figures(console) == {"now_serving": "2", "waiting": "0"}
-    states = {t["number"]: t["state"] for t in app.store.db.query("select * from tickets")}
+    states = {t["number"]: t["state"] for t in app.store.engine.rows("select * from tickets")}
     assert states == {1: "served", 2: "called"}
 
 
@@ -140,7 +140,7 @@ def test_signing_in_again_with_the_same_desk_resumes_it(browser, new_browser):
 
 
 def states(app):
-    return {t["number"]: t["state"] for t in app.store.db.query("select * from tickets")}
+    return {t["number"]: t["state"] for t in app.store.engine.rows("select * from tickets")}
 
 
 def test_signing_out_with_a_called_customer_asks_what_became_of_them(app, browser, new_browser):

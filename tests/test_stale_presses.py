@@ -20,7 +20,7 @@ NOBODY = {"expected_current": None}
 
 
 def states(app):
-    return {t["number"]: t["state"] for t in app.store.db.query("SELECT * FROM tickets")}
+    return {t["number"]: t["state"] for t in app.store.engine.rows("SELECT * FROM tickets")}
 
 
 # -- the action -------------------------------------------------------------------

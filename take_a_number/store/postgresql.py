@@ -255,13 +255,17 @@ class PostgresEngine(Queries):
                 db.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
             yield db
             for name in scopes if shown else ():
-                db.conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, name))
+                self.notify(name)
         except BaseException:
             self._end(db, "ROLLBACK")
             raise
         self._end(db, "COMMIT")
         if shown:
             self.committed()
+
+    def notify(self, queue_id):
+        """Inside a write transaction: every process hears at COMMIT that the queue changed."""
+        self.db.conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, queue_id))
 
     def _end(self, db, command):
         if db.in_transaction:

@@ -147,7 +147,8 @@ class Takes:
         before it, these takes' included.
         """
         now = max(take.now for take in takes)
-        with self.engine.immediate(queue_id) as db:
+        # Not shown unless it writes: a refusal is no change (see the end).
+        with self.engine.immediate(queue_id, shown=False) as db:
             queue = self.engine.row(
                 "SELECT status, opening_hours, timezone, max_waiting FROM queues WHERE id = ?",
                 (queue_id,),
@@ -208,6 +209,8 @@ class Takes:
                 + ", ".join(["(?, ?, 'take', ?)"] * len(rows)),
                 [value for ticket_id, _, _, at in rows for value in (queue_id, ticket_id, at)],
             )
+            self.engine.notify(queue_id)
+        self.engine.committed()
         return {
             token: {
                 "id": ticket_id,
