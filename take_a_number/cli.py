@@ -222,6 +222,11 @@ def backup(args):
             "own database: back up one at a time, naming it with --app NAME"
         )
     [settings] = found.values()
+    if config.is_url(settings["database"]):
+        raise config.SettingsError(
+            "its database is PostgreSQL: back it up with pg_dump (docs/deployment.md, "
+            "\"Backups\"); take-a-number backup copies an SQLite file"
+        )
     store = make_store(settings)
     store.backup(args.path)
     print(f"backed up {store.path} to {args.path}")

@@ -7,6 +7,7 @@ with their own ``database=`` never both become the environment's one
 (docs/configuration.md, "Which value wins").
 """
 
+import importlib.util
 import os
 import re
 
@@ -80,6 +81,11 @@ def database_path(value, here):
         if not value[len(scheme.group(0)) :].startswith("//"):
             raise SettingsError(
                 "database = postgresql:…: write a URL, postgresql://user:password@host/dbname"
+            )
+        if importlib.util.find_spec("psycopg_pool") is None:
+            raise SettingsError(
+                "database = postgresql://…: PostgreSQL needs psycopg and psycopg_pool: "
+                "pip install 'take-a-number[postgresql]'"
             )
         return value
     if scheme and scheme.group(1).lower() == "sqlite":

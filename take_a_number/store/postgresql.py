@@ -184,10 +184,29 @@ class PostgresEngine(Queries):
 
     @property
     def db(self):
-        """This thread's connection: its own until it releases it."""
+        """This thread's connection: its own until it releases it (or it breaks)."""
         db = getattr(self._local, "db", None)
+        if db is not None and db.conn.broken:
+            self.release()  # the pool discards it
+            db = None
         if db is None:
             self._local.db = db = Connection(self.pool().getconn())
+        return db
+
+    def _begin(self, command):
+        """This thread's connection, in a transaction begun with ``command``.
+
+        A connection found broken as it begins (PostgreSQL restarted since it
+        was last used) is replaced once: nothing was done on it yet.
+        """
+        db = self.db
+        try:
+            db.conn.execute(command)
+        except psycopg.OperationalError:
+            if not db.conn.broken:
+                raise
+            db = self.db
+            db.conn.execute(command)
         return db
 
     def release(self):
@@ -230,8 +249,7 @@ class PostgresEngine(Queries):
     @contextlib.contextmanager
     def reading(self):
         """A read transaction: every query inside sees the same committed state."""
-        db = self.db
-        db.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        db = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             yield db
         finally:
@@ -248,8 +266,7 @@ class PostgresEngine(Queries):
         that read nothing first. ``shown=False`` for writes no page shows.
         """
         scopes = sorted(scope) if isinstance(scope, tuple) else [] if scope is None else [scope]
-        db = self.db
-        db.conn.execute("BEGIN")
+        db = self._begin("BEGIN")
         try:
             for name in scopes:
                 db.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
