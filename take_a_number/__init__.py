@@ -24,10 +24,15 @@ def make_store(settings):
     store = Store(
         settings["database"],
         synchronous=settings["sqlite_synchronous"],
+        pool_size=settings["postgresql_pool_size"],
         take_limits=limits.take_limits(settings),
         servicer_idle_seconds=settings["servicer_idle_minutes"] * 60,
     )
     store.migrate()
+    # Nothing left open: a server that forks its workers after loading the app
+    # (gunicorn --preload) must not hand them connections, or PostgreSQL's pool
+    # and listener threads; each process opens its own on first use.
+    store.close_all()
     return store
 
 

@@ -225,7 +225,7 @@ def backup(args):
     if config.is_url(settings["database"]):
         raise config.SettingsError(
             "its database is PostgreSQL: back it up with pg_dump (docs/deployment.md, "
-            "\"Backups\"); take-a-number backup copies an SQLite file"
+            '"Backups"); take-a-number backup copies an SQLite file'
         )
     store = make_store(settings)
     store.backup(args.path)

@@ -24,6 +24,7 @@ DEFAULTS = {
     "secret": "",
     "secret_file": "",  # default: "secret" beside the database
     "sqlite_synchronous": "normal",
+    "postgresql_pool_size": 20,
     "refresh_seconds": 5,
     "session_max_age": 43200,
     "ticket_cookie_max_age": 86400,
@@ -129,6 +130,8 @@ def read_settings(settings, here=None, environ=None, section="main"):
         )
     if not 0 < result["push_hold_seconds"] <= MAX_HOLD_SECONDS:
         raise SettingsError(f"push_hold_seconds must be between 1 and {MAX_HOLD_SECONDS}")
+    if result["postgresql_pool_size"] < 1:
+        raise SettingsError("postgresql_pool_size must be at least 1")
     if not 0 < result["push_watch_interval"] <= 5:
         raise SettingsError("push_watch_interval must be between 0 and 5 seconds")
     if result["sqlite_synchronous"].lower() not in ("normal", "full", "extra"):

@@ -76,14 +76,21 @@ def test_the_database_may_be_a_path_or_a_sqlite_url():
     assert database("SQLITE:/data/q.sqlite") == "/data/q.sqlite"
 
 
-@pytest.mark.parametrize(
-    "url", ["postgresql://tan:secret@db:5432/tan", "postgres://db/tan", "mysql://db/tan"]
-)
+@pytest.mark.parametrize("url", ["mysql://db/tan", "oracle://db/tan", "sqlserver://db"])
 def test_a_database_url_the_app_cannot_use_is_refused_at_start_up_not_made_a_folder(tmp_path, url):
-    with pytest.raises(config.SettingsError, match="SQLite only; give a file path or sqlite:"):
+    says = "SQLite .* or PostgreSQL"
+    with pytest.raises(config.SettingsError, match=says):
         config.read_settings({}, here=str(tmp_path), environ={"TAKE_A_NUMBER_DATABASE": url})
-    with pytest.raises(config.SettingsError, match="SQLite only"):
+    with pytest.raises(config.SettingsError, match=says):
         main({"here": str(tmp_path)}, database=url)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "PostgreSQL"])
+def test_a_postgresql_url_from_the_environment_is_the_database_not_a_folder(tmp_path, scheme):
+    url = f"{scheme}://tan:secret@db:5432/tan"
+    settings = config.read_settings({}, here=str(tmp_path), environ={"TAKE_A_NUMBER_DATABASE": url})
+    assert settings["database"] == url
     assert list(tmp_path.iterdir()) == []
 
 

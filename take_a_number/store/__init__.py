@@ -65,9 +65,10 @@ class Store(Queues, Tickets, Steps, Takes, Servicers, Events, RateLimits, Idempo
         busy_timeout=10.0,
         take_limits=None,
         servicer_idle_seconds=0,
+        pool_size=20,  # PostgreSQL's connections per process at most
     ):
         if is_postgresql_url(path):
-            self.engine = engine = PostgresEngine(path)
+            self.engine = engine = PostgresEngine(path, pool_size)
         else:
             self.engine = engine = SQLiteEngine(path, synchronous, busy_timeout, SQL_FUNCTIONS)
         self.path = engine.path
