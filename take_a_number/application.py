@@ -108,6 +108,11 @@ class Application:
         except Exception as error:
             if self.store.engine.unavailable(error):
                 return self.finish(req, self.unavailable(req, error))
+            if self.store.engine.bad_input(error):
+                log.warning("database refused a value: %s %r: %s", req.method, req.path, error)
+                return self.finish(
+                    req, self.bad_request(req, "This request holds text that cannot be stored.")
+                )
             # The raw address: one that is not UTF-8 must not break the log line too.
             log.exception("error answering %s %r", req.method, _raw_address(req.environ))
             if is_api(req):

@@ -44,7 +44,22 @@ class QueueId(FancyValidator):
             raise Invalid(self.message("reserved", state, queue_id=value), value, state)
 
 
-def _required(message, validator=validators.UnicodeString, messages=None, **kwargs):
+class Text(validators.UnicodeString):
+    """Text a person reads back (a name, a title): no control characters.
+
+    A NUL, an escape or a backspace has no place in a desk's name, and
+    PostgreSQL cannot store a NUL at all."""
+
+    messages = {"control": "Please remove the control characters from this text."}
+    _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+    def _validate_python(self, value, state):
+        super()._validate_python(value, state)
+        if value and self._CONTROL.search(value):
+            raise Invalid(self.message("control", state), value, state)
+
+
+def _required(message, validator=Text, messages=None, **kwargs):
     """A field that must be filled in: ``message`` when it is empty or not sent."""
     messages = {"empty": message, "missing": message, **(messages or {})}
     return validator(not_empty=True, messages=messages, **kwargs)
@@ -215,7 +230,7 @@ class StatusForm(_Form):
 
 
 class OptionsForm(_Form):
-    announcement = validators.UnicodeString(strip=True, max=200, if_missing="", messages=TOO_LONG)
+    announcement = Text(strip=True, max=200, if_missing="", messages=TOO_LONG)
     max_waiting = _number_or_none(
         1, 100_000, "Enter a whole number, or leave it empty for no limit."
     )

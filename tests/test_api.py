@@ -92,6 +92,17 @@ def create_queue(api, queue_id="lab"):
     return api("post", "/queues", json=body, status=201).json
 
 
+def test_a_name_or_title_with_a_control_character_is_refused_by_name_not_stored(api):
+    # A NUL cannot be stored in PostgreSQL at all; an escape has no place in a title.
+    body = {"queue_id": "lab", "title": "Lab\u0000help", "password": PASSWORD, "name": "\u001b[31m"}
+    refused = api("post", "/queues", json=body, status=400).json["error"]
+    assert refused["fields"] == {
+        "title": "Please remove the control characters from this text.",
+        "name": "Please remove the control characters from this text.",
+    }
+    api("get", "/queues/lab", status=404)
+
+
 def test_the_openapi_document_is_valid_and_describes_every_api_route(app, api):
     documented = {
         (method.upper(), path)

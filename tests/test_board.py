@@ -1,12 +1,11 @@
 """What the display board shows (take_a_number/views.py's board_view, through the
 API and the page): the newest call, the calls before it once each, no site header."""
 
-import contextlib
-import sqlite3
-
 import pytest
 from support import PASSWORD
 from test_api import Api, create_queue
+
+from take_a_number.store import Store
 
 
 @pytest.fixture
@@ -89,8 +88,10 @@ def test_once_everyone_is_served_the_board_keeps_the_last_calls(api, desks):
 
 def test_the_newest_number_says_how_wide_it_is_for_its_type(api, desks, settings):
     desk_1, _ = desks
-    with contextlib.closing(sqlite3.connect(settings["database"])) as db, db:
+    other = Store(settings["database"])  # another process, on either database
+    with other.immediate("lab") as db:
         db.execute("UPDATE queues SET last_number = ? WHERE id = ?", (99998, "lab"))
+    other.close_all()
     api("post", "/queues/lab/tickets", status=201)
     for _ in range(5):
         press(api, desk_1, "next")

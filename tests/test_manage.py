@@ -537,6 +537,7 @@ def test_overnight_hours_are_kept_and_give_numbers_until_the_morning(app, browse
     assert "It opens on Friday at 17:00" in refused
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's takes call the same rule in Python (open_at)
 def test_the_database_agrees_with_the_pages_on_overnight_hours(app, browser):
     """Takes written together check the hours in SQL (tan_open_at): the same rule."""
     create_queue(browser)

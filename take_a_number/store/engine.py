@@ -173,6 +173,10 @@ class SQLiteEngine(Queries):
         """Whether ``error`` says the database cannot be reached now (a 503, not a bug)."""
         return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
+    def bad_input(self, error):
+        """Whether ``error`` is the database refusing a value sent: SQLite stores any."""
+        return False
+
     def backup(self, destination):
         """Copy the database to ``destination`` with SQLite's online backup."""
         with contextlib.closing(sqlite3.connect(destination)) as target:

@@ -238,6 +238,12 @@ class PostgresEngine(Queries):
         """Whether ``error`` says the database cannot be reached now (a 503, not a bug)."""
         return isinstance(error, psycopg.OperationalError | psycopg_pool.PoolTimeout)
 
+    def bad_input(self, error):
+        """Whether ``error`` is PostgreSQL refusing a value sent (a NUL in text): a 400.
+
+        The forms refuse such text first; this is the backstop for any other way in."""
+        return isinstance(error, psycopg.DataError)
+
     def backup(self, destination):
         raise RuntimeError(
             "a PostgreSQL database is backed up with pg_dump (docs/deployment.md), "
