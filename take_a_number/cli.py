@@ -16,6 +16,7 @@ from paste.deploy.loadwsgi import APP, SERVER, loadcontext
 
 from . import config, forms, make_store, push, security, site_files
 from . import main as app_factory
+from .store.postgresql import redacted
 
 
 def _config_uri(path):
@@ -242,7 +243,7 @@ def reset_password(args):
         if store.get_queue(queue_id) is not None:
             holding[name] = store
     if not holding:
-        where = ", ".join(settings["database"] for settings in found.values())
+        where = ", ".join(redacted(settings["database"]) for settings in found.values())
         raise SystemExit(
             f"error: there is no queue called {queue_id!r} in {where}; give the queue's id, "
             "as in its link (http://.../QUEUE); nothing changed"

@@ -2,6 +2,8 @@
 listener's reconnecting, and the 503 while the database cannot be reached. Everything
 else runs on both databases through the ``database`` fixture (conftest.py)."""
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -183,3 +185,16 @@ def test_pages_and_the_api_say_503_while_the_database_cannot_be_reached(
     # Back by itself: the pool replaces the connections the restart closed.
     assert wait_until(lambda: TestApp(app).get("/cet236", expect_errors=True).status_int == 200, 10)
     app.close()
+
+
+def test_an_sqlite_site_never_loads_psycopg(tmp_path):
+    # Importing psycopg and its pool takes about 80 ms and memory for nothing.
+    program = (
+        "import sys, take_a_number; "
+        f"take_a_number.main({{'here': {str(tmp_path)!r}}}); "
+        "print('psycopg' in sys.modules)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "False"

@@ -41,14 +41,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .engine import Queries
 
-try:
-    import psycopg
-    import psycopg_pool
-    from psycopg.adapt import Dumper
-    from psycopg.pq import TransactionStatus
-except ImportError:  # the extra is not installed: PostgresEngine says so
-    psycopg = None
-    Dumper = object
+# Imported when a PostgresEngine is made (``_load``): an SQLite site that has
+# the extra installed pays nothing for it (importing them takes about 80 ms).
+psycopg = psycopg_pool = None
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +87,29 @@ def placeholders(sql):
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-class BoolAsInteger(Dumper):
-    """True and False as the integers 1 and 0, as SQLite stores them (integer columns)."""
+def _load():
+    """Import psycopg and psycopg_pool; False if the extra is not installed."""
+    global psycopg, psycopg_pool
+    if psycopg is None:
+        try:
+            import psycopg as loaded
+            import psycopg_pool as loaded_pool
+        except ImportError:
+            return False
+        psycopg, psycopg_pool = loaded, loaded_pool
+    return True
 
-    def dump(self, obj):
-        return b"1" if obj else b"0"
 
+def _bool_as_integer():
+    """A dumper of True and False as the integers 1 and 0, as SQLite stores them."""
 
-if psycopg is not None:
-    BoolAsInteger.oid = psycopg.adapters.types["int4"].oid
+    class BoolAsInteger(psycopg.adapt.Dumper):
+        oid = psycopg.adapters.types["int4"].oid
+
+        def dump(self, obj):
+            return b"1" if obj else b"0"
+
+    return BoolAsInteger
 
 
 class Connection:
@@ -114,7 +123,7 @@ class Connection:
 
     @property
     def in_transaction(self):
-        return self.conn.info.transaction_status != TransactionStatus.IDLE
+        return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
 
 class PostgresEngine(Queries):
@@ -123,8 +132,9 @@ class PostgresEngine(Queries):
     dialect = "postgresql"
 
     def __init__(self, url, pool_size=POOL_SIZE, pool_timeout=POOL_TIMEOUT_SECONDS):
-        if psycopg is None:
+        if not _load():
             raise RuntimeError(f"database = {redacted(url)}: PostgreSQL needs {INSTALL_HINT}")
+        self._dumper = _bool_as_integer()
         self.url = url
         self.path = redacted(url)  # what logs and messages name
         self.pool_size = pool_size
@@ -150,7 +160,7 @@ class PostgresEngine(Queries):
     # -- connections -------------------------------------------------------------
 
     def _configure(self, conn):
-        conn.adapters.register_dumper(bool, BoolAsInteger)
+        conn.adapters.register_dumper(bool, self._dumper)
 
     def connect(self, **options):
         """A new connection of its own, outside the pool (the listener, migrations)."""
