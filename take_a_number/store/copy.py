@@ -1,0 +1,215 @@
+"""Copy an SQLite database into an empty PostgreSQL one (``take-a-number copy-to``).
+
+A site that outgrew one machine keeps its history: every row of every table
+(but ``migrations``, which the target records for itself) keeps its id, in
+one PostgreSQL transaction, read from one snapshot of the SQLite file opened
+read-only. Rows go through ``COPY … FROM STDIN`` in batches. Before COMMIT,
+each table's count and highest id, and each queue's last number, are compared
+with the source's: any difference rolls everything back.
+
+Rate-limit hits and idempotency keys are copied too, though they live for
+minutes and a day: so that a limit reached, or an API POST answered just
+before the move, holds just after it.
+"""
+
+import contextlib
+import sqlite3
+import time
+from urllib.parse import quote
+
+from . import migrations
+from .postgresql import PostgresEngine, is_postgresql_url, psycopg, redacted
+
+# Every table, parents before children (the foreign keys' order).
+TABLES = (
+    "queues",
+    "invitations",
+    "servicers",
+    "tickets",
+    "events",
+    "api_tokens",
+    "idempotency_keys",
+    "rate_limit_hits",
+)
+# Tables whose integer id PostgreSQL generates (an identity column).
+IDENTITY_TABLES = tuple(t for t in TABLES if t not in ("queues", "api_tokens"))
+NOT_COPIED = ("migrations",)
+__all__ = ["CopyError", "copy_to_postgresql", "is_postgresql_url", "redacted"]
+BATCH_ROWS = 5000
+
+
+class CopyError(Exception):
+    """The copy cannot be made, or did not match: nothing was written."""
+
+
+def copy_to_postgresql(sqlite_path, url):
+    """Copy the SQLite database at ``sqlite_path`` into the empty database at ``url``.
+
+    Returns the figures compared (``figures()``) and the seconds the copy took.
+    Raises CopyError, with nothing written to the target, if the source is not
+    an up-to-date Take A Number database, the target holds data already, or the
+    figures differ after the copy.
+    """
+    started = time.monotonic()
+    with contextlib.closing(open_sqlite_read_only(sqlite_path)) as source:
+        try:
+            engine = PostgresEngine(url)
+        except RuntimeError as error:  # psycopg is not installed
+            raise CopyError(str(error)) from None
+        try:
+            compared = _copy(source, engine, url)
+        except psycopg.Error as error:
+            raise CopyError(
+                f"cannot copy into {redacted(url)}, so nothing was written: {error}"
+            ) from None
+        except sqlite3.Error as error:
+            raise CopyError(f"cannot read {sqlite_path}, so nothing was written: {error}") from None
+        finally:
+            engine.close_all()
+    return compared[1], time.monotonic() - started
+
+
+def _copy(source, engine, url):
+    with contextlib.closing(engine.connect(connect_timeout=10)) as target:
+        refuse_data(target, url)
+        migrations.migrate(engine)
+        with target.transaction():
+            # Nobody else writes meanwhile (an app started on it too early).
+            target.execute(f"LOCK TABLE {', '.join(TABLES)} IN EXCLUSIVE MODE")
+            refuse_data(target, url)
+            check_tables(target_tables(target), url)
+            source.execute("BEGIN")  # one snapshot for every table and figure
+            for table in TABLES:
+                copy_table(source, target, table)
+            move_identities_past_copied_ids(target)
+            compared = figures(source), figures(target)
+            source.execute("COMMIT")
+            differences = mismatches(*compared)
+            if differences:
+                raise CopyError(
+                    "the copy does not match its source, so nothing was written: "
+                    + "; ".join(differences)
+                )
+    return compared
+
+
+def open_sqlite_read_only(path):
+    """A read-only connection to an up-to-date Take A Number SQLite file."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None)
+        applied = [row[0] for row in conn.execute("SELECT name FROM migrations ORDER BY name")]
+    except sqlite3.Error as error:
+        raise CopyError(f"cannot read {path} as a Take A Number database: {error}") from None
+    expected = [name for name, _ in migrations.MIGRATIONS]
+    if applied != expected:
+        conn.close()
+        raise CopyError(
+            f"{path} has the schema of another version of Take A Number "
+            f"({len(applied)} of this version's {len(expected)} migrations): run "
+            "take-a-number migrate with this version first"
+        )
+    tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    check_tables({row[0] for row in tables if not row[0].startswith("sqlite_")}, path)
+    return conn
+
+
+def target_tables(target):
+    rows = target.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+    )
+    return {row[0] for row in rows}
+
+
+def check_tables(found, where):
+    """The copy knows every table there is (a new migration's table must be added to TABLES)."""
+    unknown = found - set(TABLES) - set(NOT_COPIED)
+    missing = set(TABLES) - found
+    if unknown or missing:
+        raise CopyError(
+            f"{redacted(where)} has tables {', '.join(sorted(found))}; "
+            f"copy-to knows {', '.join(TABLES)}"
+        )
+
+
+def refuse_data(target, url):
+    """CopyError if any table of the target holds a row (it is not the empty database)."""
+    present = [t for t in TABLES if t in target_tables(target)]
+    holding = [
+        t for t in present if target.execute(f"SELECT EXISTS (SELECT FROM {t})").fetchone()[0]
+    ]
+    if holding:
+        queues = (
+            target.execute("SELECT count(*) FROM queues").fetchone()[0]
+            if "queues" in present
+            else 0
+        )
+        raise CopyError(
+            f"{redacted(url)} is not empty ({queues} queues; rows in {', '.join(holding)}): "
+            "copy-to only copies into an empty database, so nothing was written"
+        )
+
+
+def columns(target, table):
+    """The table's columns, in PostgreSQL's order (the copy names them on both sides)."""
+    rows = target.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+        (table,),
+    )
+    return [row[0] for row in rows]
+
+
+def copy_table(source, target, table):
+    """Every row of ``table``, ids kept, by COPY in batches of BATCH_ROWS."""
+    names = columns(target, table)
+    listed = ", ".join(f'"{name}"' for name in names)
+    # Table and column names come from TABLES and the target's own schema.
+    rows = source.execute(f"SELECT {listed} FROM {table} ORDER BY rowid")
+    with target.cursor().copy(f"COPY {table} ({listed}) FROM STDIN") as copy:
+        while batch := rows.fetchmany(BATCH_ROWS):
+            for row in batch:
+                copy.write_row(row)
+
+
+def move_identities_past_copied_ids(target):
+    """The next id PostgreSQL generates in each table is past the highest copied."""
+    for table in IDENTITY_TABLES:
+        target.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, 'id'), coalesce(max(id), 0) + 1, false) "
+            f"FROM {table}",
+            (table,),
+        )
+
+
+def figures(conn):
+    """What must be the same on both sides: each table's rows and highest id, each
+    queue's last number and tickets. The same statements on SQLite and PostgreSQL."""
+    tables = {}
+    for table in TABLES:
+        highest = "max(id)" if table in IDENTITY_TABLES else "NULL"
+        count, top = conn.execute(f"SELECT count(*), {highest} FROM {table}").fetchone()
+        tables[table] = {"rows": count, "highest id": top}
+    queues = {
+        queue_id: {"last number": last, "tickets": tickets}
+        for queue_id, last, tickets in conn.execute(
+            "SELECT id, last_number, (SELECT count(*) FROM tickets WHERE queue_id = queues.id) "
+            "FROM queues ORDER BY id"
+        )
+    }
+    return {"tables": tables, "queues": queues}
+
+
+def mismatches(source, target):
+    """Each figure that differs between the source's and the target's, in words."""
+    found = []
+    for group in ("tables", "queues"):
+        for name in sorted(set(source[group]) | set(target[group])):
+            mine, theirs = source[group].get(name), target[group].get(name)
+            if mine is None or theirs is None:
+                found.append(f"{group[:-1]} {name} is {'missing' if theirs is None else 'extra'}")
+                continue
+            for figure, value in mine.items():
+                if theirs[figure] != value:
+                    found.append(f"{name}: {figure} {theirs[figure]} instead of {value}")
+    return found

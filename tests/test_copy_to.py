@@ -1,0 +1,237 @@
+"""take-a-number copy-to: a site on SQLite moves to PostgreSQL and keeps its history."""
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from support import PASSWORD, accept, create_queue, invite, press, sign_in, take_number
+from webtest import TestApp
+
+from take_a_number import cli, main
+from take_a_number.store import Store, copy
+
+COMMAND = os.path.join(os.path.dirname(sys.executable), "take-a-number")
+LIMITS_OFF = {
+    "rate_limit_create_queue": "off",
+    "rate_limit_sign_in": "off",
+    "rate_limit_take_ticket": "off",
+    "rate_limit_take_ticket_per_address": "off",
+    "rate_limit_create_attempts": "off",
+}
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A site's ini on an SQLite file; ``site.app(database)`` opens the app as it would."""
+
+    class Site:
+        ini = tmp_path / "site.ini"
+        sqlite = tmp_path / "var" / "site.sqlite"
+        apps = []
+
+        def app(self, database=None):
+            settings = dict(LIMITS_OFF, database=str(database or self.sqlite))
+            self.apps.append(main({"here": str(tmp_path)}, **settings))
+            return self.apps[-1]
+
+    site = Site()
+    site.ini.write_text(
+        "[app:main]\nuse = egg:take-a-number\ndatabase = %(here)s/var/site.sqlite\n"
+        + "".join(f"{name} = off\n" for name in LIMITS_OFF)
+    )
+    yield site
+    for app in site.apps:
+        app.close()
+
+
+def copy_to(site, url, capsys):
+    """Run ``take-a-number copy-to URL`` on the site's ini; what it printed."""
+    assert cli.main(["--config", str(site.ini), "copy-to", url]) == 0
+    return capsys.readouterr().out
+
+
+def run(*args):
+    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=60)
+
+
+def submit(page, action):
+    """Press the button of the form that posts to ``action``."""
+    return next(f for f in page.forms.values() if f.action.endswith(action)).submit(status=303)
+
+
+def a_day_at_the_counter(app):
+    """The owner, a servicer invited, one with an API token, customers served: the history."""
+    owner = TestApp(app)
+    console = create_queue(owner)
+    desk2 = TestApp(app)
+    accept(desk2, invite(owner, "Desk 2"))
+    desk3 = TestApp(app).post_json(
+        "/api/v1/queues/cet236/servicers", {"password": PASSWORD, "name": "Desk 3"}, status=201
+    )
+    customers = [TestApp(app) for _ in range(5)]
+    tickets = [take_number(customer).request.path for customer in customers]
+    console = press(console, "Next")  # 1
+    console = press(console, "Done")
+    press(sign_in(TestApp(app), name="Desk 4"), "Next")  # 2, who signs in with the password
+    press(desk2.get("/cet236/serve"), "Next")  # 3
+    console = press(console, "Next")  # 4, and the owner undoes it: 4 waits again
+    submit(console, "/serve/undo")
+    submit(customers[4].get(tickets[4]), "/leave")
+    return owner, desk3.json["token"], customers, tickets
+
+
+def what_the_site_shows(app, owner, staff_token, customers, tickets):
+    """The pages and figures that must be the same after the move."""
+    api = TestApp(app)
+    bearer = {"Authorization": f"Bearer {staff_token}"}
+    return {
+        "csv": owner.get("/cet236/manage/tickets.csv").text,
+        "statistics": api.get("/api/v1/queues/cet236/statistics", headers=bearer).json,
+        "tickets": [
+            customer.get(ticket).html.select_one("main").get_text(" ", strip=True)
+            for customer, ticket in zip(customers, tickets, strict=True)
+        ],
+        "console": api.get("/api/v1/queues/cet236/console", headers=bearer).json,
+        "board": api.get("/api/v1/queues/cet236/board").json,
+    }
+
+
+def file_digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_site_moved_to_postgresql_shows_the_same_history_and_goes_on(
+    site, postgresql_url, capsys
+):
+    app = site.app()
+    owner, staff_token, customers, tickets = a_day_at_the_counter(app)
+    before = what_the_site_shows(app, owner, staff_token, customers, tickets)
+    app.close()
+    digest = file_digest(site.sqlite)
+
+    printed = copy_to(site, postgresql_url, capsys)
+
+    assert file_digest(site.sqlite) == digest  # the source is only read
+    assert "the same in both" in printed
+    moved = site.app(postgresql_url)
+    for browser in (owner, *customers):  # the same browsers, cookies and all
+        browser.app = moved
+    # The owner's session, the customers' tickets and the API token all still work.
+    after = what_the_site_shows(moved, owner, staff_token, customers, tickets)
+    assert after == before
+    assert "Desk 1" in owner.get("/cet236/serve").text
+    assert "Desk 2" in owner.get("/cet236/manage").text
+    # The next number follows the last one taken, and new rows get new ids.
+    assert take_number(TestApp(moved)).html.select_one(".my-number .number").text == "6"
+    invite(owner, "Desk 5")
+    press(owner.get("/cet236/serve"), "Next")
+    ids = moved.store.engine.rows(
+        "SELECT max(id) AS id FROM tickets UNION ALL SELECT max(id) FROM invitations"
+    )
+    assert [row["id"] for row in ids] == [6, 2]
+
+
+def test_the_copy_prints_each_tables_rows_and_highest_id(site, postgresql_url, capsys):
+    app = site.app()
+    a_day_at_the_counter(app)
+    source = copy.figures(app.store.db.conn)
+    app.close()
+
+    printed = copy_to(site, postgresql_url, capsys)
+
+    for table in copy.TABLES:
+        line = next(line for line in printed.splitlines() if line.startswith(table + " "))
+        rows, highest = source["tables"][table].values()
+        assert line.split()[1:] == [str(rows), "-" if highest is None else str(highest)]
+    assert source["tables"]["tickets"]["rows"] == 5
+    assert source["tables"]["servicers"]["rows"] == 4
+    with psycopg.connect(postgresql_url) as conn:
+        assert copy.figures(conn) == source
+
+
+def test_every_table_of_either_schema_is_copied_but_the_migrations_record(postgresql_url, tmp_path):
+    for database in (postgresql_url, str(tmp_path / "site.sqlite")):
+        store = Store(database)
+        store.migrate()
+        store.close_all()
+    with psycopg.connect(postgresql_url) as conn:
+        assert copy.target_tables(conn) == {*copy.TABLES, "migrations"}
+    with contextlib.closing(sqlite3.connect(tmp_path / "site.sqlite")) as conn:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    assert tables == {*copy.TABLES, "migrations"}
+
+
+def test_a_database_that_holds_queues_is_refused_and_left_as_it_was(site, postgresql_url):
+    site.app().close()
+    other = site.app(postgresql_url)
+    create_queue(TestApp(other), "elsewhere")
+    other.close()
+
+    result = run("--config", str(site.ini), "copy-to", postgresql_url)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "is not empty (1 queues; rows in queues, servicers" in result.stderr
+    assert "nothing was written" in result.stderr
+    with psycopg.connect(postgresql_url) as conn:
+        assert conn.execute("SELECT id FROM queues").fetchall() == [("elsewhere",)]
+
+
+def test_a_copy_that_does_not_match_fails_and_says_where():
+    source = {
+        "tables": {"tickets": {"rows": 5, "highest id": 5}},
+        "queues": {"cet236": {"last number": 5, "tickets": 5}, "lab": {"last number": 0}},
+    }
+    target = {
+        "tables": {"tickets": {"rows": 4, "highest id": 5}},
+        "queues": {"cet236": {"last number": 5, "tickets": 4}},
+    }
+    assert copy.mismatches(source, target) == [
+        "tickets: rows 4 instead of 5",
+        "cet236: tickets 4 instead of 5",
+        "queue lab is missing",
+    ]
+    assert copy.mismatches(source, source) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://u:p@localhost/db", "is not a PostgreSQL URL"),
+        ("/tmp/other.sqlite", "is not a PostgreSQL URL"),
+        (
+            "postgresql://u:secret@127.0.0.1:1/db",
+            "cannot copy into postgresql://u:***@127.0.0.1:1/db",
+        ),
+        ("postgresql://u:secret@127.0.0.1:port/db", "cannot copy into"),
+    ],
+)
+def test_a_bad_or_unreachable_url_is_refused_in_words(site, url, said):
+    site.app().close()
+    result = run("--config", str(site.ini), "copy-to", url)
+    assert result.returncode != 0
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "secret" not in result.stderr  # the password is never shown
+
+
+def test_a_site_already_on_postgresql_is_told_to_use_pg_dump(site, postgresql_url, tmp_path):
+    ini = tmp_path / "pg.ini"
+    ini.write_text(f"[app:main]\nuse = egg:take-a-number\ndatabase = {postgresql_url}\n")
+    result = run("--config", str(ini), "copy-to", postgresql_url)
+    assert result.returncode != 0
+    assert "pg_dump" in result.stderr
+
+
+def test_a_site_with_no_database_yet_has_nothing_to_copy(site, postgresql_url):
+    result = run("--config", str(site.ini), "copy-to", postgresql_url)
+    assert result.returncode != 0
+    assert "there is no database at" in result.stderr
+    assert not site.sqlite.exists()
