@@ -240,7 +240,8 @@ def copy_to(args):
             f"error: {args.url!r} is not a PostgreSQL URL: write "
             "postgresql://user:password@host:5432/dbname; nothing written"
         )
-    source = one_instance(args, "copy")["database"]
+    settings = one_instance(args, "copy")
+    source = settings["database"]
     if config.is_url(source):
         raise SystemExit(
             f"error: this app's database is {copy.redacted(source)} already, not an SQLite "
@@ -262,6 +263,11 @@ def copy_to(args):
         f"tickets of each of the {len(compared['queues'])} queues"
     )
     print(f"next: set database = {copy.redacted(args.url)} (its password in full) in {args.config}")
+    if not settings["secret"]:
+        print(
+            f"keep the secret in {settings['secret_file']}: set secret_file = that path if the "
+            "app on PostgreSQL would look elsewhere, or whoever is signed in must sign in again"
+        )
 
 
 def reset_password(args):

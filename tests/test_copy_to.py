@@ -15,6 +15,7 @@ from webtest import TestApp
 from take_a_number import cli, main
 from take_a_number.store import Store, copy
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = os.path.join(os.path.dirname(sys.executable), "take-a-number")
 LIMITS_OFF = {
     "rate_limit_create_queue": "off",
@@ -148,6 +149,7 @@ def test_the_copy_prints_each_tables_rows_and_highest_id(site, postgresql_url, c
         line = next(line for line in printed.splitlines() if line.startswith(table + " "))
         rows, highest = source["tables"][table].values()
         assert line.split()[1:] == [str(rows), "-" if highest is None else str(highest)]
+    assert f"keep the secret in {site.sqlite.parent / 'secret'}" in printed
     assert source["tables"]["tickets"]["rows"] == 5
     assert source["tables"]["servicers"]["rows"] == 4
     with psycopg.connect(postgresql_url) as conn:
@@ -235,3 +237,19 @@ def test_a_site_with_no_database_yet_has_nothing_to_copy(site, postgresql_url):
     assert result.returncode != 0
     assert "there is no database at" in result.stderr
     assert not site.sqlite.exists()
+
+
+def test_a_composite_ini_copies_the_app_that_app_names(tmp_path, postgresql_url):
+    with open(os.path.join(ROOT, "tests", "embedding.ini")) as f:
+        embedding = f.read()
+    ini = tmp_path / "embed.ini"
+    ini.write_text(f"[DEFAULT]\ndata_dir = %(here)s/data\n\n{embedding}")
+    assert run("--config", str(ini), "migrate").returncode == 0
+
+    refused = run("--config", str(ini), "copy-to", postgresql_url)
+    copied = run("--config", str(ini), "copy-to", "--app", "queue_b", postgresql_url)
+
+    assert refused.returncode == 1
+    assert "copy one at a time, naming it with --app NAME" in refused.stderr
+    assert copied.returncode == 0, copied.stderr
+    assert f"copied {tmp_path / 'data' / 'b' / 'queues.sqlite'}" in copied.stdout
