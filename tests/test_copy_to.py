@@ -17,13 +17,6 @@ from take_a_number.store import Store, copy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = os.path.join(os.path.dirname(sys.executable), "take-a-number")
-LIMITS_OFF = {
-    "rate_limit_create_queue": "off",
-    "rate_limit_sign_in": "off",
-    "rate_limit_take_ticket": "off",
-    "rate_limit_take_ticket_per_address": "off",
-    "rate_limit_create_attempts": "off",
-}
 
 
 @pytest.fixture
@@ -36,14 +29,13 @@ def site(tmp_path):
         apps = []
 
         def app(self, database=None):
-            settings = dict(LIMITS_OFF, database=str(database or self.sqlite))
-            self.apps.append(main({"here": str(tmp_path)}, **settings))
+            # The default rate limits: their hits are copied too.
+            self.apps.append(main({"here": str(tmp_path)}, database=str(database or self.sqlite)))
             return self.apps[-1]
 
     site = Site()
     site.ini.write_text(
         "[app:main]\nuse = egg:take-a-number\ndatabase = %(here)s/var/site.sqlite\n"
-        + "".join(f"{name} = off\n" for name in LIMITS_OFF)
     )
     yield site
     for app in site.apps:
@@ -65,6 +57,12 @@ def submit(page, action):
     return next(f for f in page.forms.values() if f.action.endswith(action)).submit(status=303)
 
 
+def take_by_api(app, status=201):
+    """A customer's app takes a number with an Idempotency-Key (a retry is answered the same)."""
+    key = {"Idempotency-Key": "5f0c1d9e-7a3b-4c2e-9f1a-0b8d6e4c2a71"}
+    return TestApp(app).post_json("/api/v1/queues/cet236/tickets", {}, headers=key, status=status)
+
+
 def a_day_at_the_counter(app):
     """The owner, a servicer invited, one with an API token, customers served: the history."""
     owner = TestApp(app)
@@ -83,6 +81,7 @@ def a_day_at_the_counter(app):
     console = press(console, "Next")  # 4, and the owner undoes it: 4 waits again
     submit(console, "/serve/undo")
     submit(customers[4].get(tickets[4]), "/leave")
+    assert take_by_api(app).json["number"] == 6
     return owner, desk3.json["token"], customers, tickets
 
 
@@ -127,14 +126,16 @@ def test_a_site_moved_to_postgresql_shows_the_same_history_and_goes_on(
     assert after == before
     assert "Desk 1" in owner.get("/cet236/serve").text
     assert "Desk 2" in owner.get("/cet236/manage").text
+    # An API POST retried across the move is answered as before, not taken twice.
+    assert take_by_api(moved).json["number"] == 6
     # The next number follows the last one taken, and new rows get new ids.
-    assert take_number(TestApp(moved)).html.select_one(".my-number .number").text == "6"
+    assert take_number(TestApp(moved)).html.select_one(".my-number .number").text == "7"
     invite(owner, "Desk 5")
     press(owner.get("/cet236/serve"), "Next")
     ids = moved.store.engine.rows(
         "SELECT max(id) AS id FROM tickets UNION ALL SELECT max(id) FROM invitations"
     )
-    assert [row["id"] for row in ids] == [6, 2]
+    assert [row["id"] for row in ids] == [7, 2]
 
 
 def test_the_copy_prints_each_tables_rows_and_highest_id(site, postgresql_url, capsys):
@@ -150,7 +151,9 @@ def test_the_copy_prints_each_tables_rows_and_highest_id(site, postgresql_url, c
         rows, highest = source["tables"][table].values()
         assert line.split()[1:] == [str(rows), "-" if highest is None else str(highest)]
     assert f"keep the secret in {site.sqlite.parent / 'secret'}" in printed
-    assert source["tables"]["tickets"]["rows"] == 5
+    assert source["tables"]["tickets"]["rows"] == 6
+    assert source["tables"]["idempotency_keys"]["rows"] == 1
+    assert source["tables"]["rate_limit_hits"]["rows"] > 0
     assert source["tables"]["servicers"]["rows"] == 4
     with psycopg.connect(postgresql_url) as conn:
         assert copy.figures(conn) == source
