@@ -24,9 +24,10 @@ def site(tmp_path):
     """A site's ini on an SQLite file; ``site.app(database)`` opens the app as it would."""
 
     class Site:
-        ini = tmp_path / "site.ini"
-        sqlite = tmp_path / "var" / "site.sqlite"
-        apps = []
+        def __init__(self):
+            self.ini = tmp_path / "site.ini"
+            self.sqlite = tmp_path / "var" / "site.sqlite"
+            self.apps = []
 
         def app(self, database=None):
             # The default rate limits: their hits are copied too.
@@ -183,10 +184,23 @@ def test_a_database_that_holds_queues_is_refused_and_left_as_it_was(site, postgr
 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    assert "is not empty (1 queues; rows in queues, servicers" in result.stderr
+    assert "is not empty (it holds rows in queues, servicers" in result.stderr
     assert "nothing was written" in result.stderr
     with psycopg.connect(postgresql_url) as conn:
         assert conn.execute("SELECT id FROM queues").fetchall() == [("elsewhere",)]
+
+
+def test_a_database_of_another_application_is_refused_and_left_as_it_was(site, postgresql_url):
+    site.app().close()
+    with psycopg.connect(postgresql_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+
+    result = run("--config", str(site.ini), "copy-to", postgresql_url)
+
+    assert result.returncode == 1
+    assert "holds tables that are not Take A Number's (invoices)" in result.stderr
+    with psycopg.connect(postgresql_url) as conn:
+        assert copy.target_tables(conn) == {"invoices"}
 
 
 def test_a_copy_that_does_not_match_fails_and_says_where():

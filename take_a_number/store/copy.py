@@ -133,19 +133,23 @@ def check_tables(found, where):
 
 
 def refuse_data(target, url):
-    """CopyError if any table of the target holds a row (it is not the empty database)."""
-    present = [t for t in TABLES if t in target_tables(target)]
+    """CopyError unless the target is empty: no table but Take A Number's, and no row in them."""
+    found = target_tables(target)
+    others = sorted(found - set(TABLES) - set(NOT_COPIED))
+    if others:
+        raise CopyError(
+            f"{redacted(url)} holds tables that are not Take A Number's ({', '.join(others)}): "
+            "copy-to only copies into an empty database, so nothing was written"
+        )
+    # Table names from TABLES: no parameter can name a table.
     holding = [
-        t for t in present if target.execute(f"SELECT EXISTS (SELECT FROM {t})").fetchone()[0]
+        t
+        for t in TABLES
+        if t in found and target.execute(f"SELECT EXISTS (SELECT FROM {t})").fetchone()[0]
     ]
     if holding:
-        queues = (
-            target.execute("SELECT count(*) FROM queues").fetchone()[0]
-            if "queues" in present
-            else 0
-        )
         raise CopyError(
-            f"{redacted(url)} is not empty ({queues} queues; rows in {', '.join(holding)}): "
+            f"{redacted(url)} is not empty (it holds rows in {', '.join(holding)}): "
             "copy-to only copies into an empty database, so nothing was written"
         )
 
