@@ -203,7 +203,23 @@ def test_a_database_of_another_application_is_refused_and_left_as_it_was(site, p
         assert copy.target_tables(conn) == {"invoices"}
 
 
-def test_a_copy_that_does_not_match_fails_and_says_where():
+def test_a_copy_that_does_not_match_is_rolled_back(site, postgresql_url, monkeypatch):
+    a_day_at_the_counter(site.app())
+    monkeypatch.setattr(copy, "mismatches", lambda source, target: ["tickets: rows 4 instead of 6"])
+
+    with pytest.raises(SystemExit) as failed:
+        cli.main(["--config", str(site.ini), "copy-to", postgresql_url])
+
+    assert str(failed.value) == (
+        "error: the copy does not match its source, so it was rolled back: "
+        "tickets: rows 4 instead of 6"
+    )
+    with psycopg.connect(postgresql_url) as conn:
+        assert copy.figures(conn)["tables"]["tickets"]["rows"] == 0
+        assert copy.figures(conn)["queues"] == {}
+
+
+def test_the_figures_that_differ_are_said_in_words():
     source = {
         "tables": {"tickets": {"rows": 5, "highest id": 5}},
         "queues": {"cet236": {"last number": 5, "tickets": 5}, "lab": {"last number": 0}},

@@ -20,6 +20,8 @@ from urllib.parse import quote
 from . import migrations
 from .postgresql import PostgresEngine, is_postgresql_url, psycopg, redacted
 
+__all__ = ["CopyError", "copy_to_postgresql", "is_postgresql_url", "redacted"]
+
 # Every table, parents before children (the foreign keys' order).
 TABLES = (
     "queues",
@@ -34,7 +36,6 @@ TABLES = (
 # Tables whose integer id PostgreSQL generates (an identity column).
 IDENTITY_TABLES = tuple(t for t in TABLES if t not in ("queues", "api_tokens"))
 NOT_COPIED = ("migrations",)
-__all__ = ["CopyError", "copy_to_postgresql", "is_postgresql_url", "redacted"]
 BATCH_ROWS = 5000
 
 
@@ -46,9 +47,10 @@ def copy_to_postgresql(sqlite_path, url):
     """Copy the SQLite database at ``sqlite_path`` into the empty database at ``url``.
 
     Returns the figures compared (``figures()``) and the seconds the copy took.
-    Raises CopyError, with nothing written to the target, if the source is not
-    an up-to-date Take A Number database, the target holds data already, or the
-    figures differ after the copy.
+    Raises CopyError, with no row written to the target, if the source is not
+    an up-to-date Take A Number database, the target holds anything already (then
+    not even the schema is written), it cannot be reached, or the figures differ
+    after the copy.
     """
     started = time.monotonic()
     with contextlib.closing(open_sqlite_read_only(sqlite_path)) as source:
@@ -60,10 +62,10 @@ def copy_to_postgresql(sqlite_path, url):
             compared = _copy(source, engine, url)
         except psycopg.Error as error:
             raise CopyError(
-                f"cannot copy into {redacted(url)}, so nothing was written: {error}"
+                f"cannot copy into {redacted(url)}, so nothing was copied: {error}"
             ) from None
         except sqlite3.Error as error:
-            raise CopyError(f"cannot read {sqlite_path}, so nothing was written: {error}") from None
+            raise CopyError(f"cannot read {sqlite_path}, so nothing was copied: {error}") from None
         finally:
             engine.close_all()
     return compared[1], time.monotonic() - started
@@ -87,7 +89,7 @@ def _copy(source, engine, url):
             differences = mismatches(*compared)
             if differences:
                 raise CopyError(
-                    "the copy does not match its source, so nothing was written: "
+                    "the copy does not match its source, so it was rolled back: "
                     + "; ".join(differences)
                 )
     return compared
