@@ -213,8 +213,9 @@ def migrate(args):
         print(f"{store.path}: schema up to date ({len(names)} migrations: {', '.join(names)})")
 
 
-def one_instance(args, verb):
-    """The settings of the one app a command acts on (a composite ini needs --app)."""
+def one_sqlite_instance(args, verb):
+    """The settings of the one app a command acts on (a composite ini needs --app),
+    whose database is an SQLite file."""
     found = chosen_instances(args)
     if len(found) > 1:
         raise config.SettingsError(
@@ -222,13 +223,18 @@ def one_instance(args, verb):
             f"own database: {verb} one at a time, naming it with --app NAME"
         )
     [settings] = found.values()
+    if config.is_url(settings["database"]):
+        raise config.SettingsError(
+            f"its database is PostgreSQL, not an SQLite file: take-a-number {args.command} "
+            "reads SQLite; pg_dump copies a PostgreSQL database (docs/deployment.md)"
+        )
     return settings
 
 
 def backup(args):
     if os.path.exists(args.path):
         raise SystemExit(f"error: {args.path} exists; choose a new file name")
-    store = make_store(one_instance(args, "back up"))
+    store = make_store(one_sqlite_instance(args, "back up"))
     store.backup(args.path)
     print(f"backed up {store.path} to {args.path}")
 
@@ -240,13 +246,8 @@ def copy_to(args):
             f"error: {args.url!r} is not a PostgreSQL URL: write "
             "postgresql://user:password@host:5432/dbname; nothing written"
         )
-    settings = one_instance(args, "copy")
+    settings = one_sqlite_instance(args, "copy")
     source = settings["database"]
-    if config.is_url(source):
-        raise SystemExit(
-            f"error: this app's database is {copy.redacted(source)} already, not an SQLite "
-            "file: copy a PostgreSQL database with pg_dump; nothing written"
-        )
     if not os.path.isfile(source):
         raise SystemExit(f"error: there is no database at {source}; nothing written")
     try:

@@ -260,9 +260,11 @@ def test_a_bad_or_unreachable_url_is_refused_in_words(site, url, said):
 def test_a_site_already_on_postgresql_is_told_to_use_pg_dump(site, postgresql_url, tmp_path):
     ini = tmp_path / "pg.ini"
     ini.write_text(f"[app:main]\nuse = egg:take-a-number\ndatabase = {postgresql_url}\n")
-    result = run("--config", str(ini), "copy-to", postgresql_url)
-    assert result.returncode != 0
-    assert "pg_dump" in result.stderr
+    for command in (("copy-to", postgresql_url), ("backup", str(tmp_path / "b.sqlite"))):
+        result = run("--config", str(ini), *command)
+        assert result.returncode == 1
+        assert "its database is PostgreSQL, not an SQLite file" in result.stderr
+        assert "pg_dump copies a PostgreSQL database" in result.stderr
 
 
 def test_a_site_with_no_database_yet_has_nothing_to_copy(site, postgresql_url):
