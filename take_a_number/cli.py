@@ -251,10 +251,11 @@ def copy_to(args):
     if not os.path.isfile(source):
         raise SystemExit(f"error: there is no database at {source}; nothing written")
     try:
-        compared, seconds = copy.copy_to_postgresql(source, args.url)
+        copied = copy.copy_to_postgresql(source, args.url)
     except copy.CopyError as error:
         raise SystemExit(f"error: {error}") from None
-    print(f"copied {source} to {copy.redacted(args.url)} in {seconds:.1f} s")
+    compared = copied.figures
+    print(f"copied {source} to {copy.redacted(args.url)} in {copied.seconds:.1f} s")
     print(f"{'table':<18}{'rows':>10}{'highest id':>12}")
     for table, figures in compared["tables"].items():
         highest = figures["highest id"]
@@ -263,6 +264,11 @@ def copy_to(args):
         f"the same in both: every table's rows and highest id, and the last number and "
         f"tickets of each of the {len(compared['queues'])} queues"
     )
+    for table, rows in copied.with_nul.items():
+        print(
+            f"{table}: {rows} row(s) held NUL characters in their text, which PostgreSQL "
+            "cannot store: copied without them"
+        )
     print(f"next: set database = {copy.redacted(args.url)} (its password in full) in {args.config}")
     if not settings["secret"]:
         print(

@@ -160,6 +160,20 @@ def test_the_copy_prints_each_tables_rows_and_highest_id(site, postgresql_url, c
         assert copy.figures(conn) == source
 
 
+def test_names_sent_with_nul_characters_are_copied_without_them(site, postgresql_url, capsys):
+    app = site.app()
+    create_queue(TestApp(app), title="Lab\x00 help", name="Desk\x00 1")
+    app.close()
+
+    printed = copy_to(site, postgresql_url, capsys)
+
+    for table in ("queues", "servicers"):
+        assert f"{table}: 1 row(s) held NUL characters in their text" in printed
+    with psycopg.connect(postgresql_url) as conn:
+        assert conn.execute("SELECT title FROM queues").fetchall() == [("Lab help",)]
+        assert conn.execute("SELECT name FROM servicers").fetchall() == [("Desk 1",)]
+
+
 def test_every_table_of_either_schema_is_copied_but_the_migrations_record(postgresql_url, tmp_path):
     for database in (postgresql_url, str(tmp_path / "site.sqlite")):
         store = Store(database)

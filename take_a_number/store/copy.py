@@ -15,6 +15,7 @@ before the move, holds just after it.
 import contextlib
 import sqlite3
 import time
+import typing
 from urllib.parse import quote
 
 from . import migrations
@@ -39,6 +40,12 @@ NOT_COPIED = ("migrations",)
 BATCH_ROWS = 5000
 
 
+class Copied(typing.NamedTuple):
+    figures: dict  # as figures() gives them, the same on both sides
+    with_nul: dict  # {table: rows whose text held NUL characters, copied without them}
+    seconds: float
+
+
 class CopyError(Exception):
     """The copy cannot be made, or did not match: nothing was written."""
 
@@ -46,7 +53,7 @@ class CopyError(Exception):
 def copy_to_postgresql(sqlite_path, url):
     """Copy the SQLite database at ``sqlite_path`` into the empty database at ``url``.
 
-    Returns the figures compared (``figures()``) and the seconds the copy took.
+    Returns what was copied (``Copied``).
     Raises CopyError, with no row written to the target, if the source is not
     an up-to-date Take A Number database, the target holds anything already (then
     not even the schema is written), it cannot be reached, or the figures differ
@@ -59,7 +66,7 @@ def copy_to_postgresql(sqlite_path, url):
         except RuntimeError as error:  # psycopg is not installed
             raise CopyError(str(error)) from None
         try:
-            compared = _copy(source, engine, url)
+            copied = _copy(source, engine, url)
         except psycopg.Error as error:
             raise CopyError(
                 f"cannot copy into {redacted(url)}, so nothing was copied: {error}"
@@ -68,7 +75,7 @@ def copy_to_postgresql(sqlite_path, url):
             raise CopyError(f"cannot read {sqlite_path}, so nothing was copied: {error}") from None
         finally:
             engine.close_all()
-    return compared[1], time.monotonic() - started
+    return copied._replace(seconds=time.monotonic() - started)
 
 
 def _copy(source, engine, url):
@@ -81,8 +88,7 @@ def _copy(source, engine, url):
             refuse_data(target, url)
             check_tables(target_tables(target), url)
             source.execute("BEGIN")  # one snapshot for every table and figure
-            for table in TABLES:
-                copy_table(source, target, table)
+            with_nul = {table: copy_table(source, target, table) for table in TABLES}
             move_identities_past_copied_ids(target)
             compared = figures(source), figures(target)
             source.execute("COMMIT")
@@ -92,7 +98,7 @@ def _copy(source, engine, url):
                     "the copy does not match its source, so it was rolled back: "
                     + "; ".join(differences)
                 )
-    return compared
+    return Copied(compared[1], {t: rows for t, rows in with_nul.items() if rows}, 0.0)
 
 
 def open_sqlite_read_only(path):
@@ -157,25 +163,41 @@ def refuse_data(target, url):
 
 
 def columns(target, table):
-    """The table's columns, in PostgreSQL's order (the copy names them on both sides)."""
+    """The table's columns, in PostgreSQL's order (the copy names them on both sides),
+    and which of them are text."""
     rows = target.execute(
-        "SELECT column_name FROM information_schema.columns "
+        "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
         (table,),
-    )
-    return [row[0] for row in rows]
+    ).fetchall()
+    return [name for name, _ in rows], [name for name, kind in rows if kind == "text"]
 
 
 def copy_table(source, target, table):
-    """Every row of ``table``, ids kept, by COPY in batches of BATCH_ROWS."""
-    names = columns(target, table)
+    """Every row of ``table``, ids kept, by COPY in batches of BATCH_ROWS.
+
+    Returns how many rows held NUL characters in their text (SQLite keeps what a
+    form was sent; PostgreSQL's text cannot hold them): copied without them.
+    """
+    names, texts = columns(target, table)
     listed = ", ".join(f'"{name}"' for name in names)
     # Table and column names come from TABLES and the target's own schema.
+    with_nul = 0
+    if texts:
+        with_nul = source.execute(
+            f"SELECT count(*) FROM {table} WHERE "
+            + " OR ".join(f'instr("{name}", char(0)) > 0' for name in texts)
+        ).fetchone()[0]
     rows = source.execute(f"SELECT {listed} FROM {table} ORDER BY rowid")
     with target.cursor().copy(f"COPY {table} ({listed}) FROM STDIN") as copy:
         while batch := rows.fetchmany(BATCH_ROWS):
             for row in batch:
-                copy.write_row(row)
+                copy.write_row(without_nul(row) if with_nul else row)
+    return with_nul
+
+
+def without_nul(row):
+    return tuple(v.replace("\x00", "") if isinstance(v, str) else v for v in row)
 
 
 def move_identities_past_copied_ids(target):
