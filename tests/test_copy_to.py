@@ -13,7 +13,7 @@ from support import PASSWORD, accept, create_queue, invite, press, sign_in, take
 from webtest import TestApp
 
 from take_a_number import cli, main
-from take_a_number.store import Store, copy
+from take_a_number.store import MIGRATIONS, Store, copy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = os.path.join(os.path.dirname(sys.executable), "take-a-number")
@@ -279,6 +279,21 @@ def test_a_site_already_on_postgresql_is_told_to_use_pg_dump(site, postgresql_ur
         assert result.returncode == 1
         assert "its database is PostgreSQL, not an SQLite file" in result.stderr
         assert "pg_dump copies a PostgreSQL database" in result.stderr
+
+
+def test_a_database_of_an_older_version_is_to_be_migrated_first(site, postgresql_url):
+    site.app().close()
+    with contextlib.closing(sqlite3.connect(site.sqlite)) as conn, conn:
+        conn.execute("DELETE FROM migrations WHERE name = ?", (MIGRATIONS[-1][0],))
+
+    result = run("--config", str(site.ini), "copy-to", postgresql_url)
+
+    assert result.returncode == 1
+    said = f"({len(MIGRATIONS) - 1} of this version's {len(MIGRATIONS)} migrations)"
+    assert f"has the schema of another version of Take A Number {said}" in result.stderr
+    assert "run take-a-number migrate with this version first" in result.stderr
+    with psycopg.connect(postgresql_url) as conn:
+        assert copy.target_tables(conn) == set()
 
 
 def test_a_site_with_no_database_yet_has_nothing_to_copy(site, postgresql_url):
