@@ -92,6 +92,7 @@ def what_the_site_shows(app, owner, staff_token, customers, tickets):
     bearer = {"Authorization": f"Bearer {staff_token}"}
     return {
         "csv": owner.get("/cet236/manage/tickets.csv").text,
+        "history": owner.get("/cet236/manage/stats").html.select_one("main").get_text(" "),
         "statistics": api.get("/api/v1/queues/cet236/statistics", headers=bearer).json,
         "tickets": [
             customer.get(ticket).html.select_one("main").get_text(" ", strip=True)
