@@ -209,6 +209,21 @@ def test_a_database_that_holds_queues_is_refused_and_left_as_it_was(site, postgr
         assert conn.execute("SELECT id FROM queues").fetchall() == [("elsewhere",)]
 
 
+def test_a_target_in_use_by_an_app_is_said_rather_than_waited_for(
+    site, postgresql_url, monkeypatch
+):
+    site.app().close()
+    store = Store(postgresql_url)
+    store.migrate()
+    store.close_all()
+    monkeypatch.setattr(copy, "LOCK_TIMEOUT", "200ms")
+    with psycopg.connect(postgresql_url) as busy:
+        busy.execute("LOCK TABLE queues IN ROW EXCLUSIVE MODE")  # an app's write under way
+        with pytest.raises(SystemExit) as failed:
+            cli.main(["--config", str(site.ini), "copy-to", postgresql_url])
+    assert "so nothing was copied: canceling statement due to lock timeout" in str(failed.value)
+
+
 def test_a_database_of_another_application_is_refused_and_left_as_it_was(site, postgresql_url):
     site.app().close()
     with psycopg.connect(postgresql_url, autocommit=True) as conn:

@@ -38,6 +38,8 @@ TABLES = (
 IDENTITY_TABLES = tuple(t for t in TABLES if t not in ("queues", "api_tokens"))
 NOT_COPIED = ("migrations",)
 BATCH_ROWS = 5000
+# How long the copy waits for a transaction of someone else's on the target.
+LOCK_TIMEOUT = "10s"
 
 
 class Copied(typing.NamedTuple):
@@ -83,7 +85,9 @@ def _copy(source, engine, url):
         refuse_data(target, url)
         migrations.migrate(engine)
         with target.transaction():
-            # Nobody else writes meanwhile (an app started on it too early).
+            # Nobody else writes meanwhile (an app started on it too early); if one is
+            # in the middle of a transaction there, say so rather than wait for ever.
+            target.execute("SELECT set_config('lock_timeout', %s, true)", (LOCK_TIMEOUT,))
             target.execute(f"LOCK TABLE {', '.join(TABLES)} IN EXCLUSIVE MODE")
             refuse_data(target, url)
             check_tables(target_tables(target), url)
