@@ -83,7 +83,7 @@ def a_day_at_the_counter(app):
     submit(console, "/serve/undo")
     submit(customers[4].get(tickets[4]), "/leave")
     assert take_by_api(app).json["number"] == 6
-    return owner, desk3.json["token"], customers, tickets
+    return owner, desk2, desk3.json["token"], customers, tickets
 
 
 def what_the_site_shows(app, owner, staff_token, customers, tickets):
@@ -111,7 +111,7 @@ def test_a_site_moved_to_postgresql_shows_the_same_history_and_goes_on(
     site, postgresql_url, capsys
 ):
     app = site.app()
-    owner, staff_token, customers, tickets = a_day_at_the_counter(app)
+    owner, desk2, staff_token, customers, tickets = a_day_at_the_counter(app)
     before = what_the_site_shows(app, owner, staff_token, customers, tickets)
     app.close()
     digest = file_digest(site.sqlite)
@@ -121,13 +121,18 @@ def test_a_site_moved_to_postgresql_shows_the_same_history_and_goes_on(
     assert file_digest(site.sqlite) == digest  # the source is only read
     assert "the same in both" in printed
     moved = site.app(postgresql_url)
-    for browser in (owner, *customers):  # the same browsers, cookies and all
+    for browser in (owner, desk2, *customers):  # the same browsers, cookies and all
         browser.app = moved
     # The owner's session, the customers' tickets and the API token all still work.
     after = what_the_site_shows(moved, owner, staff_token, customers, tickets)
     assert after == before
     assert "Desk 1" in owner.get("/cet236/serve").text
     assert "Desk 2" in owner.get("/cet236/manage").text
+    # Desk 2 can still undo the Next they pressed before the move: 3 waits again.
+    third = "SELECT state FROM tickets WHERE number = 3"
+    assert moved.store.engine.scalar(third) == "called"
+    submit(desk2.get("/cet236/serve"), "/serve/undo")
+    assert moved.store.engine.scalar(third) == "waiting"
     # An API POST retried across the move is answered as before, not taken twice.
     assert take_by_api(moved).json["number"] == 6
     # The next number follows the last one taken, and new rows get new ids.
