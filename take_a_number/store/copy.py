@@ -19,7 +19,7 @@ import typing
 from urllib.parse import quote
 
 from . import migrations
-from .postgresql import PostgresEngine, is_postgresql_url, psycopg, redacted
+from .postgresql import PostgresEngine, is_postgresql_url, redacted
 
 __all__ = ["CopyError", "copy_to_postgresql", "is_postgresql_url", "redacted"]
 
@@ -69,7 +69,7 @@ def copy_to_postgresql(sqlite_path, url):
             raise CopyError(str(error)) from None
         try:
             copied = _copy(source, engine, url)
-        except psycopg.Error as error:
+        except engine.Error as error:  # psycopg's, whatever PostgreSQL said
             raise CopyError(
                 f"cannot copy into {redacted(url)}, so nothing was copied: {error}"
             ) from None
