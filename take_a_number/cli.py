@@ -1,4 +1,4 @@
-"""The ``take-a-number`` command: serve, migrate, backup, reset-password and init."""
+"""The ``take-a-number`` command: serve, migrate, backup, copy-to, reset-password and init."""
 
 import argparse
 import configparser
@@ -16,6 +16,7 @@ from paste.deploy.loadwsgi import APP, SERVER, loadcontext
 
 from . import config, forms, make_store, push, security, site_files
 from . import main as app_factory
+from .store import copy
 from .store.postgresql import redacted
 
 
@@ -213,24 +214,68 @@ def migrate(args):
         print(f"{store.path}: schema up to date ({len(names)} migrations: {', '.join(names)})")
 
 
-def backup(args):
-    if os.path.exists(args.path):
-        raise SystemExit(f"error: {args.path} exists; choose a new file name")
+def one_sqlite_instance(args, verb):
+    """The settings of the one app a command acts on (a composite ini needs --app),
+    whose database is an SQLite file."""
     found = chosen_instances(args)
     if len(found) > 1:
         raise config.SettingsError(
             f"it has {len(found)} Take A Number apps ({', '.join(found)}), each with its "
-            "own database: back up one at a time, naming it with --app NAME"
+            f"own database: {verb} one at a time, naming it with --app NAME"
         )
     [settings] = found.values()
     if config.is_url(settings["database"]):
         raise config.SettingsError(
-            "its database is PostgreSQL: back it up with pg_dump (docs/deployment.md, "
-            '"Backups"); take-a-number backup copies an SQLite file'
+            f"its database is PostgreSQL, not an SQLite file: take-a-number {args.command} "
+            "reads SQLite; pg_dump copies a PostgreSQL database (docs/deployment.md)"
         )
-    store = make_store(settings)
+    return settings
+
+
+def backup(args):
+    if os.path.exists(args.path):
+        raise SystemExit(f"error: {args.path} exists; choose a new file name")
+    store = make_store(one_sqlite_instance(args, "back up"))
     store.backup(args.path)
     print(f"backed up {store.path} to {args.path}")
+
+
+def copy_to(args):
+    """Copy the app's SQLite database into an empty PostgreSQL database, and show the figures."""
+    if not copy.is_postgresql_url(args.url):
+        raise SystemExit(
+            f"error: {args.url!r} is not a PostgreSQL URL: write "
+            "postgresql://user:password@host:5432/dbname; nothing written"
+        )
+    settings = one_sqlite_instance(args, "copy")
+    source = settings["database"]
+    if not os.path.isfile(source):
+        raise SystemExit(f"error: there is no database at {source}; nothing written")
+    try:
+        copied = copy.copy_to_postgresql(source, args.url)
+    except copy.CopyError as error:
+        raise SystemExit(f"error: {error}") from None
+    compared = copied.figures
+    print(f"copied {source} to {copy.redacted(args.url)} in {copied.seconds:.1f} s")
+    print(f"{'table':<18}{'rows':>10}{'highest id':>12}")
+    for table, figures in compared["tables"].items():
+        highest = figures["highest id"]
+        print(f"{table:<18}{figures['rows']:>10}{'-' if highest is None else highest:>12}")
+    print(
+        f"the same in both: every table's rows and highest id, and the last number and "
+        f"tickets of each of the {len(compared['queues'])} queues"
+    )
+    for table, rows in copied.with_nul.items():
+        print(
+            f"{table}: {rows} row(s) held NUL characters in their text, which PostgreSQL "
+            "cannot store: copied without them"
+        )
+    print(f"next: set database = {copy.redacted(args.url)} (its password in full) in {args.config}")
+    if not settings["secret"]:
+        print(
+            f"keep the secret in {settings['secret_file']}: set secret_file = that path if the "
+            "app on PostgreSQL would look elsewhere, or whoever is signed in must sign in again"
+        )
 
 
 def reset_password(args):
@@ -332,6 +377,14 @@ def main(argv=None):
         help="copy the database to PATH, safely while the app serves",
     )
     backup_parser.add_argument("path", metavar="PATH")
+    copy_parser = commands.add_parser(
+        "copy-to",
+        parents=[after, one_app],
+        help="copy the SQLite database into the empty PostgreSQL database at URL, ids kept",
+    )
+    copy_parser.add_argument(
+        "url", metavar="URL", help="postgresql://user:password@host:5432/dbname (empty)"
+    )
     reset_parser = commands.add_parser(
         "reset-password",
         parents=[after, one_app],
@@ -361,6 +414,7 @@ def main(argv=None):
             "serve": serve,
             "migrate": migrate,
             "backup": backup,
+            "copy-to": copy_to,
             "reset-password": reset_password,
             "init": init,
         }[args.command](args)

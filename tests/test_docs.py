@@ -22,7 +22,7 @@ def test_every_setting_is_commented_in_app_ini_and_documented(setting):
     assert f"TAKE_A_NUMBER_{setting.upper()}" in read("docs/configuration.md")
 
 
-@pytest.mark.parametrize("command", ["serve", "migrate", "backup PATH"])
+@pytest.mark.parametrize("command", ["serve", "migrate", "backup PATH", "copy-to URL"])
 def test_every_command_is_in_the_readme(command):
     assert f"take-a-number [--config app.ini] {command}" in read("README.md")
 
