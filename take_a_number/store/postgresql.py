@@ -115,8 +115,9 @@ def _bool_as_integer():
 class Connection:
     """A psycopg connection that speaks as sqlite-utils' Database does to the queries."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, pool):
         self.conn = conn
+        self.pool = pool  # where it goes back
 
     def execute(self, sql, params=()):
         return self.conn.execute(placeholders(sql), tuple(params))
@@ -200,7 +201,8 @@ class PostgresEngine(Queries):
             self.release()  # the pool discards it
             db = None
         if db is None:
-            self._local.db = db = Connection(self.pool().getconn())
+            pool = self.pool()
+            self._local.db = db = Connection(pool.getconn(), pool)
         return db
 
     def _begin(self, command):
@@ -224,9 +226,10 @@ class PostgresEngine(Queries):
         db = getattr(self._local, "db", None)
         if db is not None:
             self._local.db = None
-            if db.in_transaction:  # never lent on mid-transaction
+            if db.in_transaction or db.pool.closed:  # never lent on mid-transaction
                 db.conn.close()
-            self.pool().putconn(db.conn)
+            if not db.pool.closed:
+                db.pool.putconn(db.conn)
 
     close = release
 
