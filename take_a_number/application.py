@@ -272,6 +272,8 @@ class Application:
             response = self.json_error(req, 503, "unavailable", message)
         else:
             response = self.error_page(req, exc.HTTPServiceUnavailable, "Back in a moment", message)
+            if req.method == "GET":  # a customer's page comes back by itself
+                response.headers["Refresh"] = str(UNAVAILABLE_RETRY_SECONDS * 3)
         response.retry_after = UNAVAILABLE_RETRY_SECONDS
         return response
 

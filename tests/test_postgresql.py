@@ -178,6 +178,7 @@ def test_pages_and_the_api_say_503_while_the_database_cannot_be_reached(
         page = TestApp(app).get("/cet236", status=503)
         assert "Back in a moment" in page.text and "Traceback" not in page.text
         assert page.headers["Retry-After"] == "2"
+        assert page.headers["Refresh"] == "6"  # the page comes back by itself
         api = TestApp(app).post_json("/api/v1/queues/cet236/tickets", {}, status=503)
         assert api.json["error"]["code"] == "unavailable"
     finally:
