@@ -288,6 +288,43 @@ def push_across(procs, workdir, apps, tokens, args):
     return result
 
 
+def notify_cost(apps, database, count):
+    """What a notification costs every instance: ``count`` pg_notify about a queue
+    nobody waits for here, as another instance's writes send them. CPU per
+    notification of each instance (its idle CPU over the same time taken off), and
+    how many one connection sends per second (one transaction each)."""
+    import psycopg
+
+    from take_a_number.store.postgresql import CHANNEL
+
+    pids = {f"instance {i + 1}": app.proc.pid for i, app in enumerate(apps)}
+
+    def cpu():
+        return {label: harness.cpu_seconds(pid) for label, pid in pids.items()}, time.monotonic()
+
+    idle_before, t0 = cpu()
+    time.sleep(2.0)
+    idle_after, t1 = cpu()
+    idle_rate = {k: (idle_after[k] - idle_before[k]) / (t1 - t0) for k in pids}
+    with psycopg.connect(database, autocommit=True) as conn:
+        before, started = cpu()
+        for _ in range(count):
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, run.TAKE_QUEUE))
+        sent = time.monotonic()
+    time.sleep(1.0)  # the listeners hear the last ones
+    after, ended = cpu()
+    return {
+        "notifications": count,
+        "sent_per_second": round(count / (sent - started)),
+        "cpu_us_per_notification": {
+            k: round(
+                1e6 * max(0.0, after[k] - before[k] - idle_rate[k] * (ended - started)) / count, 1
+            )
+            for k in pids
+        },
+    }
+
+
 # -- report ---------------------------------------------------------------------------
 
 
@@ -373,6 +410,26 @@ def report(results, info, args):
                 f"({two:.0f} / {one:.0f} req/s) on {info['nproc']} CPUs shared with wrk, "
                 "nginx and PostgreSQL"
             )
+    two = results.get("postgresql-2")
+    if two:
+        print()
+        print("One instance on one core of this machine (1000 / its CPU ms per request answered):")
+        for scenario in ("take", "ticket"):
+            costs = two[scenario]["cpu_ms_per_request"]
+            n = sum(1 for k in costs if k.startswith("instance"))
+            app_ms = per_request_costs(two[scenario])[0]
+            print(
+                f"  {scenario}: {round(1000 / app_ms):.0f} requests/s per instance-core "
+                f"({app_ms} ms each, over {n} instances); PostgreSQL "
+                f"{costs.get('postgresql')} ms/request"
+            )
+    n = results.get("notify")
+    if n:
+        print(
+            "A notification heard by each instance: "
+            + ", ".join(f"{k} {v} us CPU" for k, v in n["cpu_us_per_notification"].items())
+            + f"; one connection sent {n['sent_per_second']} pg_notify/s"
+        )
     p = results.get("push")
     if p:
         base = p["updates_at_once"]
@@ -417,7 +474,19 @@ def parse_args(argv):
     parser.add_argument(
         "--waiters", type=int, default=100, help="customers held on instance A (100)"
     )
-    parser.add_argument("--calls", type=int, default=10, help="servicer calls, half on each (10)")
+    parser.add_argument("--calls", type=int, default=20, help="servicer calls, half on each (20)")
+    parser.add_argument(
+        "--notifications",
+        type=int,
+        default=5000,
+        help="pg_notify sent to measure what one costs each instance (5000)",
+    )
+    parser.add_argument(
+        "--fsync",
+        action="store_true",
+        help="PostgreSQL with fsync and full_page_writes on, as in production (default: off, "
+        "as the tests' cluster; SQLite runs with synchronous=normal, no fsync per commit)",
+    )
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between calls (0.5)")
     parser.add_argument(
         "--wait-idle",
@@ -435,6 +504,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.waiters, args.calls = 2, 0, 10, 2
+        args.notifications = 200
     if not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 30:
         parser.error("--duration must be 1 to 60 s and --warmup 0 to 30 s")
     if not 2 <= args.calls <= args.waiters <= 1000:
@@ -471,7 +541,14 @@ def main(argv=None):
     try:
         print("[postgresql] a throwaway cluster (initdb) ...", flush=True)
         cluster = pg_support.start_postgresql()
-        info["postgresql"] = cluster.admin().execute("SHOW server_version").fetchone()[0]
+        if args.fsync:
+            for setting in ("fsync", "full_page_writes"):
+                cluster.admin_execute(f"ALTER SYSTEM SET {setting} = on")
+            cluster.admin().execute("SELECT pg_reload_conf()")
+            time.sleep(0.5)
+        admin = cluster.admin()
+        info["postgresql"] = admin.execute("SHOW server_version").fetchone()[0]
+        info["postgresql_fsync"] = admin.execute("SHOW fsync").fetchone()[0]
         results.update(load_hello(procs, workdir, app_ini, args))
         plans = (
             ("sqlite-1", os.path.join(workdir, "var", "sqlite-1.sqlite"), 1, None),
@@ -485,6 +562,8 @@ def main(argv=None):
             procs.stop(nginx)
             if count == 2:
                 results["push"] = push_across(procs, workdir, apps, apps[0].prepared, args)
+                print(f"[notify] {args.notifications} notifications heard by both ...", flush=True)
+                results["notify"] = notify_cost(apps, database, args.notifications)
             for app in apps:
                 procs.stop(app.proc)
     except (harness.BenchmarkError, pg_support.PostgreSQLUnavailable, OSError) as error:
