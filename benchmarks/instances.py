@@ -26,7 +26,14 @@ ticket's live update on instance A (push.py's waiting clients, a process of thei
 own), and a servicer, signed in once, presses Next ``--calls`` times, alternately on
 instance B (the wake-up crosses instances: NOTIFY, then A's listener) and on A (the
 same instance). Latency of the called customer: from the end of the servicer's POST
-to the customer's whole answer, against an update answered at once by A.
+to the customer's whole answer (negative when the customer had it before the servicer
+had read the 303), and from the start of the POST; against an update answered at
+once by A.
+
+Last, on postgresql-2's database: what a notification costs each instance (a few
+thousand pg_notify about a queue nobody waits for there), and what each instance's
+push watcher asks of PostgreSQL when it hears one: the versions of every queue
+someone waits for on it (``--watched`` queues), in one read.
 
 Writes the figures as JSON to benchmarks/results/instances-<time>.json. About three
 minutes with the defaults. Every process it starts is stopped on exit, error or Ctrl-C.
@@ -281,6 +288,7 @@ def push_across(procs, workdir, apps, tokens, args):
         latency = push.analyse_calls([c for c in calls if c["via"] == via], records, index)
         result[f"pressed_on_{via}"] = {
             "called": latency["called"],
+            "called_from_post_start": latency["called_from_post_start"],
             "all_woken": latency["all"],
             "called_state": [c["called_state"] for c in latency["per_call"]],
             "woken": [c["woken"] for c in latency["per_call"]],
@@ -322,6 +330,36 @@ def notify_cost(apps, database, count):
             )
             for k in pids
         },
+    }
+
+
+def watch_cost(database, cluster, count, reads=200):
+    """What each instance's push watcher asks of PostgreSQL when it hears a
+    notification: the versions of every queue someone waits for on it, in one read
+    (``Store.queue_versions``). ``count`` queues made, then ``reads`` such reads:
+    milliseconds and PostgreSQL CPU per read."""
+    from take_a_number.security import hash_password
+
+    store = harness.new_store(database)
+    try:
+        password_hash, now = hash_password(harness.PASSWORD), time.time()
+        ids = [f"watched-{i}" for i in range(count)]
+        for queue_id in ids:
+            store.create_queue(queue_id, queue_id, password_hash, now)
+        store.queue_versions(ids)
+        pid = postmaster_pid(cluster)
+        cpu, started = harness.tree_cpu_seconds(pid), time.monotonic()
+        for _ in range(reads):
+            if len(store.queue_versions(ids)) != count:
+                raise harness.BenchmarkError("queue_versions did not find every queue")
+        elapsed, cpu = time.monotonic() - started, harness.tree_cpu_seconds(pid) - cpu
+    finally:
+        store.close()
+    return {
+        "queues": count,
+        "reads": reads,
+        "ms_per_read": round(1000 * elapsed / reads, 2),
+        "postgresql_cpu_ms_per_read": round(1000 * cpu / reads, 2),
     }
 
 
@@ -430,6 +468,12 @@ def report(results, info, args):
             + ", ".join(f"{k} {v} us CPU" for k, v in n["cpu_us_per_notification"].items())
             + f"; one connection sent {n['sent_per_second']} pg_notify/s"
         )
+    w = results.get("watch")
+    if w:
+        print(
+            f"A watcher's read of {w['queues']} queues' versions: {w['ms_per_read']} ms, "
+            f"PostgreSQL CPU {w['postgresql_cpu_ms_per_read']} ms"
+        )
     p = results.get("push")
     if p:
         base = p["updates_at_once"]
@@ -440,8 +484,10 @@ def report(results, info, args):
         )
         for via, words in (("B", "Next on instance B"), ("A", "Next on instance A")):
             called = p[f"pressed_on_{via}"]["called"]
+            from_start = p[f"pressed_on_{via}"]["called_from_post_start"]
             print(
-                f"  {words}: called customer {harness.fmt(called)}; "
+                f"  {words}: called customer {harness.fmt(called)} "
+                f"(from the start of the POST: {harness.fmt(from_start)}); "
                 f"x{harness.ratio(called.get('p50_ms'), base.get('p50_ms'))} of the "
                 f"update answered at once; every woken client "
                 f"{harness.fmt(p[f'pressed_on_{via}']['all_woken'])}"
@@ -482,6 +528,12 @@ def parse_args(argv):
         help="pg_notify sent to measure what one costs each instance (5000)",
     )
     parser.add_argument(
+        "--watched",
+        type=int,
+        default=1000,
+        help="queues whose versions one read asks for, as a watcher hearing a notification (1000)",
+    )
+    parser.add_argument(
         "--fsync",
         action="store_true",
         help="PostgreSQL with fsync and full_page_writes on, as in production (default: off, "
@@ -504,7 +556,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.waiters, args.calls = 2, 0, 10, 2
-        args.notifications = 200
+        args.notifications, args.watched = 200, 20
     if not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 30:
         parser.error("--duration must be 1 to 60 s and --warmup 0 to 30 s")
     if not 2 <= args.calls <= args.waiters <= 1000:
@@ -564,6 +616,10 @@ def main(argv=None):
                 results["push"] = push_across(procs, workdir, apps, apps[0].prepared, args)
                 print(f"[notify] {args.notifications} notifications heard by both ...", flush=True)
                 results["notify"] = notify_cost(apps, database, args.notifications)
+                print(
+                    f"[watch] the versions of {args.watched} queues, read at once ...", flush=True
+                )
+                results["watch"] = watch_cost(database, cluster, args.watched)
             for app in apps:
                 procs.stop(app.proc)
     except (harness.BenchmarkError, pg_support.PostgreSQLUnavailable, OSError) as error:
