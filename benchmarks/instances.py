@@ -161,7 +161,7 @@ def meters(apps, nginx, cluster):
 def load_layout(procs, workdir, app_ini, layout, database, count, cluster, args):
     """Take and ticket load through nginx on ``count`` instances: results, and the
     instances and nginx, left running (for push)."""
-    print(f"[{layout}] {count} instance(s) on {harness_database(database)} ...", flush=True)
+    print(f"[{layout}] {count} instance(s) on {database_kind(database)} ...", flush=True)
     apps = start_instances(
         procs,
         workdir,
@@ -198,7 +198,7 @@ def load_layout(procs, workdir, app_ini, layout, database, count, cluster, args)
     return results, apps, nginx
 
 
-def harness_database(database):
+def database_kind(database):
     return "PostgreSQL" if "://" in database else "a SQLite file"
 
 
