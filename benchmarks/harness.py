@@ -243,22 +243,34 @@ class App:
         self.database, self.secret, self.prepared = database, secret, prepared
 
 
-def start_app(procs, workdir, app_ini, prepare, overrides=None, command=None, env=None):
+def start_app(
+    procs,
+    workdir,
+    app_ini,
+    prepare,
+    overrides=None,
+    command=None,
+    env=None,
+    database=None,
+    secret=None,
+    name="take-a-number",
+):
     """The app from a temporary ini made of app.ini; ``prepare(database)`` writes its
     data through the store before it starts (what it returns is ``App.prepared``).
-    ``command`` replaces ``take-a-number`` (e.g. probe_server.py)."""
+    ``command`` replaces ``take-a-number`` (e.g. probe_server.py). ``database`` (a
+    path or a PostgreSQL URL) and ``secret`` let several instances share both; each
+    is then started with its own ``name`` (its ini and log) and ``prepare`` may do
+    nothing for all but the first."""
     port = free_port()
-    ini = os.path.join(workdir, "app.ini")
-    database = os.path.join(workdir, "var", "benchmark.sqlite")
-    secret = secrets.token_urlsafe(48)
+    ini = os.path.join(workdir, f"{name}.ini" if name != "take-a-number" else "app.ini")
+    database = database or os.path.join(workdir, "var", "benchmark.sqlite")
+    secret = secret or secrets.token_urlsafe(48)
     write_ini(ini, app_ini, port, database, secret, overrides)
     prepared = prepare(database)
     if command is None:
         cli = os.path.join(os.path.dirname(sys.executable), "take-a-number")
         command = [cli] if os.path.exists(cli) else [sys.executable, "-m", "take_a_number.cli"]
-    proc, log_path = serve(
-        procs, workdir, "take-a-number", command + ["--config", ini, "serve"], port, env
-    )
+    proc, log_path = serve(procs, workdir, name, command + ["--config", ini, "serve"], port, env)
     return App(proc, port, log_path, ini, database, secret, prepared)
 
 
@@ -547,6 +559,50 @@ def user_system_seconds(pid):
         return None
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def tree_cpu_seconds(pid):
+    """CPU time of a process and of all its children, living and ended (the
+    children it waited for), from /proc: PostgreSQL's postmaster and its
+    backends, nginx's master and its workers. None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total = sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                parents.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(entry)
+    for child in parents.get(pid, []):
+        total += tree_cpu_seconds(int(child)) or 0.0
+    return total
+
+
+class ReadOnly:
+    """Rows read from the app's database (a SQLite path or a PostgreSQL URL), on a
+    connection of the benchmark's own; SQL written as the store writes it (``?``)."""
+
+    def __init__(self, database):
+        from take_a_number.store.postgresql import is_postgresql_url, placeholders
+
+        if is_postgresql_url(database):
+            import psycopg
+
+            self.conn = psycopg.connect(database, autocommit=True)
+            self.sql = placeholders
+        else:
+            self.conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+            self.sql = str
+
+    def query(self, sql, params=()):
+        return self.conn.execute(self.sql(sql), params).fetchall()
+
+    def close(self):
+        self.conn.close()
 
 
 def busy_cpu_seconds():

@@ -48,7 +48,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -68,6 +67,7 @@ from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark
     LongPoll,
     Meter,
     Processes,
+    ReadOnly,
     app_settings,
     connect_all,
     cpu_seconds,
@@ -297,7 +297,7 @@ class Servicer:
         self.http = KeepAlive(port)
         self.cookie = cookie
         self.body = urllib.parse.urlencode({"csrf_token": csrf})
-        self.db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        self.db = ReadOnly(database)
 
     def call_next(self):
         """Press Next; returns (POST sent, whole 303 read, version after, called token)."""
@@ -312,10 +312,10 @@ class Servicer:
         cookies = set_cookies(response)
         if "tan_session" in cookies:
             self.cookie = f"tan_session={cookies['tan_session']}"
-        version = self.db.execute("SELECT version FROM queues WHERE id = ?", (QUEUE,)).fetchone()
-        called = self.db.execute(
+        version = self.db.query("SELECT version FROM queues WHERE id = ?", (QUEUE,))[0]
+        called = self.db.query(
             "SELECT token FROM tickets WHERE queue_id = ? AND state = 'called'", (QUEUE,)
-        ).fetchall()
+        )
         if len(called) != 1:
             raise BenchmarkError(f"after Next, {len(called)} tickets are called, not 1")
         return started, ended, version[0], called[0][0]

@@ -269,8 +269,16 @@ def read_probe(server):
     raise harness.BenchmarkError("the probe server wrote no transaction summary")
 
 
-def measure(name, server, port, method, clients, expected, mode, args):
-    """Warm up, then measure one scenario; ``clients(seconds, label)`` gives the file."""
+def measure(
+    name, server, port, method, clients, expected, mode, args, description=None, meters=None
+):
+    """Warm up, then measure one scenario; ``clients(seconds, label)`` gives the file.
+
+    ``meters``: {label: a function giving CPU seconds so far} of the processes that
+    serve (default: ``server`` alone); each one's CPU time per request is in
+    ``cpu_ms_per_request``, and all of them together in ``server_cpu_ms_per_request``.
+    """
+    meters = meters or {"server": lambda: harness.cpu_seconds(server.pid)}
     if args.wait_idle:
         harness.wait_for_idle(args.wait_idle)
     if args.warmup:
@@ -289,16 +297,21 @@ def measure(name, server, port, method, clients, expected, mode, args):
     if args.probe and name != "hello":
         os.kill(server.pid, signal.SIGUSR1)  # forget the warm-up's transactions
     busy_before, wrk_before = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
-    cpu_before = harness.cpu_seconds(server.pid)
+    before = {label: meter() for label, meter in meters.items()}
     raw = run_wrk(port, method, measured_clients, expected, mode, args.duration, args.duration + 60)
-    cpu_after = harness.cpu_seconds(server.pid)
+    after = {label: meter() for label, meter in meters.items()}
     busy_after, wrk_after = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
+    spent = {
+        label: after[label] - before[label]
+        for label in meters
+        if before[label] is not None and after[label] is not None
+    }
     seconds = raw["duration_us"] / 1e6
     lat = raw["latency_us"]
     errors = raw["errors"]
     result = {
         "scenario": name,
-        "description": SCENARIOS[name],
+        "description": description or SCENARIOS[name],
         "expected_status": expected,
         "seconds": round(seconds, 2),
         "requests": raw["requests"],
@@ -317,8 +330,12 @@ def measure(name, server, port, method, clients, expected, mode, args):
         "non_2xx_3xx": errors["status"],
         "wrk_cpu_percent": round(100 * (wrk_after - wrk_before) / seconds, 1),
     }
-    if cpu_before is not None and cpu_after is not None:
-        cpu = cpu_after - cpu_before
+    result["cpu_ms_per_request"] = {
+        label: round(1000 * cpu / max(1, raw["requests"]), 3) for label, cpu in spent.items()
+    }
+    result["cpu_percent"] = {label: round(100 * cpu / seconds, 1) for label, cpu in spent.items()}
+    if len(spent) == len(meters):  # every serving process together
+        cpu = sum(spent.values())
         result["server_cpu_percent"] = round(100 * cpu / seconds, 1)
         result["server_cpu_ms_per_request"] = round(1000 * cpu / max(1, raw["requests"]), 3)
         if busy_before is not None:
@@ -334,6 +351,12 @@ def measure(name, server, port, method, clients, expected, mode, args):
         f"{result.get('other_processes_cpu_percent', '?')}%",
         flush=True,
     )
+    if len(meters) > 1:
+        print(
+            "  CPU ms/request: "
+            + ", ".join(f"{label} {ms}" for label, ms in result["cpu_ms_per_request"].items()),
+            flush=True,
+        )
     if args.probe and name != "hello":
         result["write_transactions"] = read_probe(server)
         wait, held = (

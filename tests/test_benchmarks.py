@@ -89,3 +89,18 @@ def test_instruction_counts_print_a_per_request_figure_as_a_ratio_to_the_first_t
     lines = [line for line in out.splitlines() if line.startswith("ticket ")]
     assert len(lines) == 1, out
     assert " M instructions/request x1.000 of the first tree" in lines[0], out
+
+
+def test_instances_benchmark_prints_each_layout_beside_hello_world_and_push_across_instances(
+    tmp_path,
+):
+    out = run_benchmark("instances.py", "--smoke", "--json", str(tmp_path / "instances.json"))
+    for layout in ("SQLite, 1 instance", "PostgreSQL, 1 instance", "PostgreSQL, 2 instances"):
+        for scenario in ("take", "ticket"):
+            assert f"{layout:<24} {scenario:<7}" in out
+    assert "hello-world + nginx" in out
+    assert "Two instances / one, take: x" in out
+    assert "instance 2:" in out and "ms/request" in out
+    assert "Next on instance B: called customer p50" in out
+    assert "client problems" not in out
+    assert (tmp_path / "instances.json").exists()
