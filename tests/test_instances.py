@@ -6,24 +6,31 @@ and the session's throwaway PostgreSQL (tests/pg_support.py). A missing nginx or
 PostgreSQL that cannot start fails the tests.
 """
 
+import collections
 import concurrent.futures
 import time
 
 import pytest
 from hosting_support import Browser, main_flow, text_of
 from instances_support import (
+    Load,
     Site,
     call_next,
     create_queue,
     held_update,
     take,
+    tickets_in,
     wait_for,
 )
+
+from take_a_number.store.postgresql import POOL_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.slow
 
 # What "at once" means across instances: the issue's bound for a live page.
 WITHIN_A_SECOND = 1.0
+# Once PostgreSQL is back, instances serve again and answer their held pages this soon.
+BACK_WITHIN = 3.0
 
 
 @pytest.fixture
@@ -58,8 +65,8 @@ def test_a_call_on_one_instance_wakes_a_customer_held_on_the_other_within_a_seco
         held = pool.submit(held_update, a, ticket_updates(ticket["token"]), ticket["version"])
         time.sleep(1)
         assert not held.done(), "the live update should be held until a change"
-        pressed = call_next(b, "lab", desk)
         pressed_at = time.monotonic()
+        pressed = call_next(b, "lab", desk)
         assert pressed.status == 200, pressed.text
         answer, arrived = held.result(timeout=10)
     latency = arrived - pressed_at
@@ -87,3 +94,132 @@ def test_a_page_reloaded_on_one_instance_shows_a_change_made_on_the_other(site):
     assert shown is not None, "instance A kept showing the ticket as waiting"
     print(f"a reload on instance A showed instance B's call after {shown * 1000:.0f} ms")
     assert customer.get(f"/api/v1/tickets/{token}").json()["state"] == "called"
+
+
+# -- faults ---------------------------------------------------------------------------
+
+
+def assert_every_acknowledged_ticket_kept(load, database_url, queue_id):
+    """Numbers 1..N in the database, each once, and every ticket a customer was given
+    among them with its number. Returns N."""
+    rows = tickets_in(database_url, queue_id)
+    assert [number for number, _ in rows] == list(range(1, len(rows) + 1))
+    kept = {token: number for number, token in rows}
+    acknowledged = load.acknowledged()
+    lost = {token: number for token, number in acknowledged.items() if kept.get(token) != number}
+    assert lost == {}, "tickets acknowledged to customers are not in the database"
+    return len(rows), len(acknowledged)
+
+
+def test_an_instance_killed_under_load_loses_no_acknowledged_ticket(site):
+    a, b = site.instances
+    create_queue(site.url, "lab")
+    load = Load([site.url], "lab", threads=8)
+    assert wait_for(lambda: len(load.acknowledged()) >= 40, 30) is not None
+    a.process.kill()  # SIGKILL: no goodbye, transactions cut off where they are
+    a.process.wait(timeout=10)
+    killed_at = time.monotonic()
+    served_after = wait_for(
+        lambda: sum(1 for s, _, _, at in load.answers if s == 201 and at > killed_at) >= 40, 30
+    )
+    answers = load.stop()
+    statuses = collections.Counter(status for status, _, _, _ in answers)
+    print(f"answers through nginx, instance A killed under load: {dict(statuses)}")
+    assert served_after is not None, "the other instance stopped serving"
+    # Only the requests instance A was answering are lost, and nginx says so (502).
+    assert set(statuses) <= {201, 502}, statuses
+    in_database, acknowledged = assert_every_acknowledged_ticket_kept(
+        load, site.database_url, "lab"
+    )
+    print(f"{acknowledged} tickets acknowledged, {in_database} in the database, gapless")
+    assert take(b.url, "lab").json()["number"] == in_database + 1
+
+
+def assert_unavailable(answer):
+    """What a request gets while the database cannot be reached: a clear 503."""
+    assert answer.status == 503, answer.text
+    assert "Traceback" not in answer.text
+    assert answer.headers["Retry-After"] == "2"
+    if answer.headers.get_content_type() == "application/json":
+        assert answer.json()["error"]["code"] == "unavailable"
+    else:
+        assert "Back in a moment" in answer.text
+
+
+def timed(request, *args):
+    """``request(*args)``'s answer, and how many seconds it took."""
+    started = time.monotonic()
+    return request(*args), time.monotonic() - started
+
+
+def held_on_each(pool, site, path, since):
+    """A live update held on each instance, in ``pool``'s threads."""
+    return [pool.submit(held_update, instance.url, path, since) for instance in site.instances]
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_instances_survive_postgresql_restarting_under_load(site, postgresql_server, mode):
+    """``fast``: PostgreSQL ends every session and stops; ``immediate``: as a crash."""
+    a, b = site.instances
+    create_queue(a.url, "lab")  # the load's queue
+    desk = create_queue(a.url, "quiet")  # the held customer's: nothing changes it
+    customer = take(a.url, "quiet").json()
+    updates = ticket_updates(customer["token"])
+    load = Load([a.url, b.url], "lab", threads=4)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        held = held_on_each(pool, site, updates, customer["version"])
+        assert wait_for(lambda: len(load.acknowledged()) >= 20, 30) is not None
+        assert not any(waiting.done() for waiting in held)
+
+        postgresql_server.stop(mode)
+        during = [pool.submit(timed, Browser(i.url).get, "/quiet") for i in site.instances]
+        during += [pool.submit(timed, take, i.url, "quiet") for i in site.instances]
+        unavailable_after = []
+        for answered_during in during:
+            answer, seconds = answered_during.result(timeout=30)
+            assert_unavailable(answer)
+            unavailable_after.append(round(seconds, 1))
+        assert not any(waiting.done() for waiting in held), "held through the outage"
+
+        postgresql_server.start()
+        started_at = time.monotonic()
+        # Each instance reconnects by itself, and answers its held customer (who asks again).
+        back = [
+            pool.submit(wait_for, lambda url=i.url: take(url, "lab").status == 201, 30)
+            for i in site.instances
+        ]
+        serving_again = [round(seconds, 2) for seconds in (b.result(timeout=40) for b in back)]
+        answered = [waiting.result(timeout=30) for waiting in held]
+    answers = load.stop()
+    statuses = collections.Counter(status for status, _, _, _ in answers)
+    answered_after = [round(arrived - started_at, 2) for _, arrived in answered]
+    print(
+        f"PostgreSQL stopped ({mode}): pages and takes 503 after {unavailable_after} s; once "
+        f"back, takes served again after {serving_again} s, held updates answered after "
+        f"{answered_after} s; the load's answers {dict(statuses)}"
+    )
+    # A take may wait for the batch before its own to fail: twice the pool's timeout.
+    assert max(unavailable_after) < 2 * POOL_TIMEOUT_SECONDS + 1
+    assert max(serving_again) < BACK_WITHIN
+    assert max(answered_after) < BACK_WITHIN
+    for answer, _ in answered:
+        assert answer.status == 200, answer.text
+        assert answer.json()["state"] == "waiting"
+    for status, text, _, _ in answers:
+        assert status in (201, 503), (status, text)
+        if status == 503:
+            assert '"unavailable"' in text
+    assert_every_acknowledged_ticket_kept(load, site.database_url, "lab")
+
+    # The pages ask again: each is told of a change made on either instance within a second.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        held = held_on_each(pool, site, updates, answered[0][0].json()["version"])
+        time.sleep(0.5)
+        assert not any(waiting.done() for waiting in held)
+        pressed_at = time.monotonic()
+        assert call_next(b.url, "quiet", desk).status == 200
+        woken = [waiting.result(timeout=10) for waiting in held]
+    latencies = [arrived - pressed_at for _, arrived in woken]
+    print(f"after the restart, held updates told of a call in {latencies} s")
+    assert [answer.json()["state"] for answer, _ in woken] == ["called", "called"]
+    assert max(latencies) < WITHIN_A_SECOND
