@@ -8,16 +8,20 @@ PostgreSQL that cannot start fails the tests.
 
 import collections
 import concurrent.futures
+import threading
 import time
 
 import pytest
 from hosting_support import Browser, main_flow, text_of
 from instances_support import (
+    PASSWORD,
     Load,
     Site,
+    api,
     call_next,
     create_queue,
     held_update,
+    sign_in,
     take,
     tickets_in,
     wait_for,
@@ -223,3 +227,94 @@ def test_instances_survive_postgresql_restarting_under_load(site, postgresql_ser
     print(f"after the restart, held updates told of a call in {latencies} s")
     assert [answer.json()["state"] for answer, _ in woken] == ["called", "called"]
     assert max(latencies) < WITHIN_A_SECOND
+
+
+# -- many instances, one set of rules ------------------------------------------------
+
+TAKERS_PER_INSTANCE = 2
+TAKES_PER_TAKER = 25
+
+
+def test_desks_on_four_instances_get_unique_gapless_numbers_and_never_call_one_twice(
+    tmp_path, postgresql_url
+):
+    """Each instance (its own process) has desks that take a number and press Next,
+    all at once; then they call until the line is empty."""
+    with Site(tmp_path, postgresql_url, count=4) as site:
+        urls = [instance.url for instance in site.instances]
+        create_queue(urls[0], "busy")
+        desks = [
+            (url, sign_in(url, "busy", f"Desk {index}-{n}"))
+            for index, url in enumerate(urls)
+            for n in range(TAKERS_PER_INSTANCE)
+        ]
+        together = threading.Barrier(len(desks))
+
+        def desk_at_work(url, token):
+            taken, called = [], []
+
+            def press_next():
+                pressed = call_next(url, "busy", token)
+                assert pressed.status == 200, pressed.text
+                number = pressed.json()["current_number"]
+                if number is not None:
+                    called.append(number)
+                return number
+
+            together.wait(30)
+            for _ in range(TAKES_PER_TAKER):
+                answer = take(url, "busy")
+                assert answer.status == 201, answer.text
+                taken.append(answer.json()["number"])
+                press_next()
+            together.wait(60)  # everyone has taken: now empty the line
+            while press_next() is not None:
+                pass
+            return taken, called
+
+        with concurrent.futures.ThreadPoolExecutor(len(desks)) as pool:
+            done = [pool.submit(desk_at_work, url, token) for url, token in desks]
+            results = [work.result(timeout=120) for work in done]
+        rows = tickets_in(postgresql_url, "busy")
+    total = len(desks) * TAKES_PER_TAKER
+    taken = sorted(number for numbers, _ in results for number in numbers)
+    called = [number for _, numbers in results for number in numbers]
+    assert [number for number, _ in rows] == list(range(1, total + 1))
+    assert taken == list(range(1, total + 1))
+    assert sorted(called) == list(range(1, total + 1)), "a number called twice, or never"
+    # Each desk called its numbers in the order of the line.
+    assert all(numbers == sorted(numbers) for _, numbers in results)
+
+
+def test_sign_in_failures_on_each_instance_count_towards_one_limit(tmp_path, postgresql_url):
+    limits = {"rate_limit_sign_in": "3/600", "rate_limit_sign_in_slowed": "off"}
+    with Site(tmp_path, postgresql_url, settings=limits) as site:
+        a, b = (instance.url for instance in site.instances)
+        create_queue(a, "lab")
+        wrong = {"name": "Desk 2", "password": "not the password"}
+        for url in (a, b, a):
+            failed = api(url, "POST", "/api/v1/queues/lab/servicers", wrong)
+            assert failed.status == 401, failed.text
+        right = dict(wrong, password=PASSWORD)
+        for url in (b, a):
+            refused = api(url, "POST", "/api/v1/queues/lab/servicers", right)
+            assert refused.status == 429, refused.text
+            assert 590 <= int(refused.headers["Retry-After"]) <= 600
+
+
+def test_a_servicer_revoked_on_one_instance_is_refused_on_the_other_at_once(site):
+    a, b = (instance.url for instance in site.instances)
+    owner = create_queue(a, "lab")
+    desk = sign_in(b, "lab", "Desk 2")
+    take(b, "lab")
+    for _ in range(3):  # instance B has the console in memory
+        assert api(b, "GET", "/api/v1/queues/lab/console", token=desk).status == 200
+    servicers = api(a, "GET", "/api/v1/queues/lab/settings", token=owner).json()["servicers"]
+    desk_id = next(s["id"] for s in servicers if s["name"] == "Desk 2")
+    assert api(a, "DELETE", f"/api/v1/queues/lab/servicers/{desk_id}", token=owner).status == 200
+    for refused in (
+        api(b, "GET", "/api/v1/queues/lab/console", token=desk),
+        call_next(b, "lab", desk),
+    ):
+        assert refused.status == 401, refused.text
+        assert refused.json()["error"]["code"] == "revoked"
