@@ -265,8 +265,11 @@ class Hub:
                     queue_id: self._touched_tickets(queue_id, watched)
                     for queue_id, watched in changed
                 }
-            except self.store.engine.Error:
-                log.exception("push watcher could not read %s; retrying", self.store.path)
+            except self.store.engine.Error as error:
+                if self.store.engine.unavailable(error):  # no bug: said in one line
+                    log.warning("push watcher cannot reach %s: %s", self.store.path, error)
+                else:
+                    log.exception("push watcher could not read %s; retrying", self.store.path)
                 # Its connection may be the one that broke (PostgreSQL restarted):
                 # given back, the pool replaces it, and the next try gets a new one.
                 self.store.release()

@@ -214,6 +214,10 @@ def test_instances_survive_postgresql_restarting_under_load(site, postgresql_ser
         if status == 503:
             assert '"unavailable"' in text
     assert_every_acknowledged_ticket_kept(load, site.database_url, "lab")
+    # The operator reads that the database was unavailable, not of a bug.
+    logs = site.logs()
+    assert "database unavailable answering" in logs
+    assert "Traceback" not in logs and "ERROR" not in logs, logs
 
     # The pages ask again: each is told of a change made on either instance within a second.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
