@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from hosting_support import Browser, main_flow, text_of
+from hosting_support import Browser, main_flow, take_numbers_at_once, text_of
 from instances_support import (
     PASSWORD,
     Load,
@@ -52,6 +52,7 @@ def ticket_updates(token):
 
 def test_two_instances_behind_nginx_serve_the_main_flow_and_share_sessions(site):
     flow = main_flow(site.url, "lab")
+    assert sorted(take_numbers_at_once(site.url, "lab", 24)) == list(range(2, 26))
     # The owner's sign-in and the customer's ticket are good on either instance.
     for instance in site.instances:
         console = flow.owner.get(instance.url + "/lab/serve")
