@@ -13,9 +13,10 @@ import shutil
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
-from hosting_support import Answer, Processes, free_port, program
+from hosting_support import Answer, Browser, Processes, free_port, program
 from server_support import Server
 
 SECRET = "a secret every instance shares"
@@ -181,10 +182,20 @@ def wait_for(condition, timeout, interval=0.02):
         time.sleep(interval)
 
 
+def take_on_page(url, queue_id):
+    """A customer taking a number on the queue's page: the take's answer (a 303 to the
+    ticket), or the page's when it did not come."""
+    customer = Browser(url)
+    page = customer.get(f"/{queue_id}")
+    if page.status != 200:
+        return page
+    return customer.post(f"/{queue_id}/take", page)
+
+
 class Load:
-    """Customers taking numbers over the API without a pause, from ``threads`` threads,
-    spread over ``urls`` in turn, until stopped. Every answer is kept: (status, body,
-    url, monotonic time)."""
+    """Customers taking numbers without a pause, from ``threads`` threads (half on the
+    page, half over the API), spread over ``urls`` in turn, until stopped. Every answer
+    is kept: (status, body or the 303's Location, url, monotonic time)."""
 
     def __init__(self, urls, queue_id, threads=8):
         self.urls = urls
@@ -195,13 +206,15 @@ class Load:
         self._workers = [self._pool.submit(self._run, index) for index in range(threads)]
 
     def _run(self, index):
+        take_one = take_on_page if index % 2 else take
         turn = index
         while not self._stopping:
             url = self.urls[turn % len(self.urls)]
             turn += 1
             try:
-                answer = take(url, self.queue_id, timeout=30)
-                self.answers.append((answer.status, answer.text, url, time.monotonic()))
+                answer = take_one(url, self.queue_id)
+                text = answer.location if answer.status == 303 else answer.text
+                self.answers.append((answer.status, text, url, time.monotonic()))
             except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
                 # No answer at all (the instance is gone): nothing was acknowledged.
                 self.answers.append((None, str(error), url, time.monotonic()))
@@ -215,9 +228,13 @@ class Load:
         return self.answers
 
     def acknowledged(self):
-        """The tickets acknowledged to their customers (201): token to number."""
-        return {
-            json.loads(text)["token"]: json.loads(text)["number"]
-            for status, text, _, _ in list(self.answers)
-            if status == 201
-        }
+        """The tickets acknowledged to their customers: token to number (the API's
+        201 says it), or to None (the page's 303 only leads to the ticket)."""
+        tickets = {}
+        for status, text, _, _ in list(self.answers):
+            if status == 201:
+                body = json.loads(text)
+                tickets[body["token"]] = body["number"]
+            elif status == 303:
+                tickets[urllib.parse.urlsplit(text).path.rsplit("/", 1)[1]] = None
+        return tickets

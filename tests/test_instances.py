@@ -111,7 +111,11 @@ def assert_every_acknowledged_ticket_kept(load, database_url, queue_id):
     assert [number for number, _ in rows] == list(range(1, len(rows) + 1))
     kept = {token: number for number, token in rows}
     acknowledged = load.acknowledged()
-    lost = {token: number for token, number in acknowledged.items() if kept.get(token) != number}
+    lost = {
+        token: number
+        for token, number in acknowledged.items()
+        if token not in kept or number not in (None, kept[token])
+    }
     assert lost == {}, "tickets acknowledged to customers are not in the database"
     return len(rows), len(acknowledged)
 
@@ -132,7 +136,7 @@ def test_an_instance_killed_under_load_loses_no_acknowledged_ticket(site):
     print(f"answers through nginx, instance A killed under load: {dict(statuses)}")
     assert served_after is not None, "the other instance stopped serving"
     # Only the requests instance A was answering are lost, and nginx says so (502).
-    assert set(statuses) <= {201, 502}, statuses
+    assert set(statuses) <= {201, 303, 502}, statuses
     in_database, acknowledged = assert_every_acknowledged_ticket_kept(
         load, site.database_url, "lab"
     )
@@ -211,9 +215,9 @@ def test_instances_survive_postgresql_restarting_under_load(site, postgresql_ser
         assert answer.status == 200, answer.text
         assert answer.json()["state"] == "waiting"
     for status, text, _, _ in answers:
-        assert status in (201, 503), (status, text)
+        assert status in (201, 303, 503), (status, text)
         if status == 503:
-            assert '"unavailable"' in text
+            assert '"unavailable"' in text or "Back in a moment" in text
     assert_every_acknowledged_ticket_kept(load, site.database_url, "lab")
     # The operator reads that the database was unavailable, not of a bug.
     logs = site.logs()
