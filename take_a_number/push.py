@@ -109,6 +109,7 @@ class Hub:
         self._to_wake = {}  # waiter: None, an ordered set
         self._answering = set()
         self._poke = threading.Event()
+        store.engine.after_reconnect.append(self.answer_all_held)
         self._stopped = threading.Event()
         self._watcher = None
         store.after_commit.append(self._poke.set)
@@ -265,8 +266,14 @@ class Hub:
                     queue_id: self._touched_tickets(queue_id, watched)
                     for queue_id, watched in changed
                 }
-            except self.store.engine.Error:
-                log.exception("push watcher could not read %s; retrying", self.store.path)
+            except self.store.engine.Error as error:
+                if self.store.engine.unavailable(error):  # no bug: said in one line
+                    log.warning("push watcher cannot reach %s: %s", self.store.path, error)
+                else:
+                    log.exception("push watcher could not read %s; retrying", self.store.path)
+                # Its connection may be the one that broke (PostgreSQL restarted):
+                # given back, the pool replaces it, and the next try gets a new one.
+                self.store.release()
                 self._stopped.wait(1)
                 continue
             for queue_id, watched in changed:
@@ -281,6 +288,18 @@ class Hub:
         last, tickets = self.store.tickets_in_events_since(queue_id, watched.last_event_id)
         watched.last_event_id = last
         return tickets
+
+    def answer_all_held(self):
+        """Answer every held request soon, with what the database says now, so that its
+        page asks again: PostgreSQL's listener reconnected after an outage, and what
+        was held on what it heard before (versions of a database that may since have
+        been restarted, or failed over) is not to be trusted."""
+        with self._lock:
+            for watched in self._queues.values():
+                for waiter in watched.waiters:
+                    waiter.since = -1  # as if its page showed nothing: past any version
+                    self._to_wake.setdefault(waiter)
+            self._wakeable.notify_all()
 
     def close(self):
         """Stop the threads, and answer every held request at once (STOPPING).

@@ -127,3 +127,27 @@ def test_writing_a_batch_at_once_answers_every_take():
     line.write(batch)
     assert [t.ticket and t.ticket["number"] for t in batch] == [1, None, 2]
     assert isinstance(batch[1].error, LookupError)
+
+
+def test_when_the_database_cannot_be_reached_every_take_of_the_batch_is_told_at_once():
+    """One try, not one per take, each waiting as long to fail (the pool's timeout)."""
+    unreachable = sqlite3.OperationalError("database is locked")
+    writer = Writer(together=None)
+    tried = []
+
+    def write_alone(take):
+        tried.append(take.token)
+        raise unreachable
+
+    line = TakeLine(writer.write_together, write_alone, fails_all=lambda e: e is unreachable)
+    batch = [take("a"), take("b"), take("c")]
+    line.write(batch)
+    assert tried == ["a"]
+    assert [t.error for t in batch] == [unreachable] * 3
+
+    writer = Writer(together=False)  # writing together fails: "disk I/O error"
+    line = TakeLine(writer.write_together, write_alone, fails_all=lambda e: True)
+    batch = [take("d"), take("e")]
+    line.write(batch)
+    assert tried == ["a"]  # nobody was tried alone
+    assert all(isinstance(t.error, sqlite3.OperationalError) for t in batch)

@@ -90,6 +90,7 @@ class SQLiteEngine(Queries):
         self._probe_data_version = None
         self._probe_pid = None
         self._probed_at = float("-inf")
+        self.after_reconnect = []  # never called: no connection to a server to lose
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
 
     # -- connections -------------------------------------------------------------

@@ -58,6 +58,11 @@ POOL_TIMEOUT_SECONDS = 5.0
 LISTEN_WAKE_SECONDS = 0.5
 LISTEN_CHECK_SECONDS = 5.0
 RECONNECT_SECONDS = 0.5
+# psycopg_pool tries again to open a lost connection after 1, 2, 4, ... seconds,
+# for this long (its reconnect_timeout), then waits for the next request to
+# ask. Kept short: else, once the database is back, requests would still wait
+# for the next of those tries, up to as long as the outage lasted.
+POOL_RECONNECT_SECONDS = 2.0
 # Connections are replaced after this long (psycopg_pool's max_lifetime).
 CONNECTION_LIFETIME_SECONDS = 3600.0
 URL_SCHEMES = ("postgresql", "postgres")
@@ -157,6 +162,9 @@ class PostgresEngine(Queries):
         self._listener = None
         self._listening = False
         self._stopped = threading.Event()
+        # Called each time the listener is connected again after losing its
+        # connection: what was held on what it heard before must be read anew.
+        self.after_reconnect = []
 
     # -- connections -------------------------------------------------------------
 
@@ -184,6 +192,7 @@ class PostgresEngine(Queries):
                         configure=self._configure,
                         check=psycopg_pool.ConnectionPool.check_connection,
                         max_lifetime=CONNECTION_LIFETIME_SECONDS,
+                        reconnect_timeout=POOL_RECONNECT_SECONDS,
                         timeout=self.pool_timeout,
                         name="take-a-number",
                         open=False,
@@ -380,12 +389,17 @@ class PostgresEngine(Queries):
             callback()
 
     def _listen(self):
+        connected_before = False
         while not self._stopped.is_set():
             try:
                 with self.connect(connect_timeout=5, keepalives=1, keepalives_idle=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening = True
                     self._heard()  # what was sent while nobody listened is lost
+                    if connected_before:
+                        for callback in self.after_reconnect:
+                            callback()
+                    connected_before = True
                     log.info("listening for changes on %s", self.path)
                     checked = time.monotonic()
                     while not self._stopped.is_set():

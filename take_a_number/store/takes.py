@@ -43,7 +43,9 @@ class Takes:
             if self.take_limits[column][0]
         ]
         self._take_statements = {}  # by number of takes, see _take_statement
-        self.take_line = TakeLine(self._write_together, self._take_alone)
+        self.take_line = TakeLine(
+            self._write_together, self._take_alone, fails_all=self.engine.unavailable
+        )
 
     def take_ticket(self, queue_id, token, now, browser=None, address=None):
         """Give the next number of the queue to a new ticket and return it.
@@ -71,7 +73,9 @@ class Takes:
         """
         try:
             self.prune_limits(max(take.now for take in batch))
-        except self.engine.Error:
+        except self.engine.Error as error:
+            if self.engine.unavailable(error):
+                raise  # the take line gives it to every take: nothing can be written
             log.exception("could not prune the rate limits; next time")
         if len(batch) < 2:
             return
