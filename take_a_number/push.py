@@ -256,6 +256,14 @@ class Hub:
                 # Perhaps another process's commit: pages read from now on
                 # must not be answered from what was read before it.
                 self.store.changed_elsewhere()
+                # PostgreSQL names the queues notified: only theirs are read.
+                notified = self.store.engine.notified_queues()
+                if notified is not None:
+                    watched_now = [
+                        (queue_id, watched)
+                        for queue_id, watched in watched_now
+                        if queue_id in notified or watched.version is None
+                    ]
                 versions = self.store.queue_versions([queue_id for queue_id, _ in watched_now])
                 changed = [
                     (queue_id, watched)

@@ -97,6 +97,21 @@ def test_a_change_on_one_instance_moves_the_others_generation_at_once(two_instan
     assert second.queue_snapshot(QUEUE, T0).waiting == [1]
 
 
+def test_a_notification_names_the_queue_so_only_its_waiters_are_read_again(two_instances):
+    first, second = two_instances
+    second.engine.notified_queues()  # "any": it has just begun to listen
+    first.create_queue("other", "Other", "not-a-real-hash", T0)
+    assert wait_until(lambda: second.engine.notified_queues() == {"other"})
+    first.take_ticket(QUEUE, "a", T0)
+    first.take_ticket("other", "b", T0)
+    notified = set()
+    assert wait_until(
+        lambda: notified.update(second.engine.notified_queues()) or len(notified) == 2
+    )
+    assert notified == {QUEUE, "other"}
+    assert second.engine.notified_queues() == set()  # each told once
+
+
 def test_a_write_no_page_shows_notifies_nobody(two_instances):
     first, second = two_instances
     seen = second.generation()
@@ -151,6 +166,7 @@ def test_after_postgresql_restarts_the_listener_reconnects_and_treats_all_as_cha
     restarted = time.monotonic()
     assert second.engine.listening(10), "the listener did not reconnect"
     assert heard and heard[-1] >= restarted  # everything counts as changed
+    assert second.engine.notified_queues() is None  # any queue may have changed
     # The pool's connections were closed by the restart: it gives working ones.
     seen = second.generation()
     first.take_ticket(QUEUE, "after-the-restart", T0)

@@ -255,6 +255,10 @@ class SQLiteEngine(Queries):
         """Another connection committed (the push watcher saw it): what was read is old."""
         self._next_generation()
 
+    def notified_queues(self):
+        """Which queues other processes changed: SQLite does not say (None: any may have)."""
+        return None
+
     def data_version(self):
         """Changes whenever another connection commits (SQLite's PRAGMA data_version)."""
         return self.db.execute("PRAGMA data_version").fetchone()[0]

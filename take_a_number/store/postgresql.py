@@ -159,6 +159,7 @@ class PostgresEngine(Queries):
         self._generation = 0
         self._generation_lock = threading.Lock()
         self._notifications = 0  # see data_version
+        self._notified = set()  # see notified_queues; None: any queue
         self._listener = None
         self._listening = False
         self._stopped = threading.Event()
@@ -381,8 +382,21 @@ class PostgresEngine(Queries):
                     self._listener = listener
                     listener.start()
 
-    def _heard(self):
-        """Something may have changed: pages read from now on must be read anew."""
+    def notified_queues(self):
+        """The queues notified since the last call, or None if any queue may have changed
+        (the listener reconnected, or is not listening). The push watcher reads those only."""
+        with self._generation_lock:
+            notified, self._notified = self._notified, set()
+        return notified if self._listening else None
+
+    def _heard(self, queue_id=None):
+        """Something may have changed (in ``queue_id``; None: anything): pages read from
+        now on must be read anew."""
+        with self._generation_lock:
+            if queue_id is None:
+                self._notified = None
+            elif self._notified is not None:
+                self._notified.add(queue_id)
         self._notifications += 1
         self._next_generation()
         for callback in self.after_notification:
@@ -403,8 +417,8 @@ class PostgresEngine(Queries):
                     log.info("listening for changes on %s", self.path)
                     checked = time.monotonic()
                     while not self._stopped.is_set():
-                        for _notification in conn.notifies(timeout=LISTEN_WAKE_SECONDS):
-                            self._heard()
+                        for notification in conn.notifies(timeout=LISTEN_WAKE_SECONDS):
+                            self._heard(notification.payload or None)
                         if time.monotonic() - checked >= LISTEN_CHECK_SECONDS:
                             conn.execute("SELECT 1")  # a dead server shows here
                             checked = time.monotonic()
