@@ -152,6 +152,7 @@ class PostgresEngine(Queries):
         # Called each time the listener is connected again after losing its
         # connection: what was held on what it heard before must be read anew.
         self.after_reconnect = []
+        self._listened_before = False
 
     # -- connections -------------------------------------------------------------
 
@@ -337,17 +338,16 @@ class PostgresEngine(Queries):
             callback()
 
     def _listen(self):
-        connected_before = False
         while not self._stopped.is_set():
             try:
                 with self.connect(connect_timeout=5, keepalives=1, keepalives_idle=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening = True
                     self._heard()  # what was sent while nobody listened is lost
-                    if connected_before:
+                    if self._listened_before:
                         for callback in self.after_reconnect:
                             callback()
-                    connected_before = True
+                    self._listened_before = True
                     log.info("listening for changes on %s", self.path)
                     checked = time.monotonic()
                     while not self._stopped.is_set():
