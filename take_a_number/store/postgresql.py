@@ -22,8 +22,10 @@ PostgreSQL. What differs, and why:
   session: it must reach PostgreSQL directly or through a session-mode pool).
   Each notification moves the generation on (what pages remembered is old) and
   pokes the push hub. NOTIFY is not durable, so after every (re)connect the
-  listener first LISTENs, then treats everything as changed; while it is not
-  connected, every ``generation()`` is new, so nothing is served from memory.
+  listener first LISTENs, then treats everything as changed (after a reconnect,
+  ``after_reconnect``: the push hub answers every request it held, and their
+  pages ask again); while it is not connected, every ``generation()`` is new,
+  so nothing is served from memory.
 
 **Staleness bound**: a page or answer this process keeps in memory is never
 older than the last notification it received: a change committed on another
