@@ -3,6 +3,7 @@ and server processes started and stopped by the tests."""
 
 import concurrent.futures
 import html
+import http.client
 import http.cookiejar
 import json
 import os
@@ -65,7 +66,11 @@ class Browser:
             with self.opener.open(request, timeout=60) as response:
                 return Answer(response.status, response.headers, response.read().decode())
         except urllib.error.HTTPError as error:
-            return Answer(error.code, error.headers, error.read().decode())
+            try:
+                body = error.read()
+            except http.client.IncompleteRead as cut:  # the server died mid-answer
+                body = cut.partial
+            return Answer(error.code, error.headers, body.decode(errors="replace"))
 
     def get(self, path, **headers):
         return self.request(path, headers=headers)

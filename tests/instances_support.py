@@ -3,10 +3,12 @@ that the fault tests start, kill and watch (tests/test_instances.py).
 
 Each instance is a waitress server in a child process (server_support.Server), with
 the database URL and a secret shared by all, as docs/deployment.md says. nginx
-spreads requests over them round-robin, as an ``upstream`` block does on a site.
+spreads requests over them round-robin, as the ``upstream`` block of docs/deployment.md
+does on a site (with its idle connections kept open to the instances).
 """
 
 import concurrent.futures
+import http.client
 import json
 import os
 import shutil
@@ -36,11 +38,14 @@ http {{
     scgi_temp_path scgi;
     upstream take_a_number {{
 {servers}
+        keepalive 16;
     }}
     server {{
         listen 127.0.0.1:{port};
         location / {{
             proxy_pass http://take_a_number;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
             proxy_set_header Host $http_host;
             proxy_buffering off;
             proxy_read_timeout 60s;
@@ -215,8 +220,8 @@ class Load:
                 answer = take_one(url, self.queue_id)
                 text = answer.location if answer.status == 303 else answer.text
                 self.answers.append((answer.status, text, url, time.monotonic()))
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-                # No answer at all (the instance is gone): nothing was acknowledged.
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+                # No answer, or one cut off (the instance is gone): nothing acknowledged.
                 self.answers.append((None, str(error), url, time.monotonic()))
                 time.sleep(0.05)
 

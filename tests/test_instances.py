@@ -136,8 +136,9 @@ def test_an_instance_killed_under_load_loses_no_acknowledged_ticket(site):
     statuses = collections.Counter(status for status, _, _, _ in answers)
     print(f"answers through nginx, instance A killed under load: {dict(statuses)}")
     assert served_after is not None, "the other instance stopped serving"
-    # Only the requests instance A was answering are lost, and nginx says so (502).
-    assert set(statuses) <= {201, 303, 502}, statuses
+    # Only the requests instance A was answering are lost: nginx says so (502), or the
+    # answer it had begun to pass on is cut off (None).
+    assert set(statuses) <= {201, 303, 502, None}, statuses
     in_database, acknowledged = assert_every_acknowledged_ticket_kept(
         load, site.database_url, "lab"
     )

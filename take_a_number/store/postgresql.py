@@ -22,8 +22,10 @@ PostgreSQL. What differs, and why:
   session: it must reach PostgreSQL directly or through a session-mode pool).
   Each notification moves the generation on (what pages remembered is old) and
   pokes the push hub. NOTIFY is not durable, so after every (re)connect the
-  listener first LISTENs, then treats everything as changed; while it is not
-  connected, every ``generation()`` is new, so nothing is served from memory.
+  listener first LISTENs, then treats everything as changed (after a reconnect,
+  ``after_reconnect``: the push hub answers every request it held, and their
+  pages ask again); while it is not connected, every ``generation()`` is new,
+  so nothing is served from memory.
 
 **Staleness bound**: a page or answer this process keeps in memory is never
 older than the last notification it received: a change committed on another
@@ -166,6 +168,7 @@ class PostgresEngine(Queries):
         # Called each time the listener is connected again after losing its
         # connection: what was held on what it heard before must be read anew.
         self.after_reconnect = []
+        self._listened_before = False
 
     # -- connections -------------------------------------------------------------
 
@@ -403,17 +406,16 @@ class PostgresEngine(Queries):
             callback()
 
     def _listen(self):
-        connected_before = False
         while not self._stopped.is_set():
             try:
                 with self.connect(connect_timeout=5, keepalives=1, keepalives_idle=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening = True
                     self._heard()  # what was sent while nobody listened is lost
-                    if connected_before:
+                    if self._listened_before:
                         for callback in self.after_reconnect:
                             callback()
-                    connected_before = True
+                    self._listened_before = True
                     log.info("listening for changes on %s", self.path)
                     checked = time.monotonic()
                     while not self._stopped.is_set():
