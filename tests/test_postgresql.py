@@ -197,6 +197,11 @@ def test_pages_and_the_api_say_503_while_the_database_cannot_be_reached(
         assert page.headers["Refresh"] == "6"  # the page comes back by itself
         api = TestApp(app).post_json("/api/v1/queues/cet236/tickets", {}, status=503)
         assert api.json["error"]["code"] == "unavailable"
+        # Once the listener found PostgreSQL refusing, a request is told at once.
+        assert wait_until(lambda: app.store.engine._unreachable, timeout=10)
+        started = time.monotonic()
+        TestApp(app).get("/cet236/board", status=503)
+        assert time.monotonic() - started < 2
     finally:
         postgresql_server.start()
     # Back by itself: the pool replaces the connections the restart closed.

@@ -58,6 +58,8 @@ POOL_TIMEOUT_SECONDS = 5.0
 # The listener looks whether it is to stop this often, checks its connection
 # this often, and waits this long between attempts to reconnect.
 LISTEN_WAKE_SECONDS = 0.5
+# While the listener cannot connect, a request waits this long for a connection.
+UNREACHABLE_WAIT_SECONDS = 0.5
 LISTEN_CHECK_SECONDS = 5.0
 RECONNECT_SECONDS = 0.5
 # psycopg_pool tries again to open a lost connection after 1, 2, 4, ... seconds,
@@ -164,6 +166,10 @@ class PostgresEngine(Queries):
         self._notified = set()  # see notified_queues; None: any queue
         self._listener = None
         self._listening = False
+        # The listener's last attempt to connect failed: PostgreSQL refuses or
+        # cannot be reached, and a request waits UNREACHABLE_WAIT_SECONDS for a
+        # connection of the pool, not pool_timeout, before its 503.
+        self._unreachable = False
         self._stopped = threading.Event()
         # Called each time the listener is connected again after losing its
         # connection: what was held on what it heard before must be read anew.
@@ -215,7 +221,8 @@ class PostgresEngine(Queries):
             db = None
         if db is None:
             pool = self.pool()
-            self._local.db = db = Connection(pool.getconn(), pool)
+            wait = UNREACHABLE_WAIT_SECONDS if self._unreachable else None  # None: pool_timeout
+            self._local.db = db = Connection(pool.getconn(timeout=wait), pool)
         return db
 
     def _begin(self, command):
@@ -408,7 +415,13 @@ class PostgresEngine(Queries):
     def _listen(self):
         while not self._stopped.is_set():
             try:
-                with self.connect(connect_timeout=5, keepalives=1, keepalives_idle=10) as conn:
+                try:
+                    conn = self.connect(connect_timeout=5, keepalives=1, keepalives_idle=10)
+                except psycopg.OperationalError:
+                    self._unreachable = True  # requests fail fast until it connects again
+                    raise
+                self._unreachable = False
+                with conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening = True
                     self._heard()  # what was sent while nobody listened is lost
