@@ -106,9 +106,7 @@ def make_changes(port, servicer, started, seconds, rate):
         else:
             harness.take_number(port, QUEUE, *harness.new_browser(port, QUEUE))
             made = time.monotonic()
-            version = servicer.db.execute(
-                "SELECT version FROM queues WHERE id = ?", (QUEUE,)
-            ).fetchone()[0]
+            version = servicer.db.query("SELECT version FROM queues WHERE id = ?", (QUEUE,))[0][0]
         changes.append((version, made))
     return changes
 
