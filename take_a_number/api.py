@@ -151,14 +151,14 @@ class ApiController:
         return self.app.json(req, (make_view or api_values.queue_status)(snapshot))
 
     def queue_updates(self, req, queue_id):
-        return self.app.live(req, queue_id, api_values.queue_status)
+        return self.app.live(req, queue_id, shared=api_values.queue_status)
 
     def board(self, req, queue_id):
         """What the display board shows: each desk's number and the last calls."""
         return self.queue(req, queue_id, api_values.board_answer)
 
     def board_updates(self, req, queue_id):
-        return self.app.live(req, queue_id, api_values.board_answer)
+        return self.app.live(req, queue_id, shared=api_values.board_answer)
 
     # -- tickets ----------------------------------------------------------------
 
@@ -184,7 +184,9 @@ class ApiController:
         return self.app.live(
             req,
             ticket["queue_id"],
-            lambda snapshot: self._ticket(req, snapshot, self.app.snapshots.ticket(token)),
+            lambda snapshot: self._ticket(
+                req, snapshot, self.app.snapshots.ticket_of(snapshot, token)
+            ),
             ticket_id=ticket["id"],
         )
 

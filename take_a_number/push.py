@@ -20,6 +20,8 @@ or the ordinary pages.
 """
 
 import contextlib
+import functools
+import json
 import logging
 import random
 import re
@@ -28,6 +30,8 @@ import threading
 import time
 
 from webob import Response
+
+from . import views
 
 log = logging.getLogger(__name__)
 
@@ -346,10 +350,13 @@ class LiveUpdates:
                     PAGE_THREADS,
                 )
 
-    def answer(self, req, queue_id, make_view, ticket_id=None):
+    def answer(self, req, queue_id, make_view=None, ticket_id=None, shared=None):
         """A page's live update as JSON, held until the queue is past ``?since=``.
 
-        ``make_view(snapshot)`` is the page's view dict (None: no such ticket).
+        The answer is ``shared(snapshot)``, the part every page of the queue
+        shows alike, made and encoded once per snapshot however many wait
+        (``views.shared``), followed by ``make_view(snapshot)``, the page's own
+        part (None: no such ticket). Either may be left out.
         Without ``since`` it answers at once. When this process already holds
         its most requests, it answers at once too, with ``retry_after`` seconds:
         the client polls until push has room again. ``ticket_id`` names the
@@ -357,8 +364,9 @@ class LiveUpdates:
         """
         if not self._fitted:
             self.fit_to_server(req.environ)
+        answer = functools.partial(self._answer, req, queue_id, make_view, shared)
         if "since" not in req.GET:
-            return self._answer(req, queue_id, make_view, CHANGED)
+            return answer(CHANGED)
         since = parse_version(req.GET["since"])
         if since is None:
             return self.app.json_error(req, 400, "bad_request", "since must be a whole number.")
@@ -374,21 +382,44 @@ class LiveUpdates:
         # The hub gives back the request's database connection while it holds.
         with self.hub.hold(queue_id, since, hold, disconnected, ticket_id, jitter) as outcome:
             # Inside the hold: the hub wakes the next waiters as answers are built.
-            return self._answer(req, queue_id, make_view, outcome)
+            return answer(outcome)
 
-    def _answer(self, req, queue_id, make_view, outcome):
+    def _answer(self, req, queue_id, make_view, shared, outcome):
         if outcome == GONE:
             return Response(status=204)
         snapshot = self.app.snapshots.get(queue_id, self.app.now())
-        view = make_view(snapshot) if snapshot is not None else None
-        if view is None:
+        own = {} if make_view is None or snapshot is None else make_view(snapshot)
+        if snapshot is None or own is None:
             return self.app.json_error(req, 404, "not_found", "There is no such queue or ticket.")
-        response = self.app.json(req, view)
+        retry = None
         if outcome in (FULL, STOPPING):
             retry = self.settings["push_retry_seconds"]
-            response.json_body = dict(view, retry_after=retry)
+            own = dict(own, retry_after=retry)
+        response = self.app.json_text(req, joined_json(snapshot, shared, own))
+        if retry is not None:
             response.retry_after = retry
         return response
+
+
+def joined_json(snapshot, shared, own):
+    """The JSON text of ``dict(shared(snapshot), **own)``, as ``json.dumps`` would write it,
+    ``shared``'s part encoded once per snapshot."""
+    if shared is None:
+        return dumps(own)
+    head = views.shared(
+        snapshot, lambda snapshot: dumps(views.shared(snapshot, shared)), key=("json", shared)
+    )
+    if not own:
+        return head
+    if head == "{}":
+        return dumps(own)
+    # Two objects of distinct keys, joined: '{"a":1' + ',' + '"b":2}'.
+    return head[:-1] + "," + dumps(own)[1:]
+
+
+def dumps(value):
+    """JSON text as WebOb writes ``json_body`` (every JSON answer's body)."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def most_held(threads):
