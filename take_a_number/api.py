@@ -126,6 +126,17 @@ class ApiController:
     def openapi(self, req):
         return self.app.json(req, openapi.document(req.application_url + "/api/v1"))
 
+    def health(self, req):
+        """This process: how full its push is, while its database answers (else a 503)."""
+        if not self.store.reachable():
+            return self.app.unavailable(req, "the health check's query failed")
+        push = self.app.updates.health()
+        body = {
+            "status": "full" if push["full"] else "ok",
+            "push": dict(push, full_since=api_values.utc_time(push["full_since"])),
+        }
+        return self.app.json(req, body)
+
     # -- queues -----------------------------------------------------------------
 
     @answers_refusals

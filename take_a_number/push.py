@@ -57,6 +57,12 @@ HOURS_MARGIN = 0.25
 # Threads of the server kept for pages, whatever push_max_held says: this many,
 # or half of them (rounded up) on a server with fewer than twice as many.
 PAGE_THREADS = 8
+# A page pushed out of a full process polls every push_retry_seconds, but a
+# customer who may be called by the next press asks again this soon, so that
+# being called is still seen within a second.
+NEXT_RETRY_SECONDS = 1
+# A process that keeps filling up says so in the log at most this often.
+FULL_LOG_SECONDS = 600
 # ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
 DIGITS = re.compile(r"[0-9]{1,19}")
 MAX_VERSION = 2**63 - 1
@@ -106,6 +112,11 @@ class Hub:
         self.max_held = max_held
         self.watch_interval = watch_interval
         self.held = 0
+        # Full: when it last turned away a request while it had had room before
+        # (time.monotonic(), None while it has room), and how many it turned away.
+        self.full_since = None
+        self.refused = 0
+        self._full_logged_at = None
         self._lock = threading.Lock()
         # Notified when there is someone to wake, or room to wake them.
         self._wakeable = threading.Condition(self._lock)
@@ -152,11 +163,19 @@ class Hub:
             if self._stopped.is_set():
                 return STOPPING
             if self.held >= self.max_held:
+                self._note_full()
                 return FULL
             self.held += 1
+            had_been_full, self.full_since = self.full_since, None
             watched = self._queues.setdefault(queue_id, _Watched())
             watched.waiters.add(waiter)
             self._ensure_threads()
+        if had_been_full is not None and self._full_logged_at is not None:
+            log.info(
+                "push has room again after %.0f s full (%d pages told to poll so far)",
+                time.monotonic() - had_been_full,
+                self.refused,
+            )
         try:
             if watched.last_event_id is None:
                 watched.last_event_id = self.store.last_event_id(queue_id)
@@ -190,6 +209,26 @@ class Hub:
                 self._to_wake.pop(waiter, None)
                 if not watched.waiters and self._queues.get(queue_id) is watched:
                     del self._queues[queue_id]
+
+    def _note_full(self):
+        """A request turned away (under the lock): count it, and say so in the log once in a
+        while, never silently."""
+        self.refused += 1
+        now = time.monotonic()
+        if self.full_since is None:
+            self.full_since = now
+        if self._full_logged_at is not None and now - self._full_logged_at < FULL_LOG_SECONDS:
+            return
+        self._full_logged_at = now
+        log.warning(
+            "push is full: this process holds %d live updates (push_max_held); more pages "
+            "are told to poll every push_retry_seconds (customers next in line every %d s) "
+            "until some are answered. Hold more with more threads and push_max_held, or "
+            'more processes (docs/deployment.md, "Thousands waiting on one machine"); '
+            "GET /api/v1/health shows it",
+            self.max_held,
+            NEXT_RETRY_SECONDS,
+        )
 
     def _learn(self, watched, version, first=()):
         """Record a version read from the database; wake the waiters if it moved on.
@@ -393,12 +432,34 @@ class LiveUpdates:
             return self.app.json_error(req, 404, "not_found", "There is no such queue or ticket.")
         retry = None
         if outcome in (FULL, STOPPING):
-            retry = self.settings["push_retry_seconds"]
+            retry = self.retry_seconds(snapshot, own)
             own = dict(own, retry_after=retry)
         response = self.app.json_text(req, joined_json(snapshot, shared, own))
         if retry is not None:
             response.retry_after = retry
         return response
+
+    def retry_seconds(self, snapshot, own):
+        """How soon a page that could not be held asks again: at once for a customer whom
+        the next press of any desk may call (their place is within the desks serving)."""
+        position = own.get("position")
+        if position is not None and position <= max(1, snapshot.active_servicers):
+            return min(NEXT_RETRY_SECONDS, self.settings["push_retry_seconds"])
+        return self.settings["push_retry_seconds"]
+
+    def health(self):
+        """What this process's push says of itself (``GET /api/v1/health``)."""
+        hub = self.hub
+        full_since = hub.full_since if hub.held >= hub.max_held else None
+        return {
+            "held": hub.held,
+            "capacity": hub.max_held,
+            "full": full_since is not None,
+            "full_since": (
+                None if full_since is None else self.app.now() - (time.monotonic() - full_since)
+            ),
+            "refused": hub.refused,
+        }
 
 
 def joined_json(snapshot, shared, own):

@@ -101,3 +101,83 @@ def test_the_joined_answer_is_the_json_of_the_whole_view(app):
     assert push.joined_json(snapshot, views.queue_view, {}) == push.dumps(
         views.queue_view(snapshot)
     )
+
+
+def health(app):
+    response = Request.blank("/api/v1/health").get_response(app)
+    return response.status_int, json.loads(response.body)
+
+
+def test_a_full_process_says_so_once_in_the_log_and_in_its_health(make_app, caplog):
+    app = make_app(push_max_held="2")
+    now = time.time()
+    app.store.create_queue("busy", "Busy", "not-a-real-hash", now)
+    assert health(app) == (
+        200,
+        {
+            "status": "ok",
+            "push": {"held": 0, "capacity": 2, "full": False, "full_since": None, "refused": 0},
+        },
+    )
+    threads, answers = hold_all(app, ["/busy", "/busy/board"], app.store.queue_version("busy"))
+    turned_away = [updates(app, "/busy", since=1) for _ in range(3)]
+    assert all(view["retry_after"] == 5 for _, view in turned_away)
+    full = [r for r in caplog.records if r.getMessage().startswith("push is full")]
+    assert len(full) == 1 and full[0].levelname == "WARNING"
+    status, said = health(app)
+    assert (status, said["status"], said["push"]["full"], said["push"]["refused"]) == (
+        200,
+        "full",
+        True,
+        3,
+    )
+    assert said["push"]["full_since"].endswith("Z")
+
+    app.store.take_ticket("busy", "a-token", time.time())  # the held pages are answered
+    for thread in threads:
+        thread.join(PATIENCE)
+    assert health(app)[1]["status"] == "ok"
+
+
+def test_a_process_at_capacity_still_tells_a_called_customer_within_a_second(make_app):
+    app = make_app(push_max_held="1")
+    now = time.time()
+    app.store.create_queue("packed", "Packed", "not-a-real-hash", now)
+    desk = app.store.sign_in("packed", "Desk 1", now)
+    tokens = [app.store.take_ticket("packed", f"packed-{n}", now)["token"] for n in range(5)]
+    threads, _ = hold_all(app, ["/packed/board"], app.store.queue_version("packed"))
+    # Far back in line: told to poll every push_retry_seconds.
+    _, far_back = updates(app, f"/packed/ticket/{tokens[4]}", since=0)
+    assert far_back["retry_after"] == 5
+    # Next in line: told to ask again within a second, as live.js does, until called.
+    seen = {}
+
+    def page_of_the_next_customer():
+        path, since = f"/packed/ticket/{tokens[0]}", 0
+        deadline = time.monotonic() + PATIENCE
+        while time.monotonic() < deadline:
+            _, view = updates(app, path, since)
+            if view["state"] == "called":
+                seen["called"] = time.monotonic()
+                return
+            since = view["version"]
+            assert view["retry_after"] == 1
+            time.sleep(view["retry_after"])
+
+    customer = threading.Thread(target=page_of_the_next_customer, daemon=True)
+    customer.start()
+    time.sleep(0.7)
+    app.store.call_next(desk, time.time())
+    called = time.monotonic()
+    customer.join(PATIENCE)
+    for thread in threads:
+        thread.join(PATIENCE)
+    assert seen["called"] - called < 1.0
+
+
+def test_health_is_a_503_while_the_database_does_not_answer(app, monkeypatch):
+    monkeypatch.setattr(app.store, "reachable", lambda: False)
+    response = Request.blank("/api/v1/health").get_response(app)
+    assert response.status_int == 503
+    assert json.loads(response.body)["error"]["code"] == "unavailable"
+    assert response.headers["Retry-After"] == "2"
