@@ -63,6 +63,7 @@ from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark
     Processes,
     Sampler,
     app_settings,
+    child_env,
     connect_all,
     fmt,
     http_request,
@@ -85,10 +86,12 @@ from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark
     wait_for_idle,
 )
 
+from take_a_number.cli import THREAD_MALLOC_CACHES_OFF  # noqa: E402
+
 SCENARIOS = {
-    # waiters, queues, call_every, minutes, idle
-    "crowd": (5000, 100, 5.0, 3.0, 60.0),
-    "one-queue": (1000, 1, 1.0, 5.0, 35.0),
+    # waiters, queues, call_every, minutes, idle, a new customer after each call
+    "crowd": (5000, 100, 5.0, 3.0, 60.0, True),
+    "one-queue": (1000, 1, 1.0, 5.0, 35.0, False),
 }
 GOALS = {"called_p99_ms": 100.0, "updated_p99_ms": 1000.0, "page_p99_ms": 200.0}
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -204,7 +207,8 @@ class Crowd:
                 queue["cookie"] = _session(headers) or queue["cookie"]
                 self.calls.append((q, started, ended))
                 self.changes.append((q, self.version(q), ended, "next"))
-            await self.new_customer(q)
+            if self.plan["takes"]:
+                await self.new_customer(q)
             await asyncio.sleep(random.uniform(0.5, 1.5) * every)
 
     async def new_customer(self, q):
@@ -305,6 +309,32 @@ def crowd_child(args):
 
 
 # -- setting up --------------------------------------------------------------------------
+
+
+def profiled(path):
+    """start_app's command and environment for a server sampled by py-spy, 10 times a second."""
+    if not path:
+        return {}
+    spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    cli = os.path.join(os.path.dirname(sys.executable), "take-a-number")
+    command = [spy, "record", "--nonblocking", "-r", "10", "-f", "raw", "-o", path, "--", cli]
+    # As serve would set it, so that serve does not start itself again (py-spy follows one).
+    env = dict(child_env(), GLIBC_TUNABLES=THREAD_MALLOC_CACHES_OFF)
+    return {"command": command, "env": env}
+
+
+def server_process(pid, profiled):
+    """The server's pid: py-spy's child when it is profiled."""
+    if not profiled:
+        return pid
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            children = f.read().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise BenchmarkError("py-spy started no server")
 
 
 def prepare(database, queues, waiters):
@@ -451,7 +481,7 @@ def report(r):
     print(
         f"{r['waiters']} waiting over {r['queues']} queues, a board and a console each "
         f"({r['live_pages']} live pages); Next every {r['call_every']} s per queue "
-        f"(and a new customer after each) for {r['minutes']} min"
+        f"({'and' if r['takes'] else 'without'} a new customer after each) for {r['minutes']} min"
     )
     print()
     print(f"Baseline: updates answered at once (keep-alive): {fmt(base['updates_at_once'])}")
@@ -537,16 +567,29 @@ def parse_args(argv):
     parser.add_argument("--call-every", type=float, help="seconds between calls per queue (5; 1)")
     parser.add_argument("--minutes", type=float, help="length of the calls phase (3; 5)")
     parser.add_argument("--idle", type=float, help="idle window, seconds (60; 35)")
+    parser.add_argument(
+        "--takes",
+        action=argparse.BooleanOptionalAction,
+        help="a new customer takes a number after each call (crowd: yes; one-queue: no)",
+    )
     parser.add_argument("--timeout", type=int, default=1500, help="give up after (1500 s)")
     parser.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    parser.add_argument(
+        "--threads", type=int, help="waitress threads instead of app.ini's (py-spy: under 2,000)"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="run the server under py-spy (pip install py-spy): its samples, raw, to PATH",
+    )
     parser.add_argument("--crowd-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--plan", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--child-timeout", type=float, default=1500, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    names = ("waiters", "queues", "call_every", "minutes", "idle")
+    names = ("waiters", "queues", "call_every", "minutes", "idle", "takes")
     defaults = dict(zip(names, SCENARIOS[args.scenario], strict=True))
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -576,6 +619,8 @@ def main(argv=None):
     signal.signal(signal.SIGALRM, _raise_timeout)
     signal.alarm(args.timeout)
     app_ini = read_app_ini()
+    if args.threads:
+        app_ini.set("server:main", "threads", str(args.threads))
     server = server_description(server_settings(app_ini))
     print(
         f"Thousands waiting: {args.waiters} over {args.queues} queues; server {server}", flush=True
@@ -589,6 +634,7 @@ def main(argv=None):
             app_ini,
             lambda database: prepare(database, args.queues, args.waiters),
             overrides={"rate_limit_sign_in": "off"},
+            **profiled(args.profile),
         )
         push = {k: v for k, v in app_settings(app.ini).items() if k.startswith("push_")}
         # What the server holds (serve sizes push_max_held to its threads).
@@ -600,7 +646,8 @@ def main(argv=None):
             queue["cookie"], queue["csrf"] = sign_in_servicer(app.port, queue["id"])
         print("[baseline] nobody waiting ...", flush=True)
         base = baseline(app.port, plan)
-        memory = {"before": proc_status(app.proc.pid), "nofile_limit": nofile_limit(app.proc.pid)}
+        server_pid = server_process(app.proc.pid, args.profile)
+        memory = {"before": proc_status(server_pid), "nofile_limit": nofile_limit(server_pid)}
         plan_path = os.path.join(workdir, "plan.json")
         with open(plan_path, "w", encoding="utf-8") as f:
             json.dump(
@@ -609,6 +656,7 @@ def main(argv=None):
                     "database": app.database,
                     "seconds": 60 * args.minutes,
                     "call_every": args.call_every,
+                    "takes": args.takes,
                 },
                 f,
             )
@@ -623,15 +671,15 @@ def main(argv=None):
         )
         crowd.expect("READY", timeout=180)
         time.sleep(1.0)
-        memory["held"] = proc_status(app.proc.pid)
+        memory["held"] = proc_status(server_pid)
         print(f"[idle] {args.idle:.0f} s, nothing changing ...", flush=True)
-        meter = Meter(app.proc.pid, crowd.proc.pid)
+        meter = Meter(server_pid, crowd.proc.pid)
         time.sleep(args.idle)
         idle = meter.stop()
         print(f"[calls] {args.minutes} min of calls and takes ...", flush=True)
-        sampler = Sampler(app.proc.pid)
+        sampler = Sampler(server_pid)
         sampler.start()
-        meter = Meter(app.proc.pid, crowd.proc.pid)
+        meter = Meter(server_pid, crowd.proc.pid)
         calls_started = time.monotonic()
         crowd.command("GO", "GO")
         while not crowd.command("CALLS", "CALLS")["done"]:
@@ -639,8 +687,11 @@ def main(argv=None):
         time.sleep(2)  # the last changes reach their pages
         calls_meter = meter.stop()
         sampler.stop.set()
-        memory["end"] = proc_status(app.proc.pid)
+        memory["end"] = proc_status(server_pid)
         crowd.stop()
+        if args.profile:  # py-spy writes its samples once the server has stopped
+            os.kill(server_pid, signal.SIGTERM)
+            app.proc.wait(timeout=120)
         with open(os.path.join(workdir, "crowd.json"), encoding="utf-8") as f:
             out = json.load(f)
         server_log = server_log_summary(app.log_path)
@@ -663,6 +714,7 @@ def main(argv=None):
         "queues": args.queues,
         "live_pages": live_pages,
         "call_every": args.call_every,
+        "takes": args.takes,
         "minutes": args.minutes,
         "baseline": base,
         "idle": idle,

@@ -48,6 +48,10 @@ DISCONNECT_CHECK_SECONDS = 5.0
 # servicer, the pages, or the customer a later change is about.
 WAKE_BATCH = 8
 WAKE_PAUSE_SECONDS = 0.002
+# While the answer of a request a change is about is being built, the waker
+# wakes nobody else, for up to this long per waiter: the called customer gets
+# the GIL without queueing behind a burst of answers to the rest of the line.
+URGENT_HEAD_START_SECONDS = 0.05
 # Holds end at a random moment in the last part of push_hold_seconds, so that
 # requests held since the same change don't all time out together.
 HOLD_JITTER = 0.2
@@ -123,6 +127,7 @@ class Hub:
         self._queues = {}
         self._to_wake = {}  # waiter: None, an ordered set
         self._answering = set()
+        self._urgent = set()  # woken at once, their answer not built yet
         self._poke = threading.Event()
         self._stopped = threading.Event()
         self._watcher = None
@@ -149,8 +154,9 @@ class Hub:
             yield self._wait(waiter, queue_id, hold_seconds, client_disconnected, jitter)
         finally:
             with self._lock:
-                if waiter in self._answering:
+                if waiter in self._answering or waiter in self._urgent:
                     self._answering.discard(waiter)
+                    self._urgent.discard(waiter)
                     self._wakeable.notify_all()
 
     def wait(self, queue_id, since, hold_seconds, **options):
@@ -210,6 +216,13 @@ class Hub:
                 if not watched.waiters and self._queues.get(queue_id) is watched:
                     del self._queues[queue_id]
 
+    def holds_ticket(self, queue_id, ticket_id):
+        """Whether a request for this ticket is held now (another tab of the same page)."""
+        with self._lock:
+            watched = self._queues.get(queue_id)
+            waiters = watched.waiters if watched is not None else ()
+            return ticket_id is not None and any(w.ticket_id == ticket_id for w in waiters)
+
     def _note_full(self):
         """A request turned away (under the lock): count it, and say so in the log once in a
         while, never silently."""
@@ -248,6 +261,7 @@ class Hub:
                     waiter.urgent = True
                     waiter.event.set()
                     self._to_wake.pop(waiter, None)
+                    self._urgent.add(waiter)
                 else:
                     self._to_wake.setdefault(waiter)
             self._wakeable.notify_all()
@@ -261,6 +275,10 @@ class Hub:
             time.sleep(WAKE_PAUSE_SECONDS)
             with self._lock:
                 while self._to_wake and not self._stopped.is_set():
+                    if self._urgent:
+                        self._wakeable.wait_for(
+                            lambda: not self._urgent, timeout=URGENT_HEAD_START_SECONDS
+                        )
                     if len(self._answering) >= WAKE_BATCH:
                         self._wakeable.wait()
                         continue
@@ -403,7 +421,7 @@ class LiveUpdates:
         """
         if not self._fitted:
             self.fit_to_server(req.environ)
-        answer = functools.partial(self._answer, req, queue_id, make_view, shared)
+        answer = functools.partial(self._answer, req, queue_id, make_view, shared, ticket_id)
         if "since" not in req.GET:
             return answer(CHANGED)
         since = parse_version(req.GET["since"])
@@ -423,7 +441,7 @@ class LiveUpdates:
             # Inside the hold: the hub wakes the next waiters as answers are built.
             return answer(outcome)
 
-    def _answer(self, req, queue_id, make_view, shared, outcome):
+    def _answer(self, req, queue_id, make_view, shared, ticket_id, outcome):
         if outcome == GONE:
             return Response(status=204)
         snapshot = self.app.snapshots.get(queue_id, self.app.now())
@@ -432,18 +450,23 @@ class LiveUpdates:
             return self.app.json_error(req, 404, "not_found", "There is no such queue or ticket.")
         retry = None
         if outcome in (FULL, STOPPING):
-            retry = self.retry_seconds(snapshot, own)
+            retry = self.retry_seconds(snapshot, own, queue_id, ticket_id)
             own = dict(own, retry_after=retry)
         response = self.app.json_text(req, joined_json(snapshot, shared, own))
         if retry is not None:
             response.retry_after = retry
         return response
 
-    def retry_seconds(self, snapshot, own):
-        """How soon a page that could not be held asks again: at once for a customer whom
-        the next press of any desk may call (their place is within the desks serving)."""
+    def retry_seconds(self, snapshot, own, queue_id, ticket_id):
+        """How soon a page that could not be held asks again: within a second for a customer
+        whom the next press of any desk may call (their place is within the desks serving),
+        unless another of their pages is held here (that one is told at once)."""
         position = own.get("position")
-        if position is not None and position <= max(1, snapshot.active_servicers):
+        if (
+            position is not None
+            and position <= max(1, snapshot.active_servicers)
+            and not self.hub.holds_ticket(queue_id, ticket_id)
+        ):
             return min(NEXT_RETRY_SECONDS, self.settings["push_retry_seconds"])
         return self.settings["push_retry_seconds"]
 
