@@ -406,7 +406,12 @@ def analyse(out, calls_started):
                 continue  # not following yet, or its ticket ended before
             i = bisect.bisect_left(versions, version)
             if i == len(versions):
-                missed.append((pages[page_id][1], queue_id, _kind, round(made - calls_started, 2)))
+                recent = zip(versions[-3:], times[-3:], strict=True)
+                last = [(v, round(t - calls_started, 3)) for v, t in recent]
+                missed.append(
+                    (pages[page_id][1], queue_id, _kind, version, round(made - calls_started, 3))
+                    + (page_id, last)
+                )
                 continue
             latency = 1000 * (max(times[i], made) - made)
             updated.append(latency)
@@ -434,7 +439,8 @@ def analyse(out, calls_started):
         "called": summary(called),
         "updated": summary(updated),
         "missed_updates": len(missed),
-        "missed": missed[:20],  # (page, queue, change, seconds into the calls)
+        # (page, queue, change, its version, seconds into the calls, page id, its last answers)
+        "missed": missed[:20],
         "requests": {kind: summary(values) for kind, values in timings.items()},
         "request_errors": len(errors),
         "page_errors": len(out["errors"]),
