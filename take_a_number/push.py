@@ -449,8 +449,11 @@ class LiveUpdates:
         if snapshot is None or own is None:
             return self.app.json_error(req, 404, "not_found", "There is no such queue or ticket.")
         retry = None
-        if outcome in (FULL, STOPPING):
+        if outcome == STOPPING:
+            retry = self.settings["push_retry_seconds"]  # of the server that replaces this one
+        elif outcome == FULL:
             retry = self.retry_seconds(snapshot, own, queue_id, ticket_id)
+        if retry is not None:
             own = dict(own, retry_after=retry)
         response = self.app.json_text(req, joined_json(snapshot, shared, own))
         if retry is not None:
