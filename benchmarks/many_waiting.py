@@ -68,6 +68,7 @@ from harness import (  # noqa: E402  benchmarks/harness.py: what every benchmark
     fmt,
     http_request,
     machine,
+    new_browser,
     new_store,
     nofile_limit,
     obey,
@@ -182,9 +183,13 @@ class Crowd:
         factories = []
         for queue in self.plan["queues"]:
             q = queue["id"]
-            factories.append(self.page(q, "board", f"/{q}/board"))
+            # Browsers send their session cookie with every request, as live.js does.
+            browser = self.plan["browser_cookie"]
+            factories.append(self.page(q, "board", f"/{q}/board", browser))
             factories.append(self.page(q, "console", f"/{q}/serve", queue["cookie"]))
-            factories += [self.page(q, "ticket", f"/{q}/ticket/{t}") for t in queue["tokens"]]
+            factories += [
+                self.page(q, "ticket", f"/{q}/ticket/{t}", browser) for t in queue["tokens"]
+            ]
         pages = await connect_all(self.port, factories)
         await asyncio.wait_for(asyncio.gather(*(p.ready for p in pages)), timeout=120)
 
@@ -227,7 +232,7 @@ class Crowd:
             return
         self.changes.append((q, self.version(q), ended, "take"))
         path = urllib.parse.urlsplit(location).path
-        await connect_all(self.port, [self.page(q, "ticket", path)])
+        await connect_all(self.port, [self.page(q, "ticket", path, session)])
 
     async def ticket_pages(self, seconds, interval=0.25):
         """A ticket page on a new connection every ``interval`` s (as a reload would)."""
@@ -663,6 +668,8 @@ def main(argv=None):
                     "seconds": 60 * args.minutes,
                     "call_every": args.call_every,
                     "takes": args.takes,
+                    # One browser's session for the prepared tickets' pages (signed, valid).
+                    "browser_cookie": new_browser(app.port, plan[0]["id"])[0],
                 },
                 f,
             )
