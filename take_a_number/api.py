@@ -126,6 +126,17 @@ class ApiController:
     def openapi(self, req):
         return self.app.json(req, openapi.document(req.application_url + "/api/v1"))
 
+    def health(self, req):
+        """This process: how full its push is, while its database answers (else a 503)."""
+        if not self.store.reachable():
+            return self.app.unavailable(req, "the health check's query failed")
+        push = self.app.updates.health()
+        body = {
+            "status": "full" if push["full"] else "ok",
+            "push": dict(push, full_since=api_values.utc_time(push["full_since"])),
+        }
+        return self.app.json(req, body)
+
     # -- queues -----------------------------------------------------------------
 
     @answers_refusals
@@ -151,14 +162,14 @@ class ApiController:
         return self.app.json(req, (make_view or api_values.queue_status)(snapshot))
 
     def queue_updates(self, req, queue_id):
-        return self.app.live(req, queue_id, api_values.queue_status)
+        return self.app.live(req, queue_id, shared=api_values.queue_status)
 
     def board(self, req, queue_id):
         """What the display board shows: each desk's number and the last calls."""
         return self.queue(req, queue_id, api_values.board_answer)
 
     def board_updates(self, req, queue_id):
-        return self.app.live(req, queue_id, api_values.board_answer)
+        return self.app.live(req, queue_id, shared=api_values.board_answer)
 
     # -- tickets ----------------------------------------------------------------
 
@@ -184,7 +195,9 @@ class ApiController:
         return self.app.live(
             req,
             ticket["queue_id"],
-            lambda snapshot: self._ticket(req, snapshot, self.app.snapshots.ticket(token)),
+            lambda snapshot: self._ticket(
+                req, snapshot, self.app.snapshots.ticket_of(snapshot, token)
+            ),
             ticket_id=ticket["id"],
         )
 

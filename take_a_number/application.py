@@ -257,8 +257,16 @@ class Application:
         return response
 
     def json(self, req, body, status=200):
+        return self.json_text(req, push.dumps(body), status)
+
+    def json_text(self, req, text, status=200):
+        """A JSON answer whose body is already encoded (``push.joined_json``)."""
         response = Response(
-            json_body=body, status=status, charset="utf-8", cache_control="no-store"
+            body=text.encode("ascii"),
+            status=status,
+            content_type="application/json",
+            charset="utf-8",
+            cache_control="no-store",
         )
         # nginx would otherwise buffer a held response.
         response.headers["X-Accel-Buffering"] = "no"

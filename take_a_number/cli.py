@@ -9,6 +9,7 @@ import platform
 import resource
 import socket
 import sys
+import threading
 import time
 
 from paste.deploy import loadapp, loadserver
@@ -76,6 +77,41 @@ def _setup_logging(path):
     )
 
 
+# Threads of waitress that held live updates never take, when serve sizes push.
+PAGE_THREADS_KEPT = 20
+
+
+def _waitress_conf(path):
+    """[server:main]'s settings (through any ``use = config:``) if it is waitress; else None."""
+    try:
+        server = loadcontext(SERVER, "config:" + path)
+    except LookupError:
+        return None  # no [server:main]: another host serves the app
+    if server.object.__module__.split(".")[0] != "waitress":
+        return None
+    return server.local_conf
+
+
+def size_push_to_threads(path, found, environ):
+    """Under serve, an app that does not set push_max_held holds what waitress's threads allow.
+
+    That is ``threads`` - 20 (6000 of app.ini's 6020), when it is more than the
+    default: filled in as the environment's TAKE_A_NUMBER_PUSH_MAX_HELD, which
+    app.ini's own line and the operator's environment both win over. Only for
+    an ini of one app: instances side by side share the threads.
+    """
+    name = config.ENV_PREFIX + "PUSH_MAX_HELD"
+    server = _waitress_conf(path)
+    if server is None or len(found) != 1 or name in environ:
+        return
+    [app] = found
+    if "push_max_held" in loadcontext(APP, _config_uri(path), name=app).local_conf:
+        return
+    held = int(server.get("threads", "4")) - PAGE_THREADS_KEPT
+    if held > config.DEFAULTS["push_max_held"]:
+        environ[name] = str(held)
+
+
 def check_push_capacity(path, held):
     """Refuse a waitress configuration in which held push requests could take every thread.
 
@@ -83,14 +119,10 @@ def check_push_capacity(path, held):
 
     Returns waitress's connection_limit (None for another server).
     """
-    try:
-        # As PasteDeploy reads it: through any ``use = config:...`` of [server:main].
-        server = loadcontext(SERVER, "config:" + path)
-    except LookupError:
-        return  # no [server:main]: another host serves the app
-    if server.object.__module__.split(".")[0] != "waitress":
-        return
-    threads = int(server.local_conf.get("threads", "4"))
+    server = _waitress_conf(path)
+    if server is None:
+        return None
+    threads = int(server.get("threads", "4"))
     needed = sum(held) + push.PAGE_THREADS  # threads kept for ordinary pages
     if threads < needed:
         of_apps = f" (the sum of its {len(held)} apps')" if len(held) > 1 else ""
@@ -99,7 +131,7 @@ def check_push_capacity(path, held):
             f"{sum(held)}{of_apps} requests are held; set threads to at least "
             f"{needed} or lower push_max_held"
         )
-    return int(server.local_conf.get("connection_limit", "100"))
+    return int(server.get("connection_limit", "100"))
 
 
 def raise_open_files_limit(connection_limit):
@@ -149,15 +181,24 @@ def command_without_thread_malloc_caches(environ, libc=None):
     return sys.executable, [sys.executable, *sys.orig_argv[1:]], environ
 
 
+# The stack of each of waitress's threads (thousands, one per held live update).
+# Only what a thread touches is memory (a few pages); the rest is address space,
+# 8 MiB a thread by default: 48 GiB for 6,000 threads, which a system that
+# does not overcommit memory refuses. 1 MiB is ample for the app's deepest calls.
+THREAD_STACK_BYTES = 1024 * 1024
+
+
 def serve(args):
     again = command_without_thread_malloc_caches(os.environ)
     if again:
         os.execve(*again)
     _setup_logging(args.config)
+    size_push_to_threads(os.path.abspath(args.config), instances(args.config), os.environ)
     held = [settings["push_max_held"] for settings in instances(args.config).values()]
     connection_limit = check_push_capacity(os.path.abspath(args.config), held)
     if connection_limit:
         raise_open_files_limit(connection_limit)
+    threading.stack_size(THREAD_STACK_BYTES)  # for every thread started from here on
     app = loadapp(_config_uri(args.config))
     if args.host is None and args.port is None:
         server = loadserver(_config_uri(args.config))

@@ -76,9 +76,9 @@ class CustomerController:
             **security.cookie_options(req),
         )
 
-    def _ticket(self, queue_id, token):
+    def _ticket(self, queue_id, token, snapshot=None):
         """The ticket with this token, if it is one of this queue's; else None."""
-        ticket = self.app.snapshots.ticket(token)
+        ticket = self.app.snapshots.ticket_of(snapshot, token)
         return ticket if ticket is not None and ticket["queue_id"] == queue_id else None
 
     def ticket(self, req, queue_id, token):
@@ -111,19 +111,23 @@ class CustomerController:
         return response
 
     def queue_updates(self, req, queue_id):
-        return self.app.live(req, queue_id, views.queue_view)
+        return self.app.live(req, queue_id, shared=views.queue_view)
 
     def updates(self, req, queue_id, token):
-        """Live updates of a ticket page."""
+        """Live updates of a ticket page: the queue's view, shared by every waiter, and the
+        ticket's own part (from the snapshot while the ticket is open: no query)."""
 
-        def view(snapshot):
-            ticket = self._ticket(queue_id, token)
-            return views.ticket_view(snapshot, ticket) if ticket is not None else None
+        def own_part(snapshot):
+            ticket = self._ticket(queue_id, token, snapshot)
+            return views.ticket_part(snapshot, ticket) if ticket is not None else None
 
-        ticket = self.app.snapshots.ticket(token)
+        snapshot = self.app.snapshots.get(queue_id, self.app.now())
+        ticket = self.app.snapshots.ticket_of(snapshot, token)
         if ticket is None:
             return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
-        return self.app.live(req, queue_id, view, ticket_id=ticket["id"])
+        return self.app.live(
+            req, queue_id, own_part, ticket_id=ticket["id"], shared=views.queue_view
+        )
 
     def move_back(self, req, queue_id, token):
         """Not ready: let the next person go first."""

@@ -20,6 +20,8 @@ or the ordinary pages.
 """
 
 import contextlib
+import functools
+import json
 import logging
 import random
 import re
@@ -28,6 +30,8 @@ import threading
 import time
 
 from webob import Response
+
+from . import views
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,10 @@ DISCONNECT_CHECK_SECONDS = 5.0
 # servicer, the pages, or the customer a later change is about.
 WAKE_BATCH = 8
 WAKE_PAUSE_SECONDS = 0.002
+# While the answer of a request a change is about is being built, the waker
+# wakes nobody else, for up to this long per waiter: the called customer gets
+# the GIL without queueing behind a burst of answers to the rest of the line.
+URGENT_HEAD_START_SECONDS = 0.05
 # Holds end at a random moment in the last part of push_hold_seconds, so that
 # requests held since the same change don't all time out together.
 HOLD_JITTER = 0.2
@@ -53,6 +61,12 @@ HOURS_MARGIN = 0.25
 # Threads of the server kept for pages, whatever push_max_held says: this many,
 # or half of them (rounded up) on a server with fewer than twice as many.
 PAGE_THREADS = 8
+# A page pushed out of a full process polls every push_retry_seconds, but a
+# customer who may be called by the next press asks again this soon, so that
+# being called is still seen within a second.
+NEXT_RETRY_SECONDS = 1
+# A process that keeps filling up says so in the log at most this often.
+FULL_LOG_SECONDS = 600
 # ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
 DIGITS = re.compile(r"[0-9]{1,19}")
 MAX_VERSION = 2**63 - 1
@@ -102,12 +116,18 @@ class Hub:
         self.max_held = max_held
         self.watch_interval = watch_interval
         self.held = 0
+        # Full: when it last turned away a request while it had had room before
+        # (time.monotonic(), None while it has room), and how many it turned away.
+        self.full_since = None
+        self.refused = 0
+        self._full_logged_at = None
         self._lock = threading.Lock()
         # Notified when there is someone to wake, or room to wake them.
         self._wakeable = threading.Condition(self._lock)
         self._queues = {}
         self._to_wake = {}  # waiter: None, an ordered set
         self._answering = set()
+        self._urgent = set()  # woken at once, their answer not built yet
         self._poke = threading.Event()
         store.engine.after_reconnect.append(self.answer_all_held)
         self._stopped = threading.Event()
@@ -135,8 +155,9 @@ class Hub:
             yield self._wait(waiter, queue_id, hold_seconds, client_disconnected, jitter)
         finally:
             with self._lock:
-                if waiter in self._answering:
+                if waiter in self._answering or waiter in self._urgent:
                     self._answering.discard(waiter)
+                    self._urgent.discard(waiter)
                     self._wakeable.notify_all()
 
     def wait(self, queue_id, since, hold_seconds, **options):
@@ -149,11 +170,19 @@ class Hub:
             if self._stopped.is_set():
                 return STOPPING
             if self.held >= self.max_held:
+                self._note_full()
                 return FULL
             self.held += 1
+            had_been_full, self.full_since = self.full_since, None
             watched = self._queues.setdefault(queue_id, _Watched())
             watched.waiters.add(waiter)
             self._ensure_threads()
+        if had_been_full is not None and self._full_logged_at is not None:
+            log.info(
+                "push has room again after %.0f s full (%d pages told to poll so far)",
+                time.monotonic() - had_been_full,
+                self.refused,
+            )
         try:
             if watched.last_event_id is None:
                 watched.last_event_id = self.store.last_event_id(queue_id)
@@ -188,6 +217,33 @@ class Hub:
                 if not watched.waiters and self._queues.get(queue_id) is watched:
                     del self._queues[queue_id]
 
+    def holds_ticket(self, queue_id, ticket_id):
+        """Whether a request for this ticket is held now (another tab of the same page)."""
+        with self._lock:
+            watched = self._queues.get(queue_id)
+            waiters = watched.waiters if watched is not None else ()
+            return ticket_id is not None and any(w.ticket_id == ticket_id for w in waiters)
+
+    def _note_full(self):
+        """A request turned away (under the lock): count it, and say so in the log once in a
+        while, never silently."""
+        self.refused += 1
+        now = time.monotonic()
+        if self.full_since is None:
+            self.full_since = now
+        if self._full_logged_at is not None and now - self._full_logged_at < FULL_LOG_SECONDS:
+            return
+        self._full_logged_at = now
+        log.warning(
+            "push is full: this process holds %d live updates (push_max_held); more pages "
+            "are told to poll every push_retry_seconds (customers next in line every %d s) "
+            "until some are answered. Hold more with more threads and push_max_held, or "
+            'more processes (docs/deployment.md, "Thousands waiting on one machine"); '
+            "GET /api/v1/health shows it",
+            self.max_held,
+            NEXT_RETRY_SECONDS,
+        )
+
     def _learn(self, watched, version, first=()):
         """Record a version read from the database; wake the waiters if it moved on.
 
@@ -206,6 +262,7 @@ class Hub:
                     waiter.urgent = True
                     waiter.event.set()
                     self._to_wake.pop(waiter, None)
+                    self._urgent.add(waiter)
                 else:
                     self._to_wake.setdefault(waiter)
             self._wakeable.notify_all()
@@ -219,6 +276,10 @@ class Hub:
             time.sleep(WAKE_PAUSE_SECONDS)
             with self._lock:
                 while self._to_wake and not self._stopped.is_set():
+                    if self._urgent:
+                        self._wakeable.wait_for(
+                            lambda: not self._urgent, timeout=URGENT_HEAD_START_SECONDS
+                        )
                     if len(self._answering) >= WAKE_BATCH:
                         self._wakeable.wait()
                         continue
@@ -373,10 +434,13 @@ class LiveUpdates:
                     PAGE_THREADS,
                 )
 
-    def answer(self, req, queue_id, make_view, ticket_id=None):
+    def answer(self, req, queue_id, make_view=None, ticket_id=None, shared=None):
         """A page's live update as JSON, held until the queue is past ``?since=``.
 
-        ``make_view(snapshot)`` is the page's view dict (None: no such ticket).
+        The answer is ``shared(snapshot)``, the part every page of the queue
+        shows alike, made and encoded once per snapshot however many wait
+        (``views.shared``), followed by ``make_view(snapshot)``, the page's own
+        part (None: no such ticket). Either may be left out.
         Without ``since`` it answers at once. When this process already holds
         its most requests, it answers at once too, with ``retry_after`` seconds:
         the client polls until push has room again. ``ticket_id`` names the
@@ -384,8 +448,9 @@ class LiveUpdates:
         """
         if not self._fitted:
             self.fit_to_server(req.environ)
+        answer = functools.partial(self._answer, req, queue_id, make_view, shared, ticket_id)
         if "since" not in req.GET:
-            return self._answer(req, queue_id, make_view, CHANGED)
+            return answer(CHANGED)
         since = parse_version(req.GET["since"])
         if since is None:
             return self.app.json_error(req, 400, "bad_request", "since must be a whole number.")
@@ -401,21 +466,74 @@ class LiveUpdates:
         # The hub gives back the request's database connection while it holds.
         with self.hub.hold(queue_id, since, hold, disconnected, ticket_id, jitter) as outcome:
             # Inside the hold: the hub wakes the next waiters as answers are built.
-            return self._answer(req, queue_id, make_view, outcome)
+            return answer(outcome)
 
-    def _answer(self, req, queue_id, make_view, outcome):
+    def _answer(self, req, queue_id, make_view, shared, ticket_id, outcome):
         if outcome == GONE:
             return Response(status=204)
         snapshot = self.app.snapshots.get(queue_id, self.app.now())
-        view = make_view(snapshot) if snapshot is not None else None
-        if view is None:
+        own = {} if make_view is None or snapshot is None else make_view(snapshot)
+        if snapshot is None or own is None:
             return self.app.json_error(req, 404, "not_found", "There is no such queue or ticket.")
-        response = self.app.json(req, view)
-        if outcome in (FULL, STOPPING):
-            retry = self.settings["push_retry_seconds"]
-            response.json_body = dict(view, retry_after=retry)
+        retry = None
+        if outcome == STOPPING:
+            retry = self.settings["push_retry_seconds"]  # of the server that replaces this one
+        elif outcome == FULL:
+            retry = self.retry_seconds(snapshot, own, queue_id, ticket_id)
+        if retry is not None:
+            own = dict(own, retry_after=retry)
+        response = self.app.json_text(req, joined_json(snapshot, shared, own))
+        if retry is not None:
             response.retry_after = retry
         return response
+
+    def retry_seconds(self, snapshot, own, queue_id, ticket_id):
+        """How soon a page that could not be held asks again: within a second for a customer
+        whom the next press of any desk may call (their place is within the desks serving),
+        unless another of their pages is held here (that one is told at once)."""
+        position = own.get("position")
+        if (
+            position is not None
+            and position <= max(1, snapshot.active_servicers)
+            and not self.hub.holds_ticket(queue_id, ticket_id)
+        ):
+            return min(NEXT_RETRY_SECONDS, self.settings["push_retry_seconds"])
+        return self.settings["push_retry_seconds"]
+
+    def health(self):
+        """What this process's push says of itself (``GET /api/v1/health``)."""
+        hub = self.hub
+        full_since = hub.full_since if hub.held >= hub.max_held else None
+        return {
+            "held": hub.held,
+            "capacity": hub.max_held,
+            "full": full_since is not None,
+            "full_since": (
+                None if full_since is None else self.app.now() - (time.monotonic() - full_since)
+            ),
+            "refused": hub.refused,
+        }
+
+
+def joined_json(snapshot, shared, own):
+    """The JSON text of ``dict(shared(snapshot), **own)``, as ``json.dumps`` would write it,
+    ``shared``'s part encoded once per snapshot."""
+    if shared is None:
+        return dumps(own)
+    head = views.shared(
+        snapshot, lambda snapshot: dumps(views.shared(snapshot, shared)), key=("json", shared)
+    )
+    if not own:
+        return head
+    if head == "{}":
+        return dumps(own)
+    # Two objects of distinct keys, joined: '{"a":1' + ',' + '"b":2}'.
+    return head[:-1] + "," + dumps(own)[1:]
+
+
+def dumps(value):
+    """JSON text as WebOb writes ``json_body`` (every JSON answer's body)."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def most_held(threads):

@@ -59,6 +59,7 @@ def make_mapper():
     # The JSON API first: "api" is a reserved word, never a queue id.
     queue = API + "/queues/{queue_id}"
     route("api_openapi", API + "/openapi.json", "api", "openapi", GET)
+    route("api_health", API + "/health", "api", "health", GET)
     route("api_create_queue", API + "/queues", "api", "create_queue", POST)
     route("api_queue", queue, "api", "queue", GET)
     route("api_queue_updates", queue + "/updates", "api", "queue_updates", GET)

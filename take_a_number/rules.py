@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import json
 import statistics
+import threading
 import zoneinfo
 
 WAITING, CALLED, SERVED, NO_SHOW, LEFT = "waiting", "called", "served", "no_show", "left"
@@ -313,7 +314,16 @@ class Snapshot:
     arrivals: list = dataclasses.field(default_factory=list)  # recent taken_at times
     # The waiting tickets in line order: number, taken_at, moves_back (the console's list).
     line: list = dataclasses.field(default_factory=list)
+    # Its waiting and called tickets by token, whole rows as Store.ticket_by_token
+    # reads them: a live update of an open ticket needs no query of its own.
+    open_tickets: dict = dataclasses.field(default_factory=dict, repr=False)
     places: dict = dataclasses.field(init=False, repr=False)
+    # What is made of the snapshot alone, made once however many pages ask
+    # (views.shared): a snapshot never changes, so neither does what it gives.
+    derived: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
+    making: threading.RLock = dataclasses.field(
+        default_factory=threading.RLock, init=False, repr=False, compare=False
+    )
     # When what it says of the opening hours goes out of date (next_change).
     changes_at: float = dataclasses.field(init=False, repr=False)
 

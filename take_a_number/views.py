@@ -63,6 +63,12 @@ class Snapshots:
             return cached[1].version
         return self.store.queue_version(queue_id)
 
+    def ticket_of(self, snapshot, token):
+        """The ticket with this token as ``snapshot`` shows it while it is open, with no
+        query (a change wakes every waiter of the queue at once); else ``ticket()``."""
+        ticket = snapshot.open_tickets.get(token) if snapshot is not None else None
+        return ticket if ticket is not None else self.ticket(token)
+
     def ticket(self, token):
         """The ticket with this token (and its servicer's name), or None."""
         generation = self.store.generation()
@@ -82,6 +88,24 @@ def _young(snapshot, now):
     if snapshot.changes_at is not None and now >= snapshot.changes_at:
         return False
     return now - snapshot.taken_at < SNAPSHOT_MAX_AGE
+
+
+def shared(snapshot, make, key=None):
+    """``make(snapshot)``, made once per snapshot however many pages ask for it.
+
+    For what depends on the queue alone (its view, the board's, their JSON):
+    a change that wakes a thousand waiters of one queue makes it once. The
+    value is shared: never change it. ``key`` names it when ``make`` is a new
+    function each time.
+    """
+    key = make if key is None else key
+    value = snapshot.derived.get(key)
+    if value is None:
+        with snapshot.making:  # the first thread makes it, the others wait for it
+            value = snapshot.derived.get(key)
+            if value is None:
+                value = snapshot.derived[key] = make(snapshot)
+    return value
 
 
 def frozen(view):
@@ -200,26 +224,30 @@ def queue_view(snapshot):
 
 
 def ticket_view(snapshot, ticket):
-    """A customer's ticket page."""
+    """A customer's ticket page: the queue's view and the ticket's own part."""
+    return dict(shared(snapshot, queue_view), **ticket_part(snapshot, ticket))
+
+
+def ticket_part(snapshot, ticket):
+    """What the ticket page shows besides the queue's view: the customer's own part."""
     state = ticket["state"]
-    queue = queue_view(snapshot)
-    view = dict(
-        queue,
-        number=ticket["number"],
-        state=state,
-        servicer_name=ticket["servicer_name"],
-        recalls=ticket["recalls"],
-        ahead=None,
-        is_next=False,
-        position=None,
-        estimate=None,
-        is_open=rules.is_open(state),
-        your_turn=state == rules.CALLED,
-        can_leave=rules.can_leave(state),
-        can_move_back=False,
+    queue = shared(snapshot, queue_view)
+    view = {
+        "number": ticket["number"],
+        "state": state,
+        "servicer_name": ticket["servicer_name"],
+        "recalls": ticket["recalls"],
+        "ahead": None,
+        "is_next": False,
+        "position": None,
+        "estimate": None,
+        "is_open": rules.is_open(state),
+        "your_turn": state == rules.CALLED,
+        "can_leave": rules.can_leave(state),
+        "can_move_back": False,
         # A ticket that ended offers a new number, while the queue gives them.
-        can_take_new=not rules.is_open(state) and queue["accepting"],
-    )
+        "can_take_new": not rules.is_open(state) and queue["accepting"],
+    }
     if state == rules.WAITING:
         ahead = snapshot.people_ahead(ticket["number"])
         view.update(
@@ -296,7 +324,7 @@ def console_view(snapshot, servicer, now):
     )
     growth = describe_flow(flow)
     return dict(
-        queue_view(snapshot),
+        shared(snapshot, queue_view),
         flow=flow["verdict"] or "",
         flow_headline=growth[0] if growth else "",
         flow_detail=growth[1] if growth else "",
@@ -361,7 +389,7 @@ def board_view(snapshot):
     ]
     newest, earlier = board_calls(snapshot)
     return dict(
-        queue_view(snapshot),
+        shared(snapshot, queue_view),
         desks=desks,
         nobody_served=not desks,
         recent_calls=[

@@ -60,6 +60,26 @@ def test_push_benchmark_prints_latency_idle_cpu_memory_and_ratios():
     assert "woken per call: 20..20 of 20" in out
 
 
+def test_thousands_waiting_benchmark_prints_each_goal_beside_the_baseline(tmp_path):
+    out = run_benchmark(
+        "many_waiting.py",
+        *("--waiters", "40", "--queues", "4", "--minutes", "0.2", "--idle", "1"),
+        *("--call-every", "1", "--json", str(tmp_path / "many.json")),
+    )
+    for figure in (
+        "Baseline: updates answered at once",
+        "called customer (POST end -> 'called'): p50",
+        "every page after each change:",
+        "take:",
+        "load generator",
+        "Per minute:",
+        "Goals:",
+    ):
+        assert figure in out
+    assert "told to poll: 0" in out
+    assert (tmp_path / "many.json").exists()
+
+
 def test_soak_benchmark_prints_latency_per_minute_and_memory():
     out = run_benchmark(
         "soak.py", *("--minutes", "0.05", "--tickets", "2", "--boards", "1", "--queue-pages", "1")

@@ -2,7 +2,9 @@
 
 import contextlib
 import os
+import pathlib
 import platform
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -201,6 +203,29 @@ def test_the_server_runs_without_glibcs_per_thread_malloc_caches(ini):
         with open(f"/proc/{process.pid}/environ", "rb") as f:
             served_with = f.read().split(b"\0")
         assert b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0" in served_with
+
+
+def test_the_readmes_serve_holds_thousands_of_live_pages_in_little_memory(tmp_path):
+    """app.ini's own server: 6,000 held live updates, each a thread with a small stack,
+    and a file per connection allowed."""
+    port = free_port()
+    path = tmp_path / "site.ini"
+    path.write_text(
+        f"[app:main]\nuse = config:{ROOT}/app.ini\ndatabase = %(here)s/data/site.sqlite\n\n"
+        f"[server:main]\nuse = config:{ROOT}/app.ini\nport = {port}\n"
+    )
+    with running([COMMAND, "--config", str(path), "serve"]) as process:
+        wait_for(f"http://127.0.0.1:{port}/", process, seconds=60)
+        proc = pathlib.Path(f"/proc/{process.pid}")
+        status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines())
+        limits = (proc / "limits").read_text()
+    threads = int(status["Threads"])
+    assert threads > 6000
+    # 1 MiB of address space per thread's stack, not 8 MiB (48 GiB in all).
+    assert int(status["VmSize"].split()[0]) < threads * 2 * 1024 + 2 * 1024**2
+    assert int(status["VmRSS"].split()[0]) < 400 * 1024
+    open_files = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    assert int(open_files.split()[3]) >= min(6700, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
 def test_an_operators_own_malloc_tunables_are_kept():

@@ -103,3 +103,12 @@ class Store(Queues, Tickets, Steps, Takes, Servicers, Events, RateLimits, Idempo
 
     def applied_migrations(self):
         return migrations.applied_migrations(self.engine)
+
+    def reachable(self):
+        """Whether the database answers a query now (the health check's)."""
+        try:
+            return self.engine.scalar("SELECT 1") == 1
+        except Exception as error:
+            if self.engine.unavailable(error) or isinstance(error, self.engine.Error):
+                return False
+            raise

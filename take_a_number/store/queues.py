@@ -3,6 +3,7 @@
 from .. import rules, statistics
 from .errors import QueueExists
 from .events import record
+from .tickets import WITH_SERVICER_NAME
 
 # A servicer counts as active for the estimate if they called someone this recently.
 ACTIVE_SERVICER_SECONDS = 30 * 60
@@ -143,6 +144,10 @@ class Queues:
                 "SELECT taken_at FROM tickets WHERE queue_id = ? AND taken_at > ?",
                 (queue_id, now - statistics.FLOW_WINDOW),
             )
+            open_tickets = engine.rows(
+                WITH_SERVICER_NAME + "WHERE t.queue_id = ? AND t.state IN ('waiting', 'called')",
+                (queue_id,),
+            )
         return rules.Snapshot(
             queue=queue,
             taken_at=now,
@@ -153,4 +158,5 @@ class Queues:
             service_durations=durations,
             active_servicers=servicers,
             arrivals=arrivals,
+            open_tickets={ticket["token"]: ticket for ticket in open_tickets},
         )
