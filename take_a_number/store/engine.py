@@ -33,7 +33,23 @@ FOREIGN_CHECK_SECONDS = 0.05
 
 
 class Queries:
-    """Reads through this thread's connection (``self.db``), whatever the database."""
+    """What both engines share: reads through this thread's connection (``self.db``),
+    and the generation's moving on (``self._generation`` under ``self._generation_lock``;
+    ``self.after_commit``)."""
+
+    def committed(self):
+        """A change of this process is committed: the generation moves on, listeners hear."""
+        self._next_generation()
+        for callback in self.after_commit:
+            callback()
+
+    def changed_elsewhere(self):
+        """Another connection committed (the push watcher saw it): what was read is old."""
+        self._next_generation()
+
+    def _next_generation(self):
+        with self._generation_lock:
+            self._generation += 1
 
     def rows(self, sql, params=()):
         """The rows ``sql`` reads, as dicts."""
@@ -232,12 +248,6 @@ class SQLiteEngine(Queries):
             self.committed()
         return rows
 
-    def committed(self):
-        """A change of this process is committed: the generation moves on, listeners hear."""
-        self._next_generation()
-        for callback in self.after_commit:
-            callback()
-
     # -- generations ---------------------------------------------------------------
 
     def generation(self):
@@ -251,10 +261,6 @@ class SQLiteEngine(Queries):
             self._check_other_processes()
         return self._generation
 
-    def changed_elsewhere(self):
-        """Another connection committed (the push watcher saw it): what was read is old."""
-        self._next_generation()
-
     def notified_queues(self):
         """Which queues other processes changed: SQLite does not say (None: any may have)."""
         return None
@@ -262,10 +268,6 @@ class SQLiteEngine(Queries):
     def data_version(self):
         """Changes whenever another connection commits (SQLite's PRAGMA data_version)."""
         return self.db.execute("PRAGMA data_version").fetchone()[0]
-
-    def _next_generation(self):
-        with self._generation_lock:
-            self._generation += 1
 
     def _check_other_processes(self):
         # Without ``exact``, a request that finds another checking goes on

@@ -340,12 +340,6 @@ class PostgresEngine(Queries):
             self.committed()
         return rows
 
-    def committed(self):
-        """A change of this process is committed: the generation moves on, listeners hear."""
-        self._next_generation()
-        for callback in self.after_commit:
-            callback()
-
     # -- generations and notifications -------------------------------------------
 
     def generation(self):
@@ -363,19 +357,12 @@ class PostgresEngine(Queries):
             time.sleep(0.01)
         return self._listening
 
-    def changed_elsewhere(self):
-        self._next_generation()
-
     def data_version(self):
         """Moves on with every notification received (and always, while not listening)."""
         self._ensure_listener()
         if not self._listening:
             self._notifications += 1
         return self._notifications
-
-    def _next_generation(self):
-        with self._generation_lock:
-            self._generation += 1
 
     def _ensure_listener(self):
         listener = self._listener

@@ -30,6 +30,18 @@ def open_at(opening_hours, timezone, now):
 SQL_FUNCTIONS = [("tan_open_at", 3, open_at)]
 
 
+def _taken(ticket_id, queue_id, number, token, taken_at):
+    """A ticket just written, as the take's caller gets it."""
+    return {
+        "id": ticket_id,
+        "queue_id": queue_id,
+        "number": number,
+        "token": token,
+        "state": "waiting",
+        "taken_at": taken_at,
+    }
+
+
 class Takes:
     """Store methods that take numbers (mixed into Store; needs ``self.engine``)."""
 
@@ -130,14 +142,7 @@ class Takes:
         rows = self.engine.write_statement(sql, params)
         taken_at = {take.token: take.now for take in takes}
         return {
-            token: {
-                "id": ticket_id,
-                "queue_id": queue_id,
-                "number": number,
-                "token": token,
-                "state": "waiting",
-                "taken_at": taken_at[token],
-            }
+            token: _taken(ticket_id, queue_id, number, token, taken_at[token])
             for ticket_id, number, token in rows
         }
 
@@ -216,14 +221,7 @@ class Takes:
             self.engine.notify(queue_id)
         self.engine.committed()
         return {
-            token: {
-                "id": ticket_id,
-                "queue_id": queue_id,
-                "number": number,
-                "token": token,
-                "state": "waiting",
-                "taken_at": taken_at,
-            }
+            token: _taken(ticket_id, queue_id, number, token, taken_at)
             for ticket_id, number, token, taken_at in rows
         }
 
