@@ -551,11 +551,18 @@ def cpu_seconds(pid):
     return None if times is None else sum(times)
 
 
-def user_system_seconds(pid):
+def _stat_fields(pid):
+    """The fields of /proc/<pid>/stat after the command's name, or None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+            return f.read().rsplit(")", 1)[1].split()
     except OSError:
+        return None
+
+
+def user_system_seconds(pid):
+    fields = _stat_fields(pid)
+    if fields is None:
         return None
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
@@ -565,10 +572,8 @@ def tree_cpu_seconds(pid):
     """CPU time of a process and of all its children, living and ended (the
     children it waited for), from /proc: PostgreSQL's postmaster and its
     backends, nginx's master and its workers. None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None:
         return None
     tick = os.sysconf("SC_CLK_TCK")
     total = sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
