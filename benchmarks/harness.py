@@ -98,6 +98,8 @@ def write_ini(path, app_ini, port, database=None, secret=None, overrides=None):
             **(overrides or {}),
         }
     out["server:main"] = dict(server_settings(app_ini), host="127.0.0.1", port=str(port))
+    if app_ini.has_section("serve"):  # take-a-number serve's own: its workers
+        out["serve"] = dict(app_ini.items("serve"))
     # app.ini's logging, so that `take-a-number serve` sets it up the same way.
     for section in app_ini.sections():
         if section in ("loggers", "handlers", "formatters") or section.startswith(
@@ -568,23 +570,46 @@ def user_system_seconds(pid):
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def tree_cpu_seconds(pid):
-    """CPU time of a process and of all its children, living and ended (the
-    children it waited for), from /proc: PostgreSQL's postmaster and its
-    backends, nginx's master and its workers. None if it is gone."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        return None
-    tick = os.sysconf("SC_CLK_TCK")
-    total = sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
-    parents = {}
+def _children_of():
+    """{pid: [its children's pids]} of every process, from /proc."""
+    children = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError), open(f"/proc/{entry}/stat", encoding="ascii") as f:
-                parents.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(entry)
-    for child in parents.get(pid, []):
-        total += tree_cpu_seconds(int(child)) or 0.0
-    return total
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def process_tree(pid):
+    """``pid`` and all its living descendants (a serve's workers, say)."""
+    children, tree = _children_of(), [pid]
+    for member in tree:
+        tree.extend(children.get(member, []))
+    return tree
+
+
+def tree_user_system_seconds(pid):
+    """User and system CPU time of a process and of all its children, living and
+    ended (the children it waited for): PostgreSQL's postmaster and its backends,
+    nginx's master and its workers, serve and its worker processes. None if it
+    is gone."""
+    if _stat_fields(pid) is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0.0
+    for member in process_tree(pid):
+        fields = _stat_fields(member)
+        if fields is not None:  # utime stime cutime cstime
+            user += (int(fields[11]) + int(fields[13])) / tick
+            system += (int(fields[12]) + int(fields[14])) / tick
+    return user, system
+
+
+def tree_cpu_seconds(pid):
+    """User + system CPU time of a process and its children (tree_user_system_seconds)."""
+    times = tree_user_system_seconds(pid)
+    return None if times is None else sum(times)
 
 
 class ReadOnly:
@@ -647,17 +672,30 @@ def wait_for_idle(limit):
 
 
 def proc_status(pid):
-    """VmRSS and VmHWM in MiB, Threads, and open file descriptors of a process."""
+    """Of a process and its descendants together (serve's workers): VmRSS, VmHWM
+    (the sum of each one's peak) and Pss (shared pages counted once) in MiB,
+    Threads, open file descriptors, and how many processes."""
     out = {}
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key + "_MiB"] = round(int(value.split()[0]) / 1024, 1)
-            elif key == "Threads":
-                out["threads"] = int(value)
-    with contextlib.suppress(OSError):
-        out["open_fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    tree = process_tree(pid)
+    for member in tree:
+        with contextlib.suppress(OSError), open(f"/proc/{member}/status", encoding="ascii") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    key = key + "_MiB"
+                    out[key] = round(out.get(key, 0) + int(value.split()[0]) / 1024, 1)
+                elif key == "Threads":
+                    out["threads"] = out.get("threads", 0) + int(value)
+        with (
+            contextlib.suppress(OSError),
+            open(f"/proc/{member}/smaps_rollup", encoding="ascii") as f,
+        ):
+            for line in f:
+                if line.startswith("Pss:"):
+                    out["Pss_MiB"] = round(out.get("Pss_MiB", 0) + int(line.split()[1]) / 1024, 1)
+        with contextlib.suppress(OSError):
+            out["open_fds"] = out.get("open_fds", 0) + len(os.listdir(f"/proc/{member}/fd"))
+    out["processes"] = len(tree)
     return out
 
 
@@ -672,13 +710,17 @@ def nofile_limit(pid):
 
 
 def context_switches(pid):
-    """Voluntary and involuntary context switches of all a process's threads so far."""
+    """Voluntary and involuntary context switches so far of all the threads of a
+    process and its descendants."""
     voluntary = involuntary = 0
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
+    for member in process_tree(pid):
+        tasks = []
+        with contextlib.suppress(OSError):
+            tasks = os.listdir(f"/proc/{member}/task")
+        for task in tasks:
             with (
                 contextlib.suppress(OSError),
-                open(f"/proc/{pid}/task/{task}/status", encoding="ascii") as f,
+                open(f"/proc/{member}/task/{task}/status", encoding="ascii") as f,
             ):
                 for line in f:
                     if line.startswith("voluntary_ctxt_switches"):
@@ -697,7 +739,7 @@ class Meter:
         self.start = self.read()
 
     def read(self):
-        user, system = user_system_seconds(self.server_pid) or (0.0, 0.0)
+        user, system = tree_user_system_seconds(self.server_pid) or (0.0, 0.0)
         own = resource.getrusage(resource.RUSAGE_SELF)
         return {
             "time": time.monotonic(),
@@ -753,7 +795,7 @@ class Sampler(threading.Thread):
     def run(self):
         while not self.stop.wait(1.0):
             self.samples.append(
-                dict(proc_status(self.pid), t=time.monotonic(), cpu=cpu_seconds(self.pid))
+                dict(proc_status(self.pid), t=time.monotonic(), cpu=tree_cpu_seconds(self.pid))
             )
 
 

@@ -506,8 +506,9 @@ def report(r):
     )
     mem = r["memory"]
     print(
-        f"  RSS {mem['held'].get('VmRSS_MiB')} MiB held (before the crowd "
-        f"{mem['before'].get('VmRSS_MiB')}, peak {mem['end'].get('VmHWM_MiB')}); threads "
+        f"  RSS {mem['held'].get('VmRSS_MiB')} MiB held (PSS {mem['held'].get('Pss_MiB')}; "
+        f"before the crowd {mem['before'].get('VmRSS_MiB')}, peak {mem['end'].get('VmHWM_MiB')}"
+        f"; {mem['held'].get('processes')} processes); threads "
         f"{mem['held'].get('threads')}; open files {mem['held'].get('open_fds')} "
         f"(limit {mem['nofile_limit']})"
     )
@@ -590,6 +591,9 @@ def parse_args(argv):
         "--threads", type=int, help="waitress threads instead of app.ini's (py-spy: under 2,000)"
     )
     parser.add_argument(
+        "--workers", type=int, help="serve's worker processes instead of app.ini's or its default"
+    )
+    parser.add_argument(
         "--profile",
         metavar="PATH",
         help="run the server under py-spy (pip install py-spy): its samples, raw, to PATH",
@@ -632,7 +636,13 @@ def main(argv=None):
     app_ini = read_app_ini()
     if args.threads:
         app_ini.set("server:main", "threads", str(args.threads))
+    if args.workers:
+        if not app_ini.has_section("serve"):
+            app_ini.add_section("serve")
+        app_ini.set("serve", "workers", str(args.workers))
     server = server_description(server_settings(app_ini))
+    if app_ini.has_option("serve", "workers"):
+        server += f"; workers={app_ini.get('serve', 'workers')}"
     print(
         f"Thousands waiting: {args.waiters} over {args.queues} queues; server {server}", flush=True
     )

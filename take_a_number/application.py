@@ -3,6 +3,7 @@
 import functools
 import logging
 import time
+import weakref
 
 from webob import Response, exc
 from webob.dec import wsgify
@@ -38,6 +39,18 @@ UNAVAILABLE_RETRY_SECONDS = 2
 # Rendered pages kept (Application.render's cache_key): a few MiB at most.
 PAGE_CACHE_SIZE = 2_000
 
+# Every app built in this process (a composite ini builds several).
+LIVE = weakref.WeakSet()
+
+
+def stop_holding():
+    """Answer at once the held live updates of every app of this process (a
+    stopping serve worker); returns a function: whether any is still held."""
+    hubs = [app.updates.hub for app in list(LIVE)]
+    for hub in hubs:
+        hub.close()
+    return lambda: any(hub.held for hub in hubs)
+
 
 class Application:
     """Take A Number, configured: routes, templates, store, sessions and limits."""
@@ -71,6 +84,7 @@ class Application:
         self.idempotent = idempotency.IdempotentPosts(self)
         self.clock = time.time
         self.mount = None  # the SCRIPT_NAME of the first request (mounts.py)
+        LIVE.add(self)
 
     def close(self):
         """Answer held live updates at once, stop the push watcher, close the connections kept.

@@ -12,10 +12,10 @@ import sys
 import threading
 import time
 
-from paste.deploy import loadapp, loadserver
+from paste.deploy import loadapp
 from paste.deploy.loadwsgi import APP, SERVER, loadcontext
 
-from . import config, forms, make_store, push, security, site_files
+from . import application, config, eventloop, forms, make_store, prefork, push, security, site_files
 from . import main as app_factory
 from .store import copy
 from .store.postgresql import redacted
@@ -188,27 +188,83 @@ def command_without_thread_malloc_caches(environ, libc=None):
 THREAD_STACK_BYTES = 1024 * 1024
 
 
+# Processes `serve` runs behind its port when neither --workers nor the ini's
+# [serve] workers says (prefork.py; docs/architecture.md, "Busy servers").
+DEFAULT_WORKERS = 4
+MAX_WORKERS = 64
+
+
+def worker_count(text, source):
+    """A number of worker processes, 1 to MAX_WORKERS, or a SettingsError naming its source."""
+    try:
+        count = int(str(text).strip())
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_WORKERS:
+        raise config.SettingsError(
+            f"{source} must be a whole number from 1 to {MAX_WORKERS}: {text!r}"
+        )
+    return count
+
+
+def serve_workers(args):
+    """How many processes serve: --workers, else the ini's [serve] workers, else the default."""
+    if args.workers is not None:
+        return args.workers
+    parser = configparser.RawConfigParser(strict=False)
+    parser.read(args.config)
+    if parser.has_option("serve", "workers"):
+        return worker_count(parser.get("serve", "workers"), "[serve] workers")
+    return DEFAULT_WORKERS
+
+
 def serve(args):
     again = command_without_thread_malloc_caches(os.environ)
     if again:
         os.execve(*again)
     _setup_logging(args.config)
+    workers = serve_workers(args)
     size_push_to_threads(os.path.abspath(args.config), instances(args.config), os.environ)
     held = [settings["push_max_held"] for settings in instances(args.config).values()]
     connection_limit = check_push_capacity(os.path.abspath(args.config), held)
     if connection_limit:
         raise_open_files_limit(connection_limit)
     threading.stack_size(THREAD_STACK_BYTES)  # for every thread started from here on
-    app = loadapp(_config_uri(args.config))
-    if args.host is None and args.port is None:
-        server = loadserver(_config_uri(args.config))
-    else:
-        server = loadcontext(SERVER, _config_uri(args.config))
+    server = loadcontext(SERVER, _config_uri(args.config))
+    if args.host is not None or args.port is not None:
         server.local_conf.update(server_address(server.local_conf, args.host, args.port))
         if server.local_conf["host"] in ("0.0.0.0", "::"):
             print(phones_hint(server.local_conf["port"]), flush=True)
-        server = server.create()
-    server(app)
+    if workers > 1 and _waitress_conf(os.path.abspath(args.config)) is None:
+        raise config.SettingsError(
+            "workers > 1 run waitress ([server:main] use = egg:waitress#main): "
+            "set workers = 1 for another server"
+        )
+    # Built here once even with workers: settings checked, schema migrated and
+    # secret written before any worker starts, each of which builds its own.
+    app = loadapp(_config_uri(args.config))
+    if workers == 1:
+        if _waitress_conf(os.path.abspath(args.config)) is None:
+            server.create()(app)  # another server than waitress: as it serves
+            return
+        try:
+            waitress = eventloop.make_server(app, **server.local_conf)
+        except (ValueError, OSError) as error:
+            raise config.SettingsError(f"[server:main]: {error}") from None
+        waitress.print_listen("Serving on http://{}:{}")
+        waitress.run()
+        return
+    sockets = prefork.listening_sockets(server.local_conf)
+    for sock in sockets:
+        print(f"Serving on {prefork.url_of(sock)} ({workers} worker processes)", flush=True)
+    del app
+    worker = prefork.Worker(
+        lambda: loadapp(_config_uri(args.config)),
+        sockets,
+        prefork.without_address(server.local_conf),
+        application.stop_holding,
+    )
+    sys.exit(prefork.Supervisor(workers, worker).run())
 
 
 def server_address(local_conf, host, port):
@@ -235,6 +291,13 @@ def phones_hint(port):
         f"Phones on the same network: http://{address}:{port}/ "
         "(create the queue from that address, so that its customer link works on them)"
     )
+
+
+def workers_option(text):
+    try:
+        return worker_count(text, "--workers")
+    except config.SettingsError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def port_number(text):
@@ -401,6 +464,12 @@ def main(argv=None):
     )
     serve_parser.add_argument(
         "--port", type=port_number, help="listen on this port instead of [server:main]'s"
+    )
+    serve_parser.add_argument(
+        "--workers",
+        type=workers_option,
+        help=f"processes that serve behind the port (default: the ini's [serve] workers, "
+        f"else {DEFAULT_WORKERS}); [server:main]'s threads and connection_limit are each one's",
     )
     # A composite ini (a urlmap of several apps): --app picks one of its [app:NAME].
     one_app = argparse.ArgumentParser(add_help=False)

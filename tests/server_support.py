@@ -16,8 +16,7 @@ PASSWORD = "correct horse"
 # It also exits when its stdin closes, so a crashed test run leaves no server behind.
 SERVER_SCRIPT = """
 import json, os, sys, threading
-import waitress
-from take_a_number import main
+from take_a_number import eventloop, main
 
 
 here, settings, threads = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
@@ -28,8 +27,9 @@ if len(sys.argv) > 4:
     clock_file = pathlib.Path(sys.argv[4])
     app.clock = lambda: time.time() + float(clock_file.read_text())
 # As app.ini does: a thread for every held long-poll plus some for pages, and a
-# look-ahead so that waitress notices a page that went away while held.
-server = waitress.create_server(
+# look-ahead so that waitress notices a page that went away while held; the
+# event loop take-a-number serve runs.
+server = eventloop.make_server(
     app, host="127.0.0.1", port=0, threads=threads, channel_request_lookahead=5
 )
 print(server.effective_port, flush=True)

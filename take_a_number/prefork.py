@@ -1,0 +1,239 @@
+"""``take-a-number serve`` as several processes behind one port.
+
+Why: waitress's event loop walks every open connection each time it wakes (it
+wakes after every answer and every request). With thousands of live pages held
+by one process, each pass takes milliseconds and the loop falls behind without
+bound (docs/benchmarks.md, "Issue 15"). Split over N processes, each pass walks
+a share of the connections and there are a share of the passes: the loop's
+work falls as 1/N.
+
+How: the parent binds the listening sockets, builds the app once (settings
+checked, schema migrated, secret written: errors are said once, before any
+worker starts), then forks the workers and does nothing but watch them. Each
+worker builds its own app (its own connections and push threads) and runs one
+waitress server on the inherited sockets; the kernel hands each new connection
+to whichever worker accepts it first, so a busy worker takes fewer. Workers
+share what they must through the database, as gunicorn's do: a change made in
+one wakes the held live updates of every other (push.py), limits and
+revocations are rows.
+
+A worker that dies is started again (after a second, if it died young). On
+SIGTERM or SIGINT the parent tells every worker to stop; a stopping worker
+answers its held live updates at once (their pages ask again, of whichever
+process serves next), lets those answers go out, then stops its server. A
+worker whose parent is gone (killed with -9) stops in the same way.
+"""
+
+import _thread
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+from waitress.adjustments import Adjustments
+
+from . import config, eventloop
+
+log = logging.getLogger(__name__)
+
+# A worker that lived less than this is started again only after as long.
+YOUNG_SECONDS = 1.0
+# How long the parent waits for stopping workers before it kills them.
+STOP_SECONDS = 10
+# How long a stopping worker waits for its held updates' answers to be built,
+# then to be written, before it closes its connections.
+DRAIN_SECONDS = 3.0
+FLUSH_SECONDS = 0.3
+# How often a worker checks that its parent still runs.
+PARENT_CHECK_SECONDS = 1.0
+
+
+def listening_sockets(server_conf):
+    """Bound, listening sockets for [server:main]'s host/port or listen, as waitress binds them."""
+    try:
+        adj = Adjustments(**server_conf)
+    except ValueError as error:
+        raise config.SettingsError(f"[server:main]: {error}") from None
+    if adj.unix_socket:
+        raise config.SettingsError(
+            "workers > 1 serve on host and port (or listen), not unix_socket: "
+            "set workers = 1 to serve on a unix socket"
+        )
+    sockets = []
+    for family, socktype, proto, address in adj.listen:
+        sock = socket.socket(family, socktype, proto)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as error:
+            sock.close()
+            for other in sockets:
+                other.close()
+            where = f"{address[0]}:{address[1]}"
+            raise config.SettingsError(f"cannot listen on {where}: {error}") from None
+        sock.listen(adj.backlog)
+        sock.setblocking(False)
+        sockets.append(sock)
+    return sockets
+
+
+def url_of(sock):
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
+
+
+def without_address(server_conf):
+    """[server:main]'s waitress settings without where to listen: the workers get the sockets."""
+    return {
+        key: value
+        for key, value in server_conf.items()
+        if key not in ("host", "port", "listen", "unix_socket", "unix_socket_perms")
+    }
+
+
+def several_processes(app):
+    """The app told, as PEP 3333 says, that other processes serve it too.
+
+    The app then asks the database on every request whether another process
+    changed something (Application.__call__), so nothing is answered from a
+    copy older than another worker's commit.
+    """
+
+    def in_one_of_several_processes(environ, start_response):
+        environ["wsgi.multiprocess"] = True
+        return app(environ, start_response)
+
+    return in_one_of_several_processes
+
+
+class Supervisor:
+    """The parent: starts ``count`` workers, each ``work()`` in a fork, until told to stop."""
+
+    def __init__(self, count, work):
+        self.count = count
+        self.work = work
+        self.children = {}  # pid -> (slot, started at)
+        self.stopping = False
+
+    def run(self):
+        """Returns the exit status: 0 once stopped by a signal."""
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._stop)
+        signal.signal(signal.SIGALRM, self._kill)
+        for slot in range(self.count):
+            self._start(slot)
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in self.children:
+                continue
+            slot, started = self.children.pop(pid)
+            if self.stopping:
+                continue
+            log.warning(
+                "worker %s (pid %s) ended (%s); starting another", slot, pid, _ending(status)
+            )
+            if time.monotonic() - started < YOUNG_SECONDS:
+                time.sleep(YOUNG_SECONDS)
+            if not self.stopping:
+                self._start(slot)
+        return 0
+
+    def _start(self, slot):
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
+                    signal.signal(signum, signal.SIG_DFL)
+                status = self.work(parent)
+            except BaseException:
+                log.exception("worker %s failed", slot)
+            finally:
+                logging.shutdown()
+                os._exit(status)
+        self.children[pid] = (slot, time.monotonic())
+
+    def _stop(self, signum, frame):
+        if self.stopping:
+            return
+        self.stopping = True
+        log.info("stopping %s workers (%s)", len(self.children), signal.Signals(signum).name)
+        for pid in self.children:
+            _signal(pid, signal.SIGTERM)
+        signal.alarm(STOP_SECONDS)
+
+    def _kill(self, signum, frame):
+        for pid in self.children:
+            log.warning("worker pid %s did not stop within %s s: killed", pid, STOP_SECONDS)
+            _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid, signum):
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def _ending(status):
+    if os.WIFSIGNALED(status):
+        return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+class Worker:
+    """One worker: the app, built in this process, served by waitress on the parent's sockets."""
+
+    def __init__(self, load_app, sockets, server_conf, stop_holding):
+        self.load_app = load_app
+        self.sockets = sockets
+        self.server_conf = server_conf
+        # Answers this process's held live updates at once (every app's hub).
+        self.stop_holding = stop_holding
+        self.drained = False
+        self.stop_started = threading.Lock()
+
+    def __call__(self, parent):
+        app = several_processes(self.load_app())
+        server = eventloop.make_server(app, sockets=self.sockets, **self.server_conf)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        threading.Thread(
+            target=self._watch_parent, args=(parent,), name="take-a-number-parent", daemon=True
+        ).start()
+        server.run()  # until KeyboardInterrupt, raised by _on_signal once drained
+        return 0
+
+    def _on_signal(self, signum, frame):
+        if self.drained:
+            raise KeyboardInterrupt  # waitress's run() stops its loop and its threads
+        self._begin_stop()
+
+    def _begin_stop(self):
+        if self.stop_started.acquire(blocking=False):
+            threading.Thread(target=self._drain, name="take-a-number-stop", daemon=True).start()
+
+    def _drain(self):
+        # The listening sockets stay open: shutting one down would stop it for
+        # every worker. A connection accepted while this one drains is closed
+        # with it, and its page asks again.
+        still_held = self.stop_holding()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while still_held() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(FLUSH_SECONDS)
+        self.drained = True
+        _thread.interrupt_main(signal.SIGTERM)
+
+    def _watch_parent(self, parent):
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        log.warning("the serve process %s is gone: worker %s stops", parent, os.getpid())
+        self._begin_stop()
