@@ -35,7 +35,7 @@ import time
 
 from waitress.adjustments import Adjustments
 
-from . import config, eventloop
+from . import application, config, eventloop
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,47 @@ def several_processes(app):
     return in_one_of_several_processes
 
 
+class Siblings:
+    """Tells the other workers the moment this one commits a change.
+
+    A pipe per worker's slot, made before the first fork: a commit writes a
+    byte to every other worker's, and each worker's reader thread pokes its
+    push watcher, which then finds the change in the database as it would have
+    at its next look (push_watch_interval later). Only quicker, never needed:
+    a byte lost to a full pipe leaves its reader with bytes still to read.
+    """
+
+    def __init__(self, count):
+        self.pipes = [os.pipe() for _ in range(count)]
+        for _, write in self.pipes:
+            os.set_blocking(write, False)
+
+    def join(self, slot, apps):
+        """In worker ``slot``: its apps' commits tell the others; theirs poke its apps."""
+        others = [write for i, (_, write) in enumerate(self.pipes) if i != slot]
+
+        def tell():
+            for write in others:
+                with contextlib.suppress(BlockingIOError):
+                    os.write(write, b".")
+
+        for app in apps:
+            app.store.after_commit.append(tell)
+        hubs = [app.updates.hub for app in apps]
+        threading.Thread(
+            target=self._hear,
+            args=(self.pipes[slot][0], hubs),
+            name="take-a-number-siblings",
+            daemon=True,
+        ).start()
+
+    @staticmethod
+    def _hear(read, hubs):
+        while os.read(read, 4096):
+            for hub in hubs:
+                hub.poke()
+
+
 class Supervisor:
     """The parent: starts ``count`` workers, each ``work()`` in a fork, until told to stop."""
 
@@ -154,7 +195,7 @@ class Supervisor:
             try:
                 for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
                     signal.signal(signum, signal.SIG_DFL)
-                status = self.work(parent)
+                status = self.work(parent, slot)
             except BaseException:
                 log.exception("worker %s failed", slot)
             finally:
@@ -191,8 +232,9 @@ def _ending(status):
 class Worker:
     """One worker: the app, built in this process, served by waitress on the parent's sockets."""
 
-    def __init__(self, load_app, sockets, server_conf, stop_holding):
+    def __init__(self, load_app, sockets, server_conf, stop_holding, siblings):
         self.load_app = load_app
+        self.siblings = siblings
         self.sockets = sockets
         self.server_conf = server_conf
         # Answers this process's held live updates at once (every app's hub).
@@ -200,8 +242,10 @@ class Worker:
         self.drained = False
         self.stop_started = threading.Lock()
 
-    def __call__(self, parent):
-        app = several_processes(self.load_app())
+    def __call__(self, parent, slot):
+        app = self.load_app()
+        self.siblings.join(slot, list(application.LIVE))
+        app = several_processes(app)
         server = eventloop.make_server(app, sockets=self.sockets, **self.server_conf)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)

@@ -370,6 +370,10 @@ class Hub:
                     self._to_wake.setdefault(waiter)
             self._wakeable.notify_all()
 
+    def poke(self):
+        """Another process committed a change: the watcher looks now, not at its next turn."""
+        self._poke.set()
+
     def close(self):
         """Stop the threads, and answer every held request at once (STOPPING).
 

@@ -23,6 +23,11 @@ import time
 
 import sqlite_utils
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: processes meet in SQLite's busy handler
+    fcntl = None
+
 # Released connections kept open for reuse; more are closed.
 IDLE_CONNECTIONS = 16
 # Each connection's page cache, in KiB (SQLite's default is 2 MiB). The OS
@@ -72,6 +77,54 @@ class Queries:
         return [row[0] for row in self.db.execute(sql, params)]
 
 
+class WriteLock:
+    """SQLite's write lock, taken in turn: by this process's threads, then by processes.
+
+    SQLite's busy handler, when the lock is taken, sleeps and retries (1, 2, 5,
+    … 25, 50, 100 ms): a writer can wait a hundred milliseconds after the lock
+    came free. Here threads queue on a lock, and processes on ``flock`` of a
+    file beside the database (``<database>.write-lock``), which hands it on the
+    moment it is released. Each process opens the file itself: a lock taken
+    through a descriptor inherited over fork would be its parent's.
+    """
+
+    def __init__(self, database_path):
+        self.path = database_path + ".write-lock"
+        self.threads = threading.Lock()
+        self.fd = None
+        self.pid = None
+
+    def __enter__(self):
+        self.threads.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.threads.release()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        try:
+            if self.fd is not None and self.pid == os.getpid():
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.threads.release()
+
+    def _file(self):
+        if fcntl is None:
+            return None
+        if self.pid != os.getpid():
+            self.pid = os.getpid()
+            try:
+                # Read-only is enough to flock: a file another user made serves too.
+                self.fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError:
+                self.fd = None  # cannot: SQLite's busy handler it is
+        return self.fd
+
+
 class SQLiteEngine(Queries):
     """Connections to one SQLite file, its transactions and its generation."""
 
@@ -89,9 +142,9 @@ class SQLiteEngine(Queries):
         self._local = threading.local()
         self._idle = []  # released connections, for the next thread that needs one
         self._pool_lock = threading.Lock()
-        # Threads of this process take turns for SQLite's write lock here, in
-        # order, instead of in SQLite's busy handler, which sleeps and retries.
-        self.write_lock = threading.Lock()
+        # Threads and processes take turns for SQLite's write lock here instead
+        # of in SQLite's busy handler, which sleeps and retries (WriteLock).
+        self.write_lock = WriteLock(self.path)
         # Called after every commit of a change (the push hub listens here).
         # Other processes' commits are seen by polling (generation,
         # data_version), never notified: after_notification stays empty.
