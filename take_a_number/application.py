@@ -100,9 +100,14 @@ class Application:
         if self.mount is None:
             self.mount = environ.get("SCRIPT_NAME", "")
             mounts.MOUNTS.note(self, self.store.path, self.mount)
-        if environ.get("wsgi.multiprocess") and not self.store.exact:
+        if (
+            environ.get("wsgi.multiprocess")
+            and not self.store.exact
+            and self.store.engine.siblings_commits is None
+        ):
             # Other processes serve too (gunicorn, mod_wsgi): ask SQLite on
             # every request whether they changed something (store.generation).
+            # serve's own workers tell each other in shared memory instead.
             self.store.exact = True
         if environ.get("REQUEST_METHOD") == "GET":
             remembered = self.answers.recall(environ)

@@ -263,7 +263,7 @@ def serve(args):
         sockets,
         prefork.without_address(server.local_conf),
         application.stop_holding,
-        prefork.Siblings(workers),
+        workers,
     )
     sys.exit(prefork.Supervisor(workers, worker).run())
 

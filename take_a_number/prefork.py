@@ -26,10 +26,13 @@ worker whose parent is gone (killed with -9) stops in the same way.
 
 import _thread
 import contextlib
+import itertools
 import logging
+import mmap
 import os
 import signal
 import socket
+import struct
 import threading
 import time
 
@@ -109,6 +112,40 @@ def several_processes(app):
         return app(environ, start_response)
 
     return in_one_of_several_processes
+
+
+class SharedCommits:
+    """How many changes each worker committed, in memory all the workers share.
+
+    Made before the first fork: a slot of 8 bytes per worker, which only that
+    worker writes, after each of its commits and before it answers. Any worker
+    then reads all the slots (no call to the database, no lock) before it
+    answers from memory: a page asked for after another worker's answer, a
+    redirect after a POST, never shows what was before that worker's commit.
+    (A process outside serve, the command line say, is seen within
+    FOREIGN_CHECK_SECONDS, store/engine.py.)
+    """
+
+    def __init__(self, count):
+        self.memory = mmap.mmap(-1, 8 * count)  # anonymous, shared with the children
+        self.size = 8 * count
+
+    def join(self, slot, apps):
+        """In worker ``slot``: its apps' commits count in its slot; they read every slot."""
+        offset = 8 * slot
+        # A restarted worker goes on from its slot's count: a value never comes back.
+        (start,) = struct.unpack_from("Q", self.memory, offset)
+        counter = itertools.count(start + 1)  # next() is atomic: each commit its own value
+
+        def bump():
+            struct.pack_into("Q", self.memory, offset, next(counter))
+
+        for app in apps:
+            app.store.after_commit.insert(0, bump)
+            app.store.engine.siblings_commits = self.seen
+
+    def seen(self):
+        return self.memory[: self.size]
 
 
 class Siblings:
@@ -232,9 +269,10 @@ def _ending(status):
 class Worker:
     """One worker: the app, built in this process, served by waitress on the parent's sockets."""
 
-    def __init__(self, load_app, sockets, server_conf, stop_holding, siblings):
+    def __init__(self, load_app, sockets, server_conf, stop_holding, count):
         self.load_app = load_app
-        self.siblings = siblings
+        self.commits = SharedCommits(count)
+        self.siblings = Siblings(count)
         self.sockets = sockets
         self.server_conf = server_conf
         # Answers this process's held live updates at once (every app's hub).
@@ -243,8 +281,11 @@ class Worker:
         self.stop_started = threading.Lock()
 
     def __call__(self, parent, slot):
+        built_before = set(application.LIVE)  # the parent's, if not yet collected
         app = self.load_app()
-        self.siblings.join(slot, list(application.LIVE))
+        apps = [one for one in application.LIVE if one not in built_before]
+        self.commits.join(slot, apps)
+        self.siblings.join(slot, apps)
         app = several_processes(app)
         server = eventloop.make_server(app, sockets=self.sockets, **self.server_conf)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -175,6 +175,21 @@ def test_takes_through_several_workers_get_every_number_once(tmp_path, database,
     assert numbers == list(range(1, 61))
 
 
+def test_what_one_worker_answers_after_another_commits_shows_the_commit(
+    tmp_path, database, serving
+):
+    # Each request on a connection of its own, so any worker may answer it: the
+    # queue's status asked for after a take was answered counts that take.
+    path, url = write_ini(tmp_path, database, workers="3")
+    server = serving(path)
+    server.wait_until_serving(url, workers=3)
+    create_queue(url, "lab")
+    for waiting in range(1, 41):
+        assert take(url, "lab").status == 201
+        status = api(url, "GET", "/api/v1/queues/lab").json()
+        assert status["waiting"] == waiting
+
+
 @pytest.mark.sqlite_only
 def test_serve_without_a_workers_setting_runs_the_default_number(tmp_path, database, serving):
     path, url = write_ini(tmp_path, database, workers=None)

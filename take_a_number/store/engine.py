@@ -42,11 +42,23 @@ class Queries:
     and the generation's moving on (``self._generation`` under ``self._generation_lock``;
     ``self.after_commit``)."""
 
+    # serve's worker processes (prefork.SharedCommits): a function whose value
+    # changes the moment any of them commits, read with no call to the database.
+    siblings_commits = None
+    _siblings_seen = None
+
     def committed(self):
         """A change of this process is committed: the generation moves on, listeners hear."""
         self._next_generation()
         for callback in self.after_commit:
             callback()
+
+    def _check_siblings(self):
+        """Move the generation on if another of serve's workers committed since the last look."""
+        seen = self.siblings_commits()
+        if seen != self._siblings_seen:
+            self._siblings_seen = seen
+            self._next_generation()
 
     def changed_elsewhere(self):
         """Another connection committed (the push watcher saw it): what was read is old."""
@@ -308,8 +320,11 @@ class SQLiteEngine(Queries):
 
         Other processes' commits are seen on a connection of its own: on every
         call if ``exact``, else once per ``FOREIGN_CHECK_SECONDS``, by whichever
-        request comes first.
+        request comes first. Those of serve's other workers are seen on every
+        call, in shared memory (``siblings_commits``).
         """
+        if self.siblings_commits is not None:
+            self._check_siblings()
         if self.exact or time.monotonic() - self._probed_at >= FOREIGN_CHECK_SECONDS:
             self._check_other_processes()
         return self._generation

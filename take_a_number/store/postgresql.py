@@ -343,7 +343,10 @@ class PostgresEngine(Queries):
     # -- generations and notifications -------------------------------------------
 
     def generation(self):
-        """A number that moves on with every notification (see the module's staleness bound)."""
+        """A number that moves on with every notification (see the module's staleness bound),
+        and at once when another of serve's workers committed (``siblings_commits``)."""
+        if self.siblings_commits is not None:
+            self._check_siblings()
         self._ensure_listener()
         if not self._listening:
             self._next_generation()  # changes by others go unheard: remember nothing
