@@ -241,7 +241,7 @@ def test_the_readmes_serve_holds_thousands_of_live_pages_in_little_memory(tmp_pa
         assert int(status["VmRSS"].split()[0]) < 150 * 1024
         open_files = next(line for line in limit.splitlines() if line.startswith("Max open files"))
         assert int(open_files.split()[3]) >= min(
-            1900, resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            1740, resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         )
 
 
