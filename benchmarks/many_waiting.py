@@ -410,6 +410,10 @@ def analyse(out, calls_started):
             if not times or times[0] > made or ended_at.get(page_id, made) < made:
                 continue  # not following yet, or its ticket ended before
             i = bisect.bisect_left(versions, version)
+            if i == len(versions) and page_id in ended_at:
+                # Its customer was served (or left) and the page closed: its last
+                # answer, made before this change, arrived just after it.
+                continue
             if i == len(versions):
                 recent = zip(versions[-3:], times[-3:], strict=True)
                 last = [(v, round(t - calls_started, 3)) for v, t in recent]

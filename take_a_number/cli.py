@@ -95,7 +95,7 @@ def _waitress_conf(path):
 def size_push_to_threads(path, found, environ):
     """Under serve, an app that does not set push_max_held holds what waitress's threads allow.
 
-    That is ``threads`` - 20 (1500 of app.ini's 1520, in each worker), when it is more than the
+    That is ``threads`` - 20 (1600 of app.ini's 1620, in each worker), when it is more than the
     default: filled in as the environment's TAKE_A_NUMBER_PUSH_MAX_HELD, which
     app.ini's own line and the operator's environment both win over. Only for
     an ini of one app: instances side by side share the threads.
@@ -183,7 +183,7 @@ def command_without_thread_malloc_caches(environ, libc=None):
 
 # The stack of each of waitress's threads (thousands, one per held live update).
 # Only what a thread touches is memory (a few pages); the rest is address space,
-# 8 MiB a thread by default: 12 GiB for a worker's 1,520 threads, which a system that
+# 8 MiB a thread by default: 13 GiB for a worker's 1,620 threads, which a system that
 # does not overcommit memory refuses. 1 MiB is ample for the app's deepest calls.
 THREAD_STACK_BYTES = 1024 * 1024
 

@@ -50,17 +50,25 @@ class WatchedMap(dict):
         super().__init__()
         # fds to look at in the next pass; a deque, as request threads append to it.
         self.touched = collections.deque()
+        # The fds of what is not a connection (listening sockets, the trigger).
+        self.always = set()
 
     def __setitem__(self, fd, obj):
         super().__setitem__(fd, obj)
+        if isinstance(obj, HTTPChannel):
+            self.always.discard(fd)
+        else:
+            self.always.add(fd)
         self.touched.append(fd)
 
     def __delitem__(self, fd):
         super().__delitem__(fd)
+        self.always.discard(fd)
         self.touched.append(fd)
 
     def clear(self):
         self.touched.extend(self.keys())
+        self.always.clear()
         super().clear()
 
 
@@ -108,7 +116,7 @@ class EpollLoop:
             while touched:
                 look_at.add(touched.popleft())
             # The listening sockets and the trigger: every pass.
-            look_at.update(fd for fd, obj in map.items() if not isinstance(obj, HTTPChannel))
+            look_at.update(map.always)
         for fd in look_at:
             self._update(fd, map.get(fd))
         wait = min(timeout, max(0.0, self.next_full_pass - time.monotonic()))

@@ -1,21 +1,20 @@
 """``take-a-number serve`` as several processes behind one port.
 
-Why: waitress's event loop walks every open connection each time it wakes (it
-wakes after every answer and every request). With thousands of live pages held
-by one process, each pass takes milliseconds and the loop falls behind without
-bound (docs/benchmarks.md, "Issue 15"). Split over N processes, each pass walks
-a share of the connections and there are a share of the passes: the loop's
-work falls as 1/N.
+Why: one process has one GIL, so however many threads hold its live pages,
+they answer on one core; and with thousands of pages held, every change wakes
+hundreds of them at once in that process. Several processes use every core
+and split the wake-ups between them (docs/benchmarks.md, "Issue 15").
 
 How: the parent binds the listening sockets, builds the app once (settings
 checked, schema migrated, secret written: errors are said once, before any
 worker starts), then forks the workers and does nothing but watch them. Each
 worker builds its own app (its own connections and push threads) and runs one
 waitress server on the inherited sockets; the kernel hands each new connection
-to whichever worker accepts it first, so a busy worker takes fewer. Workers
-share what they must through the database, as gunicorn's do: a change made in
-one wakes the held live updates of every other (push.py), limits and
-revocations are rows.
+to whichever worker accepts it first, so a busy worker takes fewer, and one
+at its connection_limit none. Workers share what they must through the
+database, as gunicorn's do (limits and revocations are rows), and, to be as
+quick as one process: each one's commits in shared memory (SharedCommits) and
+a pipe that wakes the others' push watchers (Siblings).
 
 A worker that dies is started again (after a second, if it died young). On
 SIGTERM or SIGINT the parent tells every worker to stop; a stopping worker
@@ -222,6 +221,7 @@ class Supervisor:
                 time.sleep(YOUNG_SECONDS)
             if not self.stopping:
                 self._start(slot)
+        signal.alarm(0)
         return 0
 
     def _start(self, slot):

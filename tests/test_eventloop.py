@@ -139,3 +139,22 @@ def test_the_connection_limit_holds_and_frees_again(server):
         assert later.result(timeout=10) == (200, b"/b")
     for connection in first[1:] + [waiting]:
         connection.close()
+
+
+def test_a_pass_looks_at_the_connections_that_moved_not_at_every_open_one(server):
+    running = server()
+    port, loop = running.effective_port, running.asyncore
+    idle = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(60)]
+    for connection in idle:
+        assert get(connection, "/a") == (200, b"/a")
+    looked_at = []
+    update = loop._update
+    loop._update = lambda fd, obj: (looked_at.append(fd), update(fd, obj))
+    busy = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(5):
+        assert get(busy, "/b") == (200, b"/b")
+    # The busy connection, the listening socket and the trigger, pass after pass;
+    # waitress's own loop would have asked all 61 connections, every pass.
+    assert len(set(looked_at)) <= 4
+    for connection in [*idle, busy]:
+        connection.close()
