@@ -81,7 +81,7 @@ def server_description(settings):
     return ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("use", "host", "port"))
 
 
-def write_ini(path, app_ini, port, database=None, secret=None, overrides=None):
+def write_ini(path, app_ini, port, database=None, secret=None, overrides=None, workers=None):
     """A PasteDeploy file: app.ini's app with overrides, its server on ``port``.
 
     Without ``database``, the file has no app (for hello.py and floors.py).
@@ -100,6 +100,8 @@ def write_ini(path, app_ini, port, database=None, secret=None, overrides=None):
     out["server:main"] = dict(server_settings(app_ini), host="127.0.0.1", port=str(port))
     if app_ini.has_section("serve"):  # take-a-number serve's own: its workers
         out["serve"] = dict(app_ini.items("serve"))
+    if workers is not None:
+        out["serve"] = {"workers": str(workers)}
     # app.ini's logging, so that `take-a-number serve` sets it up the same way.
     for section in app_ini.sections():
         if section in ("loggers", "handlers", "formatters") or section.startswith(
@@ -256,18 +258,21 @@ def start_app(
     database=None,
     secret=None,
     name="take-a-number",
+    workers=1,
 ):
     """The app from a temporary ini made of app.ini; ``prepare(database)`` writes its
     data through the store before it starts (what it returns is ``App.prepared``).
     ``command`` replaces ``take-a-number`` (e.g. probe_server.py). ``database`` (a
     path or a PostgreSQL URL) and ``secret`` let several instances share both; each
     is then started with its own ``name`` (its ini and log) and ``prepare`` may do
-    nothing for all but the first."""
+    nothing for all but the first. ``workers``: serve's worker processes, 1 (one
+    process, as the benchmarks measured before serve had workers) unless a
+    benchmark asks for more, or None for app.ini's (many_waiting.py)."""
     port = free_port()
     ini = os.path.join(workdir, f"{name}.ini" if name != "take-a-number" else "app.ini")
     database = database or os.path.join(workdir, "var", "benchmark.sqlite")
     secret = secret or secrets.token_urlsafe(48)
-    write_ini(ini, app_ini, port, database, secret, overrides)
+    write_ini(ini, app_ini, port, database, secret, overrides, workers)
     prepared = prepare(database)
     if command is None:
         cli = os.path.join(os.path.dirname(sys.executable), "take-a-number")

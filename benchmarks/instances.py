@@ -148,7 +148,7 @@ def postmaster_pid(cluster):
 def meters(apps, nginx, cluster):
     """What serves a layout: each instance, PostgreSQL and nginx, as CPU-second meters."""
     out = {
-        f"instance {i + 1}": (lambda pid=app.proc.pid: harness.cpu_seconds(pid))
+        f"instance {i + 1}": (lambda pid=app.proc.pid: harness.tree_cpu_seconds(pid))
         for i, app in enumerate(apps)
     }
     if cluster is not None:

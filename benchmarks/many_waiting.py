@@ -671,6 +671,7 @@ def main(argv=None):
             app_ini,
             lambda database: prepare(database, args.queues, args.waiters),
             overrides={"rate_limit_sign_in": "off"},
+            workers=None,  # serve's own: app.ini's, or --workers
             **profiled(args.profile),
         )
         push = {k: v for k, v in app_settings(app.ini).items() if k.startswith("push_")}

@@ -41,8 +41,12 @@ from . import application, config, eventloop
 
 log = logging.getLogger(__name__)
 
-# A worker that lived less than this is started again only after as long.
+# A worker that lived less than YOUNG_SECONDS is started again only after a pause;
+# after this many such deaths in a row, serve gives up (something is wrong
+# that a restart does not mend: say so, and let systemd or the operator act).
 YOUNG_SECONDS = 1.0
+RESTART_PAUSE_SECONDS = 1.0
+YOUNG_DEATHS = 5
 # How long the parent waits for stopping workers before it kills them.
 STOP_SECONDS = 10
 # How long a stopping worker waits for its held updates' answers to be built,
@@ -196,14 +200,16 @@ class Supervisor:
         self.work = work
         self.children = {}  # pid -> (slot, started at)
         self.stopping = False
+        self.status = 0
 
     def run(self):
-        """Returns the exit status: 0 once stopped by a signal."""
+        """Returns the exit status: 0 once stopped by a signal, 1 if workers kept dying."""
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._stop)
         signal.signal(signal.SIGALRM, self._kill)
         for slot in range(self.count):
             self._start(slot)
+        young_deaths = 0
         while self.children:
             try:
                 pid, status = os.wait()
@@ -214,15 +220,26 @@ class Supervisor:
             slot, started = self.children.pop(pid)
             if self.stopping:
                 continue
+            young = time.monotonic() - started < YOUNG_SECONDS
+            young_deaths = young_deaths + 1 if young else 0
+            if young_deaths >= YOUNG_DEATHS:
+                log.error(
+                    "worker %s (pid %s) ended (%s), the %sth worker in a row to end within "
+                    "%s s of starting: serve stops",
+                    *(slot, pid, _ending(status), young_deaths, YOUNG_SECONDS),
+                )
+                self.status = 1
+                self._stop(signal.SIGTERM, None)
+                continue
             log.warning(
                 "worker %s (pid %s) ended (%s); starting another", slot, pid, _ending(status)
             )
-            if time.monotonic() - started < YOUNG_SECONDS:
-                time.sleep(YOUNG_SECONDS)
+            if young:
+                time.sleep(RESTART_PAUSE_SECONDS)
             if not self.stopping:
                 self._start(slot)
         signal.alarm(0)
-        return 0
+        return self.status
 
     def _start(self, slot):
         parent = os.getpid()

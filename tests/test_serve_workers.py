@@ -319,3 +319,16 @@ def test_workers_on_a_unix_socket_are_refused_with_what_to_do(tmp_path):
     result = run(path)
     assert result.returncode == 1
     assert "set workers = 1 to serve on a unix socket" in result.stderr
+
+
+def test_serve_gives_up_when_its_workers_keep_dying_as_they_start(monkeypatch, caplog):
+    from take_a_number import prefork
+
+    monkeypatch.setattr(prefork, "YOUNG_SECONDS", 30)  # each death counts as young
+    monkeypatch.setattr(prefork, "RESTART_PAUSE_SECONDS", 0.01)
+    supervisor = prefork.Supervisor(2, lambda parent, slot: 3)  # every worker exits at once
+    started = time.monotonic()
+    assert supervisor.run() == 1
+    assert time.monotonic() - started < 20
+    assert "in a row to end within" in caplog.text
+    assert supervisor.children == {}
