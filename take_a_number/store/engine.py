@@ -57,8 +57,10 @@ class Queries:
         """Move the generation on if another of serve's workers committed since the last look."""
         seen = self.siblings_commits()
         if seen != self._siblings_seen:
-            self._siblings_seen = seen
+            # Moved on before it is noted: a thread that finds ``seen`` noted
+            # already finds the generation moved on past that commit.
             self._next_generation()
+            self._siblings_seen = seen
 
     def changed_elsewhere(self):
         """Another connection committed (the push watcher saw it): what was read is old."""
