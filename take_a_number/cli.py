@@ -15,7 +15,7 @@ import time
 from paste.deploy import loadapp
 from paste.deploy.loadwsgi import APP, SERVER, loadcontext
 
-from . import application, config, eventloop, forms, make_store, prefork, push, security, site_files
+from . import config, eventloop, forms, make_store, prefork, push, security, site_files
 from . import main as app_factory
 from .store import copy
 from .store.postgresql import redacted
@@ -87,9 +87,12 @@ def _waitress_conf(path):
         server = loadcontext(SERVER, "config:" + path)
     except LookupError:
         return None  # no [server:main]: another host serves the app
-    if server.object.__module__.split(".")[0] != "waitress":
-        return None
-    return server.local_conf
+    return server.local_conf if _is_waitress(server) else None
+
+
+def _is_waitress(server):
+    """Whether a [server:main] context is waitress's."""
+    return server.object.__module__.split(".")[0] == "waitress"
 
 
 def size_push_to_threads(path, found, environ):
@@ -235,7 +238,8 @@ def serve(args):
         server.local_conf.update(server_address(server.local_conf, args.host, args.port))
         if server.local_conf["host"] in ("0.0.0.0", "::"):
             print(phones_hint(server.local_conf["port"]), flush=True)
-    if workers > 1 and _waitress_conf(os.path.abspath(args.config)) is None:
+    waitress = _is_waitress(server)
+    if workers > 1 and not waitress:
         raise config.SettingsError(
             "workers > 1 run waitress ([server:main] use = egg:waitress#main): "
             "set workers = 1 for another server"
@@ -244,15 +248,15 @@ def serve(args):
     # secret written before any worker starts, each of which builds its own.
     app = loadapp(_config_uri(args.config))
     if workers == 1:
-        if _waitress_conf(os.path.abspath(args.config)) is None:
+        if not waitress:
             server.create()(app)  # another server than waitress: as it serves
             return
         try:
-            waitress = eventloop.make_server(app, **server.local_conf)
+            one = eventloop.make_server(app, **server.local_conf)
         except (ValueError, OSError) as error:
             raise config.SettingsError(f"[server:main]: {error}") from None
-        waitress.print_listen("Serving on http://{}:{}")
-        waitress.run()
+        one.print_listen("Serving on http://{}:{}")
+        one.run()
         return
     sockets = prefork.listening_sockets(server.local_conf)
     for sock in sockets:
@@ -262,7 +266,6 @@ def serve(args):
         lambda: loadapp(_config_uri(args.config)),
         sockets,
         prefork.without_address(server.local_conf),
-        application.stop_holding,
         workers,
     )
     sys.exit(prefork.Supervisor(workers, worker).run())

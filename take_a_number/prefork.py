@@ -286,14 +286,12 @@ def _ending(status):
 class Worker:
     """One worker: the app, built in this process, served by waitress on the parent's sockets."""
 
-    def __init__(self, load_app, sockets, server_conf, stop_holding, count):
+    def __init__(self, load_app, sockets, server_conf, count):
         self.load_app = load_app
         self.commits = SharedCommits(count)
         self.siblings = Siblings(count)
         self.sockets = sockets
         self.server_conf = server_conf
-        # Answers this process's held live updates at once (every app's hub).
-        self.stop_holding = stop_holding
         self.drained = False
         self.stop_started = threading.Lock()
 
@@ -326,7 +324,7 @@ class Worker:
         # The listening sockets stay open: shutting one down would stop it for
         # every worker. A connection accepted while this one drains is closed
         # with it, and its page asks again.
-        still_held = self.stop_holding()
+        still_held = application.stop_holding()  # every app's hub of this process
         deadline = time.monotonic() + DRAIN_SECONDS
         while still_held() and time.monotonic() < deadline:
             time.sleep(0.05)
