@@ -49,7 +49,7 @@ def stop_holding():
     hubs = [app.updates.hub for app in list(LIVE)]
     for hub in hubs:
         hub.close()
-    return lambda: any(hub.held for hub in hubs)
+    return lambda: any(hub.holding() for hub in hubs)
 
 
 class Application:
@@ -125,28 +125,30 @@ class Application:
             finally:
                 self.store.release()
         except Exception as error:
-            if self.store.engine.unavailable(error):
-                return self.finish(req, self.unavailable(req, error))
-            if self.store.engine.bad_input(error):
-                log.warning("database refused a value: %s %r: %s", req.method, req.path, error)
-                return self.finish(
-                    req, self.bad_request(req, "This request holds text that cannot be stored.")
-                )
-            # The raw address: one that is not UTF-8 must not break the log line too.
-            log.exception("error answering %s %r", req.method, _raw_address(req.environ))
-            if is_api(req):
-                response = self.json_error(
-                    req, 500, "server_error", "The server hit an error; it has been logged."
-                )
-            else:
-                response = self.error_page(
-                    req,
-                    exc.HTTPInternalServerError,
-                    "Something went wrong",
-                    "The server hit an error it did not expect. It has been logged; "
-                    "please try again in a moment.",
-                )
+            response = self.failure(req, error)
         return self.finish(req, response)
+
+    def failure(self, req, error):
+        """The answer to a request whose handling raised ``error``: 503 when the database
+        cannot be reached, 400 when it refused a value, else 500, logged."""
+        if self.store.engine.unavailable(error):
+            return self.unavailable(req, error)
+        if self.store.engine.bad_input(error):
+            log.warning("database refused a value: %s %r: %s", req.method, req.path, error)
+            return self.bad_request(req, "This request holds text that cannot be stored.")
+        # The raw address: one that is not UTF-8 must not break the log line too.
+        log.exception("error answering %s %r", req.method, _raw_address(req.environ))
+        if is_api(req):
+            return self.json_error(
+                req, 500, "server_error", "The server hit an error; it has been logged."
+            )
+        return self.error_page(
+            req,
+            exc.HTTPInternalServerError,
+            "Something went wrong",
+            "The server hit an error it did not expect. It has been logged; "
+            "please try again in a moment.",
+        )
 
     def finish(self, req, response):
         """What every answer gets: security headers, CORS, and perhaps to be remembered."""

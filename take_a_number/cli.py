@@ -15,7 +15,7 @@ import time
 from paste.deploy import loadapp
 from paste.deploy.loadwsgi import APP, SERVER, loadcontext
 
-from . import config, eventloop, forms, make_store, prefork, push, security, site_files
+from . import config, eventloop, forms, make_store, prefork, security, site_files
 from . import main as app_factory
 from .store import copy
 from .store.postgresql import redacted
@@ -77,8 +77,9 @@ def _setup_logging(path):
     )
 
 
-# Threads of waitress that held live updates never take, when serve sizes push.
-PAGE_THREADS_KEPT = 20
+# Connections of each waitress process that held live updates never take, when serve
+# sizes push: for pages, keep-alives and the servicers' presses.
+PAGE_CONNECTIONS_KEPT = 40
 
 
 def _waitress_conf(path):
@@ -95,13 +96,15 @@ def _is_waitress(server):
     return server.object.__module__.split(".")[0] == "waitress"
 
 
-def size_push_to_threads(path, found, environ):
-    """Under serve, an app that does not set push_max_held holds what waitress's threads allow.
+def size_push_to_connections(path, found, environ):
+    """Under serve, an app that does not set push_max_held holds what waitress's connections allow.
 
-    That is ``threads`` - 20 (1600 of app.ini's 1620, in each worker), when it is more than the
-    default: filled in as the environment's TAKE_A_NUMBER_PUSH_MAX_HELD, which
-    app.ini's own line and the operator's environment both win over. Only for
-    an ini of one app: instances side by side share the threads.
+    Serve's waitress holds a live update without a thread (eventloop.py, "Parked
+    requests"), so what bounds them is ``connection_limit``: less
+    PAGE_CONNECTIONS_KEPT (1600 of app.ini's 1640, in each worker), when it is more
+    than the default. Filled in as the environment's TAKE_A_NUMBER_PUSH_MAX_HELD,
+    which app.ini's own line and the operator's environment both win over. Only for
+    an ini of one app: instances side by side share the connections.
     """
     name = config.ENV_PREFIX + "PUSH_MAX_HELD"
     server = _waitress_conf(path)
@@ -110,31 +113,15 @@ def size_push_to_threads(path, found, environ):
     [app] = found
     if "push_max_held" in loadcontext(APP, _config_uri(path), name=app).local_conf:
         return
-    held = int(server.get("threads", "4")) - PAGE_THREADS_KEPT
+    held = int(server.get("connection_limit", "100")) - PAGE_CONNECTIONS_KEPT
     if held > config.DEFAULTS["push_max_held"]:
         environ[name] = str(held)
 
 
-def check_push_capacity(path, held):
-    """Refuse a waitress configuration in which held push requests could take every thread.
-
-    ``held``: the push_max_held of each app the server serves.
-
-    Returns waitress's connection_limit (None for another server).
-    """
+def waitress_connection_limit(path):
+    """Waitress's connection_limit in the ini (None for another server)."""
     server = _waitress_conf(path)
-    if server is None:
-        return None
-    threads = int(server.get("threads", "4"))
-    needed = sum(held) + push.PAGE_THREADS  # threads kept for ordinary pages
-    if threads < needed:
-        of_apps = f" (the sum of its {len(held)} apps')" if len(held) > 1 else ""
-        raise config.SettingsError(
-            f"waitress threads = {threads} leaves no room for pages when push_max_held = "
-            f"{sum(held)}{of_apps} requests are held; set threads to at least "
-            f"{needed} or lower push_max_held"
-        )
-    return int(server.get("connection_limit", "100"))
+    return None if server is None else int(server.get("connection_limit", "100"))
 
 
 def raise_open_files_limit(connection_limit):
@@ -227,9 +214,8 @@ def serve(args):
         os.execve(*again)
     _setup_logging(args.config)
     workers = serve_workers(args)
-    size_push_to_threads(os.path.abspath(args.config), instances(args.config), os.environ)
-    held = [settings["push_max_held"] for settings in instances(args.config).values()]
-    connection_limit = check_push_capacity(os.path.abspath(args.config), held)
+    size_push_to_connections(os.path.abspath(args.config), instances(args.config), os.environ)
+    connection_limit = waitress_connection_limit(os.path.abspath(args.config))
     if connection_limit:
         raise_open_files_limit(connection_limit)
     threading.stack_size(THREAD_STACK_BYTES)  # for every thread started from here on

@@ -25,6 +25,22 @@ at most a second, never a hang. Requests are handled by waitress's own code
 (``wasyncore.readwrite``); only the choice of whom to poll is this module's.
 
 epoll is Linux's; elsewhere ``serve`` runs waitress's own loop.
+
+Parked requests
+---------------
+
+A live update held until its queue changes needs no thread while it waits.
+Under this module's server the app may park it: the environ has ``PARK_KEY``,
+and an app that parks a request returns an app_iter with a ``park(resume)``
+method instead of a body. The request's thread goes back to the pool at once;
+the request stays first on its connection (nothing after it is answered
+before it), and the app calls ``resume(urgent)`` once, from any thread, when
+the answer can be built. Then the connection is served again: a thread calls
+the app_iter's ``respond(environ, start_response)``, a WSGI answer. Urgent
+resumes go to the front of the threads' queue. If the connection closes while
+parked, the app_iter's ``cancel()`` is called (and ``resume`` still comes), and
+``close()`` is called if the connection can no longer be answered.
+(``push.ParkedAnswer`` is the app's side.)
 """
 
 import collections
@@ -35,12 +51,95 @@ import time
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
+from waitress.task import WSGITask
 
 AVAILABLE = hasattr(select, "epoll")
 # Every connection is looked at this often whatever happened (see above).
 FULL_PASS_SECONDS = 1.0
 READ = select.POLLIN | select.POLLPRI
 WRITE = select.POLLOUT
+# In the environ of every request of this module's server: it may be parked.
+PARK_KEY = "take_a_number.park"
+# In the environ of a parked request served again: its app_iter, to respond.
+_RESUMED_KEY = "take_a_number.resumed"
+
+
+class Parked(BaseException):
+    """The app parked the request (``ParkingApp``): raised through waitress's task up to the
+    channel, past waitress's own ``except Exception``, so the request stays first in line."""
+
+    def __init__(self, held):
+        super().__init__()
+        self.held = held
+
+
+class ParkingApp:
+    """The WSGI app as this server calls it: an answer with ``park()`` is parked."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        held = environ.pop(_RESUMED_KEY, None)
+        if held is not None:
+            return held.respond(environ, start_response)
+        result = self.app(environ, start_response)
+        if callable(getattr(result, "park", None)):
+            raise Parked(result)
+        return result
+
+
+class ParkingTask(WSGITask):
+    """Waitress's task, saying in the environ that the request may be parked, or which
+    parked answer it is to give now."""
+
+    def get_environment(self):
+        environ = super().get_environment()
+        environ[PARK_KEY] = True
+        held, self.channel.resumed = self.channel.resumed, None
+        if held is not None:
+            environ[_RESUMED_KEY] = held
+        return environ
+
+
+def add_task(dispatcher, task, first=False):
+    """Queue ``task`` for waitress's threads: at the end, or ``first``, before the others."""
+    if not first:
+        dispatcher.add_task(task)
+        return
+    with dispatcher.lock:
+        dispatcher.queue.appendleft(task)
+        dispatcher.queue_cv.notify()
+
+
+class ParkingChannel(HTTPChannel):
+    """Waitress's channel, whose first request may wait parked, without a thread."""
+
+    task_class = ParkingTask
+    parked = None  # the parked answer of the first request, while it waits
+    resumed = None  # that answer, once it is to be given: for the next task
+
+    def service(self):
+        resuming = self.resumed
+        try:
+            super().service()
+        except Parked as parked:
+            self.parked = parked.held
+            parked.held.park(self._resume)  # may resume at once
+        finally:
+            if resuming is not None and self.resumed is resuming:
+                self.resumed = None  # served again, but closed meanwhile: never answered
+                resuming.close()
+
+    def _resume(self, urgent):
+        self.resumed, self.parked = self.parked, None
+        add_task(self.server.task_dispatcher, self, first=urgent)
+
+    def handle_close(self):
+        held = self.parked
+        super().handle_close()
+        if held is not None:
+            held.cancel()
 
 
 class WatchedMap(dict):
@@ -72,8 +171,8 @@ class WatchedMap(dict):
         super().clear()
 
 
-class ServiceMarking(HTTPChannel):
-    """Waitress's channel, telling the loop which connection a request thread changed."""
+class ServiceMarking(ParkingChannel):
+    """The parking channel, telling the loop which connection a request thread changed."""
 
     def service(self):
         try:
@@ -164,15 +263,24 @@ class EpollLoop:
 
 def make_server(app, **settings):
     """waitress.create_server(app, **settings), its servers run by an ``EpollLoop``
-    (waitress's own loop where there is no epoll)."""
+    (waitress's own loop where there is no epoll), their requests parked as the app asks."""
+    app = ParkingApp(app)
     if not AVAILABLE:
-        return create_server(app, **settings)
+        server = create_server(app, **settings)
+        for dispatcher in _servers(server):
+            dispatcher.channel_class = ParkingChannel
+        return server
     connections = WatchedMap()
     server = create_server(app, map=connections, **settings)
     loop = EpollLoop()
     server.asyncore = loop
-    for dispatcher in list(connections.values()):
-        if isinstance(dispatcher, BaseWSGIServer):
-            dispatcher.channel_class = ServiceMarking
-            dispatcher.asyncore = loop
+    for dispatcher in _servers(server):
+        dispatcher.channel_class = ServiceMarking
+        dispatcher.asyncore = loop
     return server
+
+
+def _servers(server):
+    """The listening servers of what create_server made (one, or a MultiSocketServer's)."""
+    connections = server._map if isinstance(server, BaseWSGIServer) else server.map
+    return [d for d in list(connections.values()) if isinstance(d, BaseWSGIServer)]

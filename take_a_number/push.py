@@ -21,6 +21,8 @@ or the ordinary pages.
 
 import contextlib
 import functools
+import heapq
+import itertools
 import json
 import logging
 import random
@@ -31,7 +33,7 @@ import time
 
 from webob import Response
 
-from . import views
+from . import eventloop, views
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +74,39 @@ DIGITS = re.compile(r"[0-9]{1,19}")
 MAX_VERSION = 2**63 - 1
 
 
+def _hold_for(hold_seconds, jitter):
+    """How long a request is held: ``hold_seconds``, less a random part with ``jitter``."""
+    spread = HOLD_JITTER * random.random() if jitter else 0.0
+    return hold_seconds * (1 - spread)
+
+
 def _is_past(version, since):
     """Whether a page showing ``since`` is out of date at ``version`` (None: the queue is gone)."""
     return version is None or version > since
 
 
 class _Waiter:
-    __slots__ = ("event", "since", "ticket_id", "urgent")
+    __slots__ = (
+        "event",
+        "since",
+        "ticket_id",
+        "urgent",
+        "queue_id",
+        "watched",
+        "deadline",
+        "outcome",
+        "resume",
+    )
 
     def __init__(self, since, ticket_id):
         self.event = threading.Event()
         self.since = since  # the version its page shows
         self.ticket_id = ticket_id
         self.urgent = False  # woken at once: the change is about its ticket
+        self.queue_id = self.watched = None  # what it waits on, once registered
+        # Parked (no thread waits on it, ``park()``): when its hold ends, its
+        # outcome once decided, and who to tell then.
+        self.deadline = self.outcome = self.resume = None
 
 
 class _Watched:
@@ -126,6 +148,10 @@ class Hub:
         self._wakeable = threading.Condition(self._lock)
         self._queues = {}
         self._to_wake = {}  # waiter: None, an ordered set
+        # Parked waiters by when their hold ends: (deadline, order, waiter), a heap;
+        # left in it once they are answered sooner, until their time comes.
+        self._deadlines = []
+        self._order = itertools.count()
         self._answering = set()
         self._urgent = set()  # woken at once, their answer not built yet
         self._poke = threading.Event()
@@ -154,11 +180,7 @@ class Hub:
         try:
             yield self._wait(waiter, queue_id, hold_seconds, client_disconnected, jitter)
         finally:
-            with self._lock:
-                if waiter in self._answering or waiter in self._urgent:
-                    self._answering.discard(waiter)
-                    self._urgent.discard(waiter)
-                    self._wakeable.notify_all()
+            self.done(waiter)
 
     def wait(self, queue_id, since, hold_seconds, **options):
         """The outcome of ``hold()``, for callers with no answer to build."""
@@ -166,36 +188,13 @@ class Hub:
             return outcome
 
     def _wait(self, waiter, queue_id, hold_seconds, client_disconnected, jitter):
-        with self._lock:
-            if self._stopped.is_set():
-                return STOPPING
-            if self.held >= self.max_held:
-                self._note_full()
-                return FULL
-            self.held += 1
-            had_been_full, self.full_since = self.full_since, None
-            watched = self._queues.setdefault(queue_id, _Watched())
-            watched.waiters.add(waiter)
-            self._ensure_threads()
-        if had_been_full is not None and self._full_logged_at is not None:
-            log.info(
-                "push has room again after %.0f s full (%d pages told to poll so far)",
-                time.monotonic() - had_been_full,
-                self.refused,
-            )
+        early = self._enter(waiter, queue_id)
+        if early is not None:
+            return early
+        watched = waiter.watched
         try:
-            if watched.last_event_id is None:
-                watched.last_event_id = self.store.last_event_id(queue_id)
-            # Read after registering, so no commit can slip between the two unseen.
-            # (From memory if nothing changed since it was read: a commit whose
-            # generation is not yet moved on pokes the watcher, which reads the
-            # versions from the database and wakes this waiter.)
-            self._learn(watched, self.version(queue_id))
-            # A held request needs no database connection (the request's own,
-            # or one just used): another thread may use it.
-            self.store.release()
-            spread = HOLD_JITTER * random.random() if jitter else 0.0
-            deadline = time.monotonic() + hold_seconds * (1 - spread)
+            self._first_look(waiter)
+            deadline = time.monotonic() + _hold_for(hold_seconds, jitter)
             while True:
                 with self._lock:
                     if _is_past(watched.version, waiter.since):
@@ -211,11 +210,137 @@ class Hub:
                 waiter.event.clear()
         finally:
             with self._lock:
-                self.held -= 1
-                watched.waiters.discard(waiter)
-                self._to_wake.pop(waiter, None)
-                if not watched.waiters and self._queues.get(queue_id) is watched:
-                    del self._queues[queue_id]
+                self._leave(waiter)
+
+    def park(self, queue_id, since, hold_seconds, ticket_id=None, jitter=True):
+        """Hold a request without a thread waiting for it: ``(outcome, None)`` when it is
+        answered at once (as ``hold()`` would: FULL, STOPPING, CHANGED), else ``(None,
+        waiter)``, the waiter parked until its queue changes, its hold ends, or the hub
+        closes. Then its ``outcome`` is set, its ``event`` set, and the function given
+        to ``attach()`` called (from one of the hub's threads). Once its answer is built,
+        ``done(waiter)``, whatever happened; ``cancel(waiter)`` if its client went away.
+        """
+        waiter = _Waiter(since, ticket_id)
+        early = self._enter(waiter, queue_id)
+        if early is not None:
+            return early, None
+        try:
+            self._first_look(waiter)
+        except BaseException:
+            with self._lock:
+                self._leave(waiter)
+            raise
+        deadline = time.monotonic() + _hold_for(hold_seconds, jitter)
+        with self._lock:
+            past = _is_past(waiter.watched.version, since)
+            if past or self._stopped.is_set():
+                # Answered now, not parked (a waker that reached it meanwhile
+                # counts it as being answered no more).
+                self._leave(waiter)
+                self._answering.discard(waiter)
+                self._urgent.discard(waiter)
+                self._wakeable.notify_all()
+                if not past:
+                    return STOPPING, None
+                return (URGENT if waiter.urgent else CHANGED), None
+            waiter.deadline = deadline
+            earliest = self._deadlines[0][0] if self._deadlines else None
+            heapq.heappush(self._deadlines, (deadline, next(self._order), waiter))
+            if earliest is None or deadline < earliest:
+                self._wakeable.notify_all()  # the waker sleeps until the earliest
+        return None, waiter
+
+    def attach(self, waiter, resume):
+        """Call ``resume(urgent)`` when the parked ``waiter``'s outcome is decided (now, if
+        it is already): ``urgent`` when the change is about its ticket. It is called with
+        the hub's lock held: it must only hand the request on (serve's server queues it
+        for a thread), never call the hub."""
+        with self._lock:
+            if waiter.outcome is None:
+                waiter.resume = resume
+                return
+        resume(waiter.outcome == URGENT)
+
+    def cancel(self, waiter):
+        """A parked waiter's client went away: it is held no more (outcome GONE)."""
+        with self._lock:
+            self._settle(waiter, GONE)
+
+    def done(self, waiter):
+        """The answer of a woken waiter is built (or will never be): wake the next."""
+        with self._lock:
+            if waiter in self._answering or waiter in self._urgent:
+                self._answering.discard(waiter)
+                self._urgent.discard(waiter)
+                self._wakeable.notify_all()
+
+    def holding(self):
+        """How many requests are held, or woken with their answer not yet built."""
+        with self._lock:
+            return self.held + len(self._answering | self._urgent)
+
+    def _enter(self, waiter, queue_id):
+        """Register ``waiter``: None, or the outcome of a request answered at once."""
+        with self._lock:
+            if self._stopped.is_set():
+                return STOPPING
+            if self.held >= self.max_held:
+                self._note_full()
+                return FULL
+            self.held += 1
+            had_been_full, self.full_since = self.full_since, None
+            waiter.queue_id = queue_id
+            waiter.watched = self._queues.setdefault(queue_id, _Watched())
+            waiter.watched.waiters.add(waiter)
+            self._ensure_threads()
+        if had_been_full is not None and self._full_logged_at is not None:
+            log.info(
+                "push has room again after %.0f s full (%d pages told to poll so far)",
+                time.monotonic() - had_been_full,
+                self.refused,
+            )
+        return None
+
+    def _first_look(self, waiter):
+        watched = waiter.watched
+        if watched.last_event_id is None:
+            watched.last_event_id = self.store.last_event_id(waiter.queue_id)
+        # Read after registering, so no commit can slip between the two unseen.
+        # (From memory if nothing changed since it was read: a commit whose
+        # generation is not yet moved on pokes the watcher, which reads the
+        # versions from the database and wakes this waiter.)
+        self._learn(watched, self.version(waiter.queue_id))
+        # A held request needs no database connection (the request's own,
+        # or one just used): another thread may use it.
+        self.store.release()
+
+    def _leave(self, waiter):
+        """Unregister ``waiter`` (under the lock), once."""
+        watched = waiter.watched
+        if watched is None or waiter not in watched.waiters:
+            return
+        self.held -= 1
+        watched.waiters.discard(waiter)
+        self._to_wake.pop(waiter, None)
+        if not watched.waiters and self._queues.get(waiter.queue_id) is watched:
+            del self._queues[waiter.queue_id]
+
+    def _settle(self, waiter, outcome):
+        """Decide a parked waiter's outcome (under the lock), once, and say so."""
+        if waiter.deadline is None or waiter.outcome is not None:
+            return
+        waiter.outcome = outcome
+        self._leave(waiter)
+        waiter.event.set()
+        if waiter.resume is not None:
+            waiter.resume(outcome == URGENT)
+
+    def _outcome(self, waiter):
+        if waiter.urgent:
+            return URGENT
+        if _is_past(waiter.watched.version, waiter.since):
+            return CHANGED
+        return STOPPING if self._stopped.is_set() else TIMEOUT
 
     def holds_ticket(self, queue_id, ticket_id):
         """Whether a request for this ticket is held now (another tab of the same page)."""
@@ -255,7 +380,7 @@ class Hub:
             if watched.version is not None and not _is_past(version, watched.version):
                 return
             watched.version = version
-            for waiter in watched.waiters:
+            for waiter in list(watched.waiters):  # a parked one leaves as it is settled
                 if not _is_past(version, waiter.since):
                     continue  # its page already shows this version (read from the database)
                 if waiter.ticket_id is not None and waiter.ticket_id in first:
@@ -263,15 +388,22 @@ class Hub:
                     waiter.event.set()
                     self._to_wake.pop(waiter, None)
                     self._urgent.add(waiter)
+                    self._settle(waiter, URGENT)  # if parked
                 else:
                     self._to_wake.setdefault(waiter)
             self._wakeable.notify_all()
 
     def _wake(self):
-        """Wake the waiters in ``_to_wake``, no more than WAKE_BATCH being answered at once."""
+        """Wake the waiters in ``_to_wake``, no more than WAKE_BATCH being answered at once;
+        and the parked ones whose hold has run out."""
         while not self._stopped.is_set():
             with self._lock:
-                self._wakeable.wait_for(lambda: self._to_wake or self._stopped.is_set())
+                while True:
+                    self._expire()
+                    if self._to_wake or self._stopped.is_set():
+                        break
+                    earliest = self._deadlines[0][0] if self._deadlines else None
+                    self._wakeable.wait(None if earliest is None else earliest - time.monotonic())
             # The ones the change is about go first; give them a head start.
             time.sleep(WAKE_PAUSE_SECONDS)
             with self._lock:
@@ -286,7 +418,18 @@ class Hub:
                     waiter = next(iter(self._to_wake))
                     del self._to_wake[waiter]
                     self._answering.add(waiter)
-                    waiter.event.set()
+                    if waiter.deadline is None:
+                        waiter.event.set()  # a thread waits on it
+                    else:
+                        self._settle(waiter, self._outcome(waiter))
+
+    def _expire(self):
+        """Parked waiters whose hold has run out join the waiters to wake (under the lock)."""
+        now = time.monotonic()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            waiter = heapq.heappop(self._deadlines)[2]
+            if waiter.outcome is None:
+                self._to_wake.setdefault(waiter)
 
     def _ensure_threads(self):
         # Started on first use, so that a server which forks workers after
@@ -382,9 +525,13 @@ class Hub:
         """
         with self._lock:
             self._stopped.set()
-            for watched in self._queues.values():
-                for waiter in watched.waiters:
+            for watched in list(self._queues.values()):
+                for waiter in list(watched.waiters):
                     waiter.event.set()
+                    if waiter.deadline is not None:
+                        self._answering.add(waiter)  # until its answer is built
+                        self._settle(waiter, STOPPING)
+            self._deadlines.clear()
             self._wakeable.notify_all()
         self._poke.set()
         if self._watcher is not None:
@@ -418,6 +565,9 @@ class LiveUpdates:
             if self._fitted:
                 return
             self._fitted = True
+            if environ.get(eventloop.PARK_KEY):
+                self._fit_to_connections(environ)  # serve's: a held request takes no thread
+                return
             threads = server_threads(environ)
             if threads is None:
                 return
@@ -437,6 +587,24 @@ class LiveUpdates:
                     wanted + PAGE_THREADS,
                     PAGE_THREADS,
                 )
+
+    def _fit_to_connections(self, environ):
+        """Under serve's waitress, hold fewer than push_max_held if its connection_limit is
+        lower: a held request keeps its connection. Said once in the log."""
+        limit = _adjustment(environ, "connection_limit")
+        wanted = self.settings["push_max_held"]
+        if limit is None or wanted <= limit - PAGE_THREADS:
+            return
+        self.hub.max_held = max(0, limit - PAGE_THREADS)
+        log.warning(
+            "waitress has connection_limit = %d: this process holds at most %d live updates "
+            "(the rest poll every push_retry_seconds), not push_max_held = %d; to hold them "
+            "all, raise connection_limit to %d, or lower push_max_held",
+            limit,
+            self.hub.max_held,
+            wanted,
+            wanted + PAGE_THREADS,
+        )
 
     def answer(self, req, queue_id, make_view=None, ticket_id=None, shared=None):
         """A page's live update as JSON, held until the queue is past ``?since=``.
@@ -466,6 +634,12 @@ class LiveUpdates:
                 # The queue opens or closes by its hours sooner: answer
                 # then, with what the page says from that moment.
                 hold, jitter = until_change, False
+        if req.environ.get(eventloop.PARK_KEY):
+            # serve's waitress: held without a thread (eventloop.py, "Parked requests").
+            outcome, waiter = self.hub.park(queue_id, since, hold, ticket_id, jitter)
+            if waiter is None:
+                return answer(outcome)
+            return ParkedAnswer(self, req, waiter, answer)
         disconnected = req.environ.get("waitress.client_disconnected")
         # The hub gives back the request's database connection while it holds.
         with self.hub.hold(queue_id, since, hold, disconnected, ticket_id, jitter) as outcome:
@@ -519,6 +693,62 @@ class LiveUpdates:
         }
 
 
+class ParkedAnswer(Response):
+    """What ``LiveUpdates.answer`` gives for a request parked by serve's server: a stand-in
+    to which the app adds what it adds to every answer (security headers, CORS, a
+    session's cookie), as it would to the real one. The server then holds the request
+    without a thread (``eventloop``, "Parked requests"), until the hub decides the
+    outcome; the answer is built then, with those headers.
+    """
+
+    def __init__(self, updates, req, waiter, build):
+        super().__init__()
+        self.headerlist = []  # only what the app's layers add from here on
+        self.updates, self.req, self.waiter, self.build = updates, req, waiter, build
+
+    def __call__(self, environ, start_response):
+        return _Parked(self, start_response)
+
+    def answer(self):
+        """The answer for the outcome decided, as ``handle()`` would give it."""
+        app = self.updates.app
+        try:
+            try:
+                response = self.build(self.waiter.outcome)
+            finally:
+                app.store.release()
+        except Exception as error:
+            response = app.failure(self.req, error)
+        finally:
+            self.updates.hub.done(self.waiter)
+        response.headerlist.extend(self.headerlist)
+        return response
+
+
+class _Parked:
+    """The app_iter of a ``ParkedAnswer``: ``eventloop``'s parking protocol, or, for a server
+    that iterates it instead, the body once the hold has ended."""
+
+    def __init__(self, parked, start_response):
+        self.parked, self.start_response = parked, start_response
+
+    def park(self, resume):
+        self.parked.updates.hub.attach(self.parked.waiter, resume)
+
+    def respond(self, environ, start_response):
+        return self.parked.answer()(environ, start_response)
+
+    def cancel(self):
+        self.parked.updates.hub.cancel(self.parked.waiter)
+
+    def close(self):
+        self.parked.updates.hub.done(self.parked.waiter)
+
+    def __iter__(self):
+        self.parked.waiter.event.wait()
+        return iter(self.respond(self.parked.req.environ, self.start_response))
+
+
 def joined_json(snapshot, shared, own):
     """The JSON text of ``dict(shared(snapshot), **own)``, as ``json.dumps`` would write it,
     ``shared``'s part encoded once per snapshot."""
@@ -552,12 +782,18 @@ def server_threads(environ):
     and the channel carries the server's settings; mod_wsgi's ``mod_wsgi``
     module, importable only inside it, has ``threads_per_process``.
     """
-    disconnected = environ.get("waitress.client_disconnected")
-    adjustments = getattr(getattr(disconnected, "__self__", None), "adj", None)
-    threads = getattr(adjustments, "threads", None)
+    threads = _adjustment(environ, "threads")
     if threads is None and "mod_wsgi.version" in environ:
         threads = getattr(sys.modules.get("mod_wsgi"), "threads_per_process", None)
     return threads if isinstance(threads, int) and threads > 0 else None
+
+
+def _adjustment(environ, name):
+    """One of waitress's settings, from the channel behind ``waitress.client_disconnected``."""
+    disconnected = environ.get("waitress.client_disconnected")
+    adjustments = getattr(getattr(disconnected, "__self__", None), "adj", None)
+    value = getattr(adjustments, name, None)
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def parse_version(text):

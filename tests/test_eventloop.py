@@ -22,6 +22,9 @@ def app(environ, start_response):
         time.sleep(random.uniform(0, 0.005))
     if path == "/big":
         body = b"x" * (4 * 1024 * 1024)
+    elif path == "/park":
+        assert environ[eventloop.PARK_KEY]
+        return Parking(environ["QUERY_STRING"])
     elif path == "/held":
         disconnected = environ["waitress.client_disconnected"]
         while not disconnected():
@@ -37,15 +40,54 @@ def app(environ, start_response):
 HELD_GONE = threading.Event()
 
 
+class Parking:
+    """An answer parked by the server (eventloop's protocol): waits in PARKED until a
+    test resumes it; says what happened to it."""
+
+    def __init__(self, name):
+        self.name = name
+        self.resume = None
+        self.events = []
+
+    def park(self, resume):
+        self.resume = resume
+        self.events.append("parked")
+        PARKED.append(self)
+
+    def respond(self, environ, start_response):
+        self.events.append(("respond", threading.current_thread().name))
+        body = f"answer {self.name}".encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    def cancel(self):
+        self.events.append("cancel")
+
+    def close(self):
+        self.events.append("close")
+
+
+PARKED = []
+
+
+def parked(count, seconds=10):
+    """The first ``count`` answers parked, once they are."""
+    deadline = time.monotonic() + seconds
+    while len(PARKED) < count:
+        assert time.monotonic() < deadline, f"{len(PARKED)} of {count} parked"
+        time.sleep(0.01)
+    return PARKED[:count]
+
+
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setattr(eventloop, "FULL_PASS_SECONDS", 10**9)  # no safety net
+    PARKED.clear()
     started = []
 
     def start(**settings):
-        server = eventloop.make_server(
-            app, host="127.0.0.1", port=0, threads=8, channel_request_lookahead=5, **settings
-        )
+        settings = dict({"threads": 8, "channel_request_lookahead": 5}, **settings)
+        server = eventloop.make_server(app, host="127.0.0.1", port=0, **settings)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         started.append(server)
@@ -158,3 +200,63 @@ def test_a_pass_looks_at_the_connections_that_moved_not_at_every_open_one(server
     assert len(set(looked_at)) <= 4
     for connection in [*idle, busy]:
         connection.close()
+
+
+def test_parked_requests_take_no_thread_and_are_answered_when_resumed(server):
+    # Two threads, a hundred parked requests: pages are still answered meanwhile.
+    port = server(threads=2, connection_limit=200).effective_port
+    waiting = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(100)]
+    for n, s in enumerate(waiting):
+        s.sendall(f"GET /park?{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    answers = parked(100)
+    page = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    assert get(page, "/a") == (200, b"/a")
+    for held in answers:
+        threading.Thread(target=held.resume, args=(False,)).start()
+    for n, s in enumerate(waiting):
+        received = b""
+        while not received.endswith(f"answer {n}".encode()):
+            chunk = s.recv(4096)
+            assert chunk, received
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200 OK")
+        s.close()
+    assert all(held.events[0] == "parked" and held.events[1][0] == "respond" for held in answers)
+    assert all(held.events[1][1].startswith("waitress-") for held in answers)
+
+
+def test_a_request_pipelined_behind_a_parked_one_waits_for_it(server):
+    port = server().effective_port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(
+            b"GET /park?first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        [held] = parked(1)
+        s.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            s.recv(4096)  # nothing answered before the parked request
+        s.settimeout(10)
+        held.resume(True)
+        received = b""
+        while not received.endswith(b"/second"):
+            chunk = s.recv(4096)
+            assert chunk, received
+            received += chunk
+    assert received.index(b"answer first") < received.index(b"/second")
+
+
+def test_a_parked_request_whose_client_leaves_is_cancelled_then_closed(server):
+    port = server().effective_port
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /park?gone HTTP/1.1\r\nHost: x\r\n\r\n")
+    [held] = parked(1)
+    s.close()
+    deadline = time.monotonic() + 10
+    while "cancel" not in held.events:
+        assert time.monotonic() < deadline, held.events
+        time.sleep(0.01)
+    held.resume(False)  # as the hub does once it has cancelled it
+    while "close" not in held.events:
+        assert time.monotonic() < deadline, held.events
+        time.sleep(0.01)
+    assert held.events == ["parked", "cancel", "close"]  # never asked to respond

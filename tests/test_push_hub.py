@@ -178,6 +178,80 @@ def test_closing_answers_every_held_request_at_once_and_holds_no_more(store, hub
     assert hub.wait(QUEUE, version, 30) == push.STOPPING
 
 
+class Resumed:
+    """What a server that parks (serve's) is told: each parked waiter's outcome, in order."""
+
+    def __init__(self, hub):
+        self.hub = hub
+        self.order = []  # (outcome, urgent, waiter)
+
+    def park(self, queue_id, since, hold_seconds, ticket_id=None):
+        outcome, waiter = self.hub.park(queue_id, since, hold_seconds, ticket_id, jitter=False)
+        assert outcome is None, outcome
+
+        def resume(urgent):
+            # As serve's server: handed to another thread (the hub's lock is held), which
+            # builds the answer and says so.
+            self.order.append((waiter.outcome, urgent, waiter))
+            if self.answering:
+                threading.Thread(target=self.hub.done, args=(waiter,)).start()
+
+        self.hub.attach(waiter, resume)
+        return waiter
+
+    answering = True
+
+    def answered(self, count):
+        wait_until(lambda: len(self.order) >= count, f"{count} parked requests resumed")
+        return self.order
+
+
+def test_parked_requests_are_resumed_once_each_by_a_change_the_called_one_first(store, hub):
+    tickets = [store.take_ticket(QUEUE, f"parked-{n}", time.time()) for n in range(WAITERS)]
+    since = store.queue_version(QUEUE)
+    resumed = Resumed(hub)
+    waiters = [resumed.park(QUEUE, since, 30, ticket["id"]) for ticket in tickets]
+    assert hub.held == WAITERS and threading.active_count() < 10  # no thread each
+    servicer = store.sign_in(QUEUE, "Desk 1", time.time())
+    store.call_next(servicer, time.time())  # calls tickets[0]
+    order = resumed.answered(WAITERS)
+    assert [outcome for outcome, _, _ in order] == [URGENT] + [CHANGED] * (WAITERS - 1)
+    assert [urgent for _, urgent, _ in order] == [True] + [False] * (WAITERS - 1)
+    assert order[0][2] is waiters[0]
+    assert {id(w) for _, _, w in order} == {id(w) for w in waiters}
+    time.sleep(0.2)
+    assert len(order) == WAITERS  # once each
+    assert hub.held == 0 and hub.holding() == 0
+    assert not hub._queues and not hub._answering and not hub._to_wake
+
+
+def test_a_parked_request_times_out_and_a_page_already_behind_is_answered_at_once(store, hub):
+    since = store.queue_version(QUEUE)
+    resumed = Resumed(hub)
+    started = time.monotonic()
+    resumed.park(QUEUE, since, 0.3)
+    [(outcome, urgent, _)] = resumed.answered(1)
+    assert (outcome, urgent) == (TIMEOUT, False)
+    assert 0.3 <= time.monotonic() - started < 1.5
+    assert hub.park(QUEUE, since - 1, 30) == (CHANGED, None)  # never parked
+    assert hub.held == 0 and hub.holding() == 0
+
+
+def test_closing_the_hub_resumes_every_parked_request_and_counts_them_until_answered(store, hub):
+    since = store.queue_version(QUEUE)
+    resumed = Resumed(hub)
+    resumed.answering = False  # not yet
+    for _ in range(WAITERS):
+        resumed.park(QUEUE, since, 30)
+    hub.close()
+    assert [outcome for outcome, _, _ in resumed.order] == [push.STOPPING] * WAITERS
+    assert hub.held == 0 and hub.holding() == WAITERS  # a stopping server waits for these
+    for _, _, waiter in resumed.order:
+        hub.done(waiter)
+    assert hub.holding() == 0
+    assert hub.park(QUEUE, since, 30) == (push.STOPPING, None)
+
+
 def test_the_servers_threads_are_read_from_mod_wsgi_and_keep_some_for_pages(monkeypatch):
     """(Waitress's are read from its environ: tests/test_push.py serves with waitress-serve.)"""
     assert push.server_threads({}) is None  # a server that does not say
@@ -208,14 +282,19 @@ class HubClock:
 
 
 class HeldRequest:
-    """One request held in the hub by a thread of its own, and what the model expects of it."""
+    """One request held in the hub, and what the model expects of it: by a thread of its
+    own, or ``parked`` (as serve's server holds it: no thread waits, the hub calls back)."""
 
-    def __init__(self, hub, queue_id, since, hold_seconds, ticket_id):
+    def __init__(self, hub, queue_id, since, hold_seconds, ticket_id, parked=False):
         self.queue_id, self.since, self.ticket_id = queue_id, since, ticket_id
+        self.hub, self.parked, self.waiter = hub, parked, None
         self.outcomes = []
         self.gone = threading.Event()
         self.thread = threading.Thread(
-            target=self._hold, args=(hub, hold_seconds), name=f"held-{queue_id}", daemon=True
+            target=self._park if parked else self._hold,
+            args=(hub, hold_seconds),
+            name=f"held-{queue_id}",
+            daemon=True,
         )
 
     def _hold(self, hub, hold_seconds):
@@ -229,10 +308,36 @@ class HeldRequest:
         )
         self.outcomes.append(outcome)
 
+    def _park(self, hub, hold_seconds):
+        outcome, waiter = hub.park(
+            self.queue_id, self.since, hold_seconds, ticket_id=self.ticket_id, jitter=False
+        )
+        if waiter is None:
+            self.outcomes.append(outcome)
+            return
+        self.waiter = waiter
+
+        def resume(urgent):
+            # Called with the hub's lock held: the answer is built by another thread.
+            assert urgent == (waiter.outcome == URGENT)
+            self.outcomes.append(waiter.outcome)
+            threading.Thread(target=hub.done, args=(waiter,)).start()
+
+        hub.attach(waiter, resume)
+
+    def leave(self):
+        """Its client goes away."""
+        if self.parked:
+            self.hub.cancel(self.waiter)
+        else:
+            self.gone.set()
+
     def answer(self):
-        """Its one outcome, once its thread has ended."""
+        """Its one outcome, once it has one."""
         self.thread.join(timeout=PATIENCE)
         assert not self.thread.is_alive(), f"not answered: waiting since {self.since}"
+        if self.parked:
+            wait_until(lambda: self.outcomes, f"an answer to the request parked at {self.since}")
         assert len(self.outcomes) == 1
         return self.outcomes[0]
 
@@ -287,6 +392,8 @@ class HubInEveryOrder(RuleBasedStateMachine):
     def teardown(self):
         try:
             self.clock.now += 10**6  # everyone still held times out
+            with self.hub._lock:
+                self.hub._wakeable.notify_all()
             for request in self.waiting:
                 assert request.answer() == push.TIMEOUT
             self.waiting = []
@@ -305,12 +412,13 @@ class HubInEveryOrder(RuleBasedStateMachine):
         page=st.sampled_from(["older", "current", "current", "ahead"]),
         about=st.none() | st.integers(0, POOL - 1),
         hold_seconds=st.integers(1, 60),
+        parked=st.booleans(),
     )
-    def a_request_arrives(self, queue_id, page, about, hold_seconds):
+    def a_request_arrives(self, queue_id, page, about, hold_seconds, parked):
         version = self.store.queue_version(queue_id)
         since = {"older": version - 1, "current": version, "ahead": version + 2}[page]
         ticket_id = None if about is None else self.pool[queue_id][about]["id"]
-        request = HeldRequest(self.hub, queue_id, since, hold_seconds, ticket_id)
+        request = HeldRequest(self.hub, queue_id, since, hold_seconds, ticket_id, parked)
         request.deadline = self.clock.now + hold_seconds
         self.arrived.clear()
         request.thread.start()
@@ -326,6 +434,8 @@ class HubInEveryOrder(RuleBasedStateMachine):
     @rule(seconds=st.integers(1, 30))
     def time_passes(self, seconds):
         self.clock.now += seconds
+        with self.hub._lock:  # the waker sleeps until a parked hold ends, by the real clock
+            self.hub._wakeable.notify_all()
         for request in [r for r in self.waiting if r.deadline <= self.clock.now]:
             assert request.answer() == push.TIMEOUT
             self.waiting.remove(request)
@@ -334,7 +444,7 @@ class HubInEveryOrder(RuleBasedStateMachine):
     @rule(data=st.data())
     def a_client_goes_away(self, data):
         request = data.draw(st.sampled_from(self.waiting))
-        request.gone.set()
+        request.leave()
         assert request.answer() == push.GONE
         self.waiting.remove(request)
 
@@ -385,7 +495,8 @@ class HubInEveryOrder(RuleBasedStateMachine):
     @invariant()
     def the_others_still_wait(self):
         for request in self.waiting:
-            assert request.thread.is_alive() and not request.outcomes, "answered too soon"
+            held = request.parked or request.thread.is_alive()  # a parked one has no thread
+            assert held and not request.outcomes, "answered too soon"
 
     @invariant()
     def the_hub_holds_exactly_the_waiting(self):
