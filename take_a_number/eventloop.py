@@ -38,13 +38,15 @@ before it), and the app calls ``resume(urgent)`` once, from any thread, when
 the answer can be built. Then the connection is served again: a thread calls
 the app_iter's ``respond(environ, start_response)``, a WSGI answer. Urgent
 resumes go to the front of the threads' queue. If the connection closes while
-parked, the app_iter's ``cancel()`` is called (and ``resume`` still comes), and
-``close()`` is called if the connection can no longer be answered.
+parked, the app_iter's ``cancel()`` is called: ``resume`` need not come then.
+When it comes for a connection that can no longer be answered, the app_iter's
+``close()`` is called instead of ``respond()``.
 (``push.ParkedAnswer`` is the app's side.)
 """
 
 import collections
 import contextlib
+import functools
 import select
 import time
 
@@ -124,22 +126,24 @@ class ParkingChannel(HTTPChannel):
         try:
             super().service()
         except Parked as parked:
-            self.parked = parked.held
-            parked.held.park(self._resume)  # may resume at once
+            self.parked = held = parked.held
+            held.park(functools.partial(self._resume, held))  # may resume at once
         finally:
             if resuming is not None and self.resumed is resuming:
                 self.resumed = None  # served again, but closed meanwhile: never answered
                 resuming.close()
 
-    def _resume(self, urgent):
-        self.resumed, self.parked = self.parked, None
+    def _resume(self, held, urgent):
+        if self.parked is held:
+            self.parked = None
+        self.resumed = held
         add_task(self.server.task_dispatcher, self, first=urgent)
 
     def handle_close(self):
-        held = self.parked
+        held, self.parked = self.parked, None
         super().handle_close()
         if held is not None:
-            held.cancel()
+            held.cancel()  # it leaves the hub now, unless it is on its way back already
 
 
 class WatchedMap(dict):

@@ -22,9 +22,9 @@ or the ordinary pages.
 import contextlib
 import functools
 import heapq
-import itertools
 import json
 import logging
+import math
 import random
 import re
 import sys
@@ -49,11 +49,16 @@ DISCONNECT_CHECK_SECONDS = 5.0
 # answered at once, so that woken requests never queue up in front of the
 # servicer, the pages, or the customer a later change is about.
 WAKE_BATCH = 8
+# Once WAKE_BATCH are being answered, the waker wakes more only when as few as this are.
+WAKE_REFILL = WAKE_BATCH // 2
 WAKE_PAUSE_SECONDS = 0.002
 # While the answer of a request a change is about is being built, the waker
 # wakes nobody else, for up to this long per waiter: the called customer gets
 # the GIL without queueing behind a burst of answers to the rest of the line.
 URGENT_HEAD_START_SECONDS = 0.05
+# A parked hold ends this much late at most: the waker ends the holds that run out
+# in the same slot of this length in one go, a few times a second, not one by one.
+EXPIRY_GRAIN_SECONDS = 0.25
 # Holds end at a random moment in the last part of push_hold_seconds, so that
 # requests held since the same change don't all time out together.
 HOLD_JITTER = 0.2
@@ -93,7 +98,7 @@ class _Waiter:
         "urgent",
         "queue_id",
         "watched",
-        "deadline",
+        "slot",
         "outcome",
         "resume",
     )
@@ -104,9 +109,9 @@ class _Waiter:
         self.ticket_id = ticket_id
         self.urgent = False  # woken at once: the change is about its ticket
         self.queue_id = self.watched = None  # what it waits on, once registered
-        # Parked (no thread waits on it, ``park()``): when its hold ends, its
-        # outcome once decided, and who to tell then.
-        self.deadline = self.outcome = self.resume = None
+        # Parked (no thread waits on it, ``park()``): the slot in which its hold
+        # ends (None: a thread holds it), its outcome once decided, and who to tell then.
+        self.slot = self.outcome = self.resume = None
 
 
 class _Watched:
@@ -144,14 +149,17 @@ class Hub:
         self.refused = 0
         self._full_logged_at = None
         self._lock = threading.Lock()
-        # Notified when there is someone to wake, or room to wake them.
+        # Notified when there is someone to wake (or a parked hold ends sooner) ...
         self._wakeable = threading.Condition(self._lock)
+        # ... and when an answer is built: room to wake the next.
+        self._room = threading.Condition(self._lock)
         self._queues = {}
         self._to_wake = {}  # waiter: None, an ordered set
-        # Parked waiters by when their hold ends: (deadline, order, waiter), a heap;
-        # left in it once they are answered sooner, until their time comes.
-        self._deadlines = []
-        self._order = itertools.count()
+        # Parked waiters by when their hold ends, in slots of EXPIRY_GRAIN_SECONDS:
+        # slot -> the waiters still held whose hold ends in it (a waiter leaves its
+        # slot as it leaves the hub), and a heap of the slots (perhaps emptied since).
+        self._expiring = {}
+        self._slots = []
         self._answering = set()
         self._urgent = set()  # woken at once, their answer not built yet
         self._poke = threading.Event()
@@ -239,15 +247,19 @@ class Hub:
                 self._leave(waiter)
                 self._answering.discard(waiter)
                 self._urgent.discard(waiter)
-                self._wakeable.notify_all()
+                self._room.notify_all()
                 if not past:
                     return STOPPING, None
                 return (URGENT if waiter.urgent else CHANGED), None
-            waiter.deadline = deadline
-            earliest = self._deadlines[0][0] if self._deadlines else None
-            heapq.heappush(self._deadlines, (deadline, next(self._order), waiter))
-            if earliest is None or deadline < earliest:
-                self._wakeable.notify_all()  # the waker sleeps until the earliest
+            waiter.slot = math.ceil(deadline / EXPIRY_GRAIN_SECONDS)  # its slot
+            expiring = self._expiring.get(waiter.slot)
+            if expiring is None:
+                expiring = self._expiring[waiter.slot] = set()
+                earliest = self._slots[0] if self._slots else None
+                heapq.heappush(self._slots, waiter.slot)
+                if earliest is None or waiter.slot < earliest:
+                    self._wakeable.notify_all()  # the waker sleeps until the earliest
+            expiring.add(waiter)
         return None, waiter
 
     def attach(self, waiter, resume):
@@ -262,17 +274,26 @@ class Hub:
         resume(waiter.outcome == URGENT)
 
     def cancel(self, waiter):
-        """A parked waiter's client went away: it is held no more (outcome GONE)."""
+        """A parked waiter's client went away: it is held no more (outcome GONE), and its
+        ``resume`` is not called. False if its outcome was decided already (then
+        ``resume`` is called, or was)."""
         with self._lock:
+            if waiter.outcome is not None:
+                return False
+            waiter.resume = None
             self._settle(waiter, GONE)
+            return True
 
     def done(self, waiter):
         """The answer of a woken waiter is built (or will never be): wake the next."""
         with self._lock:
-            if waiter in self._answering or waiter in self._urgent:
+            urgent = waiter in self._urgent
+            if urgent or waiter in self._answering:
                 self._answering.discard(waiter)
                 self._urgent.discard(waiter)
-                self._wakeable.notify_all()
+                # The waker, waiting for room, is woken once per few answers, not each.
+                if urgent or len(self._answering) <= WAKE_REFILL:
+                    self._room.notify_all()
 
     def holding(self):
         """How many requests are held, or woken with their answer not yet built."""
@@ -322,18 +343,25 @@ class Hub:
         self.held -= 1
         watched.waiters.discard(waiter)
         self._to_wake.pop(waiter, None)
+        if waiter.slot is not None:
+            expiring = self._expiring.get(waiter.slot)
+            if expiring is not None:
+                expiring.discard(waiter)
+                if not expiring:
+                    del self._expiring[waiter.slot]
         if not watched.waiters and self._queues.get(waiter.queue_id) is watched:
             del self._queues[waiter.queue_id]
 
     def _settle(self, waiter, outcome):
         """Decide a parked waiter's outcome (under the lock), once, and say so."""
-        if waiter.deadline is None or waiter.outcome is not None:
+        if waiter.slot is None or waiter.outcome is not None:
             return
         waiter.outcome = outcome
         self._leave(waiter)
         waiter.event.set()
-        if waiter.resume is not None:
-            waiter.resume(outcome == URGENT)
+        resume, waiter.resume = waiter.resume, None  # it keeps the request: let it go
+        if resume is not None:
+            resume(outcome == URGENT)
 
     def _outcome(self, waiter):
         if waiter.urgent:
@@ -402,23 +430,29 @@ class Hub:
                     self._expire()
                     if self._to_wake or self._stopped.is_set():
                         break
-                    earliest = self._deadlines[0][0] if self._deadlines else None
-                    self._wakeable.wait(None if earliest is None else earliest - time.monotonic())
+                    if not self._slots:
+                        self._wakeable.wait()
+                        continue
+                    # Holds that end in one slot are ended together.
+                    until = self._slots[0] * EXPIRY_GRAIN_SECONDS - time.monotonic()
+                    self._wakeable.wait(max(until, 0.01))
             # The ones the change is about go first; give them a head start.
             time.sleep(WAKE_PAUSE_SECONDS)
             with self._lock:
                 while self._to_wake and not self._stopped.is_set():
                     if self._urgent:
-                        self._wakeable.wait_for(
+                        self._room.wait_for(
                             lambda: not self._urgent, timeout=URGENT_HEAD_START_SECONDS
                         )
                     if len(self._answering) >= WAKE_BATCH:
-                        self._wakeable.wait()
+                        self._room.wait_for(
+                            lambda: len(self._answering) <= WAKE_REFILL or self._stopped.is_set()
+                        )
                         continue
                     waiter = next(iter(self._to_wake))
                     del self._to_wake[waiter]
                     self._answering.add(waiter)
-                    if waiter.deadline is None:
+                    if waiter.slot is None:
                         waiter.event.set()  # a thread waits on it
                     else:
                         self._settle(waiter, self._outcome(waiter))
@@ -426,9 +460,8 @@ class Hub:
     def _expire(self):
         """Parked waiters whose hold has run out join the waiters to wake (under the lock)."""
         now = time.monotonic()
-        while self._deadlines and self._deadlines[0][0] <= now:
-            waiter = heapq.heappop(self._deadlines)[2]
-            if waiter.outcome is None:
+        while self._slots and self._slots[0] * EXPIRY_GRAIN_SECONDS <= now:
+            for waiter in self._expiring.pop(heapq.heappop(self._slots), ()):
                 self._to_wake.setdefault(waiter)
 
     def _ensure_threads(self):
@@ -528,11 +561,13 @@ class Hub:
             for watched in list(self._queues.values()):
                 for waiter in list(watched.waiters):
                     waiter.event.set()
-                    if waiter.deadline is not None:
+                    if waiter.slot is not None:
                         self._answering.add(waiter)  # until its answer is built
                         self._settle(waiter, STOPPING)
-            self._deadlines.clear()
+            self._expiring.clear()
+            self._slots.clear()
             self._wakeable.notify_all()
+            self._room.notify_all()
         self._poke.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
@@ -739,7 +774,7 @@ class _Parked:
         return self.parked.answer()(environ, start_response)
 
     def cancel(self):
-        self.parked.updates.hub.cancel(self.parked.waiter)
+        return self.parked.updates.hub.cancel(self.parked.waiter)
 
     def close(self):
         self.parked.updates.hub.done(self.parked.waiter)

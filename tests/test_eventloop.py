@@ -245,18 +245,70 @@ def test_a_request_pipelined_behind_a_parked_one_waits_for_it(server):
     assert received.index(b"answer first") < received.index(b"/second")
 
 
-def test_a_parked_request_whose_client_leaves_is_cancelled_then_closed(server):
+def test_a_parked_request_whose_client_leaves_is_cancelled_or_closed(server):
     port = server().effective_port
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(b"GET /park?gone HTTP/1.1\r\nHost: x\r\n\r\n")
-    [held] = parked(1)
-    s.close()
     deadline = time.monotonic() + 10
-    while "cancel" not in held.events:
-        assert time.monotonic() < deadline, held.events
+    gone = []
+    for n in range(2):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(f"GET /park?gone-{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        gone.append(parked(n + 1)[n])
+        s.close()
+        while "cancel" not in gone[n].events:
+            assert time.monotonic() < deadline, gone[n].events
+            time.sleep(0.01)
+    assert gone[0].events == ["parked", "cancel"]  # never asked to respond
+    # One resumed all the same (its outcome was decided as its client left): closed.
+    gone[1].resume(False)
+    while "close" not in gone[1].events:
+        assert time.monotonic() < deadline, gone[1].events
         time.sleep(0.01)
-    held.resume(False)  # as the hub does once it has cancelled it
-    while "close" not in held.events:
-        assert time.monotonic() < deadline, held.events
-        time.sleep(0.01)
-    assert held.events == ["parked", "cancel", "close"]  # never asked to respond
+    assert gone[1].events == ["parked", "cancel", "close"]
+
+
+def test_a_parked_live_update_is_let_go_once_answered(tmp_path):
+    """The app's own parked answers, through rounds of changes: each round's answers (and
+    the requests they hold) are freed once given, not kept until their hold would have
+    ended."""
+    import gc
+    import json
+
+    from support import create_queue
+    from webtest import TestApp
+
+    from take_a_number import main, push
+
+    app = main({}, database=str(tmp_path / "queue.sqlite"))
+    create_queue(TestApp(app), "lab")
+    running = eventloop.make_server(
+        app, host="127.0.0.1", port=0, threads=4, channel_request_lookahead=5
+    )
+    threading.Thread(target=running.run, daemon=True).start()
+    pages = [
+        http.client.HTTPConnection("127.0.0.1", running.effective_port, timeout=10)
+        for _ in range(20)
+    ]
+    try:
+        version = json.loads(get(pages[0], "/lab/updates")[1])["version"]
+        for round_ in range(10):
+            for page in pages:
+                page.request("GET", f"/lab/updates?since={version}")
+            deadline = time.monotonic() + 10
+            while app.updates.hub.held < len(pages):
+                assert time.monotonic() < deadline, app.updates.hub.held
+                time.sleep(0.005)
+            app.store.take_ticket("lab", f"round-{round_}", time.time())
+            for page in pages:
+                response = page.getresponse()
+                assert response.status == 200
+                assert json.loads(response.read())["version"] > version
+            version = app.store.queue_version("lab")
+        gc.collect()
+        kept = [o for o in gc.get_objects() if isinstance(o, push.ParkedAnswer)]
+        assert len(kept) == 0, f"{len(kept)} answers given are still kept"
+    finally:
+        for page in pages:
+            page.close()
+        app.close()
+        running.task_dispatcher.shutdown(timeout=1)
+        running.close()

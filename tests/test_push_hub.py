@@ -288,6 +288,7 @@ class HeldRequest:
     def __init__(self, hub, queue_id, since, hold_seconds, ticket_id, parked=False):
         self.queue_id, self.since, self.ticket_id = queue_id, since, ticket_id
         self.hub, self.parked, self.waiter = hub, parked, None
+        self.answering = None  # a parked one's: the thread that builds its answer
         self.outcomes = []
         self.gone = threading.Event()
         self.thread = threading.Thread(
@@ -320,15 +321,17 @@ class HeldRequest:
         def resume(urgent):
             # Called with the hub's lock held: the answer is built by another thread.
             assert urgent == (waiter.outcome == URGENT)
+            self.answering = threading.Thread(target=hub.done, args=(waiter,))
+            self.answering.start()
             self.outcomes.append(waiter.outcome)
-            threading.Thread(target=hub.done, args=(waiter,)).start()
 
         hub.attach(waiter, resume)
 
     def leave(self):
         """Its client goes away."""
         if self.parked:
-            self.hub.cancel(self.waiter)
+            assert self.hub.cancel(self.waiter)  # it was still held
+            self.outcomes.append(push.GONE)  # as the server knows: its client left
         else:
             self.gone.set()
 
@@ -338,6 +341,8 @@ class HeldRequest:
         assert not self.thread.is_alive(), f"not answered: waiting since {self.since}"
         if self.parked:
             wait_until(lambda: self.outcomes, f"an answer to the request parked at {self.since}")
+            if self.answering is not None:
+                self.answering.join(timeout=PATIENCE)  # its answer built
         assert len(self.outcomes) == 1
         return self.outcomes[0]
 
