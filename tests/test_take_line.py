@@ -151,3 +151,58 @@ def test_when_the_database_cannot_be_reached_every_take_of_the_batch_is_told_at_
     line.write(batch)
     assert tried == ["a"]  # nobody was tried alone
     assert all(isinstance(t.error, sqlite3.OperationalError) for t in batch)
+
+
+class SlowToLook(Take):
+    """A take whose thread is slow to look whether it leads, after it joined the line: the
+    moment in which the writer may hand it the lead."""
+
+    __slots__ = ("_lead",)
+
+    @property
+    def lead(self):
+        time.sleep(0.3)
+        return self._lead
+
+    @lead.setter
+    def lead(self, value):
+        self._lead = value
+
+
+def test_a_take_handed_the_lead_as_it_joins_the_line_writes_and_nobody_is_left_waiting():
+    # Before: a take that joined while a batch was being written, and was made the next
+    # writer before it looked, went on to write without waiting; releasing its lock at
+    # the end raised, and every later take of the process waited for ever.
+    writer = Writer(together=None)
+    line = TakeLine(writer.write_together, writer.write_alone)
+    results = {}
+
+    def take_one(made):
+        try:
+            results[made.token] = line.take(made)
+        except Exception as error:  # noqa: BLE001 - any is the failure
+            results[made.token] = error
+
+    writer.hold.clear()  # the first take is written, and held there
+    first = threading.Thread(target=take_one, args=(take("first"),), daemon=True)
+    first.start()
+    deadline = time.monotonic() + 10
+    while not writer.batches:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    second = threading.Thread(
+        target=take_one, args=(SlowToLook("q", "second", 0.0, None, None),), daemon=True
+    )
+    second.start()
+    while line.waiting() < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    writer.hold.set()  # the first is done, and hands the lead to the second as it looks
+    for thread in (first, second):
+        thread.join(10)
+    third = threading.Thread(target=take_one, args=(take("third"),), daemon=True)
+    third.start()
+    third.join(10)
+    assert not (first.is_alive() or second.is_alive() or third.is_alive()), results
+    assert [results[t]["number"] for t in ("first", "second", "third")] == [1, 2, 3], results
+    assert line.waiting() == 0

@@ -65,9 +65,13 @@ class TakeLine:
         """Put ``take`` in line and wait for it; return its ticket or raise its error."""
         with self._lock:
             self._takes.append(take)
-            if not self._writing:
+            lead = not self._writing
+            if lead:
                 self._writing = take.lead = True
-        if not take.lead:
+        # Whether to wait is decided with the line locked: the writer may make this
+        # take the next writer (``take.lead``) the moment the line is unlocked, and
+        # then releases ``ready`` for it, which it must acquire all the same.
+        if not lead:
             take.ready.acquire()  # answered by the writer, or asked to write next
         if take.lead:
             self._write_waiting()
