@@ -601,8 +601,7 @@ def parse_args(argv):
     parser.add_argument(
         "--threads",
         type=int,
-        help="waitress threads of each process instead of app.ini's, and connection_limit "
-        "20 more (py-spy: under 2,000)",
+        help="waitress threads of each process instead of app.ini's (held requests take none)",
     )
     parser.add_argument(
         "--workers", type=int, help="serve's worker processes instead of app.ini's or its default"
@@ -650,8 +649,6 @@ def main(argv=None):
     app_ini = read_app_ini()
     if args.threads:
         app_ini.set("server:main", "threads", str(args.threads))
-        # As app.ini: a full process stops accepting, the others take the pages.
-        app_ini.set("server:main", "connection_limit", str(args.threads + 20))
     if args.workers:
         if not app_ini.has_section("serve"):
             app_ini.add_section("serve")
@@ -675,7 +672,7 @@ def main(argv=None):
             **profiled(args.profile),
         )
         push = {k: v for k, v in app_settings(app.ini).items() if k.startswith("push_")}
-        # What the server holds (serve sizes push_max_held to its threads).
+        # What the server holds (serve sizes push_max_held to its connection_limit).
         push["push_max_held"] = json.loads(http_request(app.port, "GET", "/api/v1/health")[3])[
             "push"
         ]["capacity"]

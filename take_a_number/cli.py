@@ -242,6 +242,7 @@ def serve(args):
         except (ValueError, OSError) as error:
             raise config.SettingsError(f"[server:main]: {error}") from None
         one.print_listen("Serving on http://{}:{}")
+        prefork.settle_collector()
         one.run()
         return
     sockets = prefork.listening_sockets(server.local_conf)

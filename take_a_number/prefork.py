@@ -25,6 +25,7 @@ worker whose parent is gone (killed with -9) stops in the same way.
 
 import _thread
 import contextlib
+import gc
 import itertools
 import logging
 import mmap
@@ -55,6 +56,14 @@ DRAIN_SECONDS = 3.0
 FLUSH_SECONDS = 0.3
 # How often a worker checks that its parent still runs.
 PARENT_CHECK_SECONDS = 1.0
+
+
+def settle_collector():
+    """Before serving: what is built so far (the app, its modules) lives as long as the
+    process, so Python's cyclic garbage collector leaves it alone from now on (fewer
+    objects to visit each time it runs, and their pages are not written to)."""
+    gc.collect()
+    gc.freeze()
 
 
 def listening_sockets(server_conf):
@@ -243,6 +252,7 @@ class Supervisor:
 
     def _start(self, slot):
         parent = os.getpid()
+        gc.freeze()  # the parent's objects: never scanned, so their pages stay shared
         pid = os.fork()
         if pid == 0:
             status = 1
@@ -303,6 +313,7 @@ class Worker:
         self.siblings.join(slot, apps)
         app = several_processes(app)
         server = eventloop.make_server(app, sockets=self.sockets, **self.server_conf)
+        settle_collector()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         threading.Thread(
