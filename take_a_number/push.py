@@ -237,6 +237,9 @@ class Hub:
         except BaseException:
             with self._lock:
                 self._leave(waiter)
+                self._answering.discard(waiter)  # if a waker reached it meanwhile
+                self._urgent.discard(waiter)
+                self._room.notify_all()
             raise
         deadline = time.monotonic() + _hold_for(hold_seconds, jitter)
         with self._lock:
