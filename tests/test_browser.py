@@ -23,6 +23,7 @@ from browser_support import (
     WRITE_SCREENSHOTS,
     Server,
     api,
+    arrive,
     axe_problems,
     contrast_problems,
     create_queue,
@@ -384,7 +385,7 @@ def visit(chromium, server, scenario):
         if who == "visitor":
             page.context.clear_cookies()
         page.problems.clear()
-        response = page.goto(scenario["pages"][name])
+        response = arrive(page, scenario["pages"][name])
         assert response.status == (404 if name == "404" else 200)
         return page
 

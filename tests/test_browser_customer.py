@@ -15,6 +15,7 @@ from browser_support import (
     SCREENSHOT_DIR,
     WRITE_SCREENSHOTS,
     api,
+    arrive,
     axe_problems,
     contrast_problems,
     layout_problems,
@@ -132,7 +133,7 @@ def look(chromium, server, tickets):
         page = contexts[key]
         page.context.clear_cookies()
         page.problems.clear()
-        assert page.goto(tickets[state]).status == 200
+        assert arrive(page, tickets[state]).status == 200
         return page
 
     yield load
