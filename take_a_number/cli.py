@@ -96,7 +96,7 @@ def _is_waitress(server):
     return server.object.__module__.split(".")[0] == "waitress"
 
 
-def size_push_to_connections(path, found, environ):
+def size_push_to_connections(path, server, found, environ):
     """Under serve, an app that does not set push_max_held holds what waitress's connections allow.
 
     Serve's waitress holds a live update without a thread (eventloop.py, "Parked
@@ -104,10 +104,10 @@ def size_push_to_connections(path, found, environ):
     PAGE_CONNECTIONS_KEPT (1600 of app.ini's 1640, in each worker), when it is more
     than the default. Filled in as the environment's TAKE_A_NUMBER_PUSH_MAX_HELD,
     which app.ini's own line and the operator's environment both win over. Only for
-    an ini of one app: instances side by side share the connections.
+    an ini of one app: instances side by side share the connections. ``server``:
+    waitress's settings (``_waitress_conf``), None for another server.
     """
     name = config.ENV_PREFIX + "PUSH_MAX_HELD"
-    server = _waitress_conf(path)
     if server is None or len(found) != 1 or name in environ:
         return
     [app] = found
@@ -116,12 +116,6 @@ def size_push_to_connections(path, found, environ):
     held = int(server.get("connection_limit", "100")) - PAGE_CONNECTIONS_KEPT
     if held > config.DEFAULTS["push_max_held"]:
         environ[name] = str(held)
-
-
-def waitress_connection_limit(path):
-    """Waitress's connection_limit in the ini (None for another server)."""
-    server = _waitress_conf(path)
-    return None if server is None else int(server.get("connection_limit", "100"))
 
 
 def raise_open_files_limit(connection_limit):
@@ -214,10 +208,11 @@ def serve(args):
         os.execve(*again)
     _setup_logging(args.config)
     workers = serve_workers(args)
-    size_push_to_connections(os.path.abspath(args.config), instances(args.config), os.environ)
-    connection_limit = waitress_connection_limit(os.path.abspath(args.config))
-    if connection_limit:
-        raise_open_files_limit(connection_limit)
+    path = os.path.abspath(args.config)
+    waitress_conf = _waitress_conf(path)
+    size_push_to_connections(path, waitress_conf, instances(args.config), os.environ)
+    if waitress_conf is not None:
+        raise_open_files_limit(int(waitress_conf.get("connection_limit", "100")))
     threading.stack_size(THREAD_STACK_BYTES)  # for every thread started from here on
     server = loadcontext(SERVER, _config_uri(args.config))
     if args.host is not None or args.port is not None:

@@ -237,9 +237,7 @@ class Hub:
         except BaseException:
             with self._lock:
                 self._leave(waiter)
-                self._answering.discard(waiter)  # if a waker reached it meanwhile
-                self._urgent.discard(waiter)
-                self._room.notify_all()
+                self._answered(waiter)  # if a waker reached it meanwhile
             raise
         deadline = time.monotonic() + _hold_for(hold_seconds, jitter)
         with self._lock:
@@ -248,9 +246,7 @@ class Hub:
                 # Answered now, not parked (a waker that reached it meanwhile
                 # counts it as being answered no more).
                 self._leave(waiter)
-                self._answering.discard(waiter)
-                self._urgent.discard(waiter)
-                self._room.notify_all()
+                self._answered(waiter)
                 if not past:
                     return STOPPING, None
                 return (URGENT if waiter.urgent else CHANGED), None
@@ -290,13 +286,17 @@ class Hub:
     def done(self, waiter):
         """The answer of a woken waiter is built (or will never be): wake the next."""
         with self._lock:
-            urgent = waiter in self._urgent
-            if urgent or waiter in self._answering:
-                self._answering.discard(waiter)
-                self._urgent.discard(waiter)
-                # The waker, waiting for room, is woken once per few answers, not each.
-                if urgent or len(self._answering) <= WAKE_REFILL:
-                    self._room.notify_all()
+            self._answered(waiter)
+
+    def _answered(self, waiter):
+        """``waiter`` is being answered no more (under the lock)."""
+        urgent = waiter in self._urgent
+        if urgent or waiter in self._answering:
+            self._answering.discard(waiter)
+            self._urgent.discard(waiter)
+            # The waker, waiting for room, is woken once per few answers, not each.
+            if urgent or len(self._answering) <= WAKE_REFILL:
+                self._room.notify_all()
 
     def holding(self):
         """How many requests are held, or woken with their answer not yet built."""
