@@ -127,13 +127,18 @@ class ApiController:
         return self.app.json(req, openapi.document(req.application_url + "/api/v1"))
 
     def health(self, req):
-        """This process: how full its push is, while its database answers (else a 503)."""
+        """How full push is, while the database answers (else a 503): the whole server's
+        (all of serve's workers), and each process's."""
         if not self.store.reachable():
             return self.app.unavailable(req, "the health check's query failed")
-        push = self.app.updates.health()
+        push, processes = self.app.updates.health()
         body = {
             "status": "full" if push["full"] else "ok",
             "push": dict(push, full_since=api_values.utc_time(push["full_since"])),
+            "processes": [
+                dict(process, full_since=api_values.utc_time(process["full_since"]))
+                for process in processes
+            ],
         }
         return self.app.json(req, body)
 

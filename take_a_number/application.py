@@ -1,6 +1,7 @@
 """The configured WSGI application: one request in, one response out."""
 
 import functools
+import itertools
 import logging
 import time
 import weakref
@@ -41,6 +42,8 @@ PAGE_CACHE_SIZE = 2_000
 
 # Every app built in this process (a composite ini builds several).
 LIVE = weakref.WeakSet()
+# Numbers the apps in the order they are built: the same in every serve worker.
+BUILT = itertools.count()
 
 
 def stop_holding():
@@ -85,6 +88,7 @@ class Application:
         self.clock = time.time
         self.mount = None  # the SCRIPT_NAME of the first request (mounts.py)
         LIVE.add(self)
+        self.built = next(BUILT)
 
     def close(self):
         """Answer held live updates at once, stop the push watcher, close the connections kept.

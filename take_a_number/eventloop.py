@@ -42,6 +42,14 @@ parked, the app_iter's ``cancel()`` is called: ``resume`` need not come then.
 When it comes for a connection that can no longer be answered, the app_iter's
 ``close()`` is called instead of ``respond()``.
 (``push.ParkedAnswer`` is the app's side.)
+
+Few threads serve many requests here, and requests wait for a thread by design
+(a burst of pages, a change resuming hundreds of parked answers). Waitress
+warns "Task queue depth is N" for each request queued beyond the idle threads:
+this server says it at most once a minute (``QueueDepthLog``), with the
+deepest queue and how many requests waited since, not a line per request
+(over 1,000 lines for one burst of 2,000 pages: enough to fill a pipe that a
+supervisor reads late, and stop the process on its next write).
 """
 
 import collections
@@ -54,12 +62,15 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import WSGITask
+from waitress.utilities import queue_logger
 
 AVAILABLE = hasattr(select, "epoll")
 # Every connection is looked at this often whatever happened (see above).
 FULL_PASS_SECONDS = 1.0
 READ = select.POLLIN | select.POLLPRI
 WRITE = select.POLLOUT
+# Waitress's "Task queue depth" warning, under this module's server: at most this often.
+QUEUE_LOG_SECONDS = 60.0
 # In the environ of every request of this module's server: it may be parked.
 PARK_KEY = "take_a_number.park"
 # In the environ of a parked request served again: its app_iter, to respond.
@@ -105,13 +116,44 @@ class ParkingTask(WSGITask):
 
 
 def add_task(dispatcher, task, first=False):
-    """Queue ``task`` for waitress's threads: at the end, or ``first``, before the others."""
-    if not first:
-        dispatcher.add_task(task)
-        return
+    """Queue a resumed ``task`` for waitress's threads: at the end, or ``first``, before the
+    others. Not through ``dispatcher.add_task``, which logs a warning ("Task queue depth")
+    for each task queued beyond the idle threads: a burst of parked answers resumed by one
+    change waits for a few threads by design (the hub's waker), and this is called with the
+    hub's lock held, where a log line written to a full pipe (a supervisor's stderr read
+    late) would stop every live update of the process."""
     with dispatcher.lock:
-        dispatcher.queue.appendleft(task)
+        if first:
+            dispatcher.queue.appendleft(task)
+        else:
+            dispatcher.queue.append(task)
         dispatcher.queue_cv.notify()
+
+
+class QueueDepthLog:
+    """Waitress's ``queue_logger`` for this module's server: its warning that requests wait
+    for a thread, at most once per ``seconds``, with the deepest queue and how many
+    requests waited since it last said so. (Called with the dispatcher's lock held.)"""
+
+    def __init__(self, logger=queue_logger, seconds=QUEUE_LOG_SECONDS, clock=time.monotonic):
+        self.logger, self.seconds, self.clock = logger, seconds, clock
+        self.said_at = None
+        self.deepest = self.waited = 0
+
+    def warning(self, message, depth):
+        self.deepest = max(self.deepest, depth)
+        self.waited += 1
+        now = self.clock()
+        if self.said_at is not None and now - self.said_at < self.seconds:
+            return
+        self.logger.warning(
+            "Task queue depth is %d (the deepest of %d requests that waited for a thread "
+            "since this was last said; said at most every %.0f s)",
+            self.deepest,
+            self.waited,
+            self.seconds,
+        )
+        self.said_at, self.deepest, self.waited = now, 0, 0
 
 
 class ParkingChannel(HTTPChannel):
@@ -271,11 +313,13 @@ def make_server(app, **settings):
     app = ParkingApp(app)
     if not AVAILABLE:
         server = create_server(app, **settings)
+        server.task_dispatcher.queue_logger = QueueDepthLog()
         for dispatcher in _servers(server):
             dispatcher.channel_class = ParkingChannel
         return server
     connections = WatchedMap()
     server = create_server(app, map=connections, **settings)
+    server.task_dispatcher.queue_logger = QueueDepthLog()
     loop = EpollLoop()
     server.asyncore = loop
     for dispatcher in _servers(server):

@@ -25,6 +25,7 @@ worker whose parent is gone (killed with -9) stops in the same way.
 
 import _thread
 import contextlib
+import functools
 import gc
 import itertools
 import logging
@@ -38,7 +39,7 @@ import time
 
 from waitress.adjustments import Adjustments
 
-from . import application, config, eventloop
+from . import application, config, eventloop, push
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,64 @@ class SharedCommits:
 
     def seen(self):
         return self.memory[: self.size]
+
+
+class SharedPush:
+    """What each worker's push holds, in memory all the workers share, for
+    ``GET /api/v1/health``: the whole server's, whichever worker answers.
+
+    Made before the first fork: a record per worker and app (the apps in the order
+    each worker builds them), which only that worker writes, whenever its hub's
+    counts change (``Hub.publish``), and any worker reads. A record of a worker that
+    has ended is not shown; its slot's next worker writes over it as it starts.
+    (A reader may see one record half written: health is a glance, nothing counts
+    on it.)
+    """
+
+    RECORD = struct.Struct("qqqqd")  # pid, held, capacity, refused, full since (0: none)
+    MOST_APPS = 64  # of a composite ini, per worker: more are served, not shown
+
+    def __init__(self, count):
+        self.count = count
+        self.memory = mmap.mmap(-1, self.RECORD.size * self.MOST_APPS * count)
+
+    def _offset(self, slot, index):
+        return self.RECORD.size * (slot * self.MOST_APPS + index)
+
+    def join(self, slot, apps):
+        """In worker ``slot``: its apps' hubs write their records; their health reads all."""
+        pid = os.getpid()
+        for index, app in enumerate(apps[: self.MOST_APPS]):
+            offset = self._offset(slot, index)
+
+            def publish(hub, offset=offset):
+                self.RECORD.pack_into(
+                    self.memory,
+                    offset,
+                    *(pid, hub.held, hub.max_held, hub.refused, hub.full_since or 0.0),
+                )
+
+            app.updates.hub.publish_to(publish)
+            app.updates.processes = functools.partial(self.processes, index)
+
+    def processes(self, index):
+        """Every live worker's push, for its app ``index``."""
+        found = []
+        for slot in range(self.count):
+            pid, held, capacity, refused, since = self.RECORD.unpack_from(
+                self.memory, self._offset(slot, index)
+            )
+            if pid and _alive(pid):
+                found.append(push.push_health(held, capacity, refused, since or None, pid))
+        return found
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class Siblings:
@@ -300,6 +359,7 @@ class Worker:
         self.load_app = load_app
         self.commits = SharedCommits(count)
         self.siblings = Siblings(count)
+        self.push = SharedPush(count)
         self.sockets = sockets
         self.server_conf = server_conf
         self.drained = False
@@ -308,9 +368,13 @@ class Worker:
     def __call__(self, parent, slot):
         built_before = set(application.LIVE)  # the parent's, if not yet collected
         app = self.load_app()
-        apps = [one for one in application.LIVE if one not in built_before]
+        # In the order they were built: the same in every worker.
+        apps = sorted(
+            (one for one in application.LIVE if one not in built_before), key=lambda a: a.built
+        )
         self.commits.join(slot, apps)
         self.siblings.join(slot, apps)
+        self.push.join(slot, apps)
         app = several_processes(app)
         server = eventloop.make_server(app, sockets=self.sockets, **self.server_conf)
         settle_collector()

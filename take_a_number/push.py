@@ -25,6 +25,7 @@ import heapq
 import json
 import logging
 import math
+import os
 import random
 import re
 import sys
@@ -143,6 +144,9 @@ class Hub:
         self.max_held = max_held
         self.watch_interval = watch_interval
         self.held = 0
+        # Called with the lock held whenever held, max_held, refused or full_since may
+        # have changed (serve's workers publish them to each other: prefork.SharedPush).
+        self.publish = None
         # Full: when it last turned away a request while it had had room before
         # (time.monotonic(), None while it has room), and how many it turned away.
         self.full_since = None
@@ -298,6 +302,13 @@ class Hub:
             if urgent or len(self._answering) <= WAKE_REFILL:
                 self._room.notify_all()
 
+    def publish_to(self, publish):
+        """Call ``publish(hub)`` now, and whenever ``held``, ``refused`` or ``full_since`` may
+        have changed, with the lock held (it must not call the hub)."""
+        with self._lock:
+            self.publish = publish
+            publish(self)
+
     def holding(self):
         """How many requests are held, or woken with their answer not yet built."""
         with self._lock:
@@ -308,15 +319,22 @@ class Hub:
         with self._lock:
             if self._stopped.is_set():
                 return STOPPING
-            if self.held >= self.max_held:
-                self._note_full()
-                return FULL
-            self.held += 1
-            had_been_full, self.full_since = self.full_since, None
-            waiter.queue_id = queue_id
-            waiter.watched = self._queues.setdefault(queue_id, _Watched())
-            waiter.watched.waiters.add(waiter)
-            self._ensure_threads()
+            full = self.held >= self.max_held
+            if full:
+                say_full = self._note_full()
+            else:
+                self.held += 1
+                had_been_full, self.full_since = self.full_since, None
+                waiter.queue_id = queue_id
+                waiter.watched = self._queues.setdefault(queue_id, _Watched())
+                waiter.watched.waiters.add(waiter)
+                self._ensure_threads()
+            if self.publish is not None:
+                self.publish(self)
+        if full:
+            if say_full:  # not under the lock: a log slow to write must not stop the hub
+                self._log_full()
+            return FULL
         if had_been_full is not None and self._full_logged_at is not None:
             log.info(
                 "push has room again after %.0f s full (%d pages told to poll so far)",
@@ -344,6 +362,8 @@ class Hub:
         if watched is None or waiter not in watched.waiters:
             return
         self.held -= 1
+        if self.publish is not None:
+            self.publish(self)
         watched.waiters.discard(waiter)
         self._to_wake.pop(waiter, None)
         if waiter.slot is not None:
@@ -381,15 +401,18 @@ class Hub:
             return ticket_id is not None and any(w.ticket_id == ticket_id for w in waiters)
 
     def _note_full(self):
-        """A request turned away (under the lock): count it, and say so in the log once in a
-        while, never silently."""
+        """A request turned away (under the lock): count it; whether to say so in the log
+        now (``_log_full``: once in a while, never silently)."""
         self.refused += 1
         now = time.monotonic()
         if self.full_since is None:
             self.full_since = now
         if self._full_logged_at is not None and now - self._full_logged_at < FULL_LOG_SECONDS:
-            return
+            return False
         self._full_logged_at = now
+        return True
+
+    def _log_full(self):
         log.warning(
             "push is full: this process holds %d live updates (push_max_held); more pages "
             "are told to poll every push_retry_seconds (customers next in line every %d s) "
@@ -588,6 +611,8 @@ class LiveUpdates:
             self.settings["push_watch_interval"],
             version=app.snapshots.version,
         )
+        # Every serve worker's push (a list of push_health()), when the processes share it.
+        self.processes = None
         self._fitted = False  # to the server's threads, on the first live update
         self._fit_lock = threading.Lock()
 
@@ -717,18 +742,38 @@ class LiveUpdates:
         return self.settings["push_retry_seconds"]
 
     def health(self):
-        """What this process's push says of itself (``GET /api/v1/health``)."""
-        hub = self.hub
-        full_since = hub.full_since if hub.held >= hub.max_held else None
-        return {
-            "held": hub.held,
-            "capacity": hub.max_held,
-            "full": full_since is not None,
-            "full_since": (
-                None if full_since is None else self.app.now() - (time.monotonic() - full_since)
-            ),
-            "refused": hub.refused,
+        """What push says of itself (``GET /api/v1/health``): ``push``, the whole server's
+        (every serve worker's summed), and ``processes``, each process's own."""
+        processes = self.processes() if self.processes is not None else None
+        if not processes:
+            hub = self.hub
+            processes = [push_health(hub.held, hub.max_held, hub.refused, hub.full_since)]
+        for process in processes:
+            since = process["full_since"]
+            if since is not None:  # time.monotonic(), the same in every process
+                process["full_since"] = self.app.now() - (time.monotonic() - since)
+        fulls = [p["full_since"] for p in processes if p["full"]]
+        whole = {
+            "held": sum(p["held"] for p in processes),
+            "capacity": sum(p["capacity"] for p in processes),
+            "full": bool(fulls),
+            "full_since": min(fulls) if fulls else None,
+            "refused": sum(p["refused"] for p in processes),
         }
+        return whole, processes
+
+
+def push_health(held, capacity, refused, full_since, pid=None):
+    """One process's push, as health shows it (``full_since``: time.monotonic(), or None)."""
+    full_since = full_since if held >= capacity else None
+    return {
+        "pid": os.getpid() if pid is None else pid,
+        "held": held,
+        "capacity": capacity,
+        "full": full_since is not None,
+        "full_since": full_since,
+        "refused": refused,
+    }
 
 
 class ParkedAnswer(Response):

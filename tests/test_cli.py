@@ -1,6 +1,7 @@
 """The take-a-number command and runner.py, run as a user would run them."""
 
 import contextlib
+import json
 import os
 import pathlib
 import platform
@@ -253,6 +254,15 @@ def test_the_readmes_serve_holds_thousands_of_live_pages_in_little_memory(tmp_pa
             assert len(workers) == cli.DEFAULT_WORKERS == 4
             pages = hold_live_pages(port, 2000, version)
             assert answers_now(pages, 3) == {}, "every page is held, none told to poll"
+            # Whichever worker answers, its health is the whole server's, and each worker's.
+            for _ in range(4):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health") as r:
+                    said = json.load(r)
+                assert said["push"]["held"] == 2000
+                assert said["push"]["capacity"] == 4 * 1600
+                assert sorted(p["pid"] for p in said["processes"]) == sorted(map(int, workers))
+                assert sum(p["held"] for p in said["processes"]) == 2000
+                assert all(p["capacity"] == 1600 and not p["full"] for p in said["processes"])
             statuses, limits = [], []
             for pid in workers:
                 proc = pathlib.Path(f"/proc/{pid}")
@@ -269,7 +279,7 @@ def test_the_readmes_serve_holds_thousands_of_live_pages_in_little_memory(tmp_pa
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     for status, limit in zip(statuses, limits, strict=True):
         threads = int(status["Threads"])
-        assert threads < 100  # app.ini's 40 threads and a few of the app's own
+        assert threads < 30  # app.ini's 8 threads and a few of the app's own
         # 1 MiB of address space per thread's stack, not 8 MiB.
         assert int(status["VmSize"].split()[0]) < threads * 2 * 1024 + 2 * 1024**2
         assert int(status["VmRSS"].split()[0]) < 150 * 1024

@@ -4,6 +4,7 @@ failed to note would hang a request instead of being picked up by the safety net
 
 import concurrent.futures
 import http.client
+import logging
 import random
 import socket
 import threading
@@ -77,6 +78,27 @@ def parked(count, seconds=10):
         assert time.monotonic() < deadline, f"{len(PARKED)} of {count} parked"
         time.sleep(0.01)
     return PARKED[:count]
+
+
+def park_many(connections):
+    """A /park request on each connection; their answers, once all are parked."""
+    for n, s in enumerate(connections):
+        s.sendall(f"GET /park?{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return parked(len(connections))
+
+
+def park_answers(connections):
+    """What each connection of ``park_many`` received, up to its answer; each then closed."""
+    answers = []
+    for n, s in enumerate(connections):
+        received = b""
+        while not received.endswith(f"answer {n}".encode()):
+            chunk = s.recv(4096)
+            assert chunk, received
+            received += chunk
+        s.close()
+        answers.append(received)
+    return answers
 
 
 @pytest.fixture
@@ -206,23 +228,50 @@ def test_parked_requests_take_no_thread_and_are_answered_when_resumed(server):
     # Two threads, a hundred parked requests: pages are still answered meanwhile.
     port = server(threads=2, connection_limit=200).effective_port
     waiting = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(100)]
-    for n, s in enumerate(waiting):
-        s.sendall(f"GET /park?{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    answers = parked(100)
+    answers = park_many(waiting)
     page = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     assert get(page, "/a") == (200, b"/a")
     for held in answers:
         threading.Thread(target=held.resume, args=(False,)).start()
-    for n, s in enumerate(waiting):
-        received = b""
-        while not received.endswith(f"answer {n}".encode()):
-            chunk = s.recv(4096)
-            assert chunk, received
-            received += chunk
-        assert received.startswith(b"HTTP/1.1 200 OK")
-        s.close()
+    assert all(received.startswith(b"HTTP/1.1 200 OK") for received in park_answers(waiting))
     assert all(held.events[0] == "parked" and held.events[1][0] == "respond" for held in answers)
     assert all(held.events[1][1].startswith("waitress-") for held in answers)
+
+
+def test_requests_waiting_for_a_thread_are_logged_once_a_minute_not_each(server, caplog):
+    # A burst of 100 requests on 2 threads, and 100 parked answers resumed at once: waitress
+    # alone wrote "Task queue depth" for nearly each; over serve's 4 workers, a burst of
+    # 2,000 pages wrote 56-62 KB, enough to fill the pipe of a supervisor that reads the
+    # log late (64 KiB) and stop each worker at its next line, with the hub's lock held.
+    caplog.set_level(logging.WARNING, logger="waitress.queue")
+    port = server(threads=2, connection_limit=200).effective_port
+    waiting = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(100)]
+    for held in park_many(waiting):
+        threading.Thread(target=held.resume, args=(False,)).start()
+    park_answers(waiting)
+    said = [r.getMessage() for r in caplog.records if r.name == "waitress.queue"]
+    assert len(said) <= 1, said
+    assert all(line.startswith("Task queue depth is ") for line in said)
+
+
+def test_the_queue_depth_is_said_with_the_deepest_since_it_was_last_said():
+    said, now = [], [0.0]
+
+    class Logger:
+        def warning(self, message, *args):
+            said.append(message % args)
+
+    log = eventloop.QueueDepthLog(Logger(), seconds=60, clock=lambda: now[0])
+    log.warning("Task queue depth is %d", 1)
+    for depth, at in ((5, 10.0), (30, 20.0), (2, 59.0), (4, 60.0), (3, 61.0)):
+        now[0] = at
+        log.warning("Task queue depth is %d", depth)
+    assert said == [
+        "Task queue depth is 1 (the deepest of 1 requests that waited for a thread since "
+        "this was last said; said at most every 60 s)",
+        "Task queue depth is 30 (the deepest of 4 requests that waited for a thread since "
+        "this was last said; said at most every 60 s)",
+    ]
 
 
 def test_a_request_pipelined_behind_a_parked_one_waits_for_it(server):

@@ -5,6 +5,7 @@ server's threads would call it (no sockets needed to count what is made).
 """
 
 import json
+import os
 import threading
 import time
 
@@ -112,12 +113,10 @@ def test_a_full_process_says_so_once_in_the_log_and_in_its_health(make_app, capl
     app = make_app(push_max_held="2")
     now = time.time()
     app.store.create_queue("busy", "Busy", "not-a-real-hash", now)
+    quiet = {"held": 0, "capacity": 2, "full": False, "full_since": None, "refused": 0}
     assert health(app) == (
         200,
-        {
-            "status": "ok",
-            "push": {"held": 0, "capacity": 2, "full": False, "full_since": None, "refused": 0},
-        },
+        {"status": "ok", "push": quiet, "processes": [dict(quiet, pid=os.getpid())]},
     )
     threads, answers = hold_all(app, ["/busy", "/busy/board"], app.store.queue_version("busy"))
     turned_away = [updates(app, "/busy", since=1) for _ in range(3)]
@@ -132,11 +131,52 @@ def test_a_full_process_says_so_once_in_the_log_and_in_its_health(make_app, capl
         3,
     )
     assert said["push"]["full_since"].endswith("Z")
+    assert said["processes"] == [dict(said["push"], pid=os.getpid())]
 
     app.store.take_ticket("busy", "a-token", time.time())  # the held pages are answered
     for thread in threads:
         thread.join(PATIENCE)
     assert health(app)[1]["status"] == "ok"
+
+
+def test_the_health_of_serves_workers_is_the_whole_servers(make_app):
+    """serve's workers share their push counts (prefork.SharedPush): any worker's health says
+    that another is full, sums them, and lists each live worker's own."""
+    import subprocess
+    import sys
+
+    from take_a_number import prefork
+
+    shared = prefork.SharedPush(3)
+    roomy, packed = make_app(push_max_held="5"), make_app(push_max_held="1")  # two workers
+    shared.join(0, [roomy])
+    shared.join(1, [packed])
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], stdout=-1)
+    # Slot 2: a worker that has ended (not yet replaced): not shown.
+    prefork.SharedPush.RECORD.pack_into(
+        shared.memory, shared._offset(2, 0), int(ended.stdout), 7, 9, 3, 0.0
+    )
+    roomy.store.create_queue("busy", "Busy", "not-a-real-hash", time.time())
+    threads, _ = hold_all(packed, ["/busy"], roomy.store.queue_version("busy"))
+    assert updates(packed, "/busy/board", since=1)[1]["retry_after"] == 5  # told to poll
+    status, said = health(roomy)
+    assert (status, said["status"]) == (200, "full")
+    push = said["push"]
+    assert (push["held"], push["capacity"], push["full"], push["refused"]) == (1, 6, True, 1)
+    assert push["full_since"].endswith("Z")
+    assert [(p["capacity"], p["held"], p["full"]) for p in said["processes"]] == [
+        (5, 0, False),
+        (1, 1, True),
+    ]
+    assert said["processes"][1]["full_since"] == push["full_since"]
+    roomy.store.take_ticket("busy", "a-token", time.time())  # the held page is answered
+    for thread in threads:
+        thread.join(PATIENCE)
+    deadline = time.monotonic() + PATIENCE
+    while health(roomy)[1]["status"] != "ok":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert health(roomy)[1]["push"]["held"] == 0
 
 
 def test_a_process_at_capacity_still_tells_a_called_customer_within_a_second(make_app):
