@@ -170,6 +170,10 @@ class ParkingChannel(HTTPChannel):
         except Parked as parked:
             self.parked = held = parked.held
             held.park(functools.partial(self._resume, held))  # may resume at once
+            if not self.connected and self.parked is held:
+                # Closed while the app parked it, before handle_close could know of it.
+                self.parked = None
+                held.cancel()
         finally:
             if resuming is not None and self.resumed is resuming:
                 self.resumed = None  # served again, but closed meanwhile: never answered

@@ -26,6 +26,11 @@ def app(environ, start_response):
     elif path == "/park":
         assert environ[eventloop.PARK_KEY]
         return Parking(environ["QUERY_STRING"])
+    elif path == "/park-once-gone":  # parked only after its client has gone
+        disconnected = environ["waitress.client_disconnected"]
+        while not disconnected():
+            time.sleep(0.01)
+        return Parking(environ["QUERY_STRING"])
     elif path == "/held":
         disconnected = environ["waitress.client_disconnected"]
         while not disconnected():
@@ -313,6 +318,22 @@ def test_a_parked_request_whose_client_leaves_is_cancelled_or_closed(server):
         assert time.monotonic() < deadline, gone[1].events
         time.sleep(0.01)
     assert gone[1].events == ["parked", "cancel", "close"]
+
+
+def test_a_request_parked_after_its_client_left_is_cancelled_at_once(server):
+    # The client leaves while the app is still building the parked answer: the connection
+    # closes before the channel knows of it. Before, it stayed held until its hold ended.
+    port = server().effective_port
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /park-once-gone?late HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.1)
+    s.close()
+    [late] = parked(1)
+    deadline = time.monotonic() + 2
+    while "cancel" not in late.events:
+        assert time.monotonic() < deadline, late.events
+        time.sleep(0.01)
+    assert late.events == ["parked", "cancel"]
 
 
 def test_a_parked_live_update_is_let_go_once_answered(tmp_path):
