@@ -57,6 +57,10 @@ WAKE_PAUSE_SECONDS = 0.002
 # wakes nobody else, for up to this long per waiter: the called customer gets
 # the GIL without queueing behind a burst of answers to the rest of the line.
 URGENT_HEAD_START_SECONDS = 0.05
+# A change names a ticket (a call) none of whose requests this process holds: perhaps
+# another process (a serve worker) holds it. This process's waker wakes nobody for this
+# long, so that the called customer's process has the cores to itself while it answers.
+FOREIGN_HEAD_START_SECONDS = 0.03
 # A parked hold ends this much late at most: the waker ends the holds that run out
 # in the same slot of this length in one go, a few times a second, not one by one.
 EXPIRY_GRAIN_SECONDS = 0.25
@@ -166,6 +170,9 @@ class Hub:
         self._slots = []
         self._answering = set()
         self._urgent = set()  # woken at once, their answer not built yet
+        # Until when (time.monotonic()) the waker wakes nobody: a head start for the
+        # process of a customer a change is about (FOREIGN_HEAD_START_SECONDS).
+        self._held_back_until = 0.0
         self._poke = threading.Event()
         store.engine.after_reconnect.append(self.answer_all_held)
         self._stopped = threading.Event()
@@ -434,10 +441,12 @@ class Hub:
             if watched.version is not None and not _is_past(version, watched.version):
                 return
             watched.version = version
+            named_here = False
             for waiter in list(watched.waiters):  # a parked one leaves as it is settled
                 if not _is_past(version, waiter.since):
                     continue  # its page already shows this version (read from the database)
                 if waiter.ticket_id is not None and waiter.ticket_id in first:
+                    named_here = True
                     waiter.urgent = True
                     waiter.event.set()
                     self._to_wake.pop(waiter, None)
@@ -445,6 +454,8 @@ class Hub:
                     self._settle(waiter, URGENT)  # if parked
                 else:
                     self._to_wake.setdefault(waiter)
+            if first and not named_here:
+                self._held_back_until = time.monotonic() + FOREIGN_HEAD_START_SECONDS
             self._wakeable.notify_all()
 
     def _wake(self):
@@ -462,8 +473,12 @@ class Hub:
                     # Holds that end in one slot are ended together.
                     until = self._slots[0] * EXPIRY_GRAIN_SECONDS - time.monotonic()
                     self._wakeable.wait(max(until, 0.01))
-            # The ones the change is about go first; give them a head start.
+            # The ones the change is about go first; give them a head start (here, or
+            # in the process that holds them).
             time.sleep(WAKE_PAUSE_SECONDS)
+            held_back = self._held_back_until - time.monotonic()
+            if held_back > 0:
+                self._stopped.wait(min(held_back, FOREIGN_HEAD_START_SECONDS))
             with self._lock:
                 while self._to_wake and not self._stopped.is_set():
                     if self._urgent:

@@ -225,6 +225,32 @@ def test_parked_requests_are_resumed_once_each_by_a_change_the_called_one_first(
     assert not hub._queues and not hub._answering and not hub._to_wake
 
 
+def test_a_call_of_a_customer_held_elsewhere_holds_this_process_back_a_moment(store, hub):
+    # As in serve's workers: the called customer's page is held by another process. This
+    # one wakes its own pages FOREIGN_HEAD_START_SECONDS later, so that the called
+    # customer's process has the cores meanwhile. A take names nobody: no head start.
+    called = store.take_ticket(QUEUE, "called-elsewhere", time.time())
+    tickets = [store.take_ticket(QUEUE, f"parked-{n}", time.time()) for n in range(3)]
+    resumed = Resumed(hub)
+    for ticket in tickets:
+        resumed.park(QUEUE, store.queue_version(QUEUE), 30, ticket["id"])
+    servicer = store.sign_in(QUEUE, "Desk 1", time.time())
+    store.call_next(servicer, time.time())
+    changed = time.monotonic()
+    assert store.current_ticket(servicer["id"])["id"] == called["id"]
+    wait_until(lambda: len(resumed.order) == 3, "the pages woken")
+    woken = time.monotonic()
+    assert [outcome for outcome, _, _ in resumed.order] == [CHANGED] * 3
+    assert woken - changed >= push.FOREIGN_HEAD_START_SECONDS
+    held_back_until = hub._held_back_until
+    resumed.order.clear()
+    for ticket in tickets:
+        resumed.park(QUEUE, store.queue_version(QUEUE), 30, ticket["id"])
+    store.take_ticket(QUEUE, "newcomer", time.time())
+    wait_until(lambda: len(resumed.order) == 3, "the pages woken by a take")
+    assert hub._held_back_until == held_back_until  # not held back again
+
+
 def test_a_parked_request_times_out_and_a_page_already_behind_is_answered_at_once(store, hub):
     since = store.queue_version(QUEUE)
     resumed = Resumed(hub)
@@ -234,7 +260,9 @@ def test_a_parked_request_times_out_and_a_page_already_behind_is_answered_at_onc
     assert (outcome, urgent) == (TIMEOUT, False)
     assert 0.3 <= time.monotonic() - started < 1.5
     assert hub.park(QUEUE, since - 1, 30) == (CHANGED, None)  # never parked
-    assert hub.held == 0 and hub.holding() == 0
+    assert hub.held == 0
+    # The timed-out one's answer is built on a thread of its own (Resumed).
+    wait_until(lambda: hub.holding() == 0, "the timed-out answer built")
 
 
 def test_closing_the_hub_resumes_every_parked_request_and_counts_them_until_answered(store, hub):

@@ -28,12 +28,14 @@ class Events:
         )
 
     def tickets_in_events_since(self, queue_id, event_id):
-        """``(last event id, {ticket ids named})`` of the queue's events after ``event_id``."""
+        """``(last event id, {ticket ids named})`` of the queue's events after ``event_id``;
+        a take names none (no page can wait on a ticket just taken)."""
         rows = self.engine.db.execute(
-            "SELECT id, ticket_id FROM events WHERE queue_id = ? AND id > ?",
+            "SELECT id, ticket_id, kind FROM events WHERE queue_id = ? AND id > ?",
             (queue_id, event_id),
         ).fetchall()
-        return max((r[0] for r in rows), default=event_id), {r[1] for r in rows if r[1]}
+        named = {r[1] for r in rows if r[1] and r[2] != "take"}
+        return max((r[0] for r in rows), default=event_id), named
 
     def serving_starts(self, queue_id):
         """When servicers pressed Start serving, oldest first."""
