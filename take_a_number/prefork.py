@@ -190,10 +190,9 @@ class SharedPush:
             offset = self._offset(slot, index)
 
             def publish(hub, offset=offset):
+                full_since = hub.full_since or 0.0
                 self.RECORD.pack_into(
-                    self.memory,
-                    offset,
-                    *(pid, hub.held, hub.max_held, hub.refused, hub.full_since or 0.0),
+                    self.memory, offset, pid, hub.held, hub.max_held, hub.refused, full_since
                 )
 
             app.updates.hub.publish_to(publish)
