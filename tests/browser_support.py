@@ -36,27 +36,23 @@ VIEWPORTS = {"portrait": PORTRAIT, "landscape": LANDSCAPE, "laptop": LAPTOP}
 # -- the flows, as a person does them -----------------------------------------
 
 
-def arrive(page, url, attempts=3):
-    """``page.goto(url)``'s response, in a page reused from an earlier visit.
+def arrive(page, url):
+    """A fresh tab in ``page``'s context, sent to ``url``: the tab and ``goto``'s
+    response. ``page`` is closed.
 
-    Without JavaScript a live page reloads itself every refresh_seconds (its
-    ``<noscript>`` meta refresh). When that reload is under way as the test
-    navigates, Playwright either resolves the navigation with no response, or
-    fails it as "interrupted by another navigation" to the earlier page (each
-    seen under a loaded machine, about once a full run). Then go again.
+    A live page without JavaScript reloads itself every refresh_seconds (its
+    ``<noscript>`` meta refresh). Sending the same tab elsewhere raced that
+    reload: when it fired as the test navigated, Playwright failed the
+    navigation as "interrupted by another navigation", and going again at once
+    was interrupted again (three times running, in a CI run). A new tab has no
+    reload pending, so the fixtures keep their contexts (and cookies) but not
+    their tabs. The old tab is closed without waiting: ``page.close()`` hung
+    when it came as that tab reloaded itself (run_before_unload returns at once;
+    these pages have no beforeunload handler).
     """
-    from playwright.sync_api import Error
-
-    for _ in range(attempts - 1):
-        try:
-            response = page.goto(url)
-        except Error as error:
-            if "interrupted by another navigation" not in str(error):
-                raise
-            continue
-        if response is not None:
-            return response
-    return page.goto(url)  # the last try: what it gives, or raises, stands
+    fresh = watch(page.context.new_page())
+    page.close(run_before_unload=True)
+    return fresh, fresh.goto(url)
 
 
 def create_queue(page, queue_id, title="CET236 lab help", name="Desk 1", password=PASSWORD):
@@ -387,7 +383,12 @@ def open_page(
         color_scheme=theme,
     )
     context.set_default_timeout(10_000)
-    page = context.new_page()
+    return watch(context.new_page())
+
+
+def watch(page):
+    """``page``, with ``page.problems`` collecting what a person would not see
+    but should not happen (see ``open_page``)."""
     page.problems = []
 
     def on_console(message):

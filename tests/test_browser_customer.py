@@ -130,10 +130,10 @@ def look(chromium, server, tickets):
             contexts[key] = open_page(
                 chromium, server, viewport=SIZES[size], theme=theme, javascript=javascript
             )
-        page = contexts[key]
-        page.context.clear_cookies()
-        page.problems.clear()
-        assert arrive(page, tickets[state]).status == 200
+        contexts[key].context.clear_cookies()
+        page, response = arrive(contexts[key], tickets[state])
+        contexts[key] = page
+        assert response.status == 200
         return page
 
     yield load
