@@ -168,8 +168,8 @@ def test_arriving_as_the_open_page_refreshes_itself_lands(chromium, tmp_path, qu
         api(server, "/api/v1/queues", **body)
         ticket = api(server, f"/api/v1/queues/{queue_id}/tickets")["links"]["page"]
         page, response = arrive(open_page(chromium, server), ticket)
-        for _ in range(25):
-            time.sleep(0.85 + (_ % 5) * 0.05)  # about when the page reloads itself
+        for n in range(25):
+            time.sleep(0.85 + (n % 5) * 0.05)  # about when the page reloads itself
             page, response = arrive(page, ticket)
             assert response.status == 200
             expect(page.locator(".status-message")).to_have_text("You're next.")
