@@ -1,6 +1,7 @@
-/* Take A Number live updates: long-polls the page's updates URL and updates
-   the page in place. No framework, no build step. Without JavaScript the page
-   reloads itself instead (a <noscript> meta refresh). */
+/* Take A Number live updates: follows the page's updates URL (a stream of
+   events where the server can, else long-polls) and updates the page in place.
+   No framework, no build step. Without JavaScript the page reloads itself
+   instead (a <noscript> meta refresh). */
 (function () {
   "use strict";
 
@@ -273,16 +274,93 @@
     });
   }
 
-  // -- the long-poll loop -------------------------------------------------
+  // -- following the updates URL -------------------------------------------
+  // The first request is answered at once. After it, the page asks for a stream
+  // (Server-Sent Events, `Accept: text/event-stream`): under take-a-number serve
+  // every new view comes on that one answer, as `data: <view>`, with a comment as
+  // a heartbeat each time a hold ends with nothing new. A server that cannot
+  // stream answers as a long-poll instead: one view, held until it changes, and
+  // the page asks again. Either way, when an answer ends the page asks again.
+
+  var streams = !!(window.ReadableStream && window.TextDecoder && window.AbortController);
+  var controller = null;
+  // A stream that says nothing for this long (heartbeats come at least every
+  // push_hold_seconds, 55 s at most) is dead: the page asks again.
+  var SILENT_MS = 70000;
 
   function schedule(delay) {
     clearTimeout(timer);
     timer = setTimeout(poll, delay);
   }
 
+  // One view, from a long-poll's answer or an event of a stream.
+  function show(view) {
+    failures = 0;
+    body.classList.remove("offline");
+    // A new version, or the same one read at another time: the queue
+    // may have opened or closed by its hours meanwhile.
+    if (previous === null || JSON.stringify(view) !== JSON.stringify(previous)) {
+      render(view);
+      announce(view, previous);
+    }
+    previous = view;
+    version = view.version;
+  }
+
+  // The events of a stream as they come; resolves with the last view once it ends.
+  function follow(response, aborter) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    var last = null;
+    var silence = null;
+    function listen() {
+      clearTimeout(silence);
+      silence = setTimeout(function () { aborter.abort(); }, SILENT_MS);
+    }
+    function take(block) {
+      var data = block.split("\n").filter(function (line) {
+        return line.indexOf("data:") === 0;
+      }).map(function (line) {
+        return line.slice(line.charAt(5) === " " ? 6 : 5);
+      });
+      if (!data.length) return; /* a comment: the heartbeat */
+      last = JSON.parse(data.join("\n"));
+      show(last);
+    }
+    function read() {
+      return reader.read().then(function (part) {
+        listen();
+        if (part.done) {
+          clearTimeout(silence);
+          return last;
+        }
+        buffer += decoder.decode(part.value, { stream: true }).replace(/\r\n?/g, "\n");
+        var end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          take(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+        return read();
+      }, function (error) {
+        clearTimeout(silence);
+        throw error;
+      });
+    }
+    listen();
+    return read();
+  }
+
   function poll() {
+    clearTimeout(timer);
+    if (controller) controller.abort();
     var since = previous === null ? "" : "?since=" + version;
-    fetch(url + since, { cache: "no-store", credentials: "same-origin" })
+    var stream = streams && previous !== null;
+    var aborter = controller = window.AbortController ? new AbortController() : null;
+    var options = { cache: "no-store", credentials: "same-origin" };
+    if (aborter) options.signal = aborter.signal;
+    if (stream) options.headers = { Accept: "text/event-stream" };
+    fetch(url + since, options)
       .then(function (response) {
         if (response.status === 403 || response.status === 404) {
           window.location.reload();
@@ -290,31 +368,34 @@
         }
         if (response.status === 204) return "again";
         if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
+        var type = response.headers.get("Content-Type") || "";
+        if (stream && type.indexOf("text/event-stream") === 0) {
+          // A stream that ended without a view (gone, or failing): ask again in a moment.
+          return follow(response, aborter).then(function (last) { return last || "quiet"; });
+        }
+        return response.json().then(function (view) {
+          show(view);
+          return view;
+        });
       })
       .then(function (view) {
-        if (view === null) return;
-        failures = 0;
-        body.classList.remove("offline");
+        if (view === null || aborter !== controller) return;
+        controller = null;
         if (view === "again") return schedule(0);
-        // A new version, or the same one read at another time: the queue
-        // may have opened or closed by its hours meanwhile.
-        if (previous === null || JSON.stringify(view) !== JSON.stringify(previous)) {
-          render(view);
-          announce(view, previous);
-        }
-        previous = view;
-        version = view.version;
+        if (view === "quiet") return schedule(1000);
         // Out of push capacity: poll now and then until there is room again.
         schedule(view.retry_after ? view.retry_after * 1000 : 0);
       })
       .catch(function () {
+        if (aborter !== controller && aborter !== null) return; /* replaced by a newer request */
+        controller = null;
         failures += 1;
         if (failures > 1) body.classList.add("offline");
         schedule(Math.min(15000, 500 * Math.pow(2, failures)));
       });
   }
 
+  // Back online: ask again now (a stream open meanwhile may be dead).
   window.addEventListener("online", function () { schedule(0); });
 
   // -- controls that only make sense with JavaScript -------------------------

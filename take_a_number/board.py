@@ -56,7 +56,7 @@ class BoardController:
         )
 
     def updates(self, req, queue_id):
-        return self.app.live(req, queue_id, shared=views.board_view)
+        return self.app.live(req, queue_id, shared=views.board_view, stream=True)
 
     def _join_url(self, req, queue_id):
         return req.host_url + req.urls("join", queue_id=queue_id)

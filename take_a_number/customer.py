@@ -111,7 +111,7 @@ class CustomerController:
         return response
 
     def queue_updates(self, req, queue_id):
-        return self.app.live(req, queue_id, shared=views.queue_view)
+        return self.app.live(req, queue_id, shared=views.queue_view, stream=True)
 
     def updates(self, req, queue_id, token):
         """Live updates of a ticket page: the queue's view, shared by every waiter, and the
@@ -126,7 +126,7 @@ class CustomerController:
         if ticket is None:
             return self.app.json_error(req, 404, "not_found", "There is no such ticket.")
         return self.app.live(
-            req, queue_id, own_part, ticket_id=ticket["id"], shared=views.queue_view
+            req, queue_id, own_part, ticket_id=ticket["id"], shared=views.queue_view, stream=True
         )
 
     def move_back(self, req, queue_id, token):

@@ -43,6 +43,27 @@ When it comes for a connection that can no longer be answered, the app_iter's
 ``close()`` is called instead of ``respond()``.
 (``push.ParkedAnswer`` is the app's side.)
 
+Streamed answers
+----------------
+
+An answer may also park between its parts: a live page's stream of updates
+(``push.LiveStream``), one answer that goes on for as long as the page stays
+open. Its app_iter has ``streams = True`` as well as ``park``, ``cancel`` and
+``close``; ``ParkingApp`` hands it to waitress's task as it is and marks it
+``parkable``, and the task writes the status, the headers and the first parts
+as usual. When the app_iter has nothing more to say for now, its ``__next__``
+raises ``Parked(itself)``: the thread goes back to the pool, and the task
+(what it wrote, how it frames the parts) is kept on the connection. The app
+calls ``resume(urgent)`` once the next part can be made; a thread then goes on
+iterating the same app_iter with the same task. When the app_iter ends, the
+answer ends (a chunked answer's last chunk) and the connection is closed, as
+waitress closes it after any answer without a length. ``cancel()`` keeps its
+meaning above. Instead of ``close()`` (which waitress's task would call as the
+answer parks) it has ``end()``, called once the stream has ended, or when it
+was resumed for a connection that can no longer be answered. A client that
+reads nothing while the parts pile up (over ``STREAM_BACKLOG`` bytes not yet
+sent) has its stream ended.
+
 Few threads serve many requests here, and requests wait for a thread by design
 (a burst of pages, a change resuming hundreds of parked answers). Waitress
 warns "Task queue depth is N" for each request queued beyond the idle threads:
@@ -59,7 +80,7 @@ import select
 import time
 
 from waitress import wasyncore
-from waitress.channel import HTTPChannel
+from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import WSGITask
 from waitress.utilities import queue_logger
@@ -75,15 +96,19 @@ QUEUE_LOG_SECONDS = 60.0
 PARK_KEY = "take_a_number.park"
 # In the environ of a parked request served again: its app_iter, to respond.
 _RESUMED_KEY = "take_a_number.resumed"
+# A streamed answer whose client has not read this many of its bytes yet is ended.
+STREAM_BACKLOG = 64 * 1024
 
 
 class Parked(BaseException):
-    """The app parked the request (``ParkingApp``): raised through waitress's task up to the
-    channel, past waitress's own ``except Exception``, so the request stays first in line."""
+    """The app parked the request (``ParkingApp``), or a streamed answer parked between two
+    parts: raised through waitress's task up to the channel, past waitress's own ``except
+    Exception``, so the request stays first in line."""
 
     def __init__(self, held):
         super().__init__()
         self.held = held
+        self.task = None  # the task it was raised in (ParkingTask.execute)
 
 
 class ParkingApp:
@@ -98,6 +123,9 @@ class ParkingApp:
             return held.respond(environ, start_response)
         result = self.app(environ, start_response)
         if callable(getattr(result, "park", None)):
+            if getattr(result, "streams", False):
+                result.parkable = True  # it is the app_iter the task iterates, not wrapped
+                return result
             raise Parked(result)
         return result
 
@@ -113,6 +141,13 @@ class ParkingTask(WSGITask):
         if held is not None:
             environ[_RESUMED_KEY] = held
         return environ
+
+    def execute(self):
+        try:
+            super().execute()
+        except Parked as parked:
+            parked.task = self  # a streamed answer goes on with this task once resumed
+            raise
 
 
 def add_task(dispatcher, task, first=False):
@@ -162,22 +197,63 @@ class ParkingChannel(HTTPChannel):
     task_class = ParkingTask
     parked = None  # the parked answer of the first request, while it waits
     resumed = None  # that answer, once it is to be given: for the next task
+    streaming = None  # the task of a streamed answer begun, while it goes on
 
     def service(self):
+        if self.streaming is not None:
+            self._stream_on()
+            return
         resuming = self.resumed
         try:
             super().service()
         except Parked as parked:
-            self.parked = held = parked.held
-            held.park(functools.partial(self._resume, held))  # may resume at once
-            if not self.connected and self.parked is held:
-                # Closed while the app parked it, before handle_close could know of it.
-                self.parked = None
-                held.cancel()
+            if getattr(parked.held, "streams", False):
+                self.streaming = parked.task
+            self._park(parked.held)
         finally:
             if resuming is not None and self.resumed is resuming:
                 self.resumed = None  # served again, but closed meanwhile: never answered
                 resuming.close()
+
+    def _park(self, held):
+        self.parked = held
+        held.park(functools.partial(self._resume, held))  # may resume at once
+        if not self.connected and self.parked is held:
+            # Closed while the app parked it, before handle_close could know of it.
+            self.parked = None
+            held.cancel()
+
+    def _stream_on(self):
+        """Go on with a streamed answer, resumed: its next parts, until it parks again or
+        ends; once it ends (or cannot go on), the connection closes."""
+        task, held = self.streaming, self.resumed
+        if held is None:
+            return  # not resumed (a request pipelined behind it): it waits
+        self.resumed = None
+        try:
+            if not self.connected or self.total_outbufs_len > STREAM_BACKLOG:
+                raise ClientDisconnected
+            for part in held:
+                if part:
+                    task.write(part)
+            task.finish()
+        except Parked:
+            self._park(held)
+            return
+        except (ClientDisconnected, OSError):
+            pass
+        except Exception:
+            self.logger.exception("Exception while streaming %s", task.request.path)
+        self.streaming = None
+        held.end()
+        with self.requests_lock:
+            self.close_when_flushed = True
+            for request in self.requests:
+                request.close()
+            self.requests = []
+        if self.connected:
+            self.server.pull_trigger()
+        self.last_activity = time.time()
 
     def _resume(self, held, urgent):
         if self.parked is held:

@@ -684,7 +684,7 @@ class LiveUpdates:
             wanted + PAGE_THREADS,
         )
 
-    def answer(self, req, queue_id, make_view=None, ticket_id=None, shared=None):
+    def answer(self, req, queue_id, make_view=None, ticket_id=None, shared=None, stream=False):
         """A page's live update as JSON, held until the queue is past ``?since=``.
 
         The answer is ``shared(snapshot)``, the part every page of the queue
@@ -695,6 +695,8 @@ class LiveUpdates:
         its most requests, it answers at once too, with ``retry_after`` seconds:
         the client polls until push has room again. ``ticket_id`` names the
         ticket the page is about, so that a change to it is answered first.
+        With ``stream``, a page that asks for a stream (``Accept: text/event-stream``)
+        under serve's server gets every update on one answer (``LiveStream``).
         """
         if not self._fitted:
             self.fit_to_server(req.environ)
@@ -704,14 +706,16 @@ class LiveUpdates:
         since = parse_version(req.GET["since"])
         if since is None:
             return self.app.json_error(req, 400, "bad_request", "since must be a whole number.")
-        hold, jitter = self.settings["push_hold_seconds"], True
-        snapshot = self.app.snapshots.get(queue_id, self.app.now())
-        if snapshot is not None and snapshot.changes_at is not None:
-            until_change = max(0.0, snapshot.changes_at - self.app.now()) + HOURS_MARGIN
-            if until_change < hold:
-                # The queue opens or closes by its hours sooner: answer
-                # then, with what the page says from that moment.
-                hold, jitter = until_change, False
+        if (
+            stream
+            and req.method == "GET"
+            and req.environ.get(eventloop.PARK_KEY)
+            and wants_stream(req)
+        ):
+            # serve's waitress, and a page that reads a stream: one answer for every update.
+            stream = LiveStream(self, req, queue_id, since, make_view, shared, ticket_id)
+            return stream.response()
+        hold, jitter = self.hold_seconds(queue_id)
         if req.environ.get(eventloop.PARK_KEY):
             # serve's waitress: held without a thread (eventloop.py, "Parked requests").
             outcome, waiter = self.hub.park(queue_id, since, hold, ticket_id, jitter)
@@ -724,13 +728,38 @@ class LiveUpdates:
             # Inside the hold: the hub wakes the next waiters as answers are built.
             return answer(outcome)
 
+    def hold_seconds(self, queue_id):
+        """How long a live update of the queue is held, and whether with jitter."""
+        hold, jitter = self.settings["push_hold_seconds"], True
+        snapshot = self.app.snapshots.get(queue_id, self.app.now())
+        if snapshot is not None and snapshot.changes_at is not None:
+            until_change = max(0.0, snapshot.changes_at - self.app.now()) + HOURS_MARGIN
+            if until_change < hold:
+                # The queue opens or closes by its hours sooner: answer
+                # then, with what the page says from that moment.
+                hold, jitter = until_change, False
+        return hold, jitter
+
     def _answer(self, req, queue_id, make_view, shared, ticket_id, outcome):
         if outcome == GONE:
             return Response(status=204)
+        made = self.view_text(queue_id, make_view, shared, ticket_id, outcome)
+        if made is None:
+            return self.app.json_error(req, 404, "not_found", "There is no such queue or ticket.")
+        _, text, retry = made
+        response = self.app.json_text(req, text)
+        if retry is not None:
+            response.retry_after = retry
+        return response
+
+    def view_text(self, queue_id, make_view, shared, ticket_id, outcome):
+        """A live update's view as it stands now, for ``outcome``: (its snapshot, its JSON
+        text, the seconds after which the page is to ask again or None), or None when
+        there is no such queue or ticket (any longer)."""
         snapshot = self.app.snapshots.get(queue_id, self.app.now())
         own = {} if make_view is None or snapshot is None else make_view(snapshot)
         if snapshot is None or own is None:
-            return self.app.json_error(req, 404, "not_found", "There is no such queue or ticket.")
+            return None
         retry = None
         if outcome == STOPPING:
             retry = self.settings["push_retry_seconds"]  # of the server that replaces this one
@@ -738,10 +767,7 @@ class LiveUpdates:
             retry = self.retry_seconds(snapshot, own, queue_id, ticket_id)
         if retry is not None:
             own = dict(own, retry_after=retry)
-        response = self.app.json_text(req, joined_json(snapshot, shared, own))
-        if retry is not None:
-            response.retry_after = retry
-        return response
+        return snapshot, joined_json(snapshot, shared, own), retry
 
     def retry_seconds(self, snapshot, own, queue_id, ticket_id):
         """How soon a page that could not be held asks again: within a second for a customer
@@ -845,6 +871,109 @@ class _Parked:
     def __iter__(self):
         self.parked.waiter.event.wait()
         return iter(self.respond(self.parked.req.environ, self.start_response))
+
+
+class LiveStream:
+    """A page's live updates as one answer of Server-Sent Events, under serve's server
+    (``eventloop``, "Streamed answers"): a comment at once, then ``data: <view>`` for
+    each new version of the queue, the same JSON a held request would be answered
+    with, and a comment (a heartbeat) when a hold ends with nothing new. Between two
+    events the answer is parked in the hub as a held request is, without a thread; it
+    is held again after each event, with that event's version as ``since``.
+
+    The stream ends, and the page asks again as it would after a held request, when
+    there is no such queue or ticket any more, or the page's own part says it may not
+    see it (the console of a servicer signed out), when the process is full or
+    stopping (the last event then has ``retry_after``, as a held answer does), or on
+    any error (logged). A woken page costs one event, not an answer and the request
+    that follows it; an idle page costs a heartbeat per hold.
+    """
+
+    streams = True  # eventloop's: it parks between its parts
+    parkable = False  # set by eventloop.ParkingApp: it iterates this very object
+
+    def __init__(self, updates, req, queue_id, since, make_view, shared, ticket_id):
+        self.updates, self.hub, self.app = updates, updates.hub, updates.app
+        self.req, self.queue_id, self.since = req, queue_id, since
+        self.make_view, self.shared, self.ticket_id = make_view, shared, ticket_id
+        self.waiter = None  # held in the hub, or woken and not yet answered
+        self.sent = None  # the JSON text of the last event
+        self.begun = self.ended = False
+
+    def response(self):
+        response = Response(app_iter=self, content_type="text/event-stream", charset="UTF-8")
+        response.cache_control = "no-store"
+        response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        return response
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.ended:
+            raise StopIteration
+        if not self.begun:
+            self.begun = True
+            return b": live\n\n"  # the answer's head goes out now, before any hold
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None:  # woken, or its hold ended
+            return self._event(waiter.outcome, waiter)
+        hold, jitter = self.updates.hold_seconds(self.queue_id)
+        outcome, waiter = self.hub.park(self.queue_id, self.since, hold, self.ticket_id, jitter)
+        if waiter is None:
+            return self._event(outcome)
+        if not self.parkable:
+            # Wrapped by something that iterates it in a thread: that thread waits, and
+            # the stream ends after one event, a held request in all but its type.
+            waiter.event.wait()
+            self.ended = True
+            return self._event(waiter.outcome, waiter)
+        self.waiter = waiter
+        raise eventloop.Parked(self)
+
+    def _event(self, outcome, waiter=None):
+        """The part for ``outcome``: an event, or a heartbeat; the last part unless the
+        stream goes on after it."""
+        try:
+            made = self.updates.view_text(
+                self.queue_id, self.make_view, self.shared, self.ticket_id, outcome
+            )
+        except Exception:
+            log.exception("error streaming %r", self.req.path)
+            made = None
+        finally:
+            self.app.store.release()
+            if waiter is not None:
+                self.hub.done(waiter)
+        if made is None or outcome in (GONE, STOPPING, FULL):
+            self.ended = True
+        if made is None:
+            raise StopIteration  # the page asks again: its answer says why
+        snapshot, text, _ = made
+        if outcome == TIMEOUT and text == self.sent:
+            return b":\n\n"
+        self.sent, self.since = text, snapshot.version
+        return b"data: " + text.encode() + b"\n\n"
+
+    # eventloop's protocol of streamed answers, between two parts (no ``close()``: the
+    # task that begins the answer would call it as the answer parks)
+
+    def park(self, resume):
+        self.hub.attach(self.waiter, resume)
+
+    def cancel(self):
+        return self.hub.cancel(self.waiter)
+
+    def end(self):
+        self.ended = True
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None:
+            self.hub.done(waiter)
+
+
+def wants_stream(req):
+    """Whether the page asks for its updates as a stream (live.js's ``Accept``)."""
+    return "text/event-stream" in req.headers.get("Accept", "")
 
 
 def joined_json(snapshot, shared, own):

@@ -71,10 +71,12 @@ class ServicerController:
             return self.app.json_error(req, 403, "signed_out", refusal.message)
 
         def view(snapshot):
-            servicer = self.store.active_servicer(queue_id, req.session.servicer_id(queue_id))
+            # Checked for each update: a stream goes on for as long as the console is open,
+            # and the console keeps its servicer seen (not idle) as its requests did.
+            servicer = self.signed_in(req, queue_id)
             return servicer and views.console_view(snapshot, servicer, self.app.now())
 
-        return self.app.live(req, queue_id, view)
+        return self.app.live(req, queue_id, view, stream=True)
 
     def _sign_in_page(self, req, queue, errors=None, code="", name="", status=200):
         """The sign-in page: an invitation's button, or the owner's form, and why one left."""

@@ -26,6 +26,10 @@ def app(environ, start_response):
     elif path == "/park":
         assert environ[eventloop.PARK_KEY]
         return Parking(environ["QUERY_STRING"])
+    elif path == "/stream":
+        assert environ[eventloop.PARK_KEY]
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        return Streaming(environ["QUERY_STRING"])
     elif path == "/park-once-gone":  # parked only after its client has gone
         disconnected = environ["waitress.client_disconnected"]
         while not disconnected():
@@ -74,6 +78,59 @@ class Parking:
 
 
 PARKED = []
+
+
+class Streaming:
+    """A streamed answer (eventloop's protocol): ``first``, then parked; each resume gives
+    the next of ``parts`` and parks again, until the parts run out; says what happened."""
+
+    streams = True
+
+    def __init__(self, name):
+        self.name = name
+        self.parts = [f"{name} {n}\n".encode() for n in range(1, 4)]
+        self.given = 0
+        self.resume = None
+        self.events = []
+        self.parkable = False
+        self.threads = set()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.threads.add(threading.current_thread().name)
+        if self.given == len(self.parts):
+            raise StopIteration
+        if self.given == 0 or self.resume is not None:
+            self.resume = None
+            self.given += 1
+            return self.parts[self.given - 1]
+        raise eventloop.Parked(self)
+
+    def park(self, resume):
+        self.events.append("parked")
+        self.resume = resume
+        PARKED.append(self)
+
+    def cancel(self):
+        self.events.append("cancel")
+
+    def end(self):
+        self.events.append("end")
+
+    def close(self):  # waitress's task calls it as the stream first parks: not the end
+        self.events.append("close")
+
+
+def streamed(s, until):
+    """What a streamed answer sent on socket ``s``, up to ``until``."""
+    received = b""
+    while until not in received:
+        chunk = s.recv(4096)
+        assert chunk, received
+        received += chunk
+    return received
 
 
 def parked(count, seconds=10):
@@ -382,3 +439,72 @@ def test_a_parked_live_update_is_let_go_once_answered(tmp_path):
         app.close()
         running.task_dispatcher.shutdown(timeout=1)
         running.close()
+
+
+def test_a_streamed_answer_parks_between_its_parts_and_ends_with_its_connection(server):
+    port = server(threads=2).effective_port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /stream?s HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = streamed(s, b"s 1\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"Transfer-Encoding: chunked" in head
+        [stream] = parked(1)
+        assert stream.parkable  # handed to waitress's task as it is
+        s.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            s.recv(4096)  # nothing until it is resumed
+        # Meanwhile the server's two threads are free for pages.
+        page = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        assert get(page, "/a") == (200, b"/a")
+        s.settimeout(10)
+        stream.resume(False)
+        assert streamed(s, b"s 2\n\r\n").endswith(b"4\r\ns 2\n\r\n")
+        assert parked(2)[1] is stream  # parked again
+        stream.resume(True)
+        # The last part, the chunked answer's end, and the connection closed.
+        rest = streamed(s, b"0\r\n\r\n")
+        assert b"s 3\n" in rest
+        assert s.recv(4096) == b""
+    # Closed by waitress's task as it first parked (not the end), then ended once.
+    assert stream.events == ["close", "parked", "parked", "end"]
+    assert all(name.startswith("waitress-") for name in stream.threads)
+
+
+def test_a_streamed_answer_whose_client_leaves_is_cancelled_and_ended_if_resumed(server):
+    port = server().effective_port
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /stream?gone HTTP/1.1\r\nHost: x\r\n\r\n")
+    streamed(s, b"gone 1\n")
+    [stream] = parked(1)
+    s.close()
+    deadline = time.monotonic() + 10
+    while "cancel" not in stream.events:
+        assert time.monotonic() < deadline, stream.events
+        time.sleep(0.01)
+    stream.resume(False)  # decided as its client left: ended, never iterated again
+    while "end" not in stream.events:
+        assert time.monotonic() < deadline, stream.events
+        time.sleep(0.01)
+    assert stream.events == ["close", "parked", "cancel", "end"]
+    assert stream.given == 1
+
+
+def test_many_streams_on_two_threads_each_get_every_part(server):
+    port = server(threads=2, connection_limit=200).effective_port
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(50)]
+    for n, s in enumerate(sockets):
+        s.sendall(f"GET /stream?{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    streams = parked(50)
+    for round_ in (2, 3):
+        resumed = list(PARKED)
+        PARKED.clear()
+        for stream in resumed:
+            threading.Thread(target=stream.resume, args=(False,)).start()
+        if round_ == 2:
+            parked(50)
+    for s in sockets:
+        received = streamed(s, b"0\r\n\r\n")
+        s.close()
+        name = received.split(b"\r\n\r\n", 1)[1].split(b"\r\n")[1].split(b" ")[0]
+        assert [f"{name.decode()} {n}".encode() in received for n in (1, 2, 3)] == [True] * 3
+    assert all(stream.events[-1] == "end" for stream in streams)
