@@ -88,6 +88,42 @@ class Browser:
         return answer.json(), time.monotonic()
 
 
+def first_streamed_view(url, path, since, ssl_context=None, timeout=30):
+    """``path``'s live update asked for as live.js asks after its first: a stream where
+    the server can. Sends the request at once and returns ``wait()``, which gives the
+    first view (the stream's first event, or the long-poll's answer), when it arrived,
+    and whether it was streamed."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl_context
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    connection.request(
+        "GET", f"{path}/updates?since={since}", headers={"Accept": "text/event-stream"}
+    )
+
+    def wait():
+        try:
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+            if not response.getheader("Content-Type", "").startswith("text/event-stream"):
+                return json.loads(response.read()), time.monotonic(), False
+            text = ""
+            while True:
+                data = response.read1(65536)  # each part as it comes, as a browser reads it
+                assert data, f"the stream ended before a view: {text!r}"
+                text += data.decode()
+                for block in text.split("\n\n")[:-1]:
+                    if block.startswith("data: "):
+                        return json.loads(block[6:]), time.monotonic(), True
+        finally:
+            connection.close()
+
+    return wait
+
+
 def text_of(page):
     return html.unescape(re.sub(r"<[^>]+>", " ", page.text))
 
@@ -99,6 +135,7 @@ class Flow(NamedTuple):
     created: Answer
     console: Answer
     ticket_path: str
+    streamed: bool  # whether the server streamed the live update (serve does)
 
 
 def main_flow(url, queue_id, ssl_context=None, held=6):
@@ -126,13 +163,17 @@ def main_flow(url, queue_id, ssl_context=None, held=6):
     view, _ = customer.updates(ticket_path)
     assert (view["number"], view["state"]) == (1, "waiting")
 
-    with concurrent.futures.ThreadPoolExecutor(held) as pool:
+    with concurrent.futures.ThreadPoolExecutor(held + 1) as pool:
         waiting = [
             pool.submit(Browser(url, ssl_context).updates, ticket_path, view["version"])
             for _ in range(held)
         ]
+        # And a page asking for a stream: under serve it is one, through any proxy in front.
+        stream = pool.submit(first_streamed_view(url, ticket_path, view["version"], ssl_context))
         time.sleep(1)
-        assert not any(w.done() for w in waiting), "live updates should be held until a change"
+        assert not any(w.done() for w in [*waiting, stream]), (
+            "live updates should be held until a change"
+        )
         pressed = owner.post(f"/{queue_id}/serve/next", console)
         pressed_at = time.monotonic()
         assert pressed.status == 303, pressed.text
@@ -141,12 +182,15 @@ def main_flow(url, queue_id, ssl_context=None, held=6):
             assert woken["state"] == "called"
             assert woken["message"] == "It's your turn — go to Desk 1."
             assert arrived - pressed_at < 2, "the held request was not woken by the call"
+        woken, arrived, streamed = stream.result(timeout=10)
+        assert woken["state"] == "called"
+        assert arrived - pressed_at < 2, "the stream's event did not come on time"
 
     page = customer.get(ticket_path)
     assert "It's your turn — go to Desk 1." in text_of(page)
     stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', page.text).group(1)
     assert customer.get(stylesheet).status == 200
-    return Flow(owner, customer, home, created, console, ticket_path)
+    return Flow(owner, customer, home, created, console, ticket_path, streamed)
 
 
 def take_numbers_at_once(url, queue_id, count, ssl_context=None):

@@ -213,6 +213,33 @@ def test_with_javascript_pages_update_themselves_without_reloading(new_page, que
     assert layout_problems(owner) == []
 
 
+def test_with_javascript_a_ticket_page_hears_every_change_on_one_streamed_answer(
+    new_page, queue_id
+):
+    owner = create_queue(new_page(javascript=True), queue_id)
+    take_number(new_page(javascript=True), join_url(owner))
+    customer = new_page(javascript=True)
+    asked = []
+    customer.on(
+        "request", lambda r: asked.append(r) if re.search(r"/ticket/.*/updates", r.url) else None
+    )
+    take_number(customer, join_url(owner))
+    expect(customer.locator(".ticket")).to_have_class(re.compile(r"\bstate-waiting\b"))
+    customer.wait_for_timeout(300)
+    press(owner, "Next")  # calls the first customer: this one is next
+    expect(customer.locator(".status-message")).to_have_text("You're next.")
+    press(owner, "Next")
+    expect(customer.locator(".status-message")).to_have_text("It's your turn — go to Desk 1.")
+    # The first view at once, then one stream for both changes: no request after a change.
+    assert len(asked) == 2, [r.url for r in asked]
+    first, stream = asked
+    assert "since=" not in first.url and "since=" in stream.url
+    assert stream.headers.get("accept") == "text/event-stream"
+    assert stream.response() is not None  # its head came at once, before any change
+    assert stream.response().headers["content-type"] == "text/event-stream; charset=UTF-8"
+    expect(customer.locator(".offline-note")).to_be_hidden()
+
+
 def test_with_javascript_take_a_number_appears_the_moment_the_queue_opens(
     chromium, tmp_path, queue_id
 ):

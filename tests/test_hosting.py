@@ -214,6 +214,7 @@ def test_waitress_alone_serves_the_main_flow_and_ignores_forwarded_headers(proce
     ).wait_until_it_answers(url + "/")
 
     flow = main_flow(url, "lab")
+    assert flow.streamed  # serve streams live updates
     assert database.exists()
     assert not any("secure" in c.lower() for c in flow.home.cookies)
     # Nobody is trusted to say the scheme: a client cannot make the app think https.
@@ -240,6 +241,7 @@ def test_waitress_behind_nginx_gives_secure_cookies_and_https_links(
     )
 
     flow = main_flow(url, "lab", tls.client)
+    assert flow.streamed  # passed on by nginx event by event (X-Accel-Buffering: no)
     assert_served_over_https(flow, url)
     assert database.exists()
     assert_http_is_sent_to_https(url, plain_url)
@@ -277,6 +279,7 @@ def test_gunicorn_workers_behind_nginx_keep_numbers_unique_and_push_across_proce
     ).stdout.split()
     assert len(workers) == 3
     flow = main_flow(url, "lab", tls.client)
+    assert not flow.streamed  # gunicorn's workers long-poll instead
     assert_served_over_https(flow, url)
     numbers = take_numbers_at_once(url, "lab", 24, tls.client)
     assert sorted(numbers) == list(range(2, 26))
@@ -375,6 +378,7 @@ def test_apache_mod_wsgi_daemon_processes_serve_the_main_flow(processes, public_
     daemons = [line.split(None, 1) for line in listed if " (wsgi:" in line]
     assert len(daemons) == 2, listed
     flow = main_flow(url, "lab")
+    assert not flow.streamed  # mod_wsgi long-polls instead
     assert flow.created.location.startswith(url + "/")
     numbers = take_numbers_at_once(url, "lab", 24)
     assert sorted(numbers) == list(range(2, 26))
