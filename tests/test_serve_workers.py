@@ -3,6 +3,8 @@ run as an operator runs it: real processes, real sockets, a real database."""
 
 import concurrent.futures
 import contextlib
+import http.client
+import json
 import os
 import signal
 import socket
@@ -256,6 +258,38 @@ def test_sigterm_answers_the_held_pages_then_stops_every_process(tmp_path, datab
     # Each page got an answer (ask again), not a connection closed under it.
     assert [answer.status for answer, _ in answers] == [200] * 8
     assert not any(alive(pid) for pid in workers)
+
+
+def whole_stream(url, path, since):
+    """A page's live updates asked for as a stream, read to its end: its events' views."""
+    host, port = url.split("//")[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request(
+        "GET", f"{path}/updates?since={since}", headers={"Accept": "text/event-stream"}
+    )
+    response = connection.getresponse()
+    assert response.getheader("Content-Type").startswith("text/event-stream")
+    body = response.read().decode()  # up to the stream's end
+    connection.close()
+    blocks = body.split("\n\n")
+    return [json.loads(block[6:]) for block in blocks if block.startswith("data: ")]
+
+
+def test_sigterm_ends_every_stream_with_when_to_ask_again(tmp_path, database, serving):
+    path, url = write_ini(tmp_path, database, workers="2")
+    server = serving(path)
+    server.wait_until_serving(url, workers=2)
+    create_queue(url, "lab")
+    version = queue_version(url, "lab")
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        streams = [pool.submit(whole_stream, url, "/lab", version) for _ in range(6)]
+        time.sleep(1.0)
+        assert not any(future.done() for future in streams)
+        server.process.send_signal(signal.SIGTERM)
+        ended = [future.result(timeout=20) for future in streams]
+        assert server.process.wait(timeout=20) == 0
+    # Each stream's last event says when to ask again (of the server that replaces this one).
+    assert all(views and views[-1]["retry_after"] >= 1 for views in ended), ended
 
 
 @pytest.mark.sqlite_only
