@@ -7,8 +7,9 @@
   (hello.py, floors.py). ``Processes`` stops every child on exit, whatever happens.
 * The clients: ``http_request`` and ``KeepAlive`` (one request, timed),
   ``new_browser``/``take_number``/``sign_in_servicer`` (a customer's and a
-  servicer's first steps), ``LongPoll`` (a live page following its updates on one
-  asyncio keep-alive connection).
+  servicer's first steps), ``LongPoll`` (a live page following its updates, as
+  asyncio long-polls on one keep-alive connection or, ``stream=True``, as a stream
+  of Server-Sent Events, on a new connection after each stream's end).
 * The meters: CPU time of a process and of the whole machine (/proc), ``Meter``
   over a stretch of time, ``Sampler`` once a second, RSS/threads/files,
   ``wait_for_idle``.
@@ -392,60 +393,236 @@ def sign_in_servicer(port, queue_id, name="Desk 1", password=PASSWORD):
     return cookie, console(port, queue_id, cookie)
 
 
-class LongPoll(asyncio.Protocol):
-    """A live page following ``path``/updates on one keep-alive connection, as live.js
-    does: ``GET <path>/updates?since=<version>``, asked again by ``answered``.
-    Subclasses say what an answer means in ``answered(status, body, received)``."""
+class _Retired(asyncio.Protocol):
+    """Takes over a connection the server closes after its last answer, so that its
+    end (expected) does not reach the page's ``connection_lost``."""
 
-    def __init__(self, host, path, cookie=None):
+
+class LongPoll(asyncio.Protocol):
+    """A live page following ``path``/updates as live.js does: ``GET
+    <path>/updates?since=<version>``, asked again by ``answered``. Subclasses say
+    what an answer means in ``answered(status, body, received)`` (``received``: when
+    its last bytes arrived) and ask again with ``send()``, now, or later with
+    ``send_if_open()``.
+
+    Long-poll (``stream=False``): ``Accept: application/json``, one JSON answer
+    (Content-Length, or chunked) per request, on one keep-alive connection.
+
+    ``stream=True``: ``Accept: text/event-stream``. A streamed answer (chunked
+    Server-Sent Events) calls ``answered(200, <its data>, received)`` once per data
+    event; comments are skipped (``heartbeats`` counts those after the stream's
+    first line). While a stream is open, ``send()`` only notes that the page wants
+    more: the stream's next event is its next answer. The server closes the
+    connection when the stream ends; the protocol then leaves that connection
+    (its end is not a ``connection_lost``) and, if the page asked again after the
+    last event (it does not after ``retry_after``), opens a new one itself with
+    ``loop.create_connection`` to the same address, which sends ``?since=`` the
+    last version: ``stream_ends`` and ``reconnections`` count both. A JSON answer
+    (a server that cannot stream, 204, 4xx) is taken as in long-poll mode, on the
+    same keep-alive connection unless it says ``Connection: close`` (then as at a
+    stream's end); ``fallbacks`` counts those to requests with ``since``.
+    ``connection_lost`` is only called for a connection that ends otherwise."""
+
+    def __init__(self, host, path, cookie=None, stream=False):
         self.host = host
         self.request_path = f"{path}/updates"
         self.extra_headers = f"Cookie: {cookie}\r\n" if cookie else ""
+        self.accept = "text/event-stream" if stream else "application/json"
+        self.stream = stream
         self.transport = None
-        self.buffer = bytearray()
-        self.header = None  # (status, content_length, header_end) of the answer being read
+        self.address = None  # the server's (host, port), for the next connection
         self.version = None
+        self._sent_since = None  # the ?since= of the last request sent (None: none)
+        self._again = False  # the page asked again since its last answer
+        self._last_answer = False  # the connection ends after the answer being read
+        self.retired = False  # its connection left after a stream's end, a new one not yet open
+        self._connecting = None  # the task opening the next connection
+        self.streams = self.stream_ends = self.reconnections = 0
+        self.events = self.heartbeats = self.fallbacks = 0
+        self._start_reading()
+
+    def _start_reading(self):
+        self.buffer = bytearray()
+        self.header = None  # (status, content_length, chunked, is_stream) of the answer
+        self._chunk_size = None  # chunked: the current chunk's size, once its line is read
+        self._body = bytearray()  # chunked, not a stream: the body so far
+        self._text = bytearray()  # a stream: what is not yet split into lines
+        self._lines = 0  # a stream: lines read so far
+        self._data = None  # a stream: the event's data lines so far
 
     def connection_made(self, transport):
-        self.transport = transport
+        if self.address is not None:
+            self.reconnections += 1
+        self.address = transport.get_extra_info("peername")[:2]
+        self.transport, self.retired, self._connecting = transport, False, None
+        self._start_reading()
         self.send()
 
     def send(self):
+        self._again = True
+        if self.stream and (self._last_answer or self.transport is None):
+            # The next request goes on a new connection, once this one's answer ends.
+            if self.retired and not self._last_answer:
+                self.reconnect()
+            return
+        self._sent_since = self.version
         query = "" if self.version is None else f"?since={self.version}"
         self.transport.write(
             f"GET {self.request_path}{query} HTTP/1.1\r\nHost: {self.host}\r\n"
-            f"Accept: application/json\r\n{self.extra_headers}\r\n".encode("latin-1")
+            f"Accept: {self.accept}\r\n{self.extra_headers}\r\n".encode("latin-1")
         )
 
     def send_if_open(self):
-        if self.transport is not None and not self.transport.is_closing():
+        """``send()``, unless the page's connection was closed or lost meanwhile."""
+        if self.retired or (self.transport is not None and not self.transport.is_closing()):
             self.send()
+
+    def reconnect(self):
+        if self._connecting is None:
+            self._connecting = asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self):
+        try:
+            await asyncio.get_running_loop().create_connection(lambda: self, *self.address)
+        except OSError as error:
+            self._connecting, self.retired = None, False
+            self.connection_lost(error)
 
     def data_received(self, data):
         received = time.monotonic()
         self.buffer += data
-        while True:
+        # Until the buffer is used up, or the page or a stream's end closed the connection.
+        while self.transport is not None and not self.transport.is_closing():
             if self.header is None:
-                end = self.buffer.find(b"\r\n\r\n")
-                if end < 0:
+                if not self._read_header():
                     return
-                lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
-                status = int(lines[0].split()[1])
-                length = None
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                    elif name.strip().lower() == "transfer-encoding":
-                        raise RuntimeError("chunked answers are not supported")
-                self.header = (status, length or 0, end + 4)
-            status, length, start = self.header
-            if len(self.buffer) < start + length:
+            elif self.header[2]:
+                if not self._read_chunk(received):
+                    return
+            else:
+                status, length, _, _ = self.header
+                if len(self.buffer) < length:
+                    return
+                body = bytes(self.buffer[:length])
+                del self.buffer[:length]
+                self._ended(body, received)
+
+    def _read_header(self):
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        del self.buffer[: end + 4]
+        status = int(lines[0].split()[1])
+        length, chunked, content_type, close = 0, False, "", False
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                chunked = "chunked" in value
+            elif name == "content-type":
+                content_type = value
+            elif name == "connection":
+                close = "close" in value
+        is_stream = content_type.startswith("text/event-stream")
+        if is_stream and not self.stream:
+            raise RuntimeError(f"{self.request_path} answered a long-poll with a stream")
+        if is_stream and not chunked:
+            raise RuntimeError(f"{self.request_path} streamed without chunked framing")
+        self.header = (status, length, chunked, is_stream)
+        if self.stream:
+            # The server closes the connection after a stream, or when it says so.
+            self._last_answer = is_stream or close
+            if is_stream:
+                self.streams += 1
+            elif self._sent_since is not None:
+                self.fallbacks += 1
+        return True
+
+    def _read_chunk(self, received):
+        """One piece of a chunked body: a chunk's size line, its data, or after the
+        last chunk (size 0) its trailer lines and the blank line that ends the body."""
+        if self._chunk_size is None or self._chunk_size == 0:
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                return False
+            line = bytes(self.buffer[:end])
+            del self.buffer[: end + 2]
+            if self._chunk_size is None:
+                self._chunk_size = int(line.split(b";")[0], 16)
+            elif not line:  # the end of the body
+                self._chunk_size = None
+                self._ended(bytes(self._body), received)
+            return True
+        size = self._chunk_size
+        if len(self.buffer) < size + 2:
+            return False
+        if self.buffer[size : size + 2] != b"\r\n":
+            raise RuntimeError(f"{self.request_path}: a chunk not ended by CRLF")
+        data = bytes(self.buffer[:size])
+        del self.buffer[: size + 2]
+        self._chunk_size = None
+        if self.header[3]:
+            self._read_events(data, received)
+        else:
+            self._body += data
+        return True
+
+    def _read_events(self, data, received):
+        """Server-Sent Events: lines end with CRLF, LF or CR; a blank line ends an
+        event, whose ``data:`` lines (one space after the colon dropped) joined with
+        LF are its data; lines beginning with a colon are comments."""
+        self._text += data
+        while self.transport is not None and not self.transport.is_closing():
+            match = re.search(rb"[\r\n]", self._text)
+            if match is None:
                 return
-            body = bytes(self.buffer[start : start + length])
-            del self.buffer[: start + length]
-            self.header = None
-            self.answered(status, body, received)
+            end = match.start()
+            if self._text[end] == 13 and end + 1 == len(self._text):
+                return  # CR last: the next chunk may begin with its LF
+            skip = 2 if self._text[end : end + 2] == b"\r\n" else 1
+            line = bytes(self._text[:end])
+            del self._text[: end + skip]
+            self._lines += 1
+            if not line:
+                data, self._data = self._data, None
+                if data:
+                    self.events += 1
+                    self._answer(self.header[0], b"\n".join(data), received)
+            elif line.startswith(b":"):
+                if self._lines > 1:  # the first (": live") opens the stream
+                    self.heartbeats += 1
+            else:
+                name, _, value = line.partition(b":")
+                if name == b"data":
+                    if self._data is None:
+                        self._data = []
+                    self._data.append(value[1:] if value[:1] == b" " else value)
+
+    def _answer(self, status, body, received):
+        self._again = False
+        self.answered(status, body, received)
+
+    def _ended(self, body, received):
+        """The answer being read is whole: a JSON body, or a stream's terminator."""
+        status, _, _, is_stream = self.header
+        self.header, self._body = None, bytearray()
+        if is_stream:
+            self.stream_ends += 1
+        else:
+            self._answer(status, body, received)
+        if self._last_answer:
+            self._last_answer = False
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                return  # the page closed it itself
+            self.transport, self.retired = None, True
+            transport.set_protocol(_Retired())
+            transport.close()
+            if self._again:
+                self.reconnect()
 
     def answered(self, status, body, received):
         raise NotImplementedError

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/many_waiting.py                      # 5,000 over 100 queues
     .venv/bin/python benchmarks/many_waiting.py --scenario one-queue # 1,000 in one queue
     .venv/bin/python benchmarks/many_waiting.py --waiters 500 --queues 10 --minutes 1 --idle 30
+    .venv/bin/python benchmarks/many_waiting.py --long-poll          # pages long-poll instead
 
 Starts ``take-a-number serve`` on a temporary ini that reuses app.ini (its own
 database, rate limits off: benchmarks/harness.py), with ``--waiters`` waiting
@@ -11,10 +12,15 @@ tickets spread over ``--queues`` queues and a servicer signed in to each. Then:
 1. Baseline, nobody waiting: an updates request answered at once (``?since=0``,
    keep-alive) and a ticket page (fresh connection).
 2. The crowd, in a child process (this file with ``--crowd-child``; asyncio, raw
-   HTTP/1.1, one keep-alive connection per live page): every ticket page, a
-   board and the servicer's console per queue, each long-polling its updates URL
-   as static/live.js does (asked again at once with ``?since=``; after
-   ``retry_after`` when the server is full).
+   HTTP/1.1, one connection at a time per live page: harness.LongPoll): every
+   ticket page, a board and the servicer's console per queue, each following its
+   updates URL as static/live.js does. By default as a stream (``Accept:
+   text/event-stream``; a data event per new view; when a stream ends, the page
+   asks again with ``?since=`` its last version on a new connection, at once, or
+   after ``retry_after`` when the server is full); a server that answers JSON
+   instead is long-polled on the same connection. ``--long-poll``: every page
+   long-polls (``Accept: application/json``, one keep-alive connection, asked
+   again at once with ``?since=``; after ``retry_after`` when the server is full).
 3. Idle: ``--idle`` seconds with nothing changing: the server's CPU (the window
    holds at least one hold time-out of every page), RSS, threads, open files.
 4. Calls, ``--minutes`` long: each queue's servicer presses Next every
@@ -27,9 +33,12 @@ Figures, beside the baseline: the called customer (the end of the servicer's POS
 to the answer saying "called"); every page of the queue after each change (Next
 or take: the POST's end to the first answer showing that version or a later
 one), per minute too; pages and takes; answers that told a page to poll
-(``retry_after``: nobody should be); errors; the server's and the load
-generator's CPU. ``--json PATH`` writes everything. Every process it starts is
-stopped on exit, error, Ctrl-C or ``--timeout``.
+(``retry_after``: nobody should be); errors (a stream's end is none: a page
+whose connection ends otherwise, a failed reconnection or an error status is);
+streams opened and ended, reconnections, heartbeats and JSON answers (the
+server did not stream), over the whole run and the idle window; the server's
+and the load generator's CPU. ``--json PATH`` writes everything. Every process it
+starts is stopped on exit, error, Ctrl-C or ``--timeout``.
 """
 
 import argparse
@@ -97,6 +106,9 @@ SCENARIOS = {
 GOALS = {"called_p99_ms": 100.0, "updated_p99_ms": 1000.0, "page_p99_ms": 200.0}
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 ENDED = ("served", "left", "no_show", "cleared")
+# harness.LongPoll's counts, summed over the pages (stream mode; fallbacks: JSON
+# answers to requests with ``since``, from a server that did not stream).
+STREAM_COUNTS = ("streams", "stream_ends", "reconnections", "events", "heartbeats", "fallbacks")
 
 
 # -- the crowd (child process) ----------------------------------------------------------
@@ -132,8 +144,9 @@ class Page(LongPoll):
     """A live page: records (page, version, state, kind, received) per answer."""
 
     def __init__(self, crowd, page_id, queue_id, path, cookie=None):
-        super().__init__(crowd.host, path, cookie)
+        super().__init__(crowd.host, path, cookie, stream=crowd.plan["stream"])
         self.crowd, self.page_id, self.queue_id = crowd, page_id, queue_id
+        crowd.live.append(self)
         self.ended = False
         self.ready = asyncio.get_running_loop().create_future()
 
@@ -161,6 +174,7 @@ class Page(LongPoll):
             self.send()
 
     def connection_lost(self, exc):
+        # Not called for a connection the server closed after a stream (LongPoll).
         if not self.crowd.stopping and not self.ended:
             self.crowd.errors.append((self.page_id, "lost", time.monotonic()))
         self.transport = None
@@ -169,7 +183,7 @@ class Page(LongPoll):
 class Crowd:
     def __init__(self, port, plan):
         self.port, self.host, self.plan = port, f"127.0.0.1:{port}", plan
-        self.answers, self.errors, self.pages = [], [], {}
+        self.answers, self.errors, self.pages, self.live = [], [], {}, []
         self.changes, self.calls, self.timings = [], [], []
         self.stopping = False
         self.db = sqlite3.connect(f"file:{plan['database']}?mode=ro", uri=True)
@@ -260,6 +274,7 @@ class Crowd:
             "full": sum(1 for a in self.answers if a[3]),
             "errors": len(self.errors),
             "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            **{key: sum(getattr(page, key) for page in self.live) for key in STREAM_COUNTS},
         }
 
 
@@ -487,6 +502,14 @@ def cpu_per_minute(samples, started):
     }
 
 
+def streams(ready, after_idle, done):
+    """The pages' stream counts over the whole run, and over the idle window (from the
+    crowd's READY to the idle phase's end)."""
+    whole = {key: done[key] for key in STREAM_COUNTS}
+    whole["idle"] = {key: after_idle[key] - ready[key] for key in STREAM_COUNTS}
+    return whole
+
+
 # -- report ------------------------------------------------------------------------------
 
 
@@ -494,6 +517,8 @@ def report(r):
     a, base = r["results"], r["baseline"]
     print()
     print(f"Server: {r['server']}; push {r['push']}")
+    follow = {"stream": "streams (Accept: text/event-stream)", "long-poll": "long-polls"}
+    print(f"Live pages follow their updates URL by {follow[r['follow']]}")
     print(
         f"{r['waiters']} waiting over {r['queues']} queues, a board and a console each "
         f"({r['live_pages']} live pages); Next every {r['call_every']} s per queue "
@@ -534,6 +559,18 @@ def report(r):
     for kind, s in a["requests"].items():
         print(f"  {kind + ':':14s} {fmt(s)}")
     print(f"  errors: {a['request_errors']} requests, {a['page_errors']} live pages")
+    if r["follow"] == "stream":
+        st, idle_st = r["streams"], r["streams"]["idle"]
+        print(
+            f"  streams (whole run): {st['streams']} opened, {st['stream_ends']} ended, "
+            f"{st['reconnections']} reconnections, {st['events']} events, "
+            f"{st['heartbeats']} heartbeats; {st['fallbacks']} JSON answers (not streamed)"
+        )
+        print(
+            f"    idle window: {idle_st['stream_ends']} ended, {idle_st['reconnections']} "
+            f"reconnections, {idle_st['heartbeats']} heartbeats, "
+            f"{idle_st['fallbacks']} JSON answers"
+        )
     print()
     print("Per minute: every page updated p50/p99/max ms | called p99 | pages+takes p99 ms")
     print("            | server CPU | RSS (PSS) of all its processes")
@@ -605,6 +642,11 @@ def parse_args(argv):
     )
     parser.add_argument(
         "--workers", type=int, help="serve's worker processes instead of app.ini's or its default"
+    )
+    parser.add_argument(
+        "--long-poll",
+        action="store_true",
+        help="live pages long-poll (Accept: application/json) instead of following streams",
     )
     parser.add_argument(
         "--profile",
@@ -692,6 +734,7 @@ def main(argv=None):
                     "seconds": 60 * args.minutes,
                     "call_every": args.call_every,
                     "takes": args.takes,
+                    "stream": not args.long_poll,
                     # One browser's session for the prepared tickets' pages (signed, valid).
                     "browser_cookie": new_browser(app.port, plan[0]["id"])[0],
                 },
@@ -706,13 +749,14 @@ def main(argv=None):
             + ["--child-timeout", str(args.timeout)],
             os.path.join(workdir, "crowd.log"),
         )
-        crowd.expect("READY", timeout=180)
+        ready = crowd.expect("READY", timeout=180)
         time.sleep(1.0)
         memory["held"] = proc_status(server_pid)
         print(f"[idle] {args.idle:.0f} s, nothing changing ...", flush=True)
         meter = Meter(server_pid, crowd.proc.pid)
         time.sleep(args.idle)
         idle = meter.stop()
+        after_idle = crowd.command("STATS", "STATS")
         print(f"[calls] {args.minutes} min of calls and takes ...", flush=True)
         sampler = Sampler(server_pid)
         sampler.start()
@@ -759,11 +803,13 @@ def main(argv=None):
         "call_every": args.call_every,
         "takes": args.takes,
         "minutes": args.minutes,
+        "follow": "long-poll" if args.long_poll else "stream",
         "baseline": base,
         "idle": idle,
         "calls_meter": calls_meter,
         "memory": memory,
         "results": analyse(out, calls_started),
+        "streams": streams(ready, after_idle, out["stats"]),
         "cpu_per_minute": cpu_per_minute(sampler.samples, calls_started),
         "server_log": server_log,
     }
