@@ -914,6 +914,7 @@ class LiveStream:
             raise StopIteration
         if not self.begun:
             self.begun = True
+            self._note_shown()
             return b": live\n\n"  # the answer's head goes out now, before any hold
         waiter, self.waiter = self.waiter, None
         if waiter is not None:  # woken, or its hold ended
@@ -930,6 +931,18 @@ class LiveStream:
             return self._event(waiter.outcome, waiter)
         self.waiter = waiter
         raise eventloop.Parked(self)
+
+    def _note_shown(self):
+        """What the page shows, if the queue is still at the version it says it shows: so
+        that the first hold ending with nothing new is a heartbeat, not that view again."""
+        try:
+            made = self.updates.view_text(
+                self.queue_id, self.make_view, self.shared, self.ticket_id, TIMEOUT
+            )
+        finally:
+            self.app.store.release()
+        if made is not None and made[0].version == self.since:
+            self.sent = made[1]
 
     def _event(self, outcome, waiter=None):
         """The part for ``outcome``: an event, or a heartbeat; the last part unless the
@@ -962,7 +975,10 @@ class LiveStream:
         self.hub.attach(self.waiter, resume)
 
     def cancel(self):
-        return self.hub.cancel(self.waiter)
+        waiter = self.waiter
+        # None: resumed as its client left (the channel had read it as parked just before);
+        # the thread that goes on with it finds the connection closed and ends it.
+        return False if waiter is None else self.hub.cancel(waiter)
 
     def end(self):
         self.ended = True

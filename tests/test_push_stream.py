@@ -137,11 +137,9 @@ def test_an_idle_stream_gets_a_heartbeat_per_hold_and_a_view_only_when_it_change
     try:
         time.sleep(3.5 * HOLD_SECONDS)
         kinds = [v for v, _ in stream.events]
-        assert kinds[0] is None  # ": live", at once
-        # The first hold's end says what the page shows now (the stream cannot know what
-        # the page was given before it); after that, heartbeats alone.
-        assert kinds[1]["version"] == view["version"]
-        assert len(kinds) >= 4 and all(v is None for v in kinds[2:]), stream.raw
+        # ": live" at once, then a heartbeat as each hold ends: the page already shows the
+        # view (the queue is at the version it said), so it is not sent again.
+        assert len(kinds) >= 4 and all(v is None for v in kinds), stream.raw
         assert not stream.ended.is_set()
     finally:
         stream.close()
