@@ -5,6 +5,7 @@ import json
 import socket
 import threading
 import time
+import types
 import urllib.parse
 import urllib.request
 
@@ -216,3 +217,18 @@ def test_a_client_that_leaves_a_stream_frees_its_place(server):
             break
         again.close()
         assert time.monotonic() < deadline, "streams whose client left were never let go"
+
+
+def test_a_stream_resumed_as_its_client_leaves_is_not_cancelled_again():
+    # The channel reads the stream as parked, the hub resumes it meanwhile, and the thread
+    # that goes on with it takes its waiter: the channel's cancel then has none to cancel
+    # (in the crowd benchmark's log, before: AttributeError, and the channel torn down).
+    from take_a_number.push import LiveStream
+
+    class Hub:
+        def cancel(self, waiter):
+            raise AssertionError("nothing to cancel")
+
+    updates = types.SimpleNamespace(hub=Hub(), app=None)
+    stream = LiveStream(updates, None, "q", 1, None, None, None)
+    assert stream.cancel() is False
