@@ -13,6 +13,8 @@ state may have changed since the last pass:
 - a connection a request thread finished a request on: ``service()`` runs in
   the thread, changes what the connection waits for, and ends by waking the
   loop (``ServiceMarking`` notes the connection first, then wakes the loop);
+  not a stream that sent its event at once and parked again, which waits for
+  just what it waited for before;
 - a connection just opened or closed (``WatchedMap`` notes changes to
   waitress's map of connections);
 - the listening sockets and the trigger, every pass: the server's
@@ -200,9 +202,11 @@ class ParkingChannel(HTTPChannel):
     streaming = None  # the task of a streamed answer begun, while it goes on
 
     def service(self):
+        """Serve the first request (or go on with a stream). True when the connection waits
+        for just what it waited for before, with nothing left to send: a stream that wrote
+        its event and parked again (the loop need not look at it)."""
         if self.streaming is not None:
-            self._stream_on()
-            return
+            return self._stream_on()
         resuming = self.resumed
         try:
             super().service()
@@ -238,8 +242,9 @@ class ParkingChannel(HTTPChannel):
                     task.write(part)
             task.finish()
         except Parked:
+            sent = not self.total_outbufs_len  # written as it came (waitress sends at once)
             self._park(held)
-            return
+            return sent
         except (ClientDisconnected, OSError):
             pass
         except Exception:
@@ -254,6 +259,7 @@ class ParkingChannel(HTTPChannel):
         if self.connected:
             self.server.pull_trigger()
         self.last_activity = time.time()
+        return False
 
     def _resume(self, held, urgent):
         if self.parked is held:
@@ -301,13 +307,15 @@ class ServiceMarking(ParkingChannel):
     """The parking channel, telling the loop which connection a request thread changed."""
 
     def service(self):
+        unchanged = False
         try:
-            super().service()
+            unchanged = super().service()
         finally:
             fd = self._fileno
-            if fd is not None:
+            if fd is not None and not unchanged:
                 self._map.touched.append(fd)
                 self.server.pull_trigger()
+        return unchanged
 
 
 class EpollLoop:

@@ -728,10 +728,12 @@ class LiveUpdates:
             # Inside the hold: the hub wakes the next waiters as answers are built.
             return answer(outcome)
 
-    def hold_seconds(self, queue_id):
-        """How long a live update of the queue is held, and whether with jitter."""
+    def hold_seconds(self, queue_id, snapshot=None):
+        """How long a live update of the queue is held, and whether with jitter (``snapshot``:
+        the queue's, if the caller has just read it)."""
         hold, jitter = self.settings["push_hold_seconds"], True
-        snapshot = self.app.snapshots.get(queue_id, self.app.now())
+        if snapshot is None:
+            snapshot = self.app.snapshots.get(queue_id, self.app.now())
         if snapshot is not None and snapshot.changes_at is not None:
             until_change = max(0.0, snapshot.changes_at - self.app.now()) + HOURS_MARGIN
             if until_change < hold:
@@ -898,6 +900,7 @@ class LiveStream:
         self.make_view, self.shared, self.ticket_id = make_view, shared, ticket_id
         self.waiter = None  # held in the hub, or woken and not yet answered
         self.sent = None  # the JSON text of the last event
+        self.snapshot = None  # the queue's, read for the last part (to hold from)
         self.begun = self.ended = False
 
     def response(self):
@@ -919,7 +922,8 @@ class LiveStream:
         waiter, self.waiter = self.waiter, None
         if waiter is not None:  # woken, or its hold ended
             return self._event(waiter.outcome, waiter)
-        hold, jitter = self.updates.hold_seconds(self.queue_id)
+        hold, jitter = self.updates.hold_seconds(self.queue_id, self.snapshot)
+        self.snapshot = None  # read again for the next event
         outcome, waiter = self.hub.park(self.queue_id, self.since, hold, self.ticket_id, jitter)
         if waiter is None:
             return self._event(outcome)
@@ -941,8 +945,10 @@ class LiveStream:
             )
         finally:
             self.app.store.release()
-        if made is not None and made[0].version == self.since:
-            self.sent = made[1]
+        if made is not None:
+            self.snapshot = made[0]
+            if made[0].version == self.since:
+                self.sent = made[1]
 
     def _event(self, outcome, waiter=None):
         """The part for ``outcome``: an event, or a heartbeat; the last part unless the
@@ -963,6 +969,7 @@ class LiveStream:
         if made is None:
             raise StopIteration  # the page asks again: its answer says why
         snapshot, text, _ = made
+        self.snapshot = snapshot
         if outcome == TIMEOUT and text == self.sent:
             return b":\n\n"
         self.sent, self.since = text, snapshot.version
