@@ -285,7 +285,7 @@
   var streams = !!(window.ReadableStream && window.TextDecoder && window.AbortController);
   var controller = null;
   // A stream that says nothing for this long (heartbeats come at least every
-  // push_hold_seconds, 55 s at most) is dead: the page asks again.
+  // push_heartbeat_seconds, 55 s at most) is dead: the page asks again.
   var SILENT_MS = 70000;
 
   function schedule(delay) {

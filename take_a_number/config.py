@@ -38,6 +38,7 @@ DEFAULTS = {
     "rate_limit_token_take_ticket": "600/minute",
     "push_max_held": 500,
     "push_hold_seconds": 25,
+    "push_heartbeat_seconds": 50,
     "push_retry_seconds": 5,
     "push_watch_interval": 0.05,
     "servicer_idle_minutes": 30,
@@ -128,8 +129,9 @@ def read_settings(settings, here=None, environ=None, section="main"):
         result["secret_file"] = os.path.join(
             beside or os.path.dirname(result["database"]), "secret"
         )
-    if not 0 < result["push_hold_seconds"] <= MAX_HOLD_SECONDS:
-        raise SettingsError(f"push_hold_seconds must be between 1 and {MAX_HOLD_SECONDS}")
+    for name in ("push_hold_seconds", "push_heartbeat_seconds"):
+        if not 0 < result[name] <= MAX_HOLD_SECONDS:
+            raise SettingsError(f"{name} must be between 1 and {MAX_HOLD_SECONDS}")
     if result["postgresql_pool_size"] < 1:
         raise SettingsError("postgresql_pool_size must be at least 1")
     if not 0 < result["push_watch_interval"] <= 5:

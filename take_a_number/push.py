@@ -728,10 +728,12 @@ class LiveUpdates:
             # Inside the hold: the hub wakes the next waiters as answers are built.
             return answer(outcome)
 
-    def hold_seconds(self, queue_id, snapshot=None):
+    def hold_seconds(self, queue_id, snapshot=None, stream=False):
         """How long a live update of the queue is held, and whether with jitter (``snapshot``:
-        the queue's, if the caller has just read it)."""
-        hold, jitter = self.settings["push_hold_seconds"], True
+        the queue's, if the caller has just read it); a ``stream`` is held until its next
+        heartbeat."""
+        hold = self.settings["push_heartbeat_seconds" if stream else "push_hold_seconds"]
+        jitter = True
         if snapshot is None:
             snapshot = self.app.snapshots.get(queue_id, self.app.now())
         if snapshot is not None and snapshot.changes_at is not None:
@@ -879,7 +881,9 @@ class LiveStream:
     """A page's live updates as one answer of Server-Sent Events, under serve's server
     (``eventloop``, "Streamed answers"): a comment at once, then ``data: <view>`` for
     each new version of the queue, the same JSON a held request would be answered
-    with, and a comment (a heartbeat) when a hold ends with nothing new. Between two
+    with, and a comment (a heartbeat) when a hold of push_heartbeat_seconds ends with
+    nothing new (a held request's push_hold_seconds must be short enough for a router
+    that wants a whole answer within 30 s; a stream's answer has begun). Between two
     events the answer is parked in the hub as a held request is, without a thread; it
     is held again after each event, with that event's version as ``since``.
 
@@ -922,7 +926,7 @@ class LiveStream:
         waiter, self.waiter = self.waiter, None
         if waiter is not None:  # woken, or its hold ended
             return self._event(waiter.outcome, waiter)
-        hold, jitter = self.updates.hold_seconds(self.queue_id, self.snapshot)
+        hold, jitter = self.updates.hold_seconds(self.queue_id, self.snapshot, stream=True)
         self.snapshot = None  # read again for the next event
         outcome, waiter = self.hub.park(self.queue_id, self.since, hold, self.ticket_id, jitter)
         if waiter is None:

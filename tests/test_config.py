@@ -97,3 +97,10 @@ def test_a_postgresql_url_from_the_environment_is_the_database_not_a_folder(tmp_
 def test_a_sqlite_url_without_a_file_is_refused():
     with pytest.raises(config.SettingsError, match="names no file"):
         config.read_settings({"database": "sqlite:"}, here="/srv", environ={})
+
+
+@pytest.mark.parametrize("name", ["push_hold_seconds", "push_heartbeat_seconds"])
+@pytest.mark.parametrize("value", ["0", "56"])
+def test_holds_and_heartbeats_beyond_what_proxies_wait_for_are_refused(name, value):
+    with pytest.raises(config.SettingsError, match=f"{name} must be between 1 and 55"):
+        config.read_settings({name: value})

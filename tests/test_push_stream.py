@@ -15,7 +15,7 @@ from test_push import create_queue, press_next, take_number
 
 pytestmark = pytest.mark.slow
 
-HOLD_SECONDS = 2
+HOLD_SECONDS = 2  # push_heartbeat_seconds: a held request's hold is longer
 MAX_HELD = 4
 
 
@@ -23,7 +23,11 @@ MAX_HELD = 4
 def server(tmp_path_factory):
     server = Server(
         tmp_path_factory.mktemp("stream"),
-        settings={"push_max_held": MAX_HELD, "push_hold_seconds": HOLD_SECONDS},
+        settings={
+            "push_max_held": MAX_HELD,
+            "push_hold_seconds": 30,
+            "push_heartbeat_seconds": HOLD_SECONDS,
+        },
         threads=8,
     ).start()
     yield server
