@@ -106,6 +106,14 @@ class Stream:
         self.sock.close()
 
 
+def waiting(server, queue_id):
+    """A new queue with one customer waiting: the customer, their ticket page, its view."""
+    create_queue(server, queue_id)
+    customer, ticket = take_number(server, queue_id)
+    view, _, _ = customer.updates(ticket)
+    return customer, ticket, view
+
+
 def test_a_ticket_page_hears_each_change_on_one_answer_the_called_customer_at_once(server):
     owner = create_queue(server, "one")
     take_number(server, "one")
@@ -135,9 +143,7 @@ def test_a_ticket_page_hears_each_change_on_one_answer_the_called_customer_at_on
 
 
 def test_an_idle_stream_gets_a_heartbeat_per_hold_and_a_view_only_when_it_changed(server):
-    create_queue(server, "idle")
-    customer, ticket = take_number(server, "idle")
-    view, _, _ = customer.updates(ticket)
+    customer, ticket, view = waiting(server, "idle")
     stream = Stream(server, customer, ticket, view["version"])
     try:
         time.sleep(3.5 * HOLD_SECONDS)
@@ -169,9 +175,7 @@ def test_a_console_stream_ends_once_its_servicer_signed_out(server):
 
 
 def test_a_full_process_ends_the_stream_with_retry_after(server):
-    create_queue(server, "full")
-    customer, ticket = take_number(server, "full")
-    view, _, _ = customer.updates(ticket)
+    customer, ticket, view = waiting(server, "full")
     held = [Stream(server, customer, ticket, view["version"]) for _ in range(MAX_HELD)]
     try:
         time.sleep(0.5)
@@ -205,9 +209,7 @@ def test_long_polls_and_the_api_are_answered_with_json_as_before(server):
 
 
 def test_a_client_that_leaves_a_stream_frees_its_place(server):
-    create_queue(server, "leave")
-    customer, ticket = take_number(server, "leave")
-    view, _, _ = customer.updates(ticket)
+    customer, ticket, view = waiting(server, "leave")
     streams = [Stream(server, customer, ticket, view["version"]) for _ in range(MAX_HELD)]
     time.sleep(0.5)
     for stream in streams:
