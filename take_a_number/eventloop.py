@@ -51,7 +51,7 @@ Streamed answers
 An answer may also park between its parts: a live page's stream of updates
 (``push.LiveStream``), one answer that goes on for as long as the page stays
 open. Its app_iter has ``streams = True`` as well as ``park``, ``cancel`` and
-``close``; ``ParkingApp`` hands it to waitress's task as it is and marks it
+``end`` (below); ``ParkingApp`` hands it to waitress's task as it is and marks it
 ``parkable``, and the task writes the status, the headers and the first parts
 as usual. When the app_iter has nothing more to say for now, its ``__next__``
 raises ``Parked(itself)``: the thread goes back to the pool, and the task
@@ -213,6 +213,7 @@ class ParkingChannel(HTTPChannel):
         except Parked as parked:
             if getattr(parked.held, "streams", False):
                 self.streaming = parked.task
+                self._wake_loop_if_unsent()
             self._park(parked.held)
         finally:
             if resuming is not None and self.resumed is resuming:
@@ -242,7 +243,7 @@ class ParkingChannel(HTTPChannel):
                     task.write(part)
             task.finish()
         except Parked:
-            sent = not self.total_outbufs_len  # written as it came (waitress sends at once)
+            sent = not self._wake_loop_if_unsent()
             self._park(held)
             return sent
         except (ClientDisconnected, OSError):
@@ -260,6 +261,14 @@ class ParkingChannel(HTTPChannel):
             self.server.pull_trigger()
         self.last_activity = time.time()
         return False
+
+    def _wake_loop_if_unsent(self):
+        """Whether what a stream wrote is still to be sent (waitress sends it at once if it
+        can): then the loop is woken to send the rest, as after any answer."""
+        if not self.total_outbufs_len:
+            return False
+        self.server.pull_trigger()
+        return True
 
     def _resume(self, held, urgent):
         if self.parked is held:
