@@ -940,15 +940,19 @@ class LiveStream:
         self.waiter = waiter
         raise eventloop.Parked(self)
 
-    def _note_shown(self):
-        """What the page shows, if the queue is still at the version it says it shows: so
-        that the first hold ending with nothing new is a heartbeat, not that view again."""
+    def _view(self, outcome):
+        """``LiveUpdates.view_text`` for this page, its database connection given back."""
         try:
-            made = self.updates.view_text(
-                self.queue_id, self.make_view, self.shared, self.ticket_id, TIMEOUT
+            return self.updates.view_text(
+                self.queue_id, self.make_view, self.shared, self.ticket_id, outcome
             )
         finally:
             self.app.store.release()
+
+    def _note_shown(self):
+        """What the page shows, if the queue is still at the version it says it shows: so
+        that the first hold ending with nothing new is a heartbeat, not that view again."""
+        made = self._view(TIMEOUT)
         if made is not None:
             self.snapshot = made[0]
             if made[0].version == self.since:
@@ -958,14 +962,11 @@ class LiveStream:
         """The part for ``outcome``: an event, or a heartbeat; the last part unless the
         stream goes on after it."""
         try:
-            made = self.updates.view_text(
-                self.queue_id, self.make_view, self.shared, self.ticket_id, outcome
-            )
+            made = self._view(outcome)
         except Exception:
             log.exception("error streaming %r", self.req.path)
             made = None
         finally:
-            self.app.store.release()
             if waiter is not None:
                 self.hub.done(waiter)
         if made is None or outcome in (GONE, STOPPING, FULL):
