@@ -40,13 +40,26 @@ DEFAULTS = {
     "push_hold_seconds": 25,
     "push_heartbeat_seconds": 50,
     "push_retry_seconds": 5,
-    "push_watch_interval": 0.05,
+    "push_watch_interval": "",  # empty: the hub's own (push.WATCH_SECONDS, under serve longer)
     "servicer_idle_minutes": 30,
     "cors_allowed_origins": "",  # none: the API answers no other origin
 }
 
 # Proxies commonly time out after 60 s; a held request must answer well before.
 MAX_HOLD_SECONDS = 55
+
+
+def watch_interval(value):
+    """push_watch_interval's seconds, or None (empty: the hub chooses, push.Hub)."""
+    if not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingsError(f"push_watch_interval must be a number, not {value!r}") from None
+    if not 0 < seconds <= 5:
+        raise SettingsError("push_watch_interval must be between 0 and 5 seconds")
+    return seconds
 
 
 def config_file(environ):
@@ -134,8 +147,7 @@ def read_settings(settings, here=None, environ=None, section="main"):
             raise SettingsError(f"{name} must be between 1 and {MAX_HOLD_SECONDS}")
     if result["postgresql_pool_size"] < 1:
         raise SettingsError("postgresql_pool_size must be at least 1")
-    if not 0 < result["push_watch_interval"] <= 5:
-        raise SettingsError("push_watch_interval must be between 0 and 5 seconds")
+    result["push_watch_interval"] = watch_interval(result["push_watch_interval"])
     if result["sqlite_synchronous"].lower() not in ("normal", "full", "extra"):
         raise SettingsError("sqlite_synchronous must be normal, full or extra")
     try:

@@ -226,6 +226,8 @@ class Siblings:
     push watcher, which then finds the change in the database as it would have
     at its next look (push_watch_interval later). Only quicker, never needed:
     a byte lost to a full pipe leaves its reader with bytes still to read.
+    Told so, the watchers look by themselves less often (``Hub.told_of_siblings``),
+    for the commits of processes outside the server only.
     """
 
     def __init__(self, count):
@@ -245,6 +247,8 @@ class Siblings:
         for app in apps:
             app.store.after_commit.append(tell)
         hubs = [app.updates.hub for app in apps]
+        for hub in hubs:
+            hub.told_of_siblings()
         threading.Thread(
             target=self._hear,
             args=(self.pipes[slot][0], hubs),

@@ -77,6 +77,15 @@ PAGE_THREADS = 8
 # customer who may be called by the next press asks again this soon, so that
 # being called is still seen within a second.
 NEXT_RETRY_SECONDS = 1
+# How often the watcher looks for commits it was not told of (push_watch_interval's default):
+# those of other processes, which the watcher learns of only by looking (gunicorn's and
+# mod_wsgi's workers, the command line).
+WATCH_SECONDS = 0.05
+# The same under serve, where the workers tell each other of every commit the moment it is
+# made (prefork.Siblings): only what no worker of the server does is left to look for (the
+# command line, another server on the same file), and 20 looks a second in every worker
+# would be a large part of an idle server's CPU (docs/benchmarks.md, issue 15).
+TOLD_WATCH_SECONDS = 1.0
 # A process that keeps filling up says so in the log at most this often.
 FULL_LOG_SECONDS = 600
 # ?since= of a live update: a version, 0 to MAX_VERSION (the OpenAPI document's).
@@ -141,12 +150,14 @@ class Hub:
     happened. Nothing is counted that must later be balanced.
     """
 
-    def __init__(self, store, max_held, watch_interval, version=None):
+    def __init__(self, store, max_held, watch_interval=None, version=None):
         self.store = store
         # The queue's version now: the store's query, or a cache kept as valid.
         self.version = version or store.queue_version
         self.max_held = max_held
-        self.watch_interval = watch_interval
+        # push_watch_interval, or None: WATCH_SECONDS, TOLD_WATCH_SECONDS once told_of_siblings.
+        self.watch_interval_setting = watch_interval
+        self.watch_interval = watch_interval or WATCH_SECONDS
         self.held = 0
         # Called with the lock held whenever held, max_held, refused or full_since may
         # have changed (serve's workers publish them to each other: prefork.SharedPush).
@@ -590,6 +601,13 @@ class Hub:
     def poke(self):
         """Another process committed a change: the watcher looks now, not at its next turn."""
         self._poke.set()
+
+    def told_of_siblings(self):
+        """The processes serving beside this one poke it after each of their commits (serve's
+        workers): unless push_watch_interval says otherwise, the watcher looks for the commits
+        of others every TOLD_WATCH_SECONDS, not WATCH_SECONDS."""
+        if self.watch_interval_setting is None:
+            self.watch_interval = TOLD_WATCH_SECONDS
 
     def close(self):
         """Stop the threads, and answer every held request at once (STOPPING).

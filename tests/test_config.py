@@ -104,3 +104,25 @@ def test_a_sqlite_url_without_a_file_is_refused():
 def test_holds_and_heartbeats_beyond_what_proxies_wait_for_are_refused(name, value):
     with pytest.raises(config.SettingsError, match=f"{name} must be between 1 and 55"):
         config.read_settings({name: value})
+
+
+def test_the_push_watch_interval_is_left_to_the_hub_unless_given():
+    assert config.read_settings({})["push_watch_interval"] is None
+    assert config.read_settings({"push_watch_interval": "0.2"})["push_watch_interval"] == 0.2
+    from_environment = {"TAKE_A_NUMBER_PUSH_WATCH_INTERVAL": "2"}
+    assert config.read_settings({}, environ=from_environment)["push_watch_interval"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("0", "must be between 0 and 5 seconds"),
+        ("5.5", "must be between 0 and 5 seconds"),
+        ("-1", "must be between 0 and 5 seconds"),
+        ("nan", "must be between 0 and 5 seconds"),
+        ("soon", "must be a number, not 'soon'"),
+    ],
+)
+def test_a_push_watch_interval_that_is_no_time_is_refused(value, said):
+    with pytest.raises(config.SettingsError, match=f"push_watch_interval {said}"):
+        config.read_settings({"push_watch_interval": value})

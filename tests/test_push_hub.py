@@ -558,3 +558,13 @@ HubInEveryOrder.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_the_hub_in_every_order = HubInEveryOrder.TestCase
+
+
+def test_told_of_its_siblings_a_hub_looks_by_itself_less_often_unless_told_how_often(store):
+    # serve's workers poke each other's hubs after each commit (prefork.Siblings):
+    # the watcher's own looks are then only for the commits of other processes.
+    chosen, given = Hub(store, max_held=1), Hub(store, max_held=1, watch_interval=0.2)
+    assert (chosen.watch_interval, given.watch_interval) == (push.WATCH_SECONDS, 0.2)
+    chosen.told_of_siblings()
+    given.told_of_siblings()
+    assert (chosen.watch_interval, given.watch_interval) == (push.TOLD_WATCH_SECONDS, 0.2)

@@ -15,7 +15,8 @@ import time
 import pytest
 from instances_support import api, call_next, create_queue, held_update, take, wait_for
 
-from take_a_number import cli
+from take_a_number import cli, push
+from take_a_number.store import Store
 
 COMMAND = os.path.join(os.path.dirname(sys.executable), "take-a-number")
 # Held live updates each worker holds: few, so that its threads are few.
@@ -163,6 +164,41 @@ def test_a_change_through_one_worker_reaches_the_pages_held_by_every_other(
         # Told of the change, not answered by the hold's end 30 s later.
         assert arrived - called_at < 10
     assert set(server.workers()) == set(workers)
+
+
+def test_a_change_from_outside_the_server_reaches_every_worker_within_the_watchers_look(
+    tmp_path, database, serving
+):
+    # The workers tell each other of their own commits; those of another process (here
+    # this test, as another server on the same file would) each worker's watcher finds
+    # by itself, every TOLD_WATCH_SECONDS under serve.
+    path, url = write_ini(tmp_path, database, workers="3")
+    server = serving(path)
+    server.wait_until_serving(url, workers=3)
+    workers = server.workers()
+    before = {pid: sockets_of(pid) for pid in workers}
+    create_queue(url, "lab")
+    version = queue_version(url, "lab")
+    updates = "/api/v1/queues/lab/updates"
+    with concurrent.futures.ThreadPoolExecutor(30) as pool:
+        held = [pool.submit(held_update, url, updates, version) for _ in range(30)]
+
+        def spread():
+            return sum(sockets_of(pid) > before[pid] for pid in workers) >= 2
+
+        assert wait_for(spread, 20) is not None, "the connections all went to one worker"
+        time.sleep(0.5)
+        assert not any(future.done() for future in held)
+        other = Store(database)
+        other.take_ticket("lab", "from-outside", time.time())
+        committed_at = time.monotonic()
+        other.close()
+        answers = [future.result(timeout=40) for future in held]
+    for answer, arrived in answers:
+        assert answer.status == 200, answer.text
+        assert answer.json()["waiting"] == 1
+        # Found by the watchers' look, not answered by the hold's end 30 s later.
+        assert arrived - committed_at < push.TOLD_WATCH_SECONDS + 2
 
 
 def test_takes_through_several_workers_get_every_number_once(tmp_path, database, serving):
