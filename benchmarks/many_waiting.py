@@ -653,6 +653,13 @@ def parse_args(argv):
         metavar="PATH",
         help="run the server under py-spy (pip install py-spy): its samples, raw, to PATH",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an [app:main] setting for this run (push_watch_interval=0.05, say), for A/B runs",
+    )
     parser.add_argument("--crowd-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--plan", help=argparse.SUPPRESS)
@@ -671,6 +678,8 @@ def parse_args(argv):
             parser.error("--call-every must be 0.2 to 60 s and --minutes 0.1 to 15")
         if not 1 <= args.idle <= 300:
             parser.error("--idle must be 1 to 300 s")
+        if not all("=" in setting for setting in args.set):
+            parser.error("--set takes NAME=VALUE")
     return args
 
 
@@ -709,15 +718,11 @@ def main(argv=None):
             workdir,
             app_ini,
             lambda database: prepare(database, args.queues, args.waiters),
-            overrides={"rate_limit_sign_in": "off"},
+            overrides={"rate_limit_sign_in": "off", **dict(s.split("=", 1) for s in args.set)},
             workers=None,  # serve's own: app.ini's, or --workers
             **profiled(args.profile),
         )
         push = {k: v for k, v in app_settings(app.ini).items() if k.startswith("push_")}
-        # What the server holds (serve sizes push_max_held to its connection_limit).
-        push["push_max_held"] = json.loads(http_request(app.port, "GET", "/api/v1/health")[3])[
-            "push"
-        ]["capacity"]
         plan = app.prepared
         for queue in plan:
             queue["cookie"], queue["csrf"] = sign_in_servicer(app.port, queue["id"])
@@ -751,6 +756,11 @@ def main(argv=None):
         )
         ready = crowd.expect("READY", timeout=180)
         time.sleep(1.0)
+        # What the whole server holds (serve sizes push_max_held to its connection_limit),
+        # read once every page is held: a worker still starting is not in health yet.
+        push["push_max_held"] = json.loads(http_request(app.port, "GET", "/api/v1/health")[3])[
+            "push"
+        ]["capacity"]
         memory["held"] = proc_status(server_pid)
         print(f"[idle] {args.idle:.0f} s, nothing changing ...", flush=True)
         meter = Meter(server_pid, crowd.proc.pid)
