@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from instances_support import api, wait_for
 from server_support import Server
 from test_push import create_queue, press_next, take_number
 
@@ -32,11 +33,6 @@ def server(tmp_path_factory):
     ).start()
     yield server
     server.stop()
-
-
-def health(server):
-    with urllib.request.urlopen(server.url + "/api/v1/health") as answer:
-        return json.load(answer)
 
 
 class Stream:
@@ -185,10 +181,10 @@ def test_a_full_process_ends_the_stream_with_retry_after(server):
     try:
         # Full once every stream is held, as the health endpoint says: a fixed sleep was
         # too short on a loaded machine (the next stream was held, not refused).
-        deadline = time.monotonic() + 10
-        while health(server)["push"]["held"] < MAX_HELD:
-            assert time.monotonic() < deadline, health(server)
-            time.sleep(0.05)
+        def holding():
+            return api(server.url, "GET", "/api/v1/health").json()["push"]["held"]
+
+        assert wait_for(lambda: holding() == MAX_HELD, 10) is not None, holding()
         refused = Stream(server, customer, ticket, view["version"])
         [told] = refused.wait_for(1)
         assert told["retry_after"] >= 1 and told["state"] == "waiting"
